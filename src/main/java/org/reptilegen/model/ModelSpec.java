@@ -1,0 +1,53 @@
+package org.reptilegen.model;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/** A task kind and its stack of layers, checked to chain from the task's input to its logits. */
+public record ModelSpec(TaskKind task, List<LayerSpec> layers) {
+
+    public ModelSpec {
+        layers = List.copyOf(layers);
+        if (layers.isEmpty()) throw new ModelException("model has no layers");
+        int out = LayerSpec.chain(layers, task.inputDim, "");
+        if (out != task.logits)
+            throw new ModelException("model ends with width " + out + " but a " + task.configName()
+                    + " task needs " + task.logits + " output" + (task.logits == 1 ? "" : "s"));
+        if (!(layers.get(0) instanceof LayerSpec.Embed) && !(layers.get(0) instanceof LayerSpec.D2c))
+            throw new ModelException("module_0 (" + layers.get(0).type() + "): the first layer must be embed or d2c, which turn the integer inputs into vectors");
+        checkInputLayersFirst(layers.subList(1, layers.size()), "", 1);
+    }
+
+    private static void checkInputLayersFirst(List<LayerSpec> layers, String prefix, int first) {
+        for (int j = 0; j < layers.size(); j++) {
+            LayerSpec l = layers.get(j);
+            String where = prefix + "module_" + (j + first);
+            if (l instanceof LayerSpec.Embed || l instanceof LayerSpec.D2c)
+                throw new ModelException(where + " (" + l.type() + "): " + l.type() + " reads the integer inputs and can only be the first layer");
+            if (l instanceof LayerSpec.Residual r) checkInputLayersFirst(r.layers(), where + ".", 0);
+            if (l instanceof LayerSpec.GatedResidual g) checkInputLayersFirst(g.layers(), where + ".", 0);
+        }
+    }
+
+    /** The parameter layout, names as the reference implementation's state_dict. */
+    public ParamLayout layout() {
+        ParamLayout.Builder b = new ParamLayout.Builder();
+        LayerSpec.declareAll(layers, "", b);
+        return b.build();
+    }
+
+    /** Width after each layer; widths()[0] is the input width. */
+    public int[] widths() {
+        int[] w = new int[layers.size() + 1];
+        w[0] = task.inputDim;
+        for (int i = 0; i < layers.size(); i++) w[i + 1] = layers.get(i).outDim(w[i], "module_" + i);
+        return w;
+    }
+
+    /** The config-file form of the layer list. */
+    public List<Object> toConfig() {
+        List<Object> out = new ArrayList<>();
+        for (LayerSpec l : layers) out.add(l.toConfig());
+        return out;
+    }
+}

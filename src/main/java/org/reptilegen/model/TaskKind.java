@@ -1,0 +1,33 @@
+package org.reptilegen.model;
+
+/** The two task families of SPEC section 1, with the shape of their inputs and outputs. */
+public enum TaskKind {
+    /** Text lines: x = [position], y = a byte; softmax cross-entropy over 256 logits. */
+    TEXT(1, 256),
+    /** Binarized images: x = [row, col], y in {0, 1}; binary cross-entropy with one logit. */
+    MNIST(2, 1);
+
+    /** Integers per input x_t. */
+    public final int inputDim;
+    /** Width of the model's last layer. */
+    public final int logits;
+
+    TaskKind(int inputDim, int logits) {
+        this.inputDim = inputDim;
+        this.logits = logits;
+    }
+
+    /** Number of values y_t can take. */
+    public int classes() { return this == TEXT ? 256 : 2; }
+
+    public static TaskKind parse(String s) {
+        if (s == null) throw new ModelException("task is missing: use text or mnist");
+        return switch (s) {
+            case "text" -> TEXT;
+            case "mnist" -> MNIST;
+            default -> throw new ModelException("unknown task '" + s + "': use text or mnist");
+        };
+    }
+
+    public String configName() { return name().toLowerCase(); }
+}
