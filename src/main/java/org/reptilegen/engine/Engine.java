@@ -1,0 +1,44 @@
+package org.reptilegen.engine;
+
+import org.reptilegen.task.TaskBatch;
+
+/**
+ * Runs the inner loops of a batch of tasks and everything built on them. An engine owns the
+ * training state (theta and the outer Adam's moments), so a device engine can keep it resident
+ * and move only batches in and losses out.
+ */
+public interface Engine extends AutoCloseable {
+
+    /** One line naming the engine and how it runs (threads, device). */
+    String description();
+
+    EngineSettings settings();
+
+    void setState(TrainState state);
+
+    /** A copy of the current state. */
+    TrainState state();
+
+    /**
+     * The meta-gradient (SPEC section 4) of the batch at the current theta, mean over tasks, into g;
+     * returns each task's prequential NLL in nats.
+     */
+    double[] metaGradient(TaskBatch batch, double[] g);
+
+    /** metaGradient, then one Adam step on theta. Returns each task's prequential NLL. */
+    double[] metaStep(TaskBatch batch);
+
+    /** Each task's prequential NLL (SPEC section 6) at the current theta; theta is unchanged. */
+    double[] evaluate(TaskBatch batch);
+
+    /**
+     * Draws {@code count} sequences (SPEC section 5) at the given positions: y_t from the model's
+     * distribution at temperature T, then an SGD step on it. With {@code stopAtZero} (text) a sample
+     * ends at its first 0, which is kept, and the rest is 0. Sample i uses the random stream
+     * (seed, i), so samples do not depend on how many are drawn together.
+     */
+    int[][] sample(int[][] positions, int count, double temperature, long seed, boolean stopAtZero);
+
+    @Override
+    void close();
+}

@@ -1,0 +1,215 @@
+package org.reptilegen.engine.cpu;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.reptilegen.engine.Engine;
+import org.reptilegen.engine.EngineSettings;
+import org.reptilegen.engine.Precision;
+import org.reptilegen.engine.TrainState;
+import org.reptilegen.meta.InnerLoops;
+import org.reptilegen.task.TaskBatch;
+import org.reptilegen.util.Rng;
+
+/**
+ * The CPU engine: tasks run in parallel, one task per worker at a time, each task's parameters
+ * one flat vector laid out by the model's ParamLayout (rows of the [B x P] task copies).
+ * Per-task results are reduced in task order, so results do not depend on the thread count.
+ */
+public final class CpuEngine implements Engine {
+    private final EngineSettings settings;
+    private final int threads;
+    private final ExecutorService pool;
+    private final boolean float32;
+    private final InnerLoops.MamlWorkspace[] workspaces;
+    /** Two parameter-sized scratch vectors per worker. */
+    private final double[][][] scratch;
+    private TrainState state;
+    /** Per-task vectors of the last batch: final parameters, or a task's gradient contribution. */
+    private double[][] rows = new double[0][];
+
+    public CpuEngine(EngineSettings settings) {
+        this.settings = settings;
+        this.threads = settings.workerThreads();
+        this.float32 = settings.precision() == Precision.FLOAT32;
+        this.pool = Executors.newFixedThreadPool(threads, r -> {
+            Thread t = new Thread(r, "cpu-engine");
+            t.setDaemon(true);
+            return t;
+        });
+        this.workspaces = new InnerLoops.MamlWorkspace[threads];
+        for (int i = 0; i < threads; i++) workspaces[i] = new InnerLoops.MamlWorkspace();
+        this.scratch = new double[threads][2][];
+        int n = settings.model().layout().size();
+        this.state = TrainState.fresh(new double[n]);
+    }
+
+    @Override
+    public String description() {
+        return "cpu (" + threads + " thread" + (threads == 1 ? "" : "s") + ", " + settings.precision().configName() + ")";
+    }
+
+    @Override
+    public EngineSettings settings() { return settings; }
+
+    @Override
+    public void setState(TrainState s) {
+        int n = settings.model().layout().size();
+        if (s.theta().length != n) throw new IllegalArgumentException("theta has " + s.theta().length + " values, the model " + n);
+        state = new TrainState(s.theta().clone(), s.adamM().clone(), s.adamV().clone(), s.adamStep());
+    }
+
+    @Override
+    public TrainState state() {
+        return new TrainState(state.theta().clone(), state.adamM().clone(), state.adamV().clone(), state.adamStep());
+    }
+
+    private interface PerTask {
+        /** Runs task b on the worker's net; returns a number (the task's NLL). */
+        double run(int b, Net net, int worker);
+    }
+
+    /** Runs f for b = 0..count-1 on the workers; returns f's values in task order. */
+    private double[] parallel(int count, PerTask f) {
+        double[] out = new double[count];
+        AtomicInteger next = new AtomicInteger();
+        List<Future<?>> futures = new ArrayList<>();
+        int workers = Math.min(threads, Math.max(1, count));
+        for (int w = 0; w < workers; w++) {
+            int worker = w;
+            futures.add(pool.submit(() -> {
+                Net net = new Net(settings.model(), float32);
+                for (int b; (b = next.getAndIncrement()) < count; ) out[b] = f.run(b, net, worker);
+                return null;
+            }));
+        }
+        for (Future<?> fu : futures) {
+            try {
+                fu.get();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IllegalStateException("interrupted", e);
+            } catch (ExecutionException e) {
+                Throwable c = e.getCause();
+                if (c instanceof RuntimeException re) throw re;
+                if (c instanceof Error err) throw err;
+                throw new IllegalStateException(c);
+            }
+        }
+        return out;
+    }
+
+    private void ensureRows(int count, int n) {
+        if (rows.length < count || (count > 0 && rows[0].length != n)) {
+            double[][] r = new double[count][];
+            for (int b = 0; b < count; b++) r[b] = b < rows.length && rows[b].length == n ? rows[b] : new double[n];
+            rows = r;
+        }
+    }
+
+    @Override
+    public double[] metaGradient(TaskBatch batch, double[] g) {
+        double[] theta = state.theta();
+        int n = theta.length, count = batch.size();
+        ensureRows(count, n);
+        double alpha = settings.innerLr();
+        double[] nll = parallel(count, (b, net, w) -> {
+            int[][] x = batch.x()[b];
+            int[] y = batch.y()[b];
+            return switch (settings.algorithm()) {
+                case REPTILE -> InnerLoops.reptile(net, theta, x, y, alpha, rows[b]);
+                case FOMAML -> InnerLoops.fomaml(net, theta, x, y, alpha, rows[b], scratch(w, 0, n), scratch(w, 1, n));
+                case MAML -> InnerLoops.maml(net, theta, x, y, alpha, segment(x.length), workspaces[w], rows[b]);
+            };
+        });
+        meanOfRows(count, g);
+        return nll;
+    }
+
+    private int segment(int steps) {
+        return settings.segment() > 0 ? settings.segment() : InnerLoops.defaultSegment(steps);
+    }
+
+    
+    private double[] scratch(int worker, int k, int n) {
+        double[][] s = scratch[worker];
+        if (s[k] == null || s[k].length != n) s[k] = new double[n];
+        return s[k];
+    }
+
+    /** g := (1/B) sum_b rows[b], summed in task order; the parameter range is split across workers. */
+    private void meanOfRows(int count, double[] g) {
+        int n = g.length;
+        int chunks = threads;
+        int per = (n + chunks - 1) / chunks;
+        parallel(chunks, (c, net, w) -> {
+            int from = c * per, to = Math.min(n, from + per);
+            for (int i = from; i < to; i++) {
+                double s = 0;
+                for (int b = 0; b < count; b++) s += rows[b][i];
+                g[i] = s / count;
+            }
+            return 0;
+        });
+    }
+
+    @Override
+    public double[] metaStep(TaskBatch batch) {
+        double[] g = new double[state.theta().length];
+        double[] nll = metaGradient(batch, g);
+        long t = state.adamStep() + 1;
+        settings.adam().step(state.theta(), g, state.adamM(), state.adamV(), t, float32);
+        state = new TrainState(state.theta(), state.adamM(), state.adamV(), t);
+        return nll;
+    }
+
+    @Override
+    public double[] evaluate(TaskBatch batch) {
+        double[] theta = state.theta();
+        int n = theta.length;
+        return parallel(batch.size(), (b, net, w) ->
+                InnerLoops.run(net, theta, batch.x()[b], batch.y()[b], settings.innerLr(), scratch(w, 0, n)));
+    }
+
+    @Override
+    public int[][] sample(int[][] positions, int count, double temperature, long seed, boolean stopAtZero) {
+        double[] theta = state.theta();
+        int n = theta.length, steps = positions.length;
+        int[][] out = new int[count][steps];
+        int classes = settings.model().task().classes();
+        parallel(count, (i, net, w) -> {
+            double[] p = scratch(w, 0, n);
+            System.arraycopy(theta, 0, p, 0, n);
+            double[] probs = new double[classes];
+            Rng rng = Rng.of(seed, Rng.STREAM_SAMPLE, i);
+            for (int t = 0; t < steps; t++) {
+                net.probabilities(p, positions[t], temperature, probs);
+                int y = draw(probs, rng.nextDouble());
+                out[i][t] = y;
+                if (stopAtZero && y == 0) break;
+                net.stepAfterForward(p, y, settings.innerLr());
+            }
+            return 0;
+        });
+        return out;
+    }
+
+    /** The class whose cumulative probability first exceeds u. */
+    static int draw(double[] probs, double u) {
+        double c = 0;
+        for (int k = 0; k < probs.length; k++) {
+            c += probs[k];
+            if (u < c) return k;
+        }
+        return probs.length - 1;
+    }
+
+    @Override
+    public void close() {
+        pool.shutdownNow();
+    }
+}

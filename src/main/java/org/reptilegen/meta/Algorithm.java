@@ -1,0 +1,18 @@
+package org.reptilegen.meta;
+
+/** The meta-gradients of SPEC section 4. */
+public enum Algorithm {
+    /** theta - mean of the tasks' final parameters. */
+    REPTILE,
+    /** Mean over tasks of the sum of the inner gradients: MAML without the Hessian terms. */
+    FOMAML,
+    /** Exact second-order MAML through every inner step, with checkpointing. */
+    MAML;
+
+    public String configName() { return name().toLowerCase(); }
+
+    public static Algorithm parse(String s) {
+        for (Algorithm a : values()) if (a.configName().equals(s)) return a;
+        throw new IllegalArgumentException("unknown algorithm '" + s + "': use reptile, fomaml or maml");
+    }
+}
