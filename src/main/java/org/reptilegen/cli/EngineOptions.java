@@ -1,0 +1,34 @@
+package org.reptilegen.cli;
+
+import java.util.function.Consumer;
+import org.reptilegen.config.Config;
+import org.reptilegen.engine.Engine;
+import org.reptilegen.engine.EngineSettings;
+import org.reptilegen.engine.Engines;
+import org.reptilegen.meta.Adam;
+import picocli.CommandLine.Option;
+
+/** --backend and --threads, shared by every command that runs an engine. */
+final class EngineOptions {
+    @Option(names = "--backend", paramLabel = "cuda|cpu|auto", defaultValue = "auto",
+            description = "Where to run: cuda, cpu, or auto (cuda when a GPU and the kernels are present, else cpu with a notice). Default: ${DEFAULT-VALUE}.")
+    String backend;
+
+    @Option(names = "--threads", paramLabel = "N", defaultValue = "0",
+            description = "Worker threads of the cpu backend (tasks run in parallel); 0 = every core. Default: ${DEFAULT-VALUE}.")
+    int threads;
+
+    static EngineSettings settings(Config cfg, int threads) {
+        return new EngineSettings(cfg.model(), cfg.algorithm(), cfg.innerLr().init(), cfg.mamlSegment(), cfg.precision(),
+                new Adam(cfg.outerLr(), cfg.beta1(), cfg.beta2(), cfg.eps()), threads);
+    }
+
+    Engine create(Config cfg) {
+        return create(settings(cfg, threads));
+    }
+
+    Engine create(EngineSettings settings) {
+        Consumer<String> notice = line -> System.err.println("note: " + line);
+        return Engines.create(settings, Engines.Backend.parse(backend), notice);
+    }
+}

@@ -1,0 +1,68 @@
+package org.reptilegen.cli;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.NoSuchFileException;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/** The reptile-gen command line: parses, then hands over to the subcommand. */
+@Command(name = "reptile-gen",
+        mixinStandardHelpOptions = true,
+        versionProvider = Main.Version.class,
+        description = {
+                "Meta-learning with plain SGD as an autoregressive generative model: a network's parameters are the",
+                "state of a sequence model, and feeding the pair (x_t, y_t) is one SGD step on them. Reptile, MAML",
+                "and first-order MAML learn the initial parameters; sampling runs the same loop on the model's draws.",
+                ""},
+        subcommands = {TrainCommand.class, SampleCommand.class, EvalCommand.class, GradCommand.class,
+                InfoCommand.class, PlotCommand.class, BenchCommand.class, CommandLine.HelpCommand.class},
+        footer = {"", "Exit status: 0 done, 1 error (one line on stderr), 2 bad usage, 130 interrupted (a checkpoint was written)."})
+public final class Main implements Runnable {
+
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Override
+    public void run() {
+        spec.commandLine().usage(System.out);
+    }
+
+    public static void main(String[] args) {
+        System.exit(execute(args));
+    }
+
+    /** Runs the command line and returns its exit status (for tests, without exiting). */
+    public static int execute(String... args) {
+        CommandLine cl = new CommandLine(new Main());
+        cl.setExecutionExceptionHandler((ex, cmd, parsed) -> {
+            cmd.getErr().println("reptile-gen " + cmd.getCommandName() + ": " + describe(ex));
+            if (!expected(ex)) ex.printStackTrace(cmd.getErr());
+            return 1;
+        });
+        return cl.execute(args);
+    }
+
+    /** Failures a user can cause and fix: their message is the whole story. */
+    static boolean expected(Throwable ex) {
+        return ex instanceof IllegalArgumentException || ex instanceof IllegalStateException
+                || ex instanceof IOException || ex instanceof UncheckedIOException
+                || ex instanceof UnsupportedOperationException
+                || ex.getClass().getPackageName().startsWith("org.reptilegen");
+    }
+
+    static String describe(Throwable ex) {
+        if (ex instanceof UncheckedIOException u) ex = u.getCause();
+        if (ex instanceof NoSuchFileException n) return "no such file: " + n.getFile();
+        String m = ex.getMessage();
+        return m == null || m.isBlank() ? ex.getClass().getSimpleName() : m;
+    }
+
+    static final class Version implements CommandLine.IVersionProvider {
+        @Override
+        public String[] getVersion() {
+            String v = Main.class.getPackage().getImplementationVersion();
+            return new String[]{"reptile-gen " + (v == null ? "(development build)" : v)};
+        }
+    }
+}

@@ -1,0 +1,63 @@
+package org.reptilegen.cli;
+
+import java.io.PrintStream;
+import org.reptilegen.meta.Trainer;
+
+/**
+ * The training progress line: meta-step, running mean of the per-step loss, task-steps/s and ETA.
+ * On a terminal it redraws one line; otherwise (logs, CI) it prints a line every twentieth of the run.
+ */
+final class ProgressBar implements Trainer.Listener {
+    private static final int WINDOW = 50, WIDTH = 24;
+    private final PrintStream err;
+    private final boolean terminal;
+    private final double[] recent = new double[WINDOW];
+    private final long startNanos = System.nanoTime();
+    private long firstStep = -1, seen;
+    private boolean open;
+
+    ProgressBar(PrintStream err, boolean terminal) {
+        this.err = err;
+        this.terminal = terminal;
+    }
+
+    @Override
+    public void step(long step, long total, double loss, double rate) {
+        if (firstStep < 0) firstStep = step - 1;
+        recent[(int) (seen++ % WINDOW)] = loss;
+        int n = (int) Math.min(seen, WINDOW);
+        double mean = 0;
+        for (int i = 0; i < n; i++) mean += recent[i];
+        mean /= n;
+        double perStep = (System.nanoTime() - startNanos) / 1e9 / (step - firstStep);
+        String eta = duration(perStep * (total - step));
+        int filled = (int) (WIDTH * step / Math.max(1, total));
+        String bar = "#".repeat(filled) + "-".repeat(WIDTH - filled);
+        String line = String.format("meta-step %d/%d [%s] loss %.3f | %.0f task-steps/s | ETA %s", step, total, bar, mean, rate, eta);
+        if (terminal) {
+            err.print("\r" + line + "  ");
+            open = true;
+            if (step == total) finish();
+        } else if (step == total || step == firstStep + 1 || step % Math.max(1, total / 20) == 0) {
+            err.println(line);
+        }
+    }
+
+    @Override
+    public void message(String line) {
+        finish();
+        err.println(line);
+    }
+
+    void finish() {
+        if (open) err.println();
+        open = false;
+    }
+
+    static String duration(double seconds) {
+        long s = Math.round(seconds);
+        if (s >= 3600) return String.format("%dh%02dm", s / 3600, s / 60 % 60);
+        if (s >= 60) return String.format("%dm%02ds", s / 60, s % 60);
+        return s + "s";
+    }
+}

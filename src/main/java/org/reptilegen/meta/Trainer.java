@@ -1,0 +1,163 @@
+package org.reptilegen.meta;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.io.BufferedWriter;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.reptilegen.checkpoint.TrainingCheckpoint;
+import org.reptilegen.config.Config;
+import org.reptilegen.engine.Engine;
+import org.reptilegen.task.TaskBatch;
+import org.reptilegen.task.TaskSource;
+import org.reptilegen.util.Rng;
+
+/**
+ * The meta-training loop: draw a meta-batch, take the engine's meta-step, log, checkpoint.
+ * The batch of meta-step s comes from the random stream (seed, s), and the engine state is saved
+ * exactly, so a run resumed from a checkpoint continues bit for bit as if never stopped.
+ */
+public final class Trainer {
+    /** Files of a run directory. */
+    public static final String CHECKPOINT = "checkpoint.safetensors", METRICS = "metrics.jsonl";
+
+    /** Hears about progress. */
+    public interface Listener {
+        void step(long step, long total, double loss, double taskStepsPerSecond);
+
+        void message(String line);
+    }
+
+    /** How a run ended. */
+    public record Result(long step, double loss, boolean interrupted, Path checkpoint) {}
+
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private final Config cfg;
+    private final Engine engine;
+    private final TaskSource train, test;
+    private final Path out;
+    private final Listener listener;
+
+    /** @param test held-out tasks for evaluation during training, or null */
+    public Trainer(Config cfg, Engine engine, TaskSource train, TaskSource test, Path out, Listener listener) {
+        this.cfg = cfg;
+        this.engine = engine;
+        this.train = train;
+        this.test = test;
+        this.out = out;
+        this.listener = listener;
+    }
+
+    public Path checkpointPath() { return out.resolve(CHECKPOINT); }
+
+    /** Runs meta-steps start+1..cfg.steps() from the engine's current state; stops early when {@code stop} is set. */
+    public Result run(long start, AtomicBoolean stop) throws IOException {
+        Files.createDirectories(out);
+        Path metrics = out.resolve(METRICS);
+        keepMetricsUpTo(metrics, start);
+        int batchSize = cfg.metaBatch();
+        long total = cfg.steps();
+        double loss = Double.NaN;
+        long saved = start;
+        try (BufferedWriter log = Files.newBufferedWriter(metrics, StandardCharsets.UTF_8,
+                StandardOpenOption.CREATE, StandardOpenOption.APPEND)) {
+            long began = System.nanoTime();
+            for (long s = start; s < total; s++) {
+                if (stop.get()) {
+                    save(s);
+                    return new Result(s, loss, true, checkpointPath());
+                }
+                TaskBatch batch = train.draw(Rng.of(cfg.seed(), Rng.STREAM_BATCH, s), batchSize);
+                long t0 = System.nanoTime();
+                double[] nll = engine.metaStep(batch);
+                double seconds = (System.nanoTime() - t0) / 1e9;
+                loss = mean(nll);
+                long step = s + 1;
+                if (!Double.isFinite(loss))
+                    throw new NonFiniteLossException("meta-step " + step + ": the loss is " + loss + "; training stopped"
+                            + (saved > 0 ? ", the last good checkpoint is " + checkpointPath() + " (meta-step " + saved + ")" : " before any checkpoint"));
+                long taskSteps = 0;
+                for (int b = 0; b < batch.size(); b++) taskSteps += batch.steps(b);
+                double rate = taskSteps / seconds;
+                if (step % cfg.logEvery() == 0 || step == total) {
+                    ObjectNode line = JSON.createObjectNode();
+                    line.put("step", step);
+                    line.put("loss", loss);
+                    line.put("bits_per_dim", Evaluation.bitsPerDim(loss, batch.maxSteps()));
+                    line.put("task_steps_per_s", rate);
+                    line.put("seconds", (System.nanoTime() - began) / 1e9);
+                    log.write(JSON.writeValueAsString(line));
+                    log.newLine();
+                    log.flush();
+                }
+                listener.step(step, total, loss, rate);
+                if (step % cfg.checkpointEvery() == 0 || step == total) {
+                    save(step);
+                    saved = step;
+                }
+                if (test != null && cfg.evalEvery() > 0 && step % cfg.evalEvery() == 0 && step < total) {
+                    ObjectNode line = evaluate(step);
+                    log.write(JSON.writeValueAsString(line));
+                    log.newLine();
+                    log.flush();
+                }
+            }
+        }
+        return new Result(total, loss, false, checkpointPath());
+    }
+
+    /** Mean prequential NLL and bits per dimension of the first eval_tasks held-out tasks. */
+    public ObjectNode evaluate(long step) {
+        int n = Math.min(cfg.evalTasks(), test.size());
+        double[] nll = Evaluation.run(engine, test, n, cfg.metaBatch());
+        double mean = mean(nll);
+        ObjectNode line = JSON.createObjectNode();
+        line.put("step", step);
+        line.put("eval_tasks", n);
+        line.put("eval_nll", mean);
+        line.put("eval_bits_per_dim", Evaluation.bitsPerDim(mean, test.steps()));
+        listener.message(String.format("eval at meta-step %d: %.3f nats per task, %.4f bits per dim over %d held-out tasks",
+                step, mean, Evaluation.bitsPerDim(mean, test.steps()), n));
+        return line;
+    }
+
+    private void save(long step) {
+        new TrainingCheckpoint(cfg, engine.state(), step).write(checkpointPath());
+    }
+
+    static double mean(double[] a) {
+        double s = 0;
+        for (double v : a) s += v;
+        return s / a.length;
+    }
+
+    /** A resumed run rewrites the metrics past its checkpoint, so the file reads as one run. */
+    private static void keepMetricsUpTo(Path metrics, long step) throws IOException {
+        if (!Files.exists(metrics)) return;
+        if (step == 0) {
+            Files.delete(metrics);
+            return;
+        }
+        List<String> kept = new ArrayList<>();
+        for (String line : Files.readAllLines(metrics, StandardCharsets.UTF_8)) {
+            try {
+                JsonNode n = JSON.readTree(line);
+                if (n != null && n.path("step").asLong(Long.MAX_VALUE) <= step) kept.add(line);
+            } catch (IOException e) {
+                // A line cut off by a crash: drop it.
+            }
+        }
+        Path tmp = metrics.resolveSibling(METRICS + ".tmp");
+        Files.write(tmp, kept, StandardCharsets.UTF_8);
+        Files.move(tmp, metrics, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+    }
+
+}
