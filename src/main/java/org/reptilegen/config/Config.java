@@ -1,5 +1,8 @@
 package org.reptilegen.config;
 
+import org.reptilegen.meta.Algorithm;
+import org.reptilegen.engine.Precision;
+
 import com.fasterxml.jackson.core.JacksonException;
 import com.fasterxml.jackson.core.JsonLocation;
 import com.fasterxml.jackson.core.StreamReadFeature;

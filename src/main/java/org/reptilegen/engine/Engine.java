@@ -39,6 +39,18 @@ public interface Engine extends AutoCloseable {
      */
     int[][] sample(int[][] positions, int count, double temperature, long seed, boolean stopAtZero);
 
+    /** The processor or card the engine runs on, by name. */
+    default String deviceName() { return description(); }
+
+    /**
+     * Bytes per second of a large device-to-device copy (bytes read plus bytes written) on this engine's
+     * memory, measured now: the ceiling a memory-bound inner step is compared with.
+     */
+    double measureCopyBandwidth();
+
+    /** The most memory the engine has held for its buffers so far, in bytes. */
+    long peakMemoryBytes();
+
     @Override
     void close();
 }

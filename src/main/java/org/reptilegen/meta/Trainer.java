@@ -99,7 +99,7 @@ public final class Trainer {
                     log.flush();
                 }
                 listener.step(step, total, loss, rate);
-                if (step % cfg.checkpointEvery() == 0 || step == total) {
+                if ((cfg.checkpointEvery() > 0 && step % cfg.checkpointEvery() == 0) || step == total) {
                     save(step);
                     saved = step;
                 }

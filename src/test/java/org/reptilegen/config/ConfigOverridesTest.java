@@ -1,5 +1,8 @@
 package org.reptilegen.config;
 
+import org.reptilegen.meta.Algorithm;
+import org.reptilegen.engine.Precision;
+
 import org.junit.jupiter.api.Test;
 import org.reptilegen.model.LayerSpec;
 import org.reptilegen.model.TaskKind;

@@ -1,5 +1,8 @@
 package org.reptilegen.config;
 
+import org.reptilegen.meta.Algorithm;
+import org.reptilegen.engine.Precision;
+
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;

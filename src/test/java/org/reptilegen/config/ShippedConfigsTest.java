@@ -1,5 +1,7 @@
 package org.reptilegen.config;
 
+import org.reptilegen.meta.Algorithm;
+
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -70,7 +72,7 @@ class ShippedConfigsTest {
         // gated_residual: layernorm 512, three linear(256,512) 394,752, gate 65,792; linear(256,1) 257
         int gated = shipped("mnist-gated-reptile").model().layout().size();
         assertEquals(995_841, gated);
-        assertEquals(20_800, shipped("tiny-text").model().layout().size());
+        assertEquals(61_952, shipped("tiny-text").model().layout().size());
         assertEquals(3_073, shipped("tiny-mnist").model().layout().size());
         assertEquals(3_073, shipped("tiny-mnist-maml").model().layout().size());
     }
@@ -98,7 +100,7 @@ class ShippedConfigsTest {
         assertEquals(8, tiny.metaBatch());
         assertEquals(InnerLr.fixed(0.01), tiny.innerLr());
         assertEquals(3e-3, tiny.outerLr());
-        assertEquals(300, tiny.steps());
+        assertEquals(1500, tiny.steps());
         assertEquals(null, tiny.data());
 
         Config tinyMnist = shipped("tiny-mnist");

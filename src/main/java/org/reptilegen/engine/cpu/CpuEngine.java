@@ -60,7 +60,14 @@ public final class CpuEngine implements Engine {
     public void setState(TrainState s) {
         int n = settings.model().layout().size();
         if (s.theta().length != n) throw new IllegalArgumentException("theta has " + s.theta().length + " values, the model " + n);
-        state = new TrainState(s.theta().clone(), s.adamM().clone(), s.adamV().clone(), s.adamStep());
+        state = new TrainState(stored(s.theta()), stored(s.adamM()), stored(s.adamV()), s.adamStep());
+    }
+
+    /** A copy at the storage precision. */
+    private double[] stored(double[] a) {
+        double[] c = a.clone();
+        if (float32) for (int i = 0; i < c.length; i++) c[i] = (float) c[i];
+        return c;
     }
 
     @Override
@@ -206,6 +213,35 @@ public final class CpuEngine implements Engine {
             if (u < c) return k;
         }
         return probs.length - 1;
+    }
+
+    @Override
+    public String deviceName() {
+        return "cpu: " + System.getProperty("os.arch") + ", " + Runtime.getRuntime().availableProcessors() + " cores";
+    }
+
+    /** Copies of a 256 MiB array, which is well past the caches; the best of five. */
+    @Override
+    public double measureCopyBandwidth() {
+        int n = 1 << 25;
+        double[] a = new double[n], b = new double[n];
+        java.util.Arrays.fill(a, 1.5);
+        long best = Long.MAX_VALUE;
+        for (int r = 0; r < 5; r++) {
+            long t0 = System.nanoTime();
+            System.arraycopy(a, 0, b, 0, n);
+            best = Math.min(best, System.nanoTime() - t0);
+        }
+        return 2.0 * n * Double.BYTES / (best / 1e9);
+    }
+
+    @Override
+    public long peakMemoryBytes() {
+        long peak = 0;
+        for (var pool : java.lang.management.ManagementFactory.getMemoryPoolMXBeans())
+            if (pool.getType() == java.lang.management.MemoryType.HEAP && pool.getPeakUsage() != null)
+                peak += pool.getPeakUsage().getUsed();
+        return peak;
     }
 
     @Override

@@ -1,0 +1,22 @@
+# reptile-gen in a CUDA image. Build: docker build -t reptile-gen .
+# Run:   docker run --gpus all -v "$PWD/runs:/work/runs" reptile-gen train --config mnist-lstm-reptile
+# The kernels are compiled here with nvcc; at run time only the driver (libcuda, from the host) is needed.
+FROM nvidia/cuda:13.0.0-devel-ubuntu24.04 AS build
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends openjdk-17-jdk-headless maven \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY pom.xml ./
+RUN mvn -B -q dependency:go-offline
+COPY . .
+RUN mvn -B -q package -DskipTests
+
+FROM nvidia/cuda:13.0.0-base-ubuntu24.04
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends openjdk-17-jre-headless \
+ && rm -rf /var/lib/apt/lists/*
+COPY --from=build /src/target/reptile-gen.jar /opt/reptile-gen/reptile-gen.jar
+COPY --from=build /src/target/lib /opt/reptile-gen/lib
+WORKDIR /work
+ENTRYPOINT ["java", "-jar", "/opt/reptile-gen/reptile-gen.jar"]
+CMD ["--help"]

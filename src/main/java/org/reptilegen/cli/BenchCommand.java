@@ -1,0 +1,118 @@
+package org.reptilegen.cli;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.util.Arrays;
+import java.util.List;
+import java.util.concurrent.Callable;
+import org.reptilegen.config.Config;
+import org.reptilegen.engine.Engine;
+import org.reptilegen.engine.EngineSettings;
+import org.reptilegen.engine.Precision;
+import org.reptilegen.engine.TrainState;
+import org.reptilegen.meta.Algorithm;
+import org.reptilegen.model.ParamInit;
+import org.reptilegen.model.TaskKind;
+import org.reptilegen.task.TaskBatch;
+import org.reptilegen.util.Rng;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+@Command(name = "bench", sortOptions = false,
+        description = {"Times the inner loop: one JSON line per case with the device's name, ms per inner step, task-steps/s,",
+                "the bytes a step must move at least (each task's parameters read twice and written once, float32),",
+                "the achieved GB/s on that count and its ratio to a large copy measured in the same run, and peak memory.",
+                "Warm-up excluded; the median of --repeats runs of a whole meta-gradient over random tasks."})
+final class BenchCommand implements Callable<Integer> {
+    @Option(names = "--config", required = true, paramLabel = "FILE|NAME", description = "The model to time.")
+    String config;
+
+    @Option(names = "--batch", split = ",", paramLabel = "B", description = "Tasks per meta-batch; several (comma-separated) give one case each. Default: the config's meta_batch.")
+    List<Integer> batch;
+
+    @Option(names = "--steps", paramLabel = "T", description = "Inner steps per task. Default: the task's length (784 for images, max_len for text).")
+    Integer steps;
+
+    @Option(names = "--algo", split = ",", paramLabel = "reptile|fomaml|maml", description = "Meta-gradient(s) to time. Default: the config's algorithm.")
+    List<String> algo;
+
+    @Option(names = "--repeats", paramLabel = "N", defaultValue = "3", description = "Timed runs per case (after one warm-up). Default: ${DEFAULT-VALUE}.")
+    int repeats;
+
+    @Mixin
+    EngineOptions engineOptions;
+
+    @Override
+    public Integer call() throws Exception {
+        Config cfg = Config.resolve(config);
+        TaskKind kind = cfg.task();
+        int t = steps != null ? steps : (kind == TaskKind.TEXT ? cfg.maxLen() : 784);
+        List<Integer> batches = batch != null ? batch : List.of(cfg.metaBatch());
+        List<String> algos = algo != null ? algo : List.of(cfg.algorithm().configName());
+        ObjectMapper json = new ObjectMapper();
+        int p = cfg.model().layout().size();
+        for (String a : algos) {
+            for (int b : batches) {
+                if (b < 1 || t < 1 || repeats < 1) throw new IllegalArgumentException("--batch, --steps and --repeats must be positive");
+                EngineSettings base = EngineOptions.settings(cfg, engineOptions.threads);
+                EngineSettings s = new EngineSettings(base.model(), Algorithm.parse(a), base.innerLr(), base.segment(),
+                        Precision.FLOAT32, base.adam(), base.threads());
+                try (Engine engine = engineOptions.create(s)) {
+                    engine.setState(TrainState.fresh(ParamInit.draw(cfg.model().layout(), Rng.of(cfg.seed(), Rng.STREAM_INIT), true)));
+                    TaskBatch tasks = randomTasks(kind, b, t, cfg);
+                    double[] g = new double[p];
+                    engine.metaGradient(tasks, g);
+                    double[] ms = new double[repeats];
+                    for (int r = 0; r < repeats; r++) {
+                        long t0 = System.nanoTime();
+                        engine.metaGradient(tasks, g);
+                        ms[r] = (System.nanoTime() - t0) / 1e6 / t;
+                    }
+                    Arrays.sort(ms);
+                    double median = ms[repeats / 2];
+                    double copy = engine.measureCopyBandwidth();
+                    long bytes = 3L * b * p * Float.BYTES;
+                    double gbs = bytes / (median / 1e3) / 1e9;
+                    ObjectNode line = json.createObjectNode();
+                    line.put("device", engine.deviceName());
+                    line.put("engine", engine.description());
+                    line.put("config", cfg.source());
+                    line.put("algorithm", a);
+                    line.put("batch", b);
+                    line.put("steps", t);
+                    line.put("params", p);
+                    line.put("ms_per_inner_step", round(median, 4));
+                    line.put("ms_min", round(ms[0], 4));
+                    line.put("ms_max", round(ms[repeats - 1], 4));
+                    line.put("task_steps_per_s", round(b / (median / 1e3), 1));
+                    line.put("min_bytes_per_step", bytes);
+                    line.put("achieved_gb_per_s", round(gbs, 2));
+                    line.put("copy_gb_per_s", round(copy / 1e9, 2));
+                    line.put("ratio_to_copy", round(gbs / (copy / 1e9), 4));
+                    line.put("peak_memory_bytes", engine.peakMemoryBytes());
+                    System.out.println(json.writeValueAsString(line));
+                }
+            }
+        }
+        return 0;
+    }
+
+    private static double round(double v, int digits) {
+        double f = Math.pow(10, digits);
+        return Math.round(v * f) / f;
+    }
+
+    /** Random tasks of the right shape: positions in order, random targets. Timing does not depend on the data. */
+    static TaskBatch randomTasks(TaskKind kind, int b, int t, Config cfg) {
+        Rng r = Rng.of(cfg.seed(), Rng.STREAM_BATCH, -1);
+        int[][][] x = new int[b][t][];
+        int[][] y = new int[b][t];
+        for (int i = 0; i < b; i++)
+            for (int s = 0; s < t; s++) {
+                x[i][s] = kind == TaskKind.TEXT ? new int[]{s % cfg.maxLen()} : new int[]{s / 28 % 28, s % 28};
+                y[i][s] = r.nextInt(kind.classes());
+            }
+        return new TaskBatch(kind, x, y);
+    }
+}

@@ -1,0 +1,76 @@
+package org.reptilegen.cli;
+
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.Callable;
+import org.reptilegen.checkpoint.Checkpoint;
+import org.reptilegen.checkpoint.TrainingCheckpoint;
+import org.reptilegen.config.Config;
+import org.reptilegen.model.LayerSpec;
+import org.reptilegen.model.ModelSpec;
+import org.reptilegen.model.ParamLayout;
+import picocli.CommandLine.ArgGroup;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+@Command(name = "info", description = "Lists a model's layers, parameter names, shapes and counts, from a config or a checkpoint.")
+final class InfoCommand implements Callable<Integer> {
+    static final class Source {
+        @Option(names = "--config", paramLabel = "FILE|NAME", description = "A config file or built-in config name.")
+        String config;
+
+        @Option(names = "--checkpoint", paramLabel = "FILE", description = "A training checkpoint.")
+        Path checkpoint;
+    }
+
+    @ArgGroup(exclusive = true, multiplicity = "1")
+    Source source;
+
+    @Override
+    public Integer call() {
+        Config cfg;
+        if (source.checkpoint != null) {
+            Checkpoint.Loaded raw = Checkpoint.read(source.checkpoint, false);
+            TrainingCheckpoint c = TrainingCheckpoint.read(source.checkpoint, false);
+            cfg = c.config();
+            System.out.printf("checkpoint: %s, meta-step %d, Adam step %s, %s%n", source.checkpoint, c.step(),
+                    raw.metadata().getOrDefault("adam_step", "?"), raw.hasOptimizerState() ? "with optimizer state" : "without optimizer state");
+        } else {
+            cfg = Config.resolve(source.config);
+        }
+        ModelSpec m = cfg.model();
+        System.out.printf("task: %s, algorithm: %s, meta-batch %d, inner lr %s%n", cfg.task().configName(),
+                cfg.algorithm().configName(), cfg.metaBatch(), cfg.innerLr().init());
+        System.out.println("layers:");
+        printLayers(m.layers(), m.task().inputDim, "", "  ");
+        ParamLayout layout = m.layout();
+        System.out.println("parameters:");
+        for (ParamLayout.Tensor t : layout.tensors())
+            System.out.printf("  %-44s %-12s %,12d%n", t.name(), t.shapeString(), t.numel());
+        System.out.printf("total: %,d parameters (%s per task copy in float32)%n", layout.size(), bytes(4L * layout.size()));
+        return 0;
+    }
+
+    private static int printLayers(List<LayerSpec> layers, int in, String prefix, String indent) {
+        int w = in;
+        for (int i = 0; i < layers.size(); i++) {
+            LayerSpec l = layers.get(i);
+            String name = prefix + "module_" + i;
+            int out = l.outDim(w, name);
+            ParamLayout.Builder b = new ParamLayout.Builder();
+            l.declare(name, b);
+            System.out.printf("%s%-20s %-15s %5d -> %-5d %,12d params%n", indent, name, l.type(), w, out, b.build().size());
+            if (l instanceof LayerSpec.Residual r) printLayers(r.layers(), w, name + ".", indent + "  ");
+            if (l instanceof LayerSpec.GatedResidual g) printLayers(g.layers(), w, name + ".", indent + "  ");
+            w = out;
+        }
+        return w;
+    }
+
+    static String bytes(long n) {
+        if (n >= 1L << 30) return String.format("%.2f GiB", n / (double) (1L << 30));
+        if (n >= 1L << 20) return String.format("%.1f MiB", n / (double) (1L << 20));
+        if (n >= 1L << 10) return String.format("%.1f KiB", n / 1024.0);
+        return n + " B";
+    }
+}

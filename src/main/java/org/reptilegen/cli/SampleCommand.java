@@ -1,0 +1,52 @@
+package org.reptilegen.cli;
+
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+import org.reptilegen.checkpoint.TrainingCheckpoint;
+import org.reptilegen.engine.Engine;
+import org.reptilegen.model.TaskKind;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+@Command(name = "sample", sortOptions = false,
+        description = {"Draws samples from a trained model (SPEC section 5): y_t from the model's prediction, then an SGD",
+                "step on it. Text models print lines (a line ends at byte 0); image models write a PNG grid."})
+final class SampleCommand implements Callable<Integer> {
+    @Option(names = "--checkpoint", required = true, paramLabel = "FILE", description = "A training checkpoint (.safetensors).")
+    Path checkpoint;
+
+    @Option(names = "--count", paramLabel = "N", defaultValue = "16", description = "How many samples. Default: ${DEFAULT-VALUE}.")
+    int count;
+
+    @Option(names = "--temperature", paramLabel = "T", defaultValue = "1.0", description = "Divides the logits before drawing; below 1 is more conservative. Default: ${DEFAULT-VALUE}.")
+    double temperature;
+
+    @Option(names = "--seed", paramLabel = "S", defaultValue = "0", description = "Random seed; the same seed gives the same samples. Default: ${DEFAULT-VALUE}.")
+    long seed;
+
+    @Option(names = "--out", paramLabel = "FILE", description = "Where to write: text lines (default: standard output) or the PNG grid (default: samples.png).")
+    Path out;
+
+    @Mixin
+    EngineOptions engineOptions;
+
+    @Override
+    public Integer call() throws Exception {
+        if (count < 1) throw new IllegalArgumentException("--count must be at least 1, got " + count);
+        if (!(temperature > 0)) throw new IllegalArgumentException("--temperature must be positive, got " + temperature);
+        TrainingCheckpoint c = TrainingCheckpoint.read(checkpoint, false);
+        try (Engine engine = engineOptions.create(c.config())) {
+            engine.setState(c.state());
+            Sampling.Result r = Sampling.draw(engine, c.config(), count, temperature, seed);
+            if (c.config().task() == TaskKind.TEXT && out == null) {
+                for (String line : r.lines()) System.out.println(line);
+            } else {
+                Path file = out != null ? out : Path.of("samples.png");
+                Sampling.write(r, file);
+                System.err.println("wrote " + count + " samples to " + file);
+            }
+        }
+        return 0;
+    }
+}

@@ -1,0 +1,167 @@
+package org.reptilegen.cli;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.reptilegen.checkpoint.TrainingCheckpoint;
+import org.reptilegen.config.Config;
+import org.reptilegen.engine.Engine;
+import org.reptilegen.engine.Precision;
+import org.reptilegen.engine.TrainState;
+import org.reptilegen.meta.Trainer;
+import org.reptilegen.model.ParamInit;
+import org.reptilegen.task.Split;
+import org.reptilegen.task.TaskSource;
+import org.reptilegen.task.TaskSources;
+import org.reptilegen.util.Rng;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+@Command(name = "train", sortOptions = false,
+        description = {
+                "Meta-trains a model: each meta-step draws a batch of tasks, runs every task's inner SGD loop from",
+                "theta, forms the meta-gradient (reptile, fomaml or maml) and takes an Adam step on theta.",
+                "Writes into --out: config.yaml, metrics.jsonl (one JSON line per meta-step), checkpoint.safetensors",
+                "(every checkpoint_every meta-steps, at the end, and on Ctrl-C), and samples (samples.txt or samples.png).",
+                "Without --config it trains the built-in default: tiny-text on the built-in text corpus, on the CPU, in minutes."})
+final class TrainCommand implements Callable<Integer> {
+    static final String DEFAULT_CONFIG = "tiny-text";
+
+    @Option(names = "--config", paramLabel = "FILE|NAME",
+            description = "A config file, or the name of a built-in config (" + "tiny-text, tiny-mnist, mnist-lstm-reptile, ...). Default: " + DEFAULT_CONFIG + ", or the checkpoint's with --resume.")
+    String config;
+
+    @Option(names = "--set", paramLabel = "KEY=VALUE", description = "Overrides a config value, e.g. --set meta_batch=8 --set outer.lr=3e-4. Repeatable.")
+    List<String> sets = new ArrayList<>();
+
+    @Option(names = "--data", paramLabel = "PATH", description = "Text file (text tasks) or directory of MNIST-format IDX files (image tasks). Default: the config's data, else the built-in corpus / data/mnist.")
+    String data;
+
+    @Option(names = "--out", paramLabel = "DIR", description = "Run directory. Default: runs/<config name>.")
+    Path out;
+
+    @Option(names = "--resume", description = "Continue the run in --out from its checkpoint, bit for bit as if it had not stopped.")
+    boolean resume;
+
+    @Option(names = "--samples", paramLabel = "N", defaultValue = "-1", description = "Samples to draw at the end (default 16 images or 8 text lines; 0 = none).")
+    int samples;
+
+    @Option(names = "--no-download", description = "Never download MNIST; fail with a message saying which files to put where.")
+    boolean noDownload;
+
+    @Mixin
+    EngineOptions engineOptions;
+
+    @Override
+    public Integer call() throws IOException {
+        Config cfg;
+        TrainState state;
+        long start;
+        Path dir;
+        if (resume) {
+            dir = out != null ? out : Path.of("runs", configName(config == null ? DEFAULT_CONFIG : config));
+            Path ck = dir.resolve(Trainer.CHECKPOINT);
+            if (!Files.exists(ck)) throw new IllegalArgumentException("--resume: no checkpoint at " + ck);
+            TrainingCheckpoint c = TrainingCheckpoint.read(ck, true);
+            cfg = c.config().with(sets);
+            if (config != null && !Config.resolve(config).with(sets).equals(cfg))
+                System.err.println("note: --resume continues with the checkpoint's config; --config " + config + " is not used");
+            state = c.state();
+            start = c.step();
+            System.err.println("resuming " + ck + " at meta-step " + start);
+        } else {
+            String name = config == null ? DEFAULT_CONFIG : config;
+            cfg = Config.resolve(name).with(sets);
+            dir = out != null ? out : Path.of("runs", configName(name));
+            Path ck = dir.resolve(Trainer.CHECKPOINT);
+            if (Files.exists(ck))
+                throw new IllegalArgumentException(dir + " already holds a run: continue it with --resume, or choose another --out");
+            boolean f32 = cfg.precision() == Precision.FLOAT32;
+            state = TrainState.fresh(ParamInit.draw(cfg.model().layout(), Rng.of(cfg.seed(), Rng.STREAM_INIT), f32));
+            start = 0;
+        }
+        // The data path becomes part of the run's config, so eval and sample of its checkpoint find it.
+        if (data != null) cfg = cfg.with(List.of("data=" + Path.of(data).toAbsolutePath()));
+        TaskSource train = TaskSources.open(cfg, null, Split.TRAIN, !noDownload);
+        TaskSource test = cfg.evalTasks() > 0 ? TaskSources.open(cfg, null, Split.TEST, !noDownload) : null;
+        Files.createDirectories(dir);
+        writeAtomically(dir.resolve("config.yaml"), cfg.toYaml());
+
+        try (Engine engine = engineOptions.create(cfg)) {
+            engine.setState(state);
+            System.err.printf("training %s: %,d parameters, %s, meta-batch %d, %d steps per task, on %s%n",
+                    cfg.source(), cfg.model().layout().size(), cfg.algorithm().configName(), cfg.metaBatch(), train.steps(), engine.description());
+            ProgressBar progress = new ProgressBar(System.err, System.console() != null);
+            Trainer trainer = new Trainer(cfg, engine, train, test, dir, progress);
+
+            AtomicBoolean stop = new AtomicBoolean();
+            CountDownLatch finished = new CountDownLatch(1);
+            Thread hook = new Thread(() -> {
+                stop.set(true);
+                try {
+                    finished.await(10, TimeUnit.MINUTES);
+                } catch (InterruptedException ignored) {
+                    Thread.currentThread().interrupt();
+                }
+            }, "checkpoint-on-interrupt");
+            Runtime.getRuntime().addShutdownHook(hook);
+            try {
+                Trainer.Result r = trainer.run(start, stop);
+                progress.finish();
+                if (r.interrupted()) {
+                    System.err.println("interrupted: checkpoint written at meta-step " + r.step() + " to " + r.checkpoint()
+                            + "; continue with: train --out " + dir + " --resume");
+                    return 130;
+                }
+                if (test != null) trainer.evaluate(r.step());
+                Path samplesFile = writeSamples(engine, cfg, dir);
+                System.err.printf("done: meta-step %d, loss %.3f nats per task (mean over the last meta-batch)%n", r.step(), r.loss());
+                System.err.println("checkpoint: " + r.checkpoint());
+                System.err.println("metrics: " + dir.resolve(Trainer.METRICS) + " (plot with: plot --metrics " + dir.resolve(Trainer.METRICS) + " --out loss.png)");
+                if (samplesFile != null) System.err.println("samples: " + samplesFile);
+                return 0;
+            } finally {
+                finished.countDown();
+                try {
+                    Runtime.getRuntime().removeShutdownHook(hook);
+                } catch (IllegalStateException shuttingDown) {
+                    // The hook is running: it is waiting for the latch released above.
+                }
+            }
+        }
+    }
+
+    private Path writeSamples(Engine engine, Config cfg, Path dir) throws IOException {
+        int n = samples >= 0 ? samples : (cfg.task() == org.reptilegen.model.TaskKind.TEXT ? 8 : 16);
+        if (n == 0) return null;
+        Sampling.Result s = Sampling.draw(engine, cfg, n, 1.0, cfg.seed());
+        Path file = dir.resolve(cfg.task() == org.reptilegen.model.TaskKind.TEXT ? "samples.txt" : "samples.png");
+        Sampling.write(s, file);
+        if (s.lines() != null) for (String line : s.lines()) System.out.println(line);
+        return file;
+    }
+
+    static String configName(String nameOrPath) {
+        String f = Path.of(nameOrPath).getFileName().toString();
+        return f.endsWith(".yaml") ? f.substring(0, f.length() - 5) : f.endsWith(".yml") ? f.substring(0, f.length() - 4) : f;
+    }
+
+    static void writeAtomically(Path file, String text) throws IOException {
+        Path abs = file.toAbsolutePath();
+        Path tmp = Files.createTempFile(abs.getParent(), abs.getFileName().toString(), ".tmp");
+        try {
+            Files.writeString(tmp, text, StandardCharsets.UTF_8);
+            Files.move(tmp, abs, java.nio.file.StandardCopyOption.REPLACE_EXISTING, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+        } finally {
+            Files.deleteIfExists(tmp);
+        }
+    }
+}

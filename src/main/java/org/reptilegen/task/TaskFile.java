@@ -1,0 +1,72 @@
+package org.reptilegen.task;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import org.reptilegen.model.TaskKind;
+
+/** Tasks given explicitly: one JSON object per line, {"x": [[ints], ...], "y": [...]}. */
+public final class TaskFile {
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private TaskFile() {}
+
+    public static TaskBatch read(Path file, TaskKind kind) {
+        List<int[][]> xs = new ArrayList<>();
+        List<int[]> ys = new ArrayList<>();
+        try (BufferedReader r = Files.newBufferedReader(file, StandardCharsets.UTF_8)) {
+            String line;
+            int no = 0;
+            while ((line = r.readLine()) != null) {
+                no++;
+                if (line.isBlank()) continue;
+                String where = file + ":" + no;
+                JsonNode n;
+                try {
+                    n = JSON.readTree(line);
+                } catch (JsonProcessingException e) {
+                    throw new DataException(where + ": not JSON (" + e.getOriginalMessage() + ")");
+                }
+                JsonNode x = n.get("x"), y = n.get("y");
+                if (x == null || !x.isArray()) throw new DataException(where + ": missing array \"x\"");
+                if (y == null || !y.isArray()) throw new DataException(where + ": missing array \"y\"");
+                if (x.size() != y.size())
+                    throw new DataException(where + ": \"x\" has " + x.size() + " entries but \"y\" has " + y.size());
+                if (x.size() == 0) throw new DataException(where + ": a task needs at least one step");
+                int[][] xb = new int[x.size()][];
+                int[] yb = new int[y.size()];
+                for (int t = 0; t < x.size(); t++) {
+                    JsonNode xt = x.get(t);
+                    if (!xt.isArray() || xt.size() != kind.inputDim)
+                        throw new DataException(where + ": x[" + t + "] must be a list of " + kind.inputDim + " integer" + (kind.inputDim > 1 ? "s" : "") + " for a " + kind.configName() + " model");
+                    xb[t] = new int[kind.inputDim];
+                    for (int j = 0; j < kind.inputDim; j++) {
+                        if (!xt.get(j).canConvertToInt() || !xt.get(j).isIntegralNumber())
+                            throw new DataException(where + ": x[" + t + "][" + j + "] is not an integer");
+                        xb[t][j] = xt.get(j).intValue();
+                    }
+                    JsonNode yt = y.get(t);
+                    if (!yt.isIntegralNumber() || yt.intValue() < 0 || yt.intValue() >= kind.classes())
+                        throw new DataException(where + ": y[" + t + "] = " + yt + " is not a class in 0.." + (kind.classes() - 1));
+                    yb[t] = yt.intValue();
+                }
+                xs.add(xb);
+                ys.add(yb);
+            }
+        } catch (NoSuchFileException e) {
+            throw new DataException("tasks file not found: " + file);
+        } catch (IOException e) {
+            throw new DataException(file + ": " + e.getMessage());
+        }
+        if (xs.isEmpty()) throw new DataException(file + ": no tasks");
+        return new TaskBatch(kind, xs.toArray(new int[0][][]), ys.toArray(new int[0][]));
+    }
+}

@@ -1,0 +1,229 @@
+package org.reptilegen.cli;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.zip.GZIPOutputStream;
+import javax.imageio.ImageIO;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.reptilegen.checkpoint.Checkpoint;
+import org.reptilegen.checkpoint.TrainingCheckpoint;
+import org.reptilegen.config.Config;
+import org.reptilegen.util.Rng;
+
+/** The command line end to end, on data the test makes itself. */
+class CliTest {
+    @TempDir
+    static Path dir;
+    static Path corpus, textConfig, mnistDir, mnistConfig;
+
+    record Run(int status, String out, String err) {}
+
+    static Run run(String... args) {
+        PrintStream oldOut = System.out, oldErr = System.err;
+        ByteArrayOutputStream out = new ByteArrayOutputStream(), err = new ByteArrayOutputStream();
+        try {
+            System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
+            System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
+            int status = Main.execute(args);
+            return new Run(status, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
+        } finally {
+            System.setOut(oldOut);
+            System.setErr(oldErr);
+        }
+    }
+
+    @BeforeAll
+    static void data() throws IOException {
+        // A corpus with a lot of structure, so a tiny model's loss drops within a few dozen meta-steps.
+        List<String> lines = new ArrayList<>();
+        Rng r = Rng.of(1);
+        for (int i = 0; i < 200; i++) lines.add("item " + (char) ('a' + r.nextInt(4)) + (char) ('a' + r.nextInt(4)) + " ok");
+        corpus = dir.resolve("corpus.txt");
+        Files.write(corpus, lines, StandardCharsets.UTF_8);
+        textConfig = dir.resolve("text.yaml");
+        Files.writeString(textConfig, String.join("\n",
+                "task: text",
+                "model:",
+                "  - embed: {tables: [[12, 8]]}",
+                "  - linear: {in: 8, out: 16}",
+                "  - tanh",
+                "  - linear: {in: 16, out: 256}",
+                "meta_batch: 4",
+                "inner_lr: 0.02",
+                "outer: {lr: 0.01}",
+                "max_len: 12",
+                "steps: 6",
+                "checkpoint_every: 3",
+                "eval_tasks: 4",
+                ""));
+        mnistDir = dir.resolve("mnist");
+        Files.createDirectories(mnistDir);
+        writeImages(mnistDir.resolve("train-images-idx3-ubyte.gz"), 12, 2);
+        writeImages(mnistDir.resolve("t10k-images-idx3-ubyte.gz"), 6, 3);
+        mnistConfig = dir.resolve("mnist.yaml");
+        Files.writeString(mnistConfig, String.join("\n",
+                "task: mnist",
+                "model:",
+                "  - embed: {tables: [[28, 4], [28, 4]]}",
+                "  - linear: {in: 8, out: 8}",
+                "  - layernorm: {dim: 8}",
+                "  - lstm_block: {dim: 8}",
+                "  - linear: {in: 8, out: 1}",
+                "meta_batch: 2",
+                "steps: 2",
+                "eval_tasks: 2",
+                ""));
+    }
+
+    static void writeImages(Path file, int count, long seed) throws IOException {
+        ByteArrayOutputStream b = new ByteArrayOutputStream();
+        int[] header = {0x803, count, 28, 28};
+        for (int h : header) b.write(new byte[]{(byte) (h >>> 24), (byte) (h >>> 16), (byte) (h >>> 8), (byte) h});
+        Rng r = Rng.of(seed);
+        for (int i = 0; i < count * 28 * 28; i++) b.write(r.nextInt(256));
+        try (GZIPOutputStream gz = new GZIPOutputStream(Files.newOutputStream(file))) {
+            gz.write(b.toByteArray());
+        }
+    }
+
+    @Test
+    void trainResumeSampleEvalInfoPlot() throws IOException {
+        Path a = dir.resolve("a"), b = dir.resolve("b");
+        Run full = run("train", "--config", textConfig.toString(), "--data", corpus.toString(), "--out", a.toString(), "--backend", "cpu");
+        assertEquals(0, full.status(), full.err());
+        assertTrue(Files.exists(a.resolve("checkpoint.safetensors")));
+        assertTrue(Files.exists(a.resolve("samples.txt")));
+        assertTrue(full.err().contains("done: meta-step 6"), full.err());
+        assertEquals(6, Files.readAllLines(a.resolve("metrics.jsonl")).stream().filter(l -> l.contains("\"loss\"")).count());
+
+        // Half the run, then --resume: the same parameters and Adam state, bit for bit.
+        Run half = run("train", "--config", textConfig.toString(), "--data", corpus.toString(), "--out", b.toString(),
+                "--set", "steps=3", "--backend", "cpu");
+        assertEquals(0, half.status(), half.err());
+        Run again = run("train", "--config", textConfig.toString(), "--out", b.toString(), "--backend", "cpu");
+        assertEquals(1, again.status(), "a second run into the same directory must ask for --resume");
+        assertTrue(again.err().contains("--resume"), again.err());
+        Run rest = run("train", "--out", b.toString(), "--resume", "--set", "steps=6", "--backend", "cpu");
+        assertEquals(0, rest.status(), rest.err());
+        TrainingCheckpoint ca = TrainingCheckpoint.read(a.resolve("checkpoint.safetensors"), true);
+        TrainingCheckpoint cb = TrainingCheckpoint.read(b.resolve("checkpoint.safetensors"), true);
+        assertEquals(6, cb.step());
+        assertArrayEquals(ca.state().theta(), cb.state().theta(), 0);
+        assertArrayEquals(ca.state().adamM(), cb.state().adamM(), 0);
+        assertArrayEquals(ca.state().adamV(), cb.state().adamV(), 0);
+        assertEquals(Files.readAllLines(a.resolve("metrics.jsonl")).size(), Files.readAllLines(b.resolve("metrics.jsonl")).size());
+
+        Path ck = a.resolve("checkpoint.safetensors");
+        Run s1 = run("sample", "--checkpoint", ck.toString(), "--count", "3", "--seed", "5", "--backend", "cpu");
+        Run s2 = run("sample", "--checkpoint", ck.toString(), "--count", "3", "--seed", "5", "--backend", "cpu");
+        assertEquals(0, s1.status(), s1.err());
+        assertEquals(3, s1.out().lines().count());
+        assertEquals(s1.out(), s2.out(), "the same seed gives the same samples");
+
+        Run ev = run("eval", "--checkpoint", ck.toString(), "--tasks", "5", "--json", "--backend", "cpu");
+        assertEquals(0, ev.status(), ev.err());
+        assertTrue(ev.out().contains("\"bits_per_dim\""), ev.out());
+
+        Run info = run("info", "--checkpoint", ck.toString());
+        assertEquals(0, info.status(), info.err());
+        assertTrue(info.out().contains("module_1.linear.weight"), info.out());
+
+        Path png = dir.resolve("loss.png");
+        Run plot = run("plot", "--metrics", a.resolve("metrics.jsonl").toString(), "--out", png.toString());
+        assertEquals(0, plot.status(), plot.err());
+        assertTrue(ImageIO.read(png.toFile()).getWidth() > 100);
+    }
+
+    @Test
+    void imagesTrainAndSampleToPng() throws IOException {
+        Path m = dir.resolve("m");
+        Run train = run("train", "--config", mnistConfig.toString(), "--data", mnistDir.toString(), "--out", m.toString(),
+                "--samples", "4", "--no-download", "--backend", "cpu");
+        assertEquals(0, train.status(), train.err());
+        assertTrue(ImageIO.read(m.resolve("samples.png").toFile()) != null);
+        Path png = dir.resolve("s.png");
+        Run sample = run("sample", "--checkpoint", m.resolve("checkpoint.safetensors").toString(), "--count", "2",
+                "--out", png.toString(), "--backend", "cpu");
+        assertEquals(0, sample.status(), sample.err());
+        assertTrue(ImageIO.read(png.toFile()).getHeight() > 28);
+        Run ev = run("eval", "--checkpoint", m.resolve("checkpoint.safetensors").toString(), "--tasks", "3", "--no-download", "--backend", "cpu");
+        assertEquals(0, ev.status(), ev.err());
+        assertTrue(ev.out().contains("bits per dim"), ev.out());
+    }
+
+    @Test
+    void theLossOfATinyModelOnATinyCorpusGoesDown() throws IOException {
+        Path out = dir.resolve("learn");
+        Run r = run("train", "--config", textConfig.toString(), "--data", corpus.toString(), "--out", out.toString(),
+                "--set", "steps=60", "--set", "checkpoint_every=0", "--set", "eval_tasks=0", "--samples", "0", "--backend", "cpu");
+        assertEquals(0, r.status(), r.err());
+        List<Double> losses = new ArrayList<>();
+        for (String line : Files.readAllLines(out.resolve("metrics.jsonl"))) {
+            var n = new com.fasterxml.jackson.databind.ObjectMapper().readTree(line);
+            if (n.has("loss")) losses.add(n.get("loss").asDouble());
+        }
+        double first = (losses.get(0) + losses.get(1) + losses.get(2)) / 3;
+        double last = (losses.get(57) + losses.get(58) + losses.get(59)) / 3;
+        assertTrue(last < 0.7 * first, "loss went from " + first + " to " + last);
+    }
+
+    @Test
+    void gradWritesTheMetaGradientUnderTheParameterNames() throws IOException {
+        Config cfg = Config.load(textConfig);
+        double[] theta = org.reptilegen.model.ParamInit.draw(cfg.model().layout(), Rng.of(3), false);
+        Path init = dir.resolve("init.safetensors");
+        Checkpoint.writeParams(init, cfg.model().layout(), theta, true, null);
+        Path tasks = dir.resolve("tasks.jsonl");
+        Files.writeString(tasks, "{\"x\": [[0], [1], [2], [3]], \"y\": [104, 105, 33, 0]}\n{\"x\": [[0], [1]], \"y\": [111, 0]}\n");
+        for (String algo : new String[]{"reptile", "fomaml", "maml"}) {
+            Path out = dir.resolve("g-" + algo + ".safetensors");
+            Run r = run("grad", "--config", textConfig.toString(), "--init", init.toString(), "--tasks", tasks.toString(),
+                    "--algo", algo, "--precision", "float64", "--out", out.toString(), "--backend", "cpu");
+            assertEquals(0, r.status(), r.err());
+            double[] g = Checkpoint.read(out, false).params(cfg.model().layout());
+            double norm = 0;
+            for (double v : g) norm += v * v;
+            assertTrue(norm > 0, algo + " gradient is zero");
+        }
+        Files.writeString(tasks, "{\"x\": [[0], [1]], \"y\": [300, 0]}\n");
+        Run bad = run("grad", "--config", textConfig.toString(), "--init", init.toString(), "--tasks", tasks.toString(),
+                "--out", dir.resolve("bad.safetensors").toString(), "--backend", "cpu");
+        assertEquals(1, bad.status());
+        assertTrue(bad.err().contains("tasks.jsonl:1") && bad.err().contains("y[0]"), bad.err());
+        assertEquals(1, bad.err().strip().lines().count(), "one line: " + bad.err());
+    }
+
+    @Test
+    void badInputGivesOneLineAndANonZeroExit() throws IOException {
+        Run unknown = run("train", "--config", "no-such-config", "--out", dir.resolve("u").toString());
+        assertEquals(1, unknown.status());
+        assertTrue(unknown.err().contains("no-such-config"));
+        Path bad = dir.resolve("bad.yaml");
+        Files.writeString(bad, "task: text\nmodel:\n  - lstm: {dim: 4}\n");
+        Run layer = run("info", "--config", bad.toString());
+        assertEquals(1, layer.status());
+        assertTrue(layer.err().contains("unknown layer 'lstm'"), layer.err());
+        assertEquals(1, layer.err().strip().lines().count(), layer.err());
+        Path notIdx = dir.resolve("notidx");
+        Files.createDirectories(notIdx);
+        Files.write(notIdx.resolve("train-images-idx3-ubyte"), new byte[]{0, 0, 8, 1, 0, 0, 0, 0});
+        Run magic = run("train", "--config", mnistConfig.toString(), "--data", notIdx.toString(), "--out",
+                dir.resolve("n").toString(), "--no-download", "--backend", "cpu");
+        assertEquals(1, magic.status());
+        assertTrue(magic.err().contains("magic"), magic.err());
+        Run usage = run("train", "--no-such-option");
+        assertEquals(2, usage.status());
+    }
+}
