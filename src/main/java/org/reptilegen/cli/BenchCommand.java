@@ -19,10 +19,8 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
-@Command(name = "bench", sortOptions = false,
-        description = {"Times the inner loop: one JSON line per case with the device's name, ms per inner step, task-steps/s,",
-                "the bytes a step must move at least (each task's parameters read twice and written once, float32),",
-                "the achieved GB/s on that count and its ratio to a large copy measured in the same run, and peak memory.",
+@Command(mixinStandardHelpOptions = true, name = "bench", sortOptions = false,
+        description = {"Times the inner loop: one JSON line per case with the device's name, ms per inner step, task-steps/s, the bytes a step must move at least (each task's parameters read twice and written once, float32), the achieved GB/s on that count and its ratio to a large copy measured in the same run, and peak memory.",
                 "Warm-up excluded; the median of --repeats runs of a whole meta-gradient over random tasks."})
 final class BenchCommand implements Callable<Integer> {
     @Option(names = "--config", required = true, paramLabel = "FILE|NAME", description = "The model to time.")

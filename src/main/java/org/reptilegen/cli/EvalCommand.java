@@ -13,9 +13,8 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
-@Command(name = "eval", sortOptions = false,
-        description = {"Evaluates a checkpoint on held-out tasks (SPEC section 6): runs the inner loop from theta on each",
-                "task and reports the mean prequential NLL (nats per task) and bits per dimension."})
+@Command(mixinStandardHelpOptions = true, name = "eval", sortOptions = false,
+        description = "Evaluates a checkpoint on held-out tasks: runs the inner loop from theta on each task and reports the mean prequential NLL (nats per task) and bits per dimension.")
 final class EvalCommand implements Callable<Integer> {
     @Option(names = "--checkpoint", required = true, paramLabel = "FILE", description = "A training checkpoint (.safetensors).")
     Path checkpoint;

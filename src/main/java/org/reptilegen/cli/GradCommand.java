@@ -18,9 +18,8 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
-@Command(name = "grad", sortOptions = false,
-        description = {"Computes one meta-gradient (SPEC section 4, mean over the tasks of a file) for given parameters",
-                "and writes it under the parameters' names: the way to cross-check against another implementation.",
+@Command(mixinStandardHelpOptions = true, name = "grad", sortOptions = false,
+        description = {"Computes one meta-gradient (the mean over the tasks of a file) for given parameters and writes it under the parameters' names: the way to cross-check against another implementation.",
                 "Tasks file: one JSON object per line, {\"x\": [[ints], ...], \"y\": [...]}, y class indices (text) or 0/1 (images)."})
 final class GradCommand implements Callable<Integer> {
     @Option(names = "--config", required = true, paramLabel = "FILE|NAME", description = "The model (task and model are enough; other keys default).")

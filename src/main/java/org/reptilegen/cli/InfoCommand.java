@@ -13,7 +13,7 @@ import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
-@Command(name = "info", description = "Lists a model's layers, parameter names, shapes and counts, from a config or a checkpoint.")
+@Command(mixinStandardHelpOptions = true, name = "info", description = "Lists a model's layers, parameter names, shapes and counts, from a config or a checkpoint.")
 final class InfoCommand implements Callable<Integer> {
     static final class Source {
         @Option(names = "--config", paramLabel = "FILE|NAME", description = "A config file or built-in config name.")

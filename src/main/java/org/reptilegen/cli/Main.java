@@ -11,9 +11,9 @@ import picocli.CommandLine.Command;
         mixinStandardHelpOptions = true,
         versionProvider = Main.Version.class,
         description = {
-                "Meta-learning with plain SGD as an autoregressive generative model: a network's parameters are the",
-                "state of a sequence model, and feeding the pair (x_t, y_t) is one SGD step on them. Reptile, MAML",
-                "and first-order MAML learn the initial parameters; sampling runs the same loop on the model's draws.",
+                "Meta-learning with plain SGD as an autoregressive generative model: a network's parameters are the "
+                        + "state of a sequence model, and feeding the pair (x_t, y_t) is one SGD step on them. Reptile, MAML "
+                        + "and first-order MAML learn the initial parameters; sampling runs the same loop on the model's draws.",
                 ""},
         subcommands = {TrainCommand.class, SampleCommand.class, EvalCommand.class, GradCommand.class,
                 InfoCommand.class, PlotCommand.class, BenchCommand.class, CommandLine.HelpCommand.class},

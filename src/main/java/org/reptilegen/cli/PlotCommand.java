@@ -6,7 +6,7 @@ import org.reptilegen.plot.LossPlot;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
-@Command(name = "plot", description = "Draws the loss curve of a run's metrics.jsonl as a PNG.")
+@Command(mixinStandardHelpOptions = true, name = "plot", description = "Draws the loss curve of a run's metrics.jsonl as a PNG.")
 final class PlotCommand implements Callable<Integer> {
     @Option(names = "--metrics", required = true, paramLabel = "FILE", description = "A metrics.jsonl written by train.")
     Path metrics;

@@ -9,9 +9,9 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
-@Command(name = "sample", sortOptions = false,
-        description = {"Draws samples from a trained model (SPEC section 5): y_t from the model's prediction, then an SGD",
-                "step on it. Text models print lines (a line ends at byte 0); image models write a PNG grid."})
+@Command(mixinStandardHelpOptions = true, name = "sample", sortOptions = false,
+        description = {"Draws samples from a trained model: y_t from the model's prediction, then an SGD step on it.",
+                "Text models print lines (a line ends at byte 0); image models write a PNG grid."})
 final class SampleCommand implements Callable<Integer> {
     @Option(names = "--checkpoint", required = true, paramLabel = "FILE", description = "A training checkpoint (.safetensors).")
     Path checkpoint;

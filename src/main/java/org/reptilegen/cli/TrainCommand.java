@@ -25,13 +25,9 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
-@Command(name = "train", sortOptions = false,
-        description = {
-                "Meta-trains a model: each meta-step draws a batch of tasks, runs every task's inner SGD loop from",
-                "theta, forms the meta-gradient (reptile, fomaml or maml) and takes an Adam step on theta.",
-                "Writes into --out: config.yaml, metrics.jsonl (one JSON line per meta-step), checkpoint.safetensors",
-                "(every checkpoint_every meta-steps, at the end, and on Ctrl-C), and samples (samples.txt or samples.png).",
-                "Without --config it trains the built-in default: tiny-text on the built-in text corpus, on the CPU, in minutes."})
+@Command(mixinStandardHelpOptions = true, name = "train", sortOptions = false,
+        description = {"Meta-trains a model: each meta-step draws a batch of tasks, runs every task's inner SGD loop from theta, forms the meta-gradient (reptile, fomaml or maml) and takes an Adam step on theta.",
+                "Writes into --out: config.yaml, metrics.jsonl (one JSON line per meta-step), checkpoint.safetensors (every checkpoint_every meta-steps, at the end, and on Ctrl-C), and samples (samples.txt or samples.png). Without --config it trains the built-in default: tiny-text on the built-in text corpus, on the CPU, in minutes."})
 final class TrainCommand implements Callable<Integer> {
     static final String DEFAULT_CONFIG = "tiny-text";
 

@@ -34,8 +34,8 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /**
- * An immutable training configuration: the task, the model of SPEC section 2 and how to meta-train
- * it. Read from YAML (SPEC section 8 fixes {@code task} and {@code model}; every other key is
+ * An immutable training configuration: the task, the model (README, The math, 2) and how to meta-train
+ * it. Read from YAML (the README's Configs section fixes {@code task} and {@code model}; every other key is
  * optional, and a key given as null takes its default).
  *
  * <p>The JSON form ({@link #toJson()}) spells out every resolved value, so a checkpoint that
@@ -124,7 +124,7 @@ public final class Config {
         JsonNode outer = opt(m, "outer");
         ObjectNode o = outer == null ? JSON.createObjectNode() : in.map(outer, "outer", "a map {lr, beta1, beta2, eps}");
         in.checkKeys(o, "outer", OUTER_KEYS, "key", "known: lr, beta1, beta2, eps");
-        // SPEC section 4: the reference trains mnist with Adam lr 1e-4, betas (0.9, 0.99), text with 1e-3, (0.9, 0.999).
+        // README, The math, 4: the reference trains mnist with Adam lr 1e-4, betas (0.9, 0.99), text with 1e-3, (0.9, 0.999).
         outerLr = opt(o, "lr") == null ? (mnist ? 1e-4 : 1e-3) : in.positive(o.get("lr"), "outer.lr");
         beta1 = opt(o, "beta1") == null ? 0.9 : beta(in, o.get("beta1"), "outer.beta1");
         beta2 = opt(o, "beta2") == null ? (mnist ? 0.99 : 0.999) : beta(in, o.get("beta2"), "outer.beta2");

@@ -1,7 +1,7 @@
 package org.reptilegen.config;
 
 /**
- * The inner-loop learning rate alpha: a fixed number, or a trained parameter (Meta-SGD, SPEC
+ * The inner-loop learning rate alpha: a fixed number, or a trained parameter (Meta-SGD, README
  * section 4) starting at {@code init}, one per parameter tensor or one per element.
  */
 public record InnerLr(Mode mode, double init) {

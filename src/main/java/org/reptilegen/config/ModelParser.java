@@ -10,13 +10,13 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * Reads the {@code model} list of SPEC section 8: each entry a bare layer name, or a one-key map
+ * Reads the {@code model} list of the README's Configs section: each entry a bare layer name, or a one-key map
  * from the name to its arguments. Widths are only checked here for sign; whether they chain is
  * {@link org.reptilegen.model.ModelSpec}'s job.
  */
 final class ModelParser {
 
-    /** Layer names in the order of SPEC section 2. */
+    /** Layer names in the order of README, The math, 2. */
     static final List<String> LAYERS = List.of("embed", "d2c", "linear", "relu", "tanh", "sigmoid", "gated",
             "layernorm", "lstm_block", "siren", "residual", "gated_residual");
 

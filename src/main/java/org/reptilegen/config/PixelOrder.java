@@ -1,6 +1,6 @@
 package org.reptilegen.config;
 
-/** The order in which an image's pixels form a task (SPEC section 1). */
+/** The order in which an image's pixels form a task (README, The math, 1). */
 public enum PixelOrder {
     /** Row-major, the same for every task. */
     RASTER,

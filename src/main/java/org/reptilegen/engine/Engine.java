@@ -20,7 +20,7 @@ public interface Engine extends AutoCloseable {
     TrainState state();
 
     /**
-     * The meta-gradient (SPEC section 4) of the batch at the current theta, mean over tasks, into g;
+     * The meta-gradient (README, The math, 4) of the batch at the current theta, mean over tasks, into g;
      * returns each task's prequential NLL in nats.
      */
     double[] metaGradient(TaskBatch batch, double[] g);
@@ -28,11 +28,11 @@ public interface Engine extends AutoCloseable {
     /** metaGradient, then one Adam step on theta. Returns each task's prequential NLL. */
     double[] metaStep(TaskBatch batch);
 
-    /** Each task's prequential NLL (SPEC section 6) at the current theta; theta is unchanged. */
+    /** Each task's prequential NLL (README, The math, 6) at the current theta; theta is unchanged. */
     double[] evaluate(TaskBatch batch);
 
     /**
-     * Draws {@code count} sequences (SPEC section 5) at the given positions: y_t from the model's
+     * Draws {@code count} sequences (README, The math, 5) at the given positions: y_t from the model's
      * distribution at temperature T, then an SGD step on it. With {@code stopAtZero} (text) a sample
      * ends at its first 0, which is kept, and the rest is 0. Sample i uses the random stream
      * (seed, i), so samples do not depend on how many are drawn together.

@@ -1,6 +1,6 @@
 package org.reptilegen.meta;
 
-/** The meta-gradients of SPEC section 4. */
+/** The meta-gradients of README, The math, 4. */
 public enum Algorithm {
     /** theta - mean of the tasks' final parameters. */
     REPTILE,

@@ -3,7 +3,7 @@ package org.reptilegen.meta;
 import org.reptilegen.engine.Engine;
 import org.reptilegen.task.TaskSource;
 
-/** SPEC section 6: the prequential NLL of held-out tasks, run in batches of the meta-batch size. */
+/** README, The math, 6: the prequential NLL of held-out tasks, run in batches of the meta-batch size. */
 public final class Evaluation {
     private Evaluation() {}
 

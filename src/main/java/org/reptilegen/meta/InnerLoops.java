@@ -1,7 +1,7 @@
 package org.reptilegen.meta;
 
 /**
- * The inner loop of SPEC section 3 and the per-task meta-gradients of section 4, for one task.
+ * The inner loop (README, The math, 3) and the per-task meta-gradients (4), for one task.
  * An engine runs these for each task of a batch and averages; task b's x[t], y[t] is pair t.
  */
 public final class InnerLoops {

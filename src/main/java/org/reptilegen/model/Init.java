@@ -1,6 +1,6 @@
 package org.reptilegen.model;
 
-/** How a parameter tensor is initialised (SPEC section 2). */
+/** How a parameter tensor is initialised (README, The math, 2). */
 public record Init(Kind kind, double bound) {
     public enum Kind { NORMAL, UNIFORM, CONSTANT }
 

@@ -6,7 +6,7 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * The layer catalogue of SPEC section 2: what each layer is, its widths and its parameters.
+ * The layer catalogue of README, The math, 2: what each layer is, its widths and its parameters.
  * The math lives in the engines; this is the part both engines and checkpoints share.
  */
 public sealed interface LayerSpec {

@@ -1,6 +1,6 @@
 package org.reptilegen.model;
 
-/** The two task families of SPEC section 1, with the shape of their inputs and outputs. */
+/** The two task families (README, The math, 1), with the shape of their inputs and outputs. */
 public enum TaskKind {
     /** Text lines: x = [position], y = a byte; softmax cross-entropy over 256 logits. */
     TEXT(1, 256),

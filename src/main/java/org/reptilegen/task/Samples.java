@@ -7,7 +7,7 @@ import java.util.List;
 import org.reptilegen.model.TaskKind;
 import org.reptilegen.plot.ImageGrid;
 
-/** Where samples are drawn (the x_t of SPEC section 5) and how they are shown. */
+/** Where samples are drawn (the x_t of README, The math, 5) and how they are shown. */
 public final class Samples {
     /** Sampled images are 28 x 28, the size the reference models embed. */
     public static final int SIDE = 28;

@@ -3,7 +3,7 @@ package org.reptilegen.engine.cpu;
 import org.reptilegen.model.TaskKind;
 
 /**
- * The losses of SPEC section 1 with their gradient and Hessian-vector product in the logits:
+ * The losses (README, The math, 1) with their gradient and Hessian-vector product in the logits:
  * softmax cross-entropy over 256 logits (text) and binary cross-entropy with one logit (images).
  */
 final class Loss {

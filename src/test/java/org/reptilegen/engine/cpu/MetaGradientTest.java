@@ -18,7 +18,7 @@ import org.reptilegen.model.TaskKind;
 import org.reptilegen.task.TaskBatch;
 import org.reptilegen.util.Rng;
 
-/** The meta-gradients of SPEC section 4 on the CPU, in float64. */
+/** The meta-gradients (README, The math, 4) on the CPU, in float64. */
 class MetaGradientTest {
     /** embed, linear, layernorm, lstm_block, gated, linear: every kind of parameterised layer MAML must see through. */
     static final ModelSpec STACK = new ModelSpec(TaskKind.MNIST, List.of(
