@@ -43,6 +43,19 @@ public final class Checkpoint {
      */
     public static void write(Path path, ParamLayout layout, double[] theta, double[] adamM, double[] adamV,
                              Map<String, double[]> innerLr, Map<String, String> metadata, boolean float64) {
+        write(path, layout, theta, adamM, adamV, innerLr, null, null, metadata, float64);
+    }
+
+    /**
+     * As above, with the Adam moments of learned inner learning rates, stored as
+     * {@code optimizer.exp_avg.inner_lr.<name>} and {@code optimizer.exp_avg_sq.inner_lr.<name>}
+     * (both null, or both given with innerLr).
+     */
+    public static void write(Path path, ParamLayout layout, double[] theta, double[] adamM, double[] adamV,
+                             Map<String, double[]> innerLr, Map<String, double[]> innerLrM, Map<String, double[]> innerLrV,
+                             Map<String, String> metadata, boolean float64) {
+        if ((innerLrM == null) != (innerLrV == null) || (innerLrM != null && innerLr == null))
+            throw new IllegalArgumentException("inner learning rates' Adam state needs both moments and the rates");
         checkLength("theta", theta, layout);
         if ((adamM == null) != (adamV == null))
             throw new IllegalArgumentException("Adam state needs both moments or neither");
@@ -53,10 +66,14 @@ public final class Checkpoint {
         String dtype = float64 ? Safetensors.F64 : Safetensors.F32;
         Map<String, Safetensors.Tensor> out = new LinkedHashMap<>();
         putLayout(out, "", layout, theta, dtype);
-        if (innerLr != null) putInnerLr(out, layout, innerLr, dtype);
+        if (innerLr != null) putInnerLr(out, INNER_LR, layout, innerLr, dtype);
         if (adamM != null) {
             putLayout(out, EXP_AVG, layout, adamM, dtype);
             putLayout(out, EXP_AVG_SQ, layout, adamV, dtype);
+        }
+        if (innerLrM != null) {
+            putInnerLr(out, EXP_AVG + INNER_LR, layout, innerLrM, dtype);
+            putInnerLr(out, EXP_AVG_SQ + INNER_LR, layout, innerLrV, dtype);
         }
         Safetensors.write(path, out, metadata);
     }
@@ -95,7 +112,7 @@ public final class Checkpoint {
             out.put(prefix + t.name(), Safetensors.Tensor.of(dtype, t.shape(), flat, t.offset()));
     }
 
-    private static void putInnerLr(Map<String, Safetensors.Tensor> out, ParamLayout layout,
+    private static void putInnerLr(Map<String, Safetensors.Tensor> out, String prefix, ParamLayout layout,
                                    Map<String, double[]> innerLr, String dtype) {
         for (String name : innerLr.keySet())
             if (layout.tensor(name) == null)
@@ -109,7 +126,7 @@ public final class Checkpoint {
             else if (lr.length == 1) shape = new int[] {1};
             else throw new IllegalArgumentException("inner learning rate for " + t.name() + " has " + lr.length
                         + " values; it needs 1 or " + t.numel());
-            out.put(INNER_LR + t.name(), Safetensors.Tensor.of(dtype, shape, lr, 0));
+            out.put(prefix + t.name(), Safetensors.Tensor.of(dtype, shape, lr, 0));
         }
     }
 
@@ -168,19 +185,32 @@ public final class Checkpoint {
          * one per element. Empty when the file has none.
          */
         public Map<String, double[]> innerLr(ParamLayout layout) {
+            return innerLr(layout, INNER_LR);
+        }
+
+        /**
+         * The Adam moments of learned inner learning rates ({@link #EXP_AVG} or {@link #EXP_AVG_SQ}),
+         * by parameter name; empty when the file has none.
+         */
+        public Map<String, double[]> innerLrMoment(ParamLayout layout, String moment) {
+            if (!withOptimizer) throw new IllegalStateException("checkpoint " + path() + " was read without its optimizer state");
+            return innerLr(layout, moment + INNER_LR);
+        }
+
+        private Map<String, double[]> innerLr(ParamLayout layout, String prefix) {
             Map<String, double[]> out = new LinkedHashMap<>();
             for (Safetensors.TensorInfo t : contents.index()) {
-                if (!t.name().startsWith(INNER_LR)) continue;
-                String p = t.name().substring(INNER_LR.length());
+                if (!t.name().startsWith(prefix)) continue;
+                String p = t.name().substring(prefix.length());
                 if (layout.tensor(p) == null)
                     throw fail("tensor " + t.name() + " is a learning rate for " + p + ", which is not a parameter of this model");
             }
             for (ParamLayout.Tensor p : layout.tensors()) {
-                Safetensors.Tensor t = contents.tensors().get(INNER_LR + p.name());
+                Safetensors.Tensor t = contents.tensors().get(prefix + p.name());
                 if (t == null) continue;
                 boolean perTensor = t.numel() == 1 && t.shape().length <= 1;
                 if (!perTensor && !sameShape(t.shape(), p.shape()))
-                    throw fail("tensor " + INNER_LR + p.name() + " has shape " + t.shapeString()
+                    throw fail("tensor " + prefix + p.name() + " has shape " + t.shapeString()
                             + ", the model needs [1] or " + p.shapeString());
                 out.put(p.name(), t.values());
             }
@@ -199,6 +229,7 @@ public final class Checkpoint {
                 throw new IllegalStateException("checkpoint " + path() + " was read without its optimizer state");
             for (Safetensors.TensorInfo t : contents.index()) {
                 String n = t.name();
+                if (n.startsWith(prefix + INNER_LR)) continue;
                 if (n.startsWith(prefix) && layout.tensor(n.substring(prefix.length())) == null)
                     throw fail("tensor " + n + " is optimizer state for a parameter this model does not have");
             }

@@ -6,6 +6,7 @@ import java.util.Map;
 import org.reptilegen.config.Config;
 import org.reptilegen.config.ConfigException;
 import org.reptilegen.engine.TrainState;
+import org.reptilegen.meta.InnerRates;
 
 /**
  * A training run's checkpoint: theta under the model's parameter names, the outer Adam's moments,
@@ -24,8 +25,13 @@ public record TrainingCheckpoint(Config config, TrainState state, long step) {
         meta.put("rng", "counter-based");
         meta.put("rng_seed", Long.toString(config.seed()));
         meta.put("rng_counter", Long.toString(step));
-        Checkpoint.write(path, config.model().layout(), state.theta(), state.adamM(), state.adamV(), null, meta,
-                config.precision() == org.reptilegen.engine.Precision.FLOAT64);
+        InnerRates rates = rates(config);
+        boolean learned = state.learnedInnerLr();
+        Checkpoint.write(path, config.model().layout(), state.theta(), state.adamM(), state.adamV(),
+                learned ? rates.byName(state.innerLr()) : null,
+                learned ? rates.byName(state.innerLrM()) : null,
+                learned ? rates.byName(state.innerLrV()) : null,
+                meta, config.precision() == org.reptilegen.engine.Precision.FLOAT64);
     }
 
     /** Reads a checkpoint; without the optimizer state (for sampling and evaluation) the moments are zero. */
@@ -43,12 +49,30 @@ public record TrainingCheckpoint(Config config, TrainState state, long step) {
         var layout = cfg.model().layout();
         double[] theta = c.params(layout);
         long step = number(path, meta, "step");
-        TrainState s;
-        if (withOptimizer && c.hasOptimizerState())
-            s = new TrainState(theta, c.adamM(layout), c.adamV(layout), number(path, meta, "adam_step"));
-        else
-            s = new TrainState(theta, new double[theta.length], new double[theta.length], 0);
-        return new TrainingCheckpoint(cfg, s, step);
+        InnerRates rates = rates(cfg);
+        double[] lr = null, lrM = null, lrV = null;
+        try {
+            if (rates.learned()) {
+                lr = rates.fromNames(c.innerLr(layout), "checkpoint " + path);
+                lrM = new double[lr.length];
+                lrV = new double[lr.length];
+            }
+            if (withOptimizer && c.hasOptimizerState()) {
+                if (rates.learned()) {
+                    lrM = rates.fromNames(c.innerLrMoment(layout, Checkpoint.EXP_AVG), "checkpoint " + path);
+                    lrV = rates.fromNames(c.innerLrMoment(layout, Checkpoint.EXP_AVG_SQ), "checkpoint " + path);
+                }
+                return new TrainingCheckpoint(cfg, new TrainState(theta, c.adamM(layout), c.adamV(layout),
+                        number(path, meta, "adam_step"), lr, lrM, lrV), step);
+            }
+        } catch (IllegalArgumentException e) {
+            throw new CheckpointException(e.getMessage());
+        }
+        return new TrainingCheckpoint(cfg, new TrainState(theta, new double[theta.length], new double[theta.length], 0, lr, lrM, lrV), step);
+    }
+
+    private static InnerRates rates(Config cfg) {
+        return new InnerRates(cfg.model().layout(), cfg.innerLr().mode());
     }
 
     private static long number(Path path, Map<String, String> meta, String key) {

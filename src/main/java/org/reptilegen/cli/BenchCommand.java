@@ -55,16 +55,18 @@ final class BenchCommand implements Callable<Integer> {
                 if (b < 1 || t < 1 || repeats < 1) throw new IllegalArgumentException("--batch, --steps and --repeats must be positive");
                 EngineSettings base = EngineOptions.settings(cfg, engineOptions.threads);
                 EngineSettings s = new EngineSettings(base.model(), Algorithm.parse(a), base.innerLr(), base.segment(),
-                        Precision.FLOAT32, base.adam(), base.threads());
+                        Precision.FLOAT32, base.adam(), base.threads(), base.innerLrMode());
                 try (Engine engine = engineOptions.create(s)) {
-                    engine.setState(TrainState.fresh(ParamInit.draw(cfg.model().layout(), Rng.of(cfg.seed(), Rng.STREAM_INIT), true)));
+                    engine.setState(TrainState.fresh(ParamInit.draw(cfg.model().layout(), Rng.of(cfg.seed(), Rng.STREAM_INIT), true),
+                            s.rates().initial(s.innerLr())));
                     TaskBatch tasks = randomTasks(kind, b, t, cfg);
                     double[] g = new double[p];
-                    engine.metaGradient(tasks, g);
+                    double[] gLr = s.rates().learned() ? new double[s.rates().size()] : null;
+                    engine.metaGradient(tasks, g, gLr);
                     double[] ms = new double[repeats];
                     for (int r = 0; r < repeats; r++) {
                         long t0 = System.nanoTime();
-                        engine.metaGradient(tasks, g);
+                        engine.metaGradient(tasks, g, gLr);
                         ms[r] = (System.nanoTime() - t0) / 1e6 / t;
                     }
                     Arrays.sort(ms);

@@ -20,7 +20,7 @@ final class EngineOptions {
 
     static EngineSettings settings(Config cfg, int threads) {
         return new EngineSettings(cfg.model(), cfg.algorithm(), cfg.innerLr().init(), cfg.mamlSegment(), cfg.precision(),
-                new Adam(cfg.outerLr(), cfg.beta1(), cfg.beta2(), cfg.eps()), threads);
+                new Adam(cfg.outerLr(), cfg.beta1(), cfg.beta2(), cfg.eps()), threads, cfg.innerLr().mode());
     }
 
     Engine create(Config cfg) {

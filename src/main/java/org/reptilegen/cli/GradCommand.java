@@ -62,6 +62,8 @@ final class GradCommand implements Callable<Integer> {
         if (p == Precision.FLOAT32) for (int i = 0; i < theta.length; i++) theta[i] = (float) theta[i];
         TaskBatch batch = TaskFile.read(tasks, cfg.task());
         EngineSettings base = EngineOptions.settings(cfg, engineOptions.threads);
+        if (cfg.innerLr().learned())
+            throw new IllegalArgumentException(config + ": grad takes a fixed --inner-lr; the config's inner_lr is learned");
         EngineSettings s = new EngineSettings(base.model(), a, alpha, k, p, base.adam(), base.threads());
         double[] g = new double[theta.length];
         double[] nll;

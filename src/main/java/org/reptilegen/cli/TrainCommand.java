@@ -81,7 +81,8 @@ final class TrainCommand implements Callable<Integer> {
             if (Files.exists(ck))
                 throw new IllegalArgumentException(dir + " already holds a run: continue it with --resume, or choose another --out");
             boolean f32 = cfg.precision() == Precision.FLOAT32;
-            state = TrainState.fresh(ParamInit.draw(cfg.model().layout(), Rng.of(cfg.seed(), Rng.STREAM_INIT), f32));
+            state = TrainState.fresh(ParamInit.draw(cfg.model().layout(), Rng.of(cfg.seed(), Rng.STREAM_INIT), f32),
+                    EngineOptions.settings(cfg, 0).rates().initial(cfg.innerLr().init()));
             start = 0;
         }
         // The data path becomes part of the run's config, so eval and sample of its checkpoint find it.

@@ -23,7 +23,15 @@ public interface Engine extends AutoCloseable {
      * The meta-gradient (README, The math, 4) of the batch at the current theta, mean over tasks, into g;
      * returns each task's prequential NLL in nats.
      */
-    double[] metaGradient(TaskBatch batch, double[] g);
+    default double[] metaGradient(TaskBatch batch, double[] g) {
+        return metaGradient(batch, g, null);
+    }
+
+    /**
+     * As {@link #metaGradient(TaskBatch, double[])}; with learned inner learning rates also their
+     * gradient (one value per learned rate) into gInnerLr, which is null for a fixed rate.
+     */
+    double[] metaGradient(TaskBatch batch, double[] g, double[] gInnerLr);
 
     /** metaGradient, then one Adam step on theta. Returns each task's prequential NLL. */
     double[] metaStep(TaskBatch batch);

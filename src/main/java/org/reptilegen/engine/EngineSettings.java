@@ -1,17 +1,32 @@
 package org.reptilegen.engine;
 
+import org.reptilegen.config.InnerLr;
 import org.reptilegen.meta.Adam;
 import org.reptilegen.meta.Algorithm;
+import org.reptilegen.meta.InnerRates;
 import org.reptilegen.model.ModelSpec;
 
 /**
- * What an engine computes: the model, the meta-gradient, the inner learning rate alpha, MAML's
- * segment length K (0 = ceil(sqrt(T))), the storage precision, the outer Adam and, for the CPU, the
- * number of worker threads (0 = every core).
+ * What an engine computes: the model, the meta-gradient, the inner learning rate alpha (fixed, or
+ * the initial value of learned rates, one per parameter tensor or per element), MAML's segment
+ * length K (0 = ceil(sqrt(T))), the storage precision, the outer Adam and, for the CPU, the number
+ * of worker threads (0 = every core).
  */
 public record EngineSettings(ModelSpec model, Algorithm algorithm, double innerLr, int segment,
-                             Precision precision, Adam adam, int threads) {
+                             Precision precision, Adam adam, int threads, InnerLr.Mode innerLrMode) {
+
+    /** With a fixed inner learning rate. */
+    public EngineSettings(ModelSpec model, Algorithm algorithm, double innerLr, int segment,
+                          Precision precision, Adam adam, int threads) {
+        this(model, algorithm, innerLr, segment, precision, adam, threads, InnerLr.Mode.FIXED);
+    }
+
     public int workerThreads() {
         return threads > 0 ? threads : Runtime.getRuntime().availableProcessors();
+    }
+
+    /** How learned rates map onto the parameters (a fixed rate when the mode is FIXED). */
+    public InnerRates rates() {
+        return new InnerRates(model.layout(), innerLrMode);
     }
 }

@@ -56,10 +56,10 @@ class ConfigOverridesTest {
     @Test
     void innerLrForms() {
         assertEquals(InnerLr.fixed(0.05), TINY.with(List.of("inner_lr=0.05")).innerLr());
-        assertEquals(new InnerLr(InnerLr.Mode.PER_TENSOR, 0.01), TINY.with(List.of("inner_lr.learned=per_tensor")).innerLr());
+        assertEquals(new InnerLr(InnerLr.Mode.PER_TENSOR, 0.01), TINY.with(List.of("algorithm=maml", "inner_lr.learned=per_tensor")).innerLr());
         assertEquals(InnerLr.fixed(0.2), TINY.with(List.of("inner_lr.init=0.2")).innerLr());
         assertEquals(new InnerLr(InnerLr.Mode.PER_ELEMENT, 0.003),
-                TINY.with(List.of("inner_lr={learned: per_element, init: 0.003}")).innerLr());
+                TINY.with(List.of("algorithm=fomaml", "inner_lr={learned: per_element, init: 0.003}")).innerLr());
     }
 
     @Test

@@ -170,13 +170,13 @@ class ConfigParseTest {
 
     @Test
     void learnedInnerRates() {
-        assertEquals(new InnerLr(InnerLr.Mode.PER_TENSOR, 0.001), parse(TEXT + "inner_lr: {learned: per_tensor, init: 0.001}").innerLr());
-        assertEquals(new InnerLr(InnerLr.Mode.PER_ELEMENT, 0.05), parse(TEXT + "inner_lr: {learned: per_element, init: 0.05}").innerLr());
-        assertEquals(new InnerLr(InnerLr.Mode.PER_TENSOR, 1e-3), parse(TEXT + "inner_lr: {learned: per_tensor}").innerLr());
+        assertEquals(new InnerLr(InnerLr.Mode.PER_TENSOR, 0.001), parse(TEXT + "algorithm: maml\ninner_lr: {learned: per_tensor, init: 0.001}").innerLr());
+        assertEquals(new InnerLr(InnerLr.Mode.PER_ELEMENT, 0.05), parse(TEXT + "algorithm: maml\ninner_lr: {learned: per_element, init: 0.05}").innerLr());
+        assertEquals(new InnerLr(InnerLr.Mode.PER_TENSOR, 1e-3), parse(TEXT + "algorithm: fomaml\ninner_lr: {learned: per_tensor}").innerLr());
         assertEquals(InnerLr.fixed(0.3), parse(TEXT + "inner_lr: {init: 0.3}").innerLr());
-        assertTrue(parse(TEXT + "inner_lr: {learned: per_tensor}").innerLr().learned());
+        assertTrue(parse(TEXT + "algorithm: fomaml\ninner_lr: {learned: per_tensor}").innerLr().learned());
         for (String lr : List.of("{learned: per_tensor, init: 0.002}", "{learned: per_element}", "0.25")) {
-            Config c = parse(TEXT + "inner_lr: " + lr);
+            Config c = parse(TEXT + "algorithm: maml\ninner_lr: " + lr);
             assertEquals(c, Config.fromJson(c.toJson(), "checkpoint"));
             assertEquals(c, parse(c.toYaml()));
         }
@@ -296,6 +296,8 @@ class ConfigParseTest {
         assertEquals(SRC + ": algorithm: unknown value 'sgd' (known: reptile, fomaml, maml)", error(TEXT + "algorithm: sgd\n"));
         assertEquals(SRC + ": precision: unknown value 'float16' (did you mean 'float32'?)", error(TEXT + "precision: float16\n"));
         assertEquals(SRC + ": order: unknown value 'spiral' (known: raster, random)", error(MNIST + "order: spiral\n"));
+        assertEquals(SRC + ": inner_lr: learned rates need algorithm maml or fomaml (Reptile gives them no gradient)",
+                error(TEXT + "inner_lr: {learned: per_tensor}\n"));
         assertEquals(SRC + ": inner_lr.learned: unknown value 'per_layer' (known: per_tensor, per_element)",
                 error(TEXT + "inner_lr: {learned: per_layer}\n"));
         assertEquals(SRC + ": task: unknown task 'txt' (known: text, mnist)", error("task: txt\nmodel: [relu]\n"));

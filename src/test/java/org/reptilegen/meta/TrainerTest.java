@@ -65,7 +65,7 @@ class TrainerTest {
                 public EngineSettings settings() { return cpu.settings(); }
                 public void setState(TrainState s) { cpu.setState(s); }
                 public TrainState state() { return cpu.state(); }
-                public double[] metaGradient(TaskBatch b, double[] g) { return cpu.metaGradient(b, g); }
+                public double[] metaGradient(TaskBatch b, double[] g, double[] gLr) { return cpu.metaGradient(b, g, gLr); }
                 public double[] metaStep(TaskBatch b) {
                     double[] nll = cpu.metaStep(b);
                     if (++calls == 3) nll[0] = Double.NaN;

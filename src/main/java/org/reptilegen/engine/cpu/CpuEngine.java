@@ -11,7 +11,10 @@ import org.reptilegen.engine.Engine;
 import org.reptilegen.engine.EngineSettings;
 import org.reptilegen.engine.Precision;
 import org.reptilegen.engine.TrainState;
+import org.reptilegen.meta.Algorithm;
 import org.reptilegen.meta.InnerLoops;
+import org.reptilegen.meta.InnerLoops.Alpha;
+import org.reptilegen.meta.InnerRates;
 import org.reptilegen.task.TaskBatch;
 import org.reptilegen.util.Rng;
 
@@ -28,9 +31,12 @@ public final class CpuEngine implements Engine {
     private final InnerLoops.MamlWorkspace[] workspaces;
     /** Two parameter-sized scratch vectors per worker. */
     private final double[][][] scratch;
+    private final InnerRates rates;
     private TrainState state;
     /** Per-task vectors of the last batch: final parameters, or a task's gradient contribution. */
     private double[][] rows = new double[0][];
+    /** Per-task gradients of the per-element inner learning rates (learned rates only). */
+    private double[][] rateRows = new double[0][];
 
     public CpuEngine(EngineSettings settings) {
         this.settings = settings;
@@ -43,9 +49,12 @@ public final class CpuEngine implements Engine {
         });
         this.workspaces = new InnerLoops.MamlWorkspace[threads];
         for (int i = 0; i < threads; i++) workspaces[i] = new InnerLoops.MamlWorkspace();
-        this.scratch = new double[threads][2][];
+        this.scratch = new double[threads][3][];
+        this.rates = settings.rates();
+        if (rates.learned() && settings.algorithm() == Algorithm.REPTILE)
+            throw new IllegalArgumentException("learned inner learning rates need maml or fomaml: Reptile gives them no gradient");
         int n = settings.model().layout().size();
-        this.state = TrainState.fresh(new double[n]);
+        this.state = TrainState.fresh(new double[n], rates.initial(settings.innerLr()));
     }
 
     @Override
@@ -60,11 +69,22 @@ public final class CpuEngine implements Engine {
     public void setState(TrainState s) {
         int n = settings.model().layout().size();
         if (s.theta().length != n) throw new IllegalArgumentException("theta has " + s.theta().length + " values, the model " + n);
-        state = new TrainState(stored(s.theta()), stored(s.adamM()), stored(s.adamV()), s.adamStep());
+        double[] lr = s.innerLr(), lrM = s.innerLrM(), lrV = s.innerLrV();
+        if (rates.learned() && lr == null) {
+            lr = rates.initial(settings.innerLr());
+            lrM = new double[lr.length];
+            lrV = new double[lr.length];
+        }
+        if (!rates.learned()) lr = lrM = lrV = null;
+        else if (lr.length != rates.size())
+            throw new IllegalArgumentException("the state has " + lr.length + " inner learning rates, the model " + rates.size());
+        state = new TrainState(stored(s.theta()), stored(s.adamM()), stored(s.adamV()), s.adamStep(),
+                stored(lr), stored(lrM), stored(lrV));
     }
 
     /** A copy at the storage precision. */
     private double[] stored(double[] a) {
+        if (a == null) return null;
         double[] c = a.clone();
         if (float32) for (int i = 0; i < c.length; i++) c[i] = (float) c[i];
         return c;
@@ -72,7 +92,15 @@ public final class CpuEngine implements Engine {
 
     @Override
     public TrainState state() {
-        return new TrainState(state.theta().clone(), state.adamM().clone(), state.adamV().clone(), state.adamStep());
+        return state.copy();
+    }
+
+    /** The inner learning rate of every parameter element, or the fixed rate. */
+    private Alpha alpha() {
+        if (!rates.learned()) return Alpha.of(settings.innerLr());
+        double[] a = new double[state.theta().length];
+        rates.expand(state.innerLr(), a);
+        return Alpha.perElement(a);
     }
 
     private interface PerTask {
@@ -110,30 +138,39 @@ public final class CpuEngine implements Engine {
         return out;
     }
 
-    private void ensureRows(int count, int n) {
-        if (rows.length < count || (count > 0 && rows[0].length != n)) {
-            double[][] r = new double[count][];
-            for (int b = 0; b < count; b++) r[b] = b < rows.length && rows[b].length == n ? rows[b] : new double[n];
-            rows = r;
-        }
+    private static double[][] ensureRows(double[][] rows, int count, int n) {
+        if (rows.length >= count && (count == 0 || rows[0].length == n)) return rows;
+        double[][] r = new double[count][];
+        for (int b = 0; b < count; b++) r[b] = b < rows.length && rows[b].length == n ? rows[b] : new double[n];
+        return r;
     }
 
     @Override
-    public double[] metaGradient(TaskBatch batch, double[] g) {
+    public double[] metaGradient(TaskBatch batch, double[] g, double[] gInnerLr) {
         double[] theta = state.theta();
         int n = theta.length, count = batch.size();
-        ensureRows(count, n);
-        double alpha = settings.innerLr();
+        boolean learned = rates.learned();
+        if (learned && gInnerLr == null) throw new IllegalArgumentException("learned inner learning rates need a gradient buffer");
+        rows = ensureRows(rows, count, n);
+        if (learned) rateRows = ensureRows(rateRows, count, n);
+        Alpha alpha = alpha();
         double[] nll = parallel(count, (b, net, w) -> {
             int[][] x = batch.x()[b];
             int[] y = batch.y()[b];
+            double[] ag = learned ? rateRows[b] : null;
             return switch (settings.algorithm()) {
-                case REPTILE -> InnerLoops.reptile(net, theta, x, y, alpha, rows[b]);
-                case FOMAML -> InnerLoops.fomaml(net, theta, x, y, alpha, rows[b], scratch(w, 0, n), scratch(w, 1, n));
-                case MAML -> InnerLoops.maml(net, theta, x, y, alpha, segment(x.length), workspaces[w], rows[b]);
+                case REPTILE -> InnerLoops.reptile(net, theta, x, y, alpha, rows[b], scratch(w, 0, n));
+                case FOMAML -> InnerLoops.fomaml(net, theta, x, y, alpha, rows[b], scratch(w, 0, n), scratch(w, 1, n),
+                        ag, learned ? scratch(w, 2, n) : null);
+                case MAML -> InnerLoops.maml(net, theta, x, y, alpha, segment(x.length), workspaces[w], rows[b], ag);
             };
         });
-        meanOfRows(count, g);
+        meanOfRows(rows, count, g);
+        if (learned) {
+            double[] perElement = new double[n];
+            meanOfRows(rateRows, count, perElement);
+            rates.reduce(perElement, gInnerLr);
+        }
         return nll;
     }
 
@@ -149,7 +186,7 @@ public final class CpuEngine implements Engine {
     }
 
     /** g := (1/B) sum_b rows[b], summed in task order; the parameter range is split across workers. */
-    private void meanOfRows(int count, double[] g) {
+    private void meanOfRows(double[][] rows, int count, double[] g) {
         int n = g.length;
         int chunks = threads;
         int per = (n + chunks - 1) / chunks;
@@ -167,10 +204,12 @@ public final class CpuEngine implements Engine {
     @Override
     public double[] metaStep(TaskBatch batch) {
         double[] g = new double[state.theta().length];
-        double[] nll = metaGradient(batch, g);
+        double[] gLr = rates.learned() ? new double[rates.size()] : null;
+        double[] nll = metaGradient(batch, g, gLr);
         long t = state.adamStep() + 1;
         settings.adam().step(state.theta(), g, state.adamM(), state.adamV(), t, float32);
-        state = new TrainState(state.theta(), state.adamM(), state.adamV(), t);
+        if (gLr != null) settings.adam().step(state.innerLr(), gLr, state.innerLrM(), state.innerLrV(), t, float32);
+        state = new TrainState(state.theta(), state.adamM(), state.adamV(), t, state.innerLr(), state.innerLrM(), state.innerLrV());
         return nll;
     }
 
@@ -178,8 +217,9 @@ public final class CpuEngine implements Engine {
     public double[] evaluate(TaskBatch batch) {
         double[] theta = state.theta();
         int n = theta.length;
+        Alpha alpha = alpha();
         return parallel(batch.size(), (b, net, w) ->
-                InnerLoops.run(net, theta, batch.x()[b], batch.y()[b], settings.innerLr(), scratch(w, 0, n)));
+                InnerLoops.run(net, theta, batch.x()[b], batch.y()[b], alpha, scratch(w, 0, n), scratch(w, 1, n)));
     }
 
     @Override
@@ -188,6 +228,7 @@ public final class CpuEngine implements Engine {
         int n = theta.length, steps = positions.length;
         int[][] out = new int[count][steps];
         int classes = settings.model().task().classes();
+        Alpha alpha = alpha();
         parallel(count, (i, net, w) -> {
             double[] p = scratch(w, 0, n);
             System.arraycopy(theta, 0, p, 0, n);
@@ -198,7 +239,8 @@ public final class CpuEngine implements Engine {
                 int y = draw(probs, rng.nextDouble());
                 out[i][t] = y;
                 if (stopAtZero && y == 0) break;
-                net.stepAfterForward(p, y, settings.innerLr());
+                if (alpha.perElement() == null) net.stepAfterForward(p, y, alpha.scalar());
+                else net.stepAfterForward(p, y, alpha.perElement(), scratch(w, 1, n));
             }
             return 0;
         });

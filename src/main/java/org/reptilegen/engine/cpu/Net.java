@@ -92,6 +92,16 @@ public final class Net implements TaskModel {
         return l;
     }
 
+    /** As {@link #stepAfterForward(double[], int, double)} with one rate per parameter; g is scratch of size P. */
+    public double stepAfterForward(double[] p, int y, double[] alpha, double[] g) {
+        java.util.Arrays.fill(g, 0);
+        pass.plain(p, g, 1);
+        double l = lossAndBackward(y);
+        for (int i = 0; i < p.length; i++) p[i] -= alpha[i] * g[i];
+        round(p);
+        return l;
+    }
+
     @Override
     public void round(double[] p) {
         if (float32) for (int i = 0; i < p.length; i++) p[i] = (float) p[i];
