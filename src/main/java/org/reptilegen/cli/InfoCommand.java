@@ -26,6 +26,15 @@ final class InfoCommand implements Callable<Integer> {
     @ArgGroup(exclusive = true, multiplicity = "1")
     Source source;
 
+    @Option(names = "--batch", paramLabel = "B", description = "Meta-batch size for the memory estimate. Default: the config's meta_batch.")
+    Integer batch;
+
+    @Option(names = "--steps", paramLabel = "T", description = "Inner steps per task for the memory estimate. Default: the task's length.")
+    Integer steps;
+
+    @Option(names = "--segment", paramLabel = "K", description = "MAML checkpoint interval for the memory estimate; 0 = ceil(sqrt(T)). Default: the config's maml_segment.")
+    Integer segment;
+
     @Override
     public Integer call() {
         Config cfg;
@@ -48,6 +57,13 @@ final class InfoCommand implements Callable<Integer> {
         for (ParamLayout.Tensor t : layout.tensors())
             System.out.printf("  %-44s %-12s %,12d%n", t.name(), t.shapeString(), t.numel());
         System.out.printf("total: %,d parameters (%s per task copy in float32)%n", layout.size(), bytes(4L * layout.size()));
+        int b = batch != null ? batch : cfg.metaBatch();
+        int t = steps != null ? steps : (cfg.task() == org.reptilegen.model.TaskKind.TEXT ? cfg.maxLen() : 784);
+        int k = segment != null ? segment : cfg.mamlSegment();
+        int kk = k > 0 ? Math.min(k, t) : org.reptilegen.meta.InnerLoops.defaultSegment(t);
+        long perTask = org.reptilegen.meta.InnerLoops.mamlBytesPerTask(layout.size(), t, k, 4);
+        System.out.printf("memory, float32, B = %d tasks of T = %d steps: task copies %s; MAML with K = %d keeps %d vectors per task, %s in all%n",
+                b, t, bytes(4L * b * layout.size()), kk, perTask / (4L * layout.size()), bytes((long) b * perTask));
         return 0;
     }
 

@@ -20,6 +20,7 @@ import org.reptilegen.model.ParamInit;
 import org.reptilegen.task.Split;
 import org.reptilegen.task.TaskSource;
 import org.reptilegen.task.TaskSources;
+import org.reptilegen.util.AtomicFiles;
 import org.reptilegen.util.Rng;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -152,13 +153,6 @@ final class TrainCommand implements Callable<Integer> {
     }
 
     static void writeAtomically(Path file, String text) throws IOException {
-        Path abs = file.toAbsolutePath();
-        Path tmp = Files.createTempFile(abs.getParent(), abs.getFileName().toString(), ".tmp");
-        try {
-            Files.writeString(tmp, text, StandardCharsets.UTF_8);
-            Files.move(tmp, abs, java.nio.file.StandardCopyOption.REPLACE_EXISTING, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
-        } finally {
-            Files.deleteIfExists(tmp);
-        }
+        AtomicFiles.write(file, tmp -> Files.writeString(tmp, text, StandardCharsets.UTF_8));
     }
 }

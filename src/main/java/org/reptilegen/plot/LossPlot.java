@@ -1,5 +1,7 @@
 package org.reptilegen.plot;
 
+import org.reptilegen.util.AtomicFiles;
+
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.core.json.JsonReadFeature;
 import com.fasterxml.jackson.databind.JsonNode;
@@ -22,16 +24,13 @@ import java.awt.image.BufferedImage;
 import java.io.IOException;
 import java.nio.charset.CharacterCodingException;
 import java.nio.file.AccessDeniedException;
-import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.Arrays;
 import java.util.Locale;
 import java.util.Map;
 import java.util.TreeMap;
-import java.util.concurrent.ThreadLocalRandom;
 
 /**
  * Draws the meta-training loss curve from a metrics file of JSON lines as a PNG.
@@ -368,32 +367,13 @@ public final class LossPlot {
 
     /** Writes through a temporary file in the same directory so that a reader never sees half a PNG. */
     static void writePng(BufferedImage img, Path out) {
-        Path target = out.toAbsolutePath();
-        Path dir = target.getParent();
-        if (dir == null || !Files.isDirectory(dir))
-            throw new PlotException("cannot write " + out + ": directory " + dir + " does not exist");
-        Path tmp = dir.resolve("." + target.getFileName() + "."
-                + Long.toHexString(ThreadLocalRandom.current().nextLong()) + ".tmp");
-        boolean moved = false;
         try {
-            if (!ImageIO.write(img, "png", tmp.toFile()))
-                throw new PlotException("cannot write " + out + ": no PNG writer in this Java runtime");
-            try {
-                Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE);
-            } catch (AtomicMoveNotSupportedException e) {
-                Files.move(tmp, target, StandardCopyOption.REPLACE_EXISTING);
-            }
-            moved = true;
+            AtomicFiles.write(out, tmp -> {
+                if (!ImageIO.write(img, "png", tmp.toFile()))
+                    throw new PlotException("cannot write " + out + ": no PNG writer in this Java runtime");
+            });
         } catch (IOException e) {
             throw new PlotException("cannot write " + out + ": " + describe(e), e);
-        } finally {
-            if (!moved) {
-                try {
-                    Files.deleteIfExists(tmp);
-                } catch (IOException ignored) {
-                    // the write already failed; that error is the one to report
-                }
-            }
         }
     }
 
