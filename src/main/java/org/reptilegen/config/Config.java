@@ -1,5 +1,6 @@
 package org.reptilegen.config;
 
+import org.reptilegen.task.MnistTasks;
 import org.reptilegen.meta.Algorithm;
 import org.reptilegen.engine.Precision;
 
@@ -87,7 +88,7 @@ public final class Config {
     private final Precision precision;
     private final String data;
     private final int maxLen;
-    private final PixelOrder order;
+    private final MnistTasks.Order order;
     private final int evalTasks;
     private final int evalEvery;
 
@@ -152,7 +153,7 @@ public final class Config {
         if (!mnist && opt(m, "order") != null)
             throw in.fail("order", "applies to mnist tasks only");
         maxLen = intOr(in, m, "max_len", 128, 2);
-        order = choiceOr(in, m, "order", PixelOrder.values(), PixelOrder.RASTER);
+        order = choiceOr(in, m, "order", MnistTasks.Order.values(), MnistTasks.Order.RASTER);
 
         evalTasks = intOr(in, m, "eval_tasks", 100, 0);
         evalEvery = intOr(in, m, "eval_every", 0, 0);
@@ -442,7 +443,7 @@ public final class Config {
     public int maxLen() { return maxLen; }
 
     /** Pixel order of an mnist task. Unused for text. */
-    public PixelOrder order() { return order; }
+    public MnistTasks.Order order() { return order; }
 
     /** Held-out tasks in an evaluation; 0 skips evaluation. */
     public int evalTasks() { return evalTasks; }

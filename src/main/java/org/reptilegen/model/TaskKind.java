@@ -20,14 +20,5 @@ public enum TaskKind {
     /** Number of values y_t can take. */
     public int classes() { return this == TEXT ? 256 : 2; }
 
-    public static TaskKind parse(String s) {
-        if (s == null) throw new ModelException("task is missing: use text or mnist");
-        return switch (s) {
-            case "text" -> TEXT;
-            case "mnist" -> MNIST;
-            default -> throw new ModelException("unknown task '" + s + "': use text or mnist");
-        };
-    }
-
     public String configName() { return name().toLowerCase(); }
 }

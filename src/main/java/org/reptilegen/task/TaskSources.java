@@ -2,7 +2,6 @@ package org.reptilegen.task;
 
 import java.nio.file.Path;
 import org.reptilegen.config.Config;
-import org.reptilegen.config.PixelOrder;
 
 /** Opens the task source a config describes: its text file or MNIST-format directory, one split. */
 public final class TaskSources {
@@ -14,7 +13,7 @@ public final class TaskSources {
         return switch (cfg.task()) {
             case TEXT -> TextTasks.load(data == null ? null : Path.of(data), cfg.maxLen(), split);
             case MNIST -> MnistTasks.load(Path.of(data == null ? Config.DEFAULT_MNIST_DATA : data), split,
-                    cfg.order() == PixelOrder.RANDOM ? MnistTasks.Order.RANDOM : MnistTasks.Order.RASTER, download);
+                    cfg.order(), download);
         };
     }
 }

@@ -1,5 +1,6 @@
 package org.reptilegen.config;
 
+import org.reptilegen.task.MnistTasks;
 import org.reptilegen.meta.Algorithm;
 import org.reptilegen.engine.Precision;
 
@@ -121,7 +122,7 @@ class ConfigParseTest {
         assertEquals(0.99, c.beta2());
         assertEquals(1e-8, c.eps());
         assertEquals(Config.DEFAULT_MNIST_DATA, c.data());
-        assertEquals(PixelOrder.RASTER, c.order());
+        assertEquals(MnistTasks.Order.RASTER, c.order());
     }
 
     @Test
@@ -156,7 +157,7 @@ class ConfigParseTest {
         assertEquals(4, c.mamlSegment());
         assertEquals(Precision.FLOAT64, c.precision());
         assertEquals("images/mnist dir", c.data());
-        assertEquals(PixelOrder.RANDOM, c.order());
+        assertEquals(MnistTasks.Order.RANDOM, c.order());
         assertEquals(0, c.evalTasks());
         assertEquals(50, c.evalEvery());
         assertEquals(c, Config.fromJson(c.toJson(), "checkpoint"));
