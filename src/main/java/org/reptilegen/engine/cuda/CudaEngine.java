@@ -1,10 +1,5 @@
 package org.reptilegen.engine.cuda;
 
-import static org.reptilegen.engine.cuda.CudaKernels.ADAM_STEP;
-import static org.reptilegen.engine.cuda.CudaKernels.META_GRADIENT_MEAN;
-import static org.reptilegen.engine.cuda.CudaKernels.STEP_SET;
-import static org.reptilegen.engine.cuda.CudaKernels.TASKS_FROM_THETA;
-import static org.reptilegen.engine.cuda.Launch.blocks;
 
 import java.util.Arrays;
 import java.util.List;
@@ -14,7 +9,6 @@ import org.reptilegen.engine.Engine;
 import org.reptilegen.engine.EngineSettings;
 import org.reptilegen.engine.Precision;
 import org.reptilegen.engine.TrainState;
-import org.reptilegen.meta.Adam;
 import org.reptilegen.meta.Algorithm;
 import org.reptilegen.model.LayerSpec;
 import org.reptilegen.model.ModelSpec;
@@ -162,14 +156,8 @@ public final class CudaEngine implements Engine {
     @Override
     public synchronized double[] metaStep(TaskBatch batch) {
         double[] nll = innerLoopsAndMean(batch);
-        Adam a = settings.adam();
         long t = adamStep + 1;
-        double bc1 = 1 - Math.pow(a.beta1(), t);
-        double sqrtBc2 = Math.sqrt(1 - Math.pow(a.beta2(), t));
-        // adam_step(float* theta, const double* g, float* m, float* v, int P, double beta1, double beta2, double eps,
-        //           double stepSize, double sqrtBc2)
-        dev.run(Launch.of(dev::function, ADAM_STEP, blocks(paramCount, ADAM_STEP.blockX()), 1,
-                theta, metaGrad, adamM, adamV, paramCount, a.beta1(), a.beta2(), a.eps(), a.lr() / bc1, sqrtBc2));
+        dev.run(Workspace.adamStep(dev::function, paramCount, theta, metaGrad, adamM, adamV, settings.adam(), t));
         dev.sync("the Adam step");
         adamStep = t;
         return nll;
@@ -189,9 +177,7 @@ public final class CudaEngine implements Engine {
         startTasks(w, fomaml);
         List<Launch> step = w.trainStep(alpha, fomaml);
         for (int t = 0; t < steps; t++) for (Launch l : step) dev.run(l);
-        // meta_gradient_mean(const float* rows, const float* theta, int reptile, int P, int B, double* g)
-        dev.run(Launch.of(dev::function, META_GRADIENT_MEAN, blocks(paramCount, META_GRADIENT_MEAN.blockX()), 1,
-                fomaml ? w.acc : w.params, theta, fomaml ? 0 : 1, paramCount, tasks, metaGrad));
+        dev.run(w.metaGradientMean(theta, metaGrad, fomaml));
         return readNll(w, tasks);
     }
 
@@ -285,12 +271,8 @@ public final class CudaEngine implements Engine {
 
     /** Task copies from theta (and zero gradient sums), zero losses, step 0. */
     private void startTasks(Workspace w, boolean accumulate) {
-        // tasks_from_theta(const float* theta, int P, int B, float* p, float* acc, int accOn)
-        dev.run(Launch.of(dev::function, TASKS_FROM_THETA, blocks(paramCount, TASKS_FROM_THETA.blockX()), w.tasks,
-                theta, paramCount, w.tasks, w.params, accumulate ? w.acc : w.params, accumulate ? 1 : 0));
+        for (Launch l : w.start(theta, accumulate)) dev.run(l);
         dev.zero(w.nll, (long) w.tasks * Double.BYTES, "the losses");
-        // step_set(int* step, int value)
-        dev.run(Launch.of(dev::function, STEP_SET, 1, 1, w.step, 0));
     }
 
     private double[] readNll(Workspace w, int tasks) {

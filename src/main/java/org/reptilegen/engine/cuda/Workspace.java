@@ -20,6 +20,7 @@ final class Workspace implements AutoCloseable {
     /** Sampling: each sample's random stream start [B] (64-bit), ended flags [B], drawn classes [B x T]. */
     final CUdeviceptr streams, done, out;
     final StepPlan plan;
+    private final Launch.Functions fns;
     private final CUdeviceptr base;
     private final Device dev;
 
@@ -27,6 +28,7 @@ final class Workspace implements AutoCloseable {
                       Launch.Functions fns) {
         this.dev = dev;
         this.base = base;
+        this.fns = fns;
         this.tasks = tasks;
         this.steps = steps;
         this.paramCount = spec.layout().size();
@@ -91,6 +93,33 @@ final class Workspace implements AutoCloseable {
         }
         if (plainStep == null) plainStep = plan.trainStep(sgd(alpha, false));
         return plainStep;
+    }
+
+    /** Before a task loop: task copies from theta (and zero gradient sums when accumulating), step 0. */
+    List<Launch> start(CUdeviceptr theta, boolean accumulate) {
+        // tasks_from_theta(const float* theta, int P, int B, float* p, float* acc, int accOn)
+        Launch copies = Launch.of(fns, CudaKernels.TASKS_FROM_THETA, Launch.blocks(paramCount, CudaKernels.TASKS_FROM_THETA.blockX()),
+                tasks, theta, paramCount, tasks, params, accumulate ? acc : params, accumulate ? 1 : 0);
+        // step_set(int* step, int value)
+        return List.of(copies, Launch.of(fns, CudaKernels.STEP_SET, 1, 1, step, 0));
+    }
+
+    /** After a task loop: g = theta - mean of the task copies (Reptile) or the mean of the gradient sums (FOMAML). */
+    Launch metaGradientMean(CUdeviceptr theta, CUdeviceptr g, boolean fomaml) {
+        // meta_gradient_mean(const float* rows, const float* theta, int reptile, int P, int B, double* g)
+        return Launch.of(fns, CudaKernels.META_GRADIENT_MEAN, Launch.blocks(paramCount, CudaKernels.META_GRADIENT_MEAN.blockX()), 1,
+                fomaml ? acc : params, theta, fomaml ? 0 : 1, paramCount, tasks, g);
+    }
+
+    /** The outer Adam step t on theta with the meta-gradient g (float64). */
+    static Launch adamStep(Launch.Functions fns, int paramCount, CUdeviceptr theta, CUdeviceptr g, CUdeviceptr m,
+                           CUdeviceptr v, org.reptilegen.meta.Adam a, long t) {
+        double bc1 = 1 - Math.pow(a.beta1(), t);
+        double sqrtBc2 = Math.sqrt(1 - Math.pow(a.beta2(), t));
+        // adam_step(float* theta, const double* g, float* m, float* v, int P, double beta1, double beta2, double eps,
+        //           double stepSize, double sqrtBc2)
+        return Launch.of(fns, CudaKernels.ADAM_STEP, Launch.blocks(paramCount, CudaKernels.ADAM_STEP.blockX()), 1,
+                theta, g, m, v, paramCount, a.beta1(), a.beta2(), a.eps(), a.lr() / bc1, sqrtBc2);
     }
 
     /** Bytes of the one allocation. */

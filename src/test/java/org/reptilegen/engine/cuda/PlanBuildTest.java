@@ -22,6 +22,11 @@ class PlanBuildTest {
             assertTrue(step.size() >= 3);
             assertEquals("step_advance", step.get(step.size() - 1).sig.name());
             w.plan.sampleStep(w.sgd(1e-3f, false), 0.8, true);
+            // The launches around a task loop, with placeholders for theta, the meta-gradient and the moments.
+            jcuda.driver.CUdeviceptr any = new jcuda.driver.CUdeviceptr();
+            assertEquals(2, w.start(any, acc).size());
+            w.metaGradientMean(any, any, acc);
+            Workspace.adamStep(sig -> null, spec.layout().size(), any, any, any, any, new org.reptilegen.meta.Adam(1e-3, 0.9, 0.99, 1e-8), 3);
         }
     }
 
