@@ -51,7 +51,7 @@ if [ "${KERNELS_PTXAS_VERBOSE:-0}" = 1 ]; then verbose=("-Xptxas" "-v"); fi
 
 mkdir -p "$(dirname "$target")"
 start=$(date +%s)
-"$nvcc" -fatbin -O3 -lineinfo --threads 0 -I "$src" "${gencode[@]}" "${verbose[@]}" -o "$work/out.fatbin" "$unit"
+"$nvcc" -fatbin -O3 -lineinfo --threads 0 -I "$src" "${gencode[@]}" ${verbose[@]+"${verbose[@]}"} -o "$work/out.fatbin" "$unit"
 mv "$work/out.fatbin" "$target"
 archs=$(printf '%s ' "${gencode[@]}" | grep -o 'code=[a-z_0-9]*' | sed 's/code=//' | tr '\n' ' ')
 echo "build-kernels: $(ls "$src"/*.cu | wc -l) kernel files -> $target for ${archs% } in $(( $(date +%s) - start )) s"
