@@ -1,0 +1,75 @@
+// Layers without parameters that act elementwise: relu, tanh, sigmoid; gated (x[:d] * sigmoid(x[d:]));
+// and the pieces of residual and gated_residual (a sum, and a product with a sigmoid gate).
+// All are one thread per element of a [B x width] buffer: grid ceil(count / 256), block 256.
+#include "common.cuh"
+
+#define ACT_RELU 0
+#define ACT_TANH 1
+#define ACT_SIGMOID 2
+
+extern "C" __global__ void activation_forward(int kind, int count, const float* x, float* y) {
+    int k = blockIdx.x * blockDim.x + threadIdx.x;
+    if (k >= count) return;
+    float v = x[k];
+    y[k] = kind == ACT_RELU ? (v > 0.f ? v : 0.f) : kind == ACT_TANH ? tanhf(v) : sigmoid_f(v);
+}
+
+// The derivative comes from the input (relu) or the output (tanh: 1 - y^2, sigmoid: y (1 - y)).
+extern "C" __global__ void activation_backward(int kind, int count, const float* x, const float* y,
+                                               const float* dy, float* dx) {
+    int k = blockIdx.x * blockDim.x + threadIdx.x;
+    if (k >= count) return;
+    float f1;
+    if (kind == ACT_RELU) {
+        f1 = x[k] > 0.f ? 1.f : 0.f;
+    } else if (kind == ACT_TANH) {
+        f1 = 1.f - y[k] * y[k];
+    } else {
+        f1 = y[k] * (1.f - y[k]);
+    }
+    dx[k] = f1 * dy[k];
+}
+
+// gated: x is [B x 2d], y [B x d]; one thread per output element (count = B * d).
+extern "C" __global__ void gated_forward(int d, int B, const float* x, float* y) {
+    int k = blockIdx.x * blockDim.x + threadIdx.x;
+    if (k >= B * d) return;
+    int b = k / d, i = k - b * d;
+    const float* xb = x + (size_t)b * 2 * d;
+    y[k] = xb[i] * sigmoid_f(xb[d + i]);
+}
+
+extern "C" __global__ void gated_backward(int d, int B, const float* x, const float* dy, float* dx) {
+    int k = blockIdx.x * blockDim.x + threadIdx.x;
+    if (k >= B * d) return;
+    int b = k / d, i = k - b * d;
+    const float* xb = x + (size_t)b * 2 * d;
+    float* dxb = dx + (size_t)b * 2 * d;
+    float g = sigmoid_f(xb[d + i]);
+    dxb[i] = dy[k] * g;
+    dxb[d + i] = dy[k] * xb[i] * g * (1.f - g);
+}
+
+// y = a + c: residual's output, and the sum of two input gradients.
+extern "C" __global__ void elementwise_add(int count, const float* a, const float* c, float* y) {
+    int k = blockIdx.x * blockDim.x + threadIdx.x;
+    if (k >= count) return;
+    y[k] = a[k] + c[k];
+}
+
+// gated_residual's output y = a * sigmoid(gp), with gp = W_g x + b_g from linear_forward.
+extern "C" __global__ void gate_mul_forward(int count, const float* a, const float* gp, float* y) {
+    int k = blockIdx.x * blockDim.x + threadIdx.x;
+    if (k >= count) return;
+    y[k] = a[k] * sigmoid_f(gp[k]);
+}
+
+// Its backward: da = dy * s, dgp = dy * a * s (1 - s).
+extern "C" __global__ void gate_mul_backward(int count, const float* a, const float* gp, const float* dy,
+                                             float* da, float* dgp) {
+    int k = blockIdx.x * blockDim.x + threadIdx.x;
+    if (k >= count) return;
+    float s = sigmoid_f(gp[k]);
+    da[k] = dy[k] * s;
+    dgp[k] = dy[k] * a[k] * s * (1.f - s);
+}

@@ -1,0 +1,44 @@
+// The input layers: embed (a table row per input integer) and d2c (integers to floats).
+//
+// Inputs of the whole meta-batch stay on the device: xs is [T x B x inDim] ints, and the current step
+// t is read from the device counter *step, so a step's launches are the same every step.
+#include "common.cuh"
+
+// embed forward: y[b, outOff_j + k] = E_j[x_j, k].
+// meta holds 4 ints per table j: {offset of E_j in the task's parameters, rows, dim, outOff}.
+// One thread per output column of one task: grid (ceil(outWidth / 256), B), block 256.
+extern "C" __global__ void embed_gather_forward(const float* p, int P, const int* meta, int tables, int outWidth,
+                                                const int* xs, int inDim, const int* step, int B, float* y) {
+    int b = blockIdx.y;
+    int col = blockIdx.x * blockDim.x + threadIdx.x;
+    if (col >= outWidth) return;
+    int j = 0;
+    while (j + 1 < tables && col >= meta[4 * (j + 1) + 3]) j++;
+    int tableOff = meta[4 * j], dim = meta[4 * j + 2], outOff = meta[4 * j + 3];
+    int row = xs[((size_t)(*step) * B + b) * inDim + j];
+    y[(size_t)b * outWidth + col] = TASK_ROW(p, b, P)[tableOff + (size_t)row * dim + (col - outOff)];
+}
+
+// embed backward and update: only the looked-up rows change, E_j[x_j, k] += scale * dy[b, outOff_j + k].
+// Same thread mapping as the forward; tables are distinct, so every element has one writer.
+extern "C" __global__ void embed_scatter_update(float* p, int P, float scale, float* acc, int accOn,
+                                                const int* meta, int tables, int outWidth,
+                                                const int* xs, int inDim, const int* step, int B, const float* dy) {
+    int b = blockIdx.y;
+    int col = blockIdx.x * blockDim.x + threadIdx.x;
+    if (col >= outWidth) return;
+    int j = 0;
+    while (j + 1 < tables && col >= meta[4 * (j + 1) + 3]) j++;
+    int tableOff = meta[4 * j], dim = meta[4 * j + 2], outOff = meta[4 * j + 3];
+    int row = xs[((size_t)(*step) * B + b) * inDim + j];
+    size_t idx = (size_t)b * P + tableOff + (size_t)row * dim + (col - outOff);
+    apply_grad(p, acc, idx, p[idx], dy[(size_t)b * outWidth + col], scale, accOn);
+}
+
+// d2c forward: y[b, i] = x_i * (2 / n) - 1. It has no parameters and is always the first layer, so it
+// has no backward. One thread per (task, input): grid ceil(B * inDim / 256), block 256.
+extern "C" __global__ void d2c_forward(float scale, int inDim, const int* xs, const int* step, int B, float* y) {
+    int k = blockIdx.x * blockDim.x + threadIdx.x;
+    if (k >= B * inDim) return;
+    y[k] = (float)xs[(size_t)(*step) * B * inDim + k] * scale - 1.f;
+}

@@ -1,0 +1,90 @@
+// linear(in, out): a = W x + b; siren(in, out): sin(a). Each task has its own W, so the forward is a
+// batched matrix-vector product and memory bound: every kernel reads each task's W exactly once.
+//
+// W is [out x in] row-major at p + b * P + wOff (PyTorch's layout), the bias [out] at bOff.
+// x is [B x in], y and the siren pre-activation pre are [B x out].
+#include "common.cuh"
+
+#define LIN_FWD_WARPS 8
+
+// Forward: one warp per output row, lanes stride along the row (coalesced), then a warp sum.
+// grid (ceil(out / 8), B), block 256. sine != 0 (siren) also stores the pre-activation in pre.
+extern "C" __global__ void linear_forward(const float* p, int P, int wOff, int bOff, int in, int out,
+                                          const float* x, float* y, float* pre, int sine) {
+    int b = blockIdx.y;
+    int row = blockIdx.x * LIN_FWD_WARPS + (threadIdx.x >> 5);
+    int lane = threadIdx.x & 31;
+    if (row >= out) return;  // the whole warp leaves together
+    const float* task = TASK_ROW(p, b, P);
+    const float* w = task + wOff + (size_t)row * in;
+    const float* xb = x + (size_t)b * in;
+    float s = 0.f;
+    for (int i = lane; i < in; i += 32) s += w[i] * xb[i];
+    s = warp_sum(s);
+    if (lane == 0) {
+        float a = s + task[bOff + row];
+        size_t o = (size_t)b * out + row;
+        if (sine) {
+            pre[o] = a;
+            y[o] = sinf(a);
+        } else {
+            y[o] = a;
+        }
+    }
+}
+
+#define LIN_BWD_COLS 32
+#define LIN_BWD_ROWS 8
+#define LIN_BWD_TILE 256
+
+// Backward fused with the update, one pass over W: with d = dy (times cos(pre) for siren),
+// dx = W^T d from the old W, and W += scale * d x^T, b += scale * d.
+// Thread mapping: block (32, 8); threadIdx.x is a column of a 32-column slab (a warp reads 128
+// contiguous bytes of a row), threadIdx.y one of 8 row groups walking rows ty, ty + 8, ...
+// grid (ceil(in / 32), B). The deltas of 256 rows at a time are staged in shared memory; the 8
+// partial column sums are added in a fixed order at the end. Block x = 0 of each task updates the bias.
+extern "C" __global__ void linear_backward_update(float* p, int P, float scale, float* acc, int accOn,
+                                                  int wOff, int bOff, int in, int out,
+                                                  const float* x, const float* dy, const float* pre, int sine,
+                                                  float* dx) {
+    __shared__ float d[LIN_BWD_TILE];
+    __shared__ float part[LIN_BWD_ROWS][LIN_BWD_COLS];
+    int b = blockIdx.y, tx = threadIdx.x, ty = threadIdx.y;
+    int tid = ty * LIN_BWD_COLS + tx;
+    int col = blockIdx.x * LIN_BWD_COLS + tx;
+    size_t taskBase = (size_t)b * P;
+    float xc = col < in ? x[(size_t)b * in + col] : 0.f;
+    float s = 0.f;
+    for (int o0 = 0; o0 < out; o0 += LIN_BWD_TILE) {
+        int n = min(LIN_BWD_TILE, out - o0);
+        __syncthreads();  // the previous tile's deltas are no longer read
+        for (int k = tid; k < n; k += LIN_BWD_ROWS * LIN_BWD_COLS) {
+            size_t o = (size_t)b * out + o0 + k;
+            float v = dy[o];
+            if (sine) v *= cosf(pre[o]);
+            d[k] = v;
+        }
+        __syncthreads();
+        if (col < in) {
+            for (int k = ty; k < n; k += LIN_BWD_ROWS) {
+                size_t idx = taskBase + wOff + (size_t)(o0 + k) * in + col;
+                float w = p[idx], dk = d[k];
+                s += w * dk;
+                apply_grad(p, acc, idx, w, dk * xc, scale, accOn);
+            }
+        }
+        if (blockIdx.x == 0) {
+            for (int k = tid; k < n; k += LIN_BWD_ROWS * LIN_BWD_COLS) {
+                size_t idx = taskBase + bOff + o0 + k;
+                apply_grad(p, acc, idx, p[idx], d[k], scale, accOn);
+            }
+        }
+    }
+    part[ty][tx] = s;
+    __syncthreads();
+    if (ty == 0 && col < in) {
+        float t = 0.f;
+        for (int r = 0; r < LIN_BWD_ROWS; r++) t += part[r][tx];
+        dx[(size_t)b * in + col] = t;
+    }
+}

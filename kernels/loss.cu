@@ -1,0 +1,44 @@
+// The losses with their gradient in the logits, fused: binary cross-entropy with one logit (images)
+// and softmax cross-entropy over L logits (text). z and dz are [B x L]; the targets ys are [T x B],
+// read at the device step counter; a target below 0 marks a step the task does not have (a shorter
+// task, or a sample that has stopped): its gradient is 0, so the step's update changes nothing.
+// Each task's loss is added to nll[b] (float64, one writer per task), read once per meta-step.
+#include "common.cuh"
+
+// One thread per task: grid ceil(B / 128), block 128.
+extern "C" __global__ void bce_loss_grad(int B, const float* z, const int* ys, const int* step,
+                                         float* dz, double* nll) {
+    int b = blockIdx.x * blockDim.x + threadIdx.x;
+    if (b >= B) return;
+    int y = ys[(size_t)(*step) * B + b];
+    if (y < 0) {
+        dz[b] = 0.f;
+        return;
+    }
+    float zb = z[b];
+    dz[b] = sigmoid_f(zb) - (float)y;
+    nll[b] += softplus_d((double)zb) - y * (double)zb;
+}
+
+// One block per task: grid B, block 256; threads stride over the L logits.
+extern "C" __global__ void softmax_ce_loss_grad(int B, int L, const float* z, const int* ys, const int* step,
+                                                float* dz, double* nll) {
+    __shared__ float scratch[32];
+    int b = blockIdx.x;
+    const float* zb = z + (size_t)b * L;
+    float* dzb = dz + (size_t)b * L;
+    int y = ys[(size_t)(*step) * B + b];
+    if (y < 0) {  // the same for the whole block
+        for (int i = threadIdx.x; i < L; i += blockDim.x) dzb[i] = 0.f;
+        return;
+    }
+    float m = -INFINITY;
+    for (int i = threadIdx.x; i < L; i += blockDim.x) m = fmaxf(m, zb[i]);
+    m = block_max(m, scratch);
+    float s = 0.f;
+    for (int i = threadIdx.x; i < L; i += blockDim.x) s += expf(zb[i] - m);
+    s = block_sum(s, scratch);
+    for (int i = threadIdx.x; i < L; i += blockDim.x)
+        dzb[i] = expf(zb[i] - m) / s - (i == y ? 1.f : 0.f);
+    if (threadIdx.x == 0) nll[b] += (double)m + log((double)s) - (double)zb[y];
+}

@@ -1,0 +1,145 @@
+// lstm_block(D): z = [h ; x] (2D, h a parameter); gates f, i, o = sigmoid(W_k z + b_k), u = W_u z + b_u;
+// c = i * tanh(u) + f * h; y = o * c.
+//
+// Parameters of one task from hOff: h [D], then for each gate k = f, i, o, u: W_k [D x 2D] row-major and
+// b_k [D], so gate k's weight starts at hOff + D + k * (2D*D + D). Activations, [B x ...]: x, y, c [B x D];
+// z [B x 2D] (z's h half keeps the old h for the backward, which updates h); act [B x 4D] = f, i, o, tanh u.
+#include "common.cuh"
+
+#define LSTM_FWD_WARPS 8
+
+__device__ __forceinline__ size_t lstm_gate_w(int hOff, int D, int k) {
+    return (size_t)hOff + D + (size_t)k * (2 * (size_t)D * D + D);
+}
+
+// Forward: one warp per hidden unit j computes row j of all four gates (the four products share the
+// read of z), then lane 0 applies the activations and the cell. grid (ceil(D / 8), B), block 256.
+extern "C" __global__ void lstm_block_forward(const float* p, int P, int hOff, int D, const float* x,
+                                              float* z, float* act, float* c, float* y) {
+    int b = blockIdx.y;
+    int j = blockIdx.x * LSTM_FWD_WARPS + (threadIdx.x >> 5);
+    int lane = threadIdx.x & 31;
+    if (j >= D) return;  // the whole warp leaves together
+    const float* task = TASK_ROW(p, b, P);
+    const float* h = task + hOff;
+    const float* xb = x + (size_t)b * D;
+    const float* g0 = task + lstm_gate_w(hOff, D, 0);
+    const float* g1 = task + lstm_gate_w(hOff, D, 1);
+    const float* g2 = task + lstm_gate_w(hOff, D, 2);
+    const float* g3 = task + lstm_gate_w(hOff, D, 3);
+    const float* w0 = g0 + (size_t)j * 2 * D;
+    const float* w1 = g1 + (size_t)j * 2 * D;
+    const float* w2 = g2 + (size_t)j * 2 * D;
+    const float* w3 = g3 + (size_t)j * 2 * D;
+    float s0 = 0.f, s1 = 0.f, s2 = 0.f, s3 = 0.f;
+    for (int i = lane; i < 2 * D; i += 32) {
+        float zi = i < D ? h[i] : xb[i - D];
+        s0 += w0[i] * zi;
+        s1 += w1[i] * zi;
+        s2 += w2[i] * zi;
+        s3 += w3[i] * zi;
+    }
+    s0 = warp_sum(s0);
+    s1 = warp_sum(s1);
+    s2 = warp_sum(s2);
+    s3 = warp_sum(s3);
+    if (lane == 0) {
+        size_t bias = 2 * (size_t)D * D + j;  // a gate's bias follows its weight
+        float f = sigmoid_f(s0 + g0[bias]);
+        float ig = sigmoid_f(s1 + g1[bias]);
+        float o = sigmoid_f(s2 + g2[bias]);
+        float u = tanhf(s3 + g3[bias]);
+        float hj = h[j];
+        float cj = ig * u + f * hj;
+        float* ab = act + (size_t)b * 4 * D;
+        ab[j] = f;
+        ab[D + j] = ig;
+        ab[2 * D + j] = o;
+        ab[3 * D + j] = u;
+        c[(size_t)b * D + j] = cj;
+        y[(size_t)b * D + j] = o * cj;
+        z[(size_t)b * 2 * D + j] = hj;
+        z[(size_t)b * 2 * D + D + j] = xb[j];
+    }
+}
+
+// The gradient of gate k's pre-activation at unit r, from the saved activations.
+__device__ __forceinline__ float lstm_gate_delta(int k, int r, int D, const float* zb, const float* ab,
+                                                 const float* cb, const float* dyb) {
+    float f = ab[r], ig = ab[D + r], o = ab[2 * D + r], u = ab[3 * D + r];
+    float dyr = dyb[r];
+    float dc = dyr * o;
+    switch (k) {
+        case 0: return dc * zb[r] * f * (1.f - f);      // dF = dc * h
+        case 1: return dc * u * ig * (1.f - ig);        // dI = dc * tanh u
+        case 2: return dyr * cb[r] * o * (1.f - o);     // dO = dy * c
+        default: return dc * ig * (1.f - u * u);        // d(tanh u) = dc * i
+    }
+}
+
+#define LSTM_BWD_COLS 32
+#define LSTM_BWD_ROWS 8
+#define LSTM_BWD_TILE 256
+
+// Backward fused with the update, one pass over the four gate matrices, as linear_backward_update:
+// dz = sum_k W_k^T da_k (old W) plus the direct path dc * f into the h half; W_k += scale * da_k z^T,
+// b_k += scale * da_k, h += scale * dz[:D], dx = dz[D:].
+// Thread mapping: block (32, 8), a 32-column slab of z per block, 8 row groups; grid (ceil(2D / 32), B).
+// Each block recomputes the gate deltas of a 256-row tile into shared memory from the saved
+// activations (cheap next to the weights). h[col] is written only by the block owning column col,
+// and nothing in this kernel reads h from the parameters.
+extern "C" __global__ void lstm_block_backward_update(float* p, int P, float scale, float* acc, int accOn,
+                                                      int hOff, int D, const float* z, const float* act,
+                                                      const float* c, const float* dy, float* dx) {
+    __shared__ float d[LSTM_BWD_TILE];
+    __shared__ float part[LSTM_BWD_ROWS][LSTM_BWD_COLS];
+    int b = blockIdx.y, tx = threadIdx.x, ty = threadIdx.y;
+    int tid = ty * LSTM_BWD_COLS + tx;
+    int col = blockIdx.x * LSTM_BWD_COLS + tx;
+    int width = 2 * D;
+    size_t taskBase = (size_t)b * P;
+    const float* zb = z + (size_t)b * width;
+    const float* ab = act + (size_t)b * 4 * D;
+    const float* cb = c + (size_t)b * D;
+    const float* dyb = dy + (size_t)b * D;
+    float zc = col < width ? zb[col] : 0.f;
+    float s = 0.f;
+    for (int k = 0; k < 4; k++) {
+        size_t w = taskBase + lstm_gate_w(hOff, D, k);
+        size_t bias = w + (size_t)width * D;
+        for (int r0 = 0; r0 < D; r0 += LSTM_BWD_TILE) {
+            int n = min(LSTM_BWD_TILE, D - r0);
+            __syncthreads();  // the previous tile's deltas are no longer read
+            for (int q = tid; q < n; q += LSTM_BWD_ROWS * LSTM_BWD_COLS)
+                d[q] = lstm_gate_delta(k, r0 + q, D, zb, ab, cb, dyb);
+            __syncthreads();
+            if (col < width) {
+                for (int q = ty; q < n; q += LSTM_BWD_ROWS) {
+                    size_t idx = w + (size_t)(r0 + q) * width + col;
+                    float wv = p[idx], dq = d[q];
+                    s += wv * dq;
+                    apply_grad(p, acc, idx, wv, dq * zc, scale, accOn);
+                }
+            }
+            if (blockIdx.x == 0) {
+                for (int q = tid; q < n; q += LSTM_BWD_ROWS * LSTM_BWD_COLS) {
+                    size_t idx = bias + r0 + q;
+                    apply_grad(p, acc, idx, p[idx], d[q], scale, accOn);
+                }
+            }
+        }
+    }
+    part[ty][tx] = s;
+    __syncthreads();
+    if (ty == 0 && col < width) {
+        float t = 0.f;
+        for (int r = 0; r < LSTM_BWD_ROWS; r++) t += part[r][tx];
+        if (col < D) {
+            t += dyb[col] * ab[2 * D + col] * ab[col];  // c <- f * h: dc * f
+            size_t idx = taskBase + hOff + col;
+            apply_grad(p, acc, idx, p[idx], t, scale, accOn);
+        } else {
+            dx[(size_t)b * D + col - D] = t;
+        }
+    }
+}

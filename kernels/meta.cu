@@ -1,0 +1,58 @@
+// The meta level: task copies from theta, the meta-gradient as a mean over tasks, the outer Adam step,
+// and the device step counter the per-step kernels read.
+//
+// theta, m, v are [P] floats; the task copies p and FOMAML's gradient sums acc are [B x P]; the
+// meta-gradient g is [P] doubles.
+#include "common.cuh"
+
+// p[b, i] = theta[i], and acc[b, i] = 0 when accOn. grid (ceil(P / 256), B), block 256.
+extern "C" __global__ void tasks_from_theta(const float* theta, int P, int B, float* p, float* acc, int accOn) {
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    int b = blockIdx.y;
+    if (i >= P || b >= B) return;
+    size_t idx = (size_t)b * P + i;
+    p[idx] = theta[i];
+    if (accOn) acc[idx] = 0.f;
+}
+
+// g[i] = mean over tasks, summed in task order in float64: of theta[i] - rows[b, i] (Reptile, rows the
+// tasks' final parameters), or of rows[b, i] (FOMAML, rows the tasks' gradient sums).
+// One thread per parameter, walking the tasks (coalesced across threads): grid ceil(P / 256), block 256.
+extern "C" __global__ void meta_gradient_mean(const float* rows, const float* theta, int reptile, int P, int B,
+                                              double* g) {
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= P) return;
+    double s = 0;
+    if (reptile) {
+        double th = theta[i];
+        for (int b = 0; b < B; b++) s += th - (double)rows[(size_t)b * P + i];
+    } else {
+        for (int b = 0; b < B; b++) s += (double)rows[(size_t)b * P + i];
+    }
+    g[i] = s / B;
+}
+
+// Adam with PyTorch's semantics (bias-corrected, eps after the square root), in float64 arithmetic on
+// float32 storage: stepSize = lr / (1 - beta1^t), sqrtBc2 = sqrt(1 - beta2^t), from the host.
+// One thread per parameter: grid ceil(P / 256), block 256.
+extern "C" __global__ void adam_step(float* theta, const double* g, float* m, float* v, int P,
+                                     double beta1, double beta2, double eps, double stepSize, double sqrtBc2) {
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= P) return;
+    double gi = g[i];
+    double mi = beta1 * (double)m[i] + (1 - beta1) * gi;
+    double vi = beta2 * (double)v[i] + (1 - beta2) * gi * gi;
+    double th = (double)theta[i] - stepSize * mi / (sqrt(vi) / sqrtBc2 + eps);
+    m[i] = (float)mi;
+    v[i] = (float)vi;
+    theta[i] = (float)th;
+}
+
+// The step counter: set before a task loop, advanced after each step's launches. grid 1, block 1.
+extern "C" __global__ void step_set(int* step, int value) {
+    *step = value;
+}
+
+extern "C" __global__ void step_advance(int* step) {
+    *step += 1;
+}

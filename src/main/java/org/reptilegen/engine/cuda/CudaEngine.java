@@ -1,0 +1,343 @@
+package org.reptilegen.engine.cuda;
+
+
+import java.util.Arrays;
+import java.util.List;
+import jcuda.Pointer;
+import jcuda.driver.CUdeviceptr;
+import org.reptilegen.engine.Engine;
+import org.reptilegen.engine.EngineSettings;
+import org.reptilegen.engine.Precision;
+import org.reptilegen.engine.TrainState;
+import org.reptilegen.meta.Algorithm;
+import org.reptilegen.model.LayerSpec;
+import org.reptilegen.model.ModelSpec;
+import org.reptilegen.task.TaskBatch;
+
+/**
+ * The CUDA engine: the same computation as the CPU engine, with all B tasks of a batch advancing
+ * together on GPU 0, parameters in float32.
+ *
+ * <p>Resident on the device: theta and the outer Adam's moments, the meta-gradient (float64), and a
+ * {@link Workspace} per batch shape with the [B x P] task copies, every step's inputs and targets
+ * (uploaded once per batch), one step's activations and the per-task losses (read once per batch).
+ * The inner loop makes no host round trip: each step replays the same launches ({@link StepPlan}),
+ * reading the step index from a device counter.
+ *
+ * <p>Second-order MAML is not here yet. It will add, per task, checkpoints of the [B x P] copies every
+ * K steps and a gradient / adjoint [B x P] pair to the workspace, and tangent (Hessian-vector) variants
+ * of each layer's kernels, whose update rule (p += scale * grad, acc += grad) already lets a backward
+ * write a gradient without touching the parameters (scale 0).
+ */
+public final class CudaEngine implements Engine {
+    /** Device memory left free beyond what a batch measures, for the driver and fragmentation. */
+    private static final long MARGIN = 64L << 20;
+    private static final int MAX_TASKS = 65535;
+
+    private final EngineSettings settings;
+    private final ModelSpec model;
+    private final int paramCount, inDim;
+    private final float alpha;
+    /** Rows of each embed table when the first layer is embed, to check inputs before they reach the device. */
+    private final int[] embedRows;
+    private final Device dev;
+    private final CUdeviceptr theta, adamM, adamV, metaGrad;
+    private long adamStep;
+    private Workspace ws;
+    private boolean closed;
+
+    /**
+     * Null when this process can run the engine; else one line saying what is missing (no driver, no
+     * device, kernels not built, no code for this GPU). Never throws.
+     */
+    public static String unavailableReason() {
+        try {
+            return Device.unavailableReason();
+        } catch (Throwable t) {
+            return "CUDA could not be probed: " + t;
+        }
+    }
+
+    public CudaEngine(EngineSettings settings) {
+        if (settings.precision() != Precision.FLOAT32)
+            throw new IllegalArgumentException("the cuda backend stores parameters in float32: use precision float32, or the cpu backend for float64");
+        String why = unavailableReason();
+        if (why != null) throw new DeviceException("the cuda backend cannot run here: " + why);
+        this.settings = settings;
+        this.model = settings.model();
+        this.paramCount = model.layout().size();
+        this.inDim = model.task().inputDim;
+        this.alpha = (float) settings.innerLr();
+        LayerSpec first = model.layers().get(0);
+        if (first instanceof LayerSpec.Embed e) {
+            embedRows = new int[e.tables().size()];
+            for (int j = 0; j < embedRows.length; j++) embedRows[j] = e.tables().get(j)[0];
+        } else {
+            embedRows = null;
+        }
+        if (model.task().logits > CudaKernels.SAMPLE_MAX_CLASSES)
+            throw new IllegalArgumentException("the cuda backend samples at most " + CudaKernels.SAMPLE_MAX_CLASSES + " classes");
+        this.dev = Device.open();
+        CUdeviceptr t = null, m = null, v = null, g = null;
+        try {
+            dev.enter();
+            long fb = (long) paramCount * Float.BYTES;
+            t = dev.alloc(fb, "theta");
+            m = dev.alloc(fb, "Adam's first moments");
+            v = dev.alloc(fb, "Adam's second moments");
+            g = dev.alloc((long) paramCount * Double.BYTES, "the meta-gradient");
+            dev.zero(t, fb, "theta");
+            dev.zero(m, fb, "Adam's moments");
+            dev.zero(v, fb, "Adam's moments");
+            dev.zero(g, (long) paramCount * Double.BYTES, "the meta-gradient");
+            dev.sync("the engine's start");
+        } catch (RuntimeException e) {
+            for (CUdeviceptr p : new CUdeviceptr[]{t, m, v, g}) if (p != null) dev.free(p);
+            dev.close();
+            throw e;
+        }
+        theta = t;
+        adamM = m;
+        adamV = v;
+        metaGrad = g;
+    }
+
+    @Override
+    public String description() {
+        return "cuda (" + dev.name + ", sm_" + dev.ccMajor + dev.ccMinor + ", float32)";
+    }
+
+    @Override
+    public EngineSettings settings() {
+        return settings;
+    }
+
+    @Override
+    public synchronized void setState(TrainState s) {
+        if (s.theta().length != paramCount)
+            throw new IllegalArgumentException("theta has " + s.theta().length + " values, the model " + paramCount);
+        dev.enter();
+        long fb = (long) paramCount * Float.BYTES;
+        dev.upload(theta, Pointer.to(toFloats(s.theta())), fb, "theta");
+        dev.upload(adamM, Pointer.to(toFloats(s.adamM())), fb, "Adam's first moments");
+        dev.upload(adamV, Pointer.to(toFloats(s.adamV())), fb, "Adam's second moments");
+        adamStep = s.adamStep();
+    }
+
+    @Override
+    public synchronized TrainState state() {
+        dev.enter();
+        return new TrainState(download(theta, "theta"), download(adamM, "Adam's first moments"),
+                download(adamV, "Adam's second moments"), adamStep);
+    }
+
+    private static float[] toFloats(double[] a) {
+        float[] f = new float[a.length];
+        for (int i = 0; i < a.length; i++) f[i] = (float) a[i];
+        return f;
+    }
+
+    private double[] download(CUdeviceptr p, String what) {
+        float[] f = new float[paramCount];
+        dev.download(Pointer.to(f), p, (long) paramCount * Float.BYTES, what);
+        double[] d = new double[paramCount];
+        for (int i = 0; i < paramCount; i++) d[i] = f[i];
+        return d;
+    }
+
+    @Override
+    public synchronized double[] metaGradient(TaskBatch batch, double[] g) {
+        if (g.length != paramCount) throw new IllegalArgumentException("g has " + g.length + " values, the model " + paramCount);
+        double[] nll = innerLoopsAndMean(batch);
+        dev.download(Pointer.to(g), metaGrad, (long) paramCount * Double.BYTES, "the meta-gradient");
+        return nll;
+    }
+
+    @Override
+    public synchronized double[] metaStep(TaskBatch batch) {
+        double[] nll = innerLoopsAndMean(batch);
+        long t = adamStep + 1;
+        dev.run(Workspace.adamStep(dev::function, paramCount, theta, metaGrad, adamM, adamV, settings.adam(), t));
+        dev.sync("the Adam step");
+        adamStep = t;
+        return nll;
+    }
+
+    /** Runs every task's inner loop from theta and leaves the meta-gradient in metaGrad; returns each task's NLL. */
+    private double[] innerLoopsAndMean(TaskBatch batch) {
+        Algorithm alg = settings.algorithm();
+        if (alg == Algorithm.MAML)
+            throw new UnsupportedOperationException("second-order MAML is not on the cuda backend yet; use --backend cpu");
+        checkBatch(batch);
+        boolean fomaml = alg == Algorithm.FOMAML;
+        int tasks = batch.size(), steps = batch.maxSteps();
+        dev.enter();
+        Workspace w = workspace(tasks, steps, fomaml);
+        uploadInputs(w, batch);
+        startTasks(w, fomaml);
+        List<Launch> step = w.trainStep(alpha, fomaml);
+        for (int t = 0; t < steps; t++) for (Launch l : step) dev.run(l);
+        dev.run(w.metaGradientMean(theta, metaGrad, fomaml));
+        return readNll(w, tasks);
+    }
+
+    @Override
+    public synchronized double[] evaluate(TaskBatch batch) {
+        checkBatch(batch);
+        dev.enter();
+        int steps = batch.maxSteps();
+        double[] nll = new double[batch.size()];
+        int chunk = chunkSize(batch.size(), steps);
+        for (int from = 0; from < batch.size(); from += chunk) {
+            int to = Math.min(batch.size(), from + chunk);
+            TaskBatch part = batch.slice(from, to);
+            Workspace w = workspace(to - from, steps, false);
+            uploadInputs(w, part);
+            startTasks(w, false);
+            List<Launch> step = w.trainStep(alpha, false);
+            for (int t = 0; t < steps; t++) for (Launch l : step) dev.run(l);
+            System.arraycopy(readNll(w, to - from), 0, nll, from, to - from);
+        }
+        return nll;
+    }
+
+    @Override
+    public synchronized int[][] sample(int[][] positions, int count, double temperature, long seed, boolean stopAtZero) {
+        if (!(temperature > 0) || Double.isInfinite(temperature))
+            throw new IllegalArgumentException("temperature must be positive and finite, got " + temperature);
+        int steps = positions.length;
+        for (int t = 0; t < steps; t++) checkInput(positions[t], "position " + t);
+        int[][] out = new int[count][steps];
+        if (count == 0 || steps == 0) return out;
+        dev.enter();
+        int chunk = chunkSize(count, steps);
+        for (int from = 0; from < count; from += chunk) {
+            int n = Math.min(count, from + chunk) - from;
+            Workspace w = workspace(n, steps, false);
+            int[] xs = new int[steps * n * inDim];
+            for (int t = 0; t < steps; t++)
+                for (int b = 0; b < n; b++) System.arraycopy(positions[t], 0, xs, (t * n + b) * inDim, inDim);
+            dev.upload(w.xs, Pointer.to(xs), (long) xs.length * Integer.BYTES, "the sampling positions");
+            long[] streams = new long[n];
+            for (int b = 0; b < n; b++) streams[b] = SampleStreams.start(seed, from + b);
+            dev.upload(w.streams, Pointer.to(streams), (long) n * Long.BYTES, "the random streams");
+            dev.zero(w.done, (long) n * Integer.BYTES, "the sample flags");
+            startTasks(w, false);
+            List<Launch> step = w.plan.sampleStep(w.sgd(alpha, false), temperature, stopAtZero);
+            for (int t = 0; t < steps; t++) for (Launch l : step) dev.run(l);
+            int[] drawn = new int[n * w.steps];
+            dev.download(Pointer.to(drawn), w.out, (long) drawn.length * Integer.BYTES, "the samples");
+            for (int b = 0; b < n; b++) System.arraycopy(drawn, b * w.steps, out[from + b], 0, steps);
+        }
+        return out;
+    }
+
+    // ---- batches ----
+
+    private void checkBatch(TaskBatch batch) {
+        if (batch.kind() != model.task())
+            throw new IllegalArgumentException("a " + batch.kind().configName() + " batch for a " + model.task().configName() + " model");
+        if (batch.size() == 0) throw new IllegalArgumentException("the batch has no tasks");
+        for (int b = 0; b < batch.size(); b++)
+            for (int t = 0; t < batch.steps(b); t++) checkInput(batch.x()[b][t], "task " + b + " step " + t);
+    }
+
+    private void checkInput(int[] x, String where) {
+        if (x.length != inDim)
+            throw new IllegalArgumentException(where + ": x has " + x.length + " integers, the model reads " + inDim);
+        if (embedRows == null) return;
+        for (int j = 0; j < inDim; j++)
+            if (x[j] < 0 || x[j] >= embedRows[j])
+                throw new IllegalArgumentException(where + ": input " + j + " is " + x[j] + " but embed table " + j
+                        + " has rows 0.." + (embedRows[j] - 1));
+    }
+
+    /** xs [T x B x inDim] and ys [T x B]; a task shorter than T gets target -1 (no step) past its end. */
+    private void uploadInputs(Workspace w, TaskBatch batch) {
+        int tasks = batch.size(), steps = batch.maxSteps();
+        if (steps == 0) return;
+        int[] xs = new int[steps * tasks * inDim];
+        int[] ys = new int[steps * tasks];
+        Arrays.fill(ys, -1);
+        for (int b = 0; b < tasks; b++) {
+            for (int t = 0; t < batch.steps(b); t++) {
+                System.arraycopy(batch.x()[b][t], 0, xs, (t * tasks + b) * inDim, inDim);
+                ys[t * tasks + b] = batch.y()[b][t];
+            }
+        }
+        dev.upload(w.xs, Pointer.to(xs), (long) xs.length * Integer.BYTES, "the batch's inputs");
+        dev.upload(w.ys, Pointer.to(ys), (long) ys.length * Integer.BYTES, "the batch's targets");
+    }
+
+    /** Task copies from theta (and zero gradient sums), zero losses, step 0. */
+    private void startTasks(Workspace w, boolean accumulate) {
+        for (Launch l : w.start(theta, accumulate)) dev.run(l);
+        dev.zero(w.nll, (long) w.tasks * Double.BYTES, "the losses");
+    }
+
+    private double[] readNll(Workspace w, int tasks) {
+        double[] nll = new double[tasks];
+        dev.download(Pointer.to(nll), w.nll, (long) tasks * Double.BYTES, "the losses");
+        return nll;
+    }
+
+    /** The workspace for this shape, reusing the current one when it fits; checks device memory first. */
+    private Workspace workspace(int tasks, int steps, boolean accumulate) {
+        if (tasks > MAX_TASKS) throw new IllegalArgumentException("the cuda backend runs at most " + MAX_TASKS + " tasks at once, asked for " + tasks);
+        int cap = Math.max(steps, 1);
+        if (ws != null && ws.tasks == tasks && ws.steps >= cap && (ws.accumulates || !accumulate)) return ws;
+        if (ws != null) {
+            dev.sync("freeing the previous batch");
+            ws.close();
+            ws = null;
+        }
+        long need = Workspace.measure(model, tasks, cap, accumulate);
+        long free = dev.memInfo()[0];
+        if (need + MARGIN > free) {
+            long perTask = perTask(cap, accumulate);
+            int fit = fit(free, cap, accumulate);
+            throw new DeviceException("a batch of " + tasks + " tasks of " + cap + " steps needs " + Bytes.show(need)
+                    + " of device memory (" + Bytes.show(perTask) + " per task) but " + Bytes.show(free) + " is free on "
+                    + dev.name + ": at most " + fit + " tasks fit; use --batch " + fit + " or less");
+        }
+        ws = Workspace.allocate(dev, model, tasks, cap, accumulate);
+        return ws;
+    }
+
+    private long perTask(int steps, boolean accumulate) {
+        return Workspace.measure(model, 2, steps, accumulate) - Workspace.measure(model, 1, steps, accumulate);
+    }
+
+    /** How many tasks fit in free bytes. */
+    private int fit(long free, int steps, boolean accumulate) {
+        long per = perTask(steps, accumulate);
+        long fixed = Workspace.measure(model, 1, steps, accumulate) - per;
+        long n = (free - MARGIN - fixed) / Math.max(per, 1);
+        return (int) Math.max(0, Math.min(n, MAX_TASKS));
+    }
+
+    /** Tasks per chunk for evaluation and sampling, which may split a batch the device cannot hold at once. */
+    private int chunkSize(int tasks, int steps) {
+        int cap = Math.max(steps, 1);
+        if (ws != null && ws.tasks == tasks && ws.steps >= cap) return tasks;
+        long free = dev.memInfo()[0] + (ws == null ? 0 : ws.bytes());
+        int fit = fit(free, cap, false);
+        if (fit < 1) throw new DeviceException("not even one task of " + cap + " steps fits in the " + Bytes.show(free)
+                + " of device memory free on " + dev.name);
+        return Math.min(tasks, fit);
+    }
+
+    @Override
+    public synchronized void close() {
+        if (closed) return;
+        closed = true;
+        dev.enter();
+        try {
+            dev.sync("closing the engine");
+        } finally {
+            if (ws != null) ws.close();
+            for (CUdeviceptr p : new CUdeviceptr[]{theta, adamM, adamV, metaGrad}) dev.free(p);
+            dev.close();
+        }
+    }
+}

@@ -1,0 +1,100 @@
+package org.reptilegen.engine.cuda;
+
+import java.util.List;
+
+/**
+ * Every kernel the engine launches, with its .cu parameter list (checked against the sources by a test)
+ * and its block shape. One place to read what a launch must pass.
+ */
+final class CudaKernels {
+    private CudaKernels() {}
+
+    /** The fatbin inside the jar. */
+    static final String FATBIN_RESOURCE = "/kernels/reptile-gen.fatbin";
+
+    private static KernelSig k(String name, String params, int bx, int by) {
+        return new KernelSig(name, params, bx, by);
+    }
+
+    // embed.cu
+    static final KernelSig EMBED_GATHER_FORWARD = k("embed_gather_forward",
+            "const float* p, int P, const int* meta, int tables, int outWidth, const int* xs, int inDim, const int* step, int B, float* y", 256, 1);
+    static final KernelSig EMBED_SCATTER_UPDATE = k("embed_scatter_update",
+            "float* p, int P, float scale, float* acc, int accOn, const int* meta, int tables, int outWidth, const int* xs, int inDim, const int* step, int B, const float* dy", 256, 1);
+    static final KernelSig D2C_FORWARD = k("d2c_forward",
+            "float scale, int inDim, const int* xs, const int* step, int B, float* y", 256, 1);
+
+    // linear.cu
+    static final KernelSig LINEAR_FORWARD = k("linear_forward",
+            "const float* p, int P, int wOff, int bOff, int in, int out, const float* x, float* y, float* pre, int sine", 256, 1);
+    /** Rows of W per forward block: one warp each. */
+    static final int LINEAR_FORWARD_ROWS = 8;
+    static final KernelSig LINEAR_BACKWARD_UPDATE = k("linear_backward_update",
+            "float* p, int P, float scale, float* acc, int accOn, int wOff, int bOff, int in, int out, const float* x, const float* dy, const float* pre, int sine, float* dx", 32, 8);
+    /** Columns of W per backward block. */
+    static final int LINEAR_BACKWARD_COLS = 32;
+
+    // activation.cu
+    static final KernelSig ACTIVATION_FORWARD = k("activation_forward",
+            "int kind, int count, const float* x, float* y", 256, 1);
+    static final KernelSig ACTIVATION_BACKWARD = k("activation_backward",
+            "int kind, int count, const float* x, const float* y, const float* dy, float* dx", 256, 1);
+    static final KernelSig GATED_FORWARD = k("gated_forward", "int d, int B, const float* x, float* y", 256, 1);
+    static final KernelSig GATED_BACKWARD = k("gated_backward", "int d, int B, const float* x, const float* dy, float* dx", 256, 1);
+    static final KernelSig ELEMENTWISE_ADD = k("elementwise_add", "int count, const float* a, const float* c, float* y", 256, 1);
+    static final KernelSig GATE_MUL_FORWARD = k("gate_mul_forward", "int count, const float* a, const float* gp, float* y", 256, 1);
+    static final KernelSig GATE_MUL_BACKWARD = k("gate_mul_backward",
+            "int count, const float* a, const float* gp, const float* dy, float* da, float* dgp", 256, 1);
+
+    // layernorm.cu
+    static final KernelSig LAYERNORM_FORWARD = k("layernorm_forward",
+            "const float* p, int P, int gOff, int bOff, int dim, const float* x, float* stats, float* y", 256, 1);
+    static final KernelSig LAYERNORM_BACKWARD_UPDATE = k("layernorm_backward_update",
+            "float* p, int P, float scale, float* acc, int accOn, int gOff, int bOff, int dim, const float* x, const float* stats, const float* dy, float* dx", 256, 1);
+
+    // lstm.cu
+    static final KernelSig LSTM_BLOCK_FORWARD = k("lstm_block_forward",
+            "const float* p, int P, int hOff, int D, const float* x, float* z, float* act, float* c, float* y", 256, 1);
+    /** Hidden units per forward block: one warp each. */
+    static final int LSTM_FORWARD_UNITS = 8;
+    static final KernelSig LSTM_BLOCK_BACKWARD_UPDATE = k("lstm_block_backward_update",
+            "float* p, int P, float scale, float* acc, int accOn, int hOff, int D, const float* z, const float* act, const float* c, const float* dy, float* dx", 32, 8);
+    /** Columns of z per backward block. */
+    static final int LSTM_BACKWARD_COLS = 32;
+
+    // loss.cu
+    static final KernelSig BCE_LOSS_GRAD = k("bce_loss_grad",
+            "int B, const float* z, const int* ys, const int* step, float* dz, double* nll", 128, 1);
+    static final KernelSig SOFTMAX_CE_LOSS_GRAD = k("softmax_ce_loss_grad",
+            "int B, int L, const float* z, const int* ys, const int* step, float* dz, double* nll", 256, 1);
+
+    // sample.cu
+    static final KernelSig SAMPLE_DRAW = k("sample_draw",
+            "int B, int L, double temperature, const float* z, const unsigned long long* streams, int stopAtZero, const int* step, int steps, int* ys, int* done, int* out", 256, 1);
+    /** The most classes sample_draw handles (its shared memory). */
+    static final int SAMPLE_MAX_CLASSES = 256;
+
+    // meta.cu
+    static final KernelSig TASKS_FROM_THETA = k("tasks_from_theta",
+            "const float* theta, int P, int B, float* p, float* acc, int accOn", 256, 1);
+    static final KernelSig META_GRADIENT_MEAN = k("meta_gradient_mean",
+            "const float* rows, const float* theta, int reptile, int P, int B, double* g", 256, 1);
+    static final KernelSig ADAM_STEP = k("adam_step",
+            "float* theta, const double* g, float* m, float* v, int P, double beta1, double beta2, double eps, double stepSize, double sqrtBc2", 256, 1);
+    static final KernelSig STEP_SET = k("step_set", "int* step, int value", 1, 1);
+    static final KernelSig STEP_ADVANCE = k("step_advance", "int* step", 1, 1);
+
+    static final List<KernelSig> ALL = List.of(
+            EMBED_GATHER_FORWARD, EMBED_SCATTER_UPDATE, D2C_FORWARD,
+            LINEAR_FORWARD, LINEAR_BACKWARD_UPDATE,
+            ACTIVATION_FORWARD, ACTIVATION_BACKWARD, GATED_FORWARD, GATED_BACKWARD,
+            ELEMENTWISE_ADD, GATE_MUL_FORWARD, GATE_MUL_BACKWARD,
+            LAYERNORM_FORWARD, LAYERNORM_BACKWARD_UPDATE,
+            LSTM_BLOCK_FORWARD, LSTM_BLOCK_BACKWARD_UPDATE,
+            BCE_LOSS_GRAD, SOFTMAX_CE_LOSS_GRAD,
+            SAMPLE_DRAW,
+            TASKS_FROM_THETA, META_GRADIENT_MEAN, ADAM_STEP, STEP_SET, STEP_ADVANCE);
+
+    /** activation_forward's kinds, as the #defines in activation.cu. */
+    static final int ACT_RELU = 0, ACT_TANH = 1, ACT_SIGMOID = 2;
+}

@@ -1,0 +1,311 @@
+package org.reptilegen.engine.cuda;
+
+import static jcuda.driver.JCudaDriver.cuCtxSetCurrent;
+import static jcuda.driver.JCudaDriver.cuDeviceGet;
+import static jcuda.driver.JCudaDriver.cuDeviceGetAttribute;
+import static jcuda.driver.JCudaDriver.cuDeviceGetCount;
+import static jcuda.driver.JCudaDriver.cuDeviceGetName;
+import static jcuda.driver.JCudaDriver.cuDevicePrimaryCtxRelease;
+import static jcuda.driver.JCudaDriver.cuDevicePrimaryCtxRetain;
+import static jcuda.driver.JCudaDriver.cuDriverGetVersion;
+import static jcuda.driver.JCudaDriver.cuInit;
+import static jcuda.driver.JCudaDriver.cuMemAlloc;
+import static jcuda.driver.JCudaDriver.cuMemFree;
+import static jcuda.driver.JCudaDriver.cuMemGetInfo;
+import static jcuda.driver.JCudaDriver.cuMemcpyDtoH;
+import static jcuda.driver.JCudaDriver.cuMemcpyHtoD;
+import static jcuda.driver.JCudaDriver.cuMemsetD32Async;
+import static jcuda.driver.JCudaDriver.cuCtxSynchronize;
+import static jcuda.driver.JCudaDriver.cuModuleGetFunction;
+import static jcuda.driver.JCudaDriver.cuModuleLoadData;
+import static jcuda.driver.JCudaDriver.cuModuleUnload;
+import static jcuda.driver.JCudaDriver.cuStreamCreate;
+import static jcuda.driver.JCudaDriver.cuStreamDestroy;
+import static jcuda.driver.JCudaDriver.cuStreamSynchronize;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.util.HashMap;
+import java.util.Map;
+import jcuda.CudaException;
+import jcuda.Pointer;
+import jcuda.driver.CUcontext;
+import jcuda.driver.CUdevice;
+import jcuda.driver.CUdevice_attribute;
+import jcuda.driver.CUdeviceptr;
+import jcuda.driver.CUfunction;
+import jcuda.driver.CUmodule;
+import jcuda.driver.CUstream;
+import jcuda.driver.JCudaDriver;
+
+/**
+ * GPU 0 of this process through the JCuda driver API: its primary context, the kernels' module, one
+ * stream for all work, memory, and one-line errors. Every CUresult is checked (JCuda's exceptions are
+ * on) and turned into a {@link DeviceException} that names what was being done.
+ */
+final class Device implements AutoCloseable {
+    final String name;
+    final int ccMajor, ccMinor;
+    final CUstream stream = new CUstream();
+    private final CUdevice device = new CUdevice();
+    private final CUcontext context = new CUcontext();
+    private final CUmodule module = new CUmodule();
+    private final Map<String, CUfunction> functions = new HashMap<>();
+    private boolean moduleLoaded, streamCreated, closed;
+
+    private Device(byte[] fatbin) {
+        try {
+            JCudaDriver.setExceptionsEnabled(true);
+            cuInit(0);
+            cuDeviceGet(device, 0);
+            byte[] nm = new byte[256];
+            cuDeviceGetName(nm, nm.length, device);
+            int len = 0;
+            while (len < nm.length && nm[len] != 0) len++;
+            name = new String(nm, 0, len, StandardCharsets.UTF_8);
+            int[] v = new int[1];
+            cuDeviceGetAttribute(v, CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, device);
+            ccMajor = v[0];
+            cuDeviceGetAttribute(v, CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, device);
+            ccMinor = v[0];
+            cuDevicePrimaryCtxRetain(context, device);
+        } catch (CudaException e) {
+            throw new DeviceException("CUDA error while opening GPU 0: " + e.getMessage());
+        }
+        try {
+            cuCtxSetCurrent(context);
+            try {
+                // cuModuleLoadData with a trailing 0: JCuda's cuModuleLoadFatBinary never returns the module.
+                byte[] image = java.util.Arrays.copyOf(fatbin, fatbin.length + 1);
+                cuModuleLoadData(module, image);
+                moduleLoaded = true;
+            } catch (CudaException e) {
+                String m = e.getMessage();
+                if (m != null && m.contains("NO_BINARY_FOR_GPU"))
+                    throw new DeviceException("the kernels have no code for this GPU (" + name + ", sm_" + ccMajor + ccMinor + ")");
+                throw new DeviceException("the kernels could not be loaded on " + name + " (sm_" + ccMajor + ccMinor
+                        + ", CUDA driver " + driverVersion() + "): " + m);
+            }
+            try {
+                for (KernelSig k : CudaKernels.ALL) {
+                    CUfunction f = new CUfunction();
+                    cuModuleGetFunction(f, module, k.name());
+                    functions.put(k.name(), f);
+                }
+            } catch (CudaException e) {
+                throw new DeviceException("the kernels in the jar lack one this engine needs (" + e.getMessage()
+                        + "): the jar's fatbin is out of date");
+            }
+            try {
+                cuStreamCreate(stream, 0);
+                streamCreated = true;
+            } catch (CudaException e) {
+                throw new DeviceException("CUDA error while creating a stream: " + e.getMessage());
+            }
+        } catch (RuntimeException e) {
+            close();
+            throw e;
+        }
+    }
+
+    /** Opens GPU 0 with the kernels of the jar; the caller has checked {@link #unavailableReason()}. */
+    static Device open() {
+        byte[] fatbin = readFatbin();
+        if (fatbin == null) throw new DeviceException(NOT_BUILT);
+        return new Device(fatbin);
+    }
+
+    private static String driverVersion() {
+        try {
+            int[] v = new int[1];
+            cuDriverGetVersion(v);
+            return v[0] / 1000 + "." + (v[0] % 1000) / 10;
+        } catch (RuntimeException e) {
+            return "unknown";
+        }
+    }
+
+    // ---- the probe ----
+
+    static final String NOT_BUILT = "kernels were not built: nvcc was not found when this jar was built";
+    private static String probed;
+    private static boolean probeDone;
+
+    /** Null when a CUDA driver, a device and kernels for it are present; else one line saying which is missing. Never throws. */
+    static synchronized String unavailableReason() {
+        if (!probeDone) {
+            probed = probe();
+            probeDone = true;
+        }
+        return probed;
+    }
+
+    private static String probe() {
+        try {
+            try {
+                JCudaDriver.setExceptionsEnabled(true);
+                cuInit(0);
+                int[] n = new int[1];
+                cuDeviceGetCount(n);
+                if (n[0] == 0) return "no CUDA device";
+            } catch (CudaException e) {
+                String m = String.valueOf(e.getMessage());
+                if (m.contains("NO_DEVICE")) return "no CUDA device";
+                return "the CUDA driver did not start: " + m;
+            }
+            byte[] fatbin = readFatbin();
+            if (fatbin == null) return NOT_BUILT;
+            try (Device d = new Device(fatbin)) {
+                return null;
+            } catch (DeviceException e) {
+                return e.getMessage();
+            }
+        } catch (LinkageError e) {
+            return linkReason(e);
+        } catch (Throwable e) {
+            return "CUDA could not be started: " + firstLine(e.toString());
+        }
+    }
+
+    /** The JCuda natives fail to load when libcuda.so.1 (the driver) is missing, or for their own reasons. */
+    private static String linkReason(Throwable e) {
+        StringBuilder all = new StringBuilder();
+        for (Throwable t = e; t != null; t = t.getCause()) all.append(t).append('\n');
+        String s = all.toString();
+        if (s.contains("libcuda.so") || s.contains("nvcuda.dll")) return "no CUDA driver (libcuda.so.1 not found)";
+        if (e instanceof NoClassDefFoundError) return "the JCuda classes or natives could not be loaded: " + firstLine(e.toString());
+        return "the JCuda native library could not be loaded: " + firstLine(e.toString());
+    }
+
+    private static String firstLine(String s) {
+        int nl = s.indexOf('\n');
+        return nl < 0 ? s : s.substring(0, nl);
+    }
+
+    static byte[] readFatbin() {
+        try (InputStream in = Device.class.getResourceAsStream(CudaKernels.FATBIN_RESOURCE)) {
+            return in == null ? null : in.readAllBytes();
+        } catch (IOException e) {
+            return null;
+        }
+    }
+
+    // ---- use ----
+
+    /** Makes this device's context current on the calling thread; every engine entry point calls it. */
+    void enter() {
+        try {
+            cuCtxSetCurrent(context);
+        } catch (CudaException e) {
+            throw new DeviceException("CUDA error while making the context current: " + e.getMessage());
+        }
+    }
+
+    CUfunction function(KernelSig sig) {
+        CUfunction f = functions.get(sig.name());
+        if (f == null) throw new IllegalStateException("kernel " + sig.name() + " is not loaded");
+        return f;
+    }
+
+    /** {free, total} bytes of device memory. */
+    long[] memInfo() {
+        long[] free = new long[1], total = new long[1];
+        try {
+            cuMemGetInfo(free, total);
+        } catch (CudaException e) {
+            throw new DeviceException("CUDA error while asking for free memory: " + e.getMessage());
+        }
+        return new long[]{free[0], total[0]};
+    }
+
+    CUdeviceptr alloc(long bytes, String what) {
+        CUdeviceptr p = new CUdeviceptr();
+        try {
+            cuMemAlloc(p, Math.max(bytes, 1));
+        } catch (CudaException e) {
+            if (String.valueOf(e.getMessage()).contains("OUT_OF_MEMORY")) {
+                long[] mi = memInfo();
+                throw new DeviceException("out of device memory: asked for " + Bytes.show(bytes) + " for " + what
+                        + ", " + Bytes.show(mi[0]) + " free of " + Bytes.show(mi[1]) + " on " + name);
+            }
+            throw new DeviceException("CUDA error while allocating " + Bytes.show(bytes) + " for " + what + ": " + e.getMessage());
+        }
+        return p;
+    }
+
+    void free(CUdeviceptr p) {
+        if (p == null) return;
+        try {
+            cuMemFree(p);
+        } catch (CudaException e) {
+            throw new DeviceException("CUDA error while freeing device memory: " + e.getMessage());
+        }
+    }
+
+    /**
+     * Copies host memory to the device once the stream's work is done (so no kernel still reads the
+     * destination), and waits for the copy, so the next launch on the stream sees it whatever stream
+     * the driver copied on.
+     */
+    void upload(CUdeviceptr dst, Pointer src, long bytes, String what) {
+        if (bytes == 0) return;
+        sync("copying " + what);
+        try {
+            cuMemcpyHtoD(dst, src, bytes);
+            cuCtxSynchronize();
+        } catch (CudaException e) {
+            throw new DeviceException("CUDA error while copying " + what + " to the device: " + e.getMessage());
+        }
+    }
+
+    /** Waits for the stream, then copies; errors of earlier launches surface here. */
+    void download(Pointer dst, CUdeviceptr src, long bytes, String what) {
+        sync(what);
+        try {
+            cuMemcpyDtoH(dst, src, bytes);
+        } catch (CudaException e) {
+            throw new DeviceException("CUDA error while copying " + what + " from the device: " + e.getMessage());
+        }
+    }
+
+    /** Clears bytes (a multiple of 4) on the stream, in order with the launches. */
+    void zero(CUdeviceptr p, long bytes, String what) {
+        try {
+            cuMemsetD32Async(p, 0, bytes / 4, stream);
+        } catch (CudaException e) {
+            throw new DeviceException("CUDA error while clearing " + what + ": " + e.getMessage());
+        }
+    }
+
+    void sync(String what) {
+        try {
+            cuStreamSynchronize(stream);
+        } catch (CudaException e) {
+            throw new DeviceException("CUDA error in the kernels before " + what + ": " + e.getMessage());
+        }
+    }
+
+    void run(Launch l) {
+        try {
+            l.run(stream);
+        } catch (CudaException e) {
+            throw new DeviceException("CUDA error launching " + l.sig.name() + " on a (" + l.gridX + ", " + l.gridY
+                    + ") grid: " + e.getMessage());
+        }
+    }
+
+    @Override
+    public void close() {
+        if (closed) return;
+        closed = true;
+        try {
+            cuCtxSetCurrent(context);
+            if (streamCreated) cuStreamDestroy(stream);
+            if (moduleLoaded) cuModuleUnload(module);
+            cuDevicePrimaryCtxRelease(device);
+        } catch (CudaException e) {
+            throw new DeviceException("CUDA error while closing the device: " + e.getMessage());
+        }
+    }
+}

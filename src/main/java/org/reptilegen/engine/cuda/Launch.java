@@ -1,0 +1,73 @@
+package org.reptilegen.engine.cuda;
+
+import java.util.List;
+import jcuda.Pointer;
+import jcuda.driver.CUdeviceptr;
+import jcuda.driver.CUfunction;
+import jcuda.driver.CUstream;
+import jcuda.driver.JCudaDriver;
+
+/**
+ * One kernel launch with its grid and arguments, built once and replayed every step. Building it
+ * checks the arguments against the kernel's .cu parameter list (count, and pointer / int / long long /
+ * float / double for each), so a mismatched launch fails when a plan is built, not silently on the GPU.
+ */
+final class Launch {
+    final KernelSig sig;
+    final int gridX, gridY;
+    private final CUfunction function;
+    private final Pointer params;
+
+    private Launch(KernelSig sig, CUfunction function, int gridX, int gridY, Pointer params) {
+        this.sig = sig;
+        this.function = function;
+        this.gridX = gridX;
+        this.gridY = gridY;
+        this.params = params;
+    }
+
+    /** Resolves a kernel to its function on the device, or to nothing for a plan that is only measured. */
+    interface Functions {
+        CUfunction get(KernelSig sig);
+    }
+
+    /**
+     * A launch of sig on a (gridX, gridY) grid with the kernel's own block shape. Arguments: CUdeviceptr
+     * for pointers, Integer, Long, Float, Double for the scalars, in the .cu order.
+     */
+    static Launch of(Functions functions, KernelSig sig, int gridX, int gridY, Object... args) {
+        if (gridX < 1 || gridY < 1 || gridY > 65535)
+            throw new IllegalStateException(sig.name() + ": grid (" + gridX + ", " + gridY + ") is out of range");
+        List<KernelSig.Param> ps = sig.parse();
+        if (args.length != ps.size())
+            throw new IllegalStateException(sig.name() + " takes " + ps.size() + " arguments (" + sig.params() + "), got " + args.length);
+        Pointer[] ptrs = new Pointer[args.length];
+        for (int i = 0; i < args.length; i++) {
+            KernelSig.Param p = ps.get(i);
+            Object a = args[i];
+            ptrs[i] = switch (p.kind()) {
+                case POINTER -> a instanceof CUdeviceptr d ? Pointer.to(d) : null;
+                case INT -> a instanceof Integer v ? Pointer.to(new int[]{v}) : null;
+                case LONG -> a instanceof Long v ? Pointer.to(new long[]{v}) : null;
+                case FLOAT -> a instanceof Float v ? Pointer.to(new float[]{v}) : null;
+                case DOUBLE -> a instanceof Double v ? Pointer.to(new double[]{v}) : null;
+            };
+            if (ptrs[i] == null)
+                throw new IllegalStateException(sig.name() + ": argument " + i + " (" + p.type() + " " + p.name() + ") got "
+                        + (a == null ? "null" : a.getClass().getSimpleName()));
+        }
+        return new Launch(sig, functions.get(sig), gridX, gridY, Pointer.to(ptrs));
+    }
+
+    /** Blocks needed to cover n items with per items each. */
+    static int blocks(long n, int per) {
+        long b = (n + per - 1) / per;
+        if (b < 1) return 1;
+        if (b > Integer.MAX_VALUE) throw new IllegalStateException("grid of " + b + " blocks is too large");
+        return (int) b;
+    }
+
+    void run(CUstream stream) {
+        JCudaDriver.cuLaunchKernel(function, gridX, gridY, 1, sig.blockX(), sig.blockY(), 1, 0, stream, params, null);
+    }
+}

@@ -1,0 +1,252 @@
+package org.reptilegen.engine.cuda;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+import static org.reptilegen.engine.cuda.CudaTestModels.relErr;
+
+import java.util.Arrays;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
+import org.reptilegen.engine.EngineSettings;
+import org.reptilegen.engine.Precision;
+import org.reptilegen.engine.TrainState;
+import org.reptilegen.engine.cpu.CpuEngine;
+import org.reptilegen.meta.Adam;
+import org.reptilegen.meta.Algorithm;
+import org.reptilegen.model.ModelSpec;
+import org.reptilegen.task.TaskBatch;
+import org.reptilegen.util.Rng;
+
+/**
+ * The CUDA engine against the CPU engine (the executable specification), on a GPU.
+ *
+ * <p>Bounds, for float32 on the device against float64 on the CPU, as relative errors of whole vectors
+ * (||gpu - cpu|| / ||cpu||) or of each task's loss:
+ * <ul>
+ * <li>one layer, one inner step (FOMAML, T = 1: the plain gradient): 1e-4;
+ * <li>one layer, three inner steps of ragged tasks (Reptile): 2e-4;
+ * <li>whole meta-gradients of mnist-lstm and text-mlp (Reptile and FOMAML, T = 4): 1e-3;
+ * <li>evaluation (prequential NLL per task, T = 30): 1e-4;
+ * <li>Adam on the device against Adam on the CPU fed the device's own meta-gradient: 1e-6 per element;
+ * <li>determinism, resumed runs and sampling with one seed: exactly equal.
+ * </ul>
+ */
+@Tag("gpu")
+class CudaEngineGpuTest {
+
+    @BeforeEach
+    void needsAGpu() {
+        String why = CudaEngine.unavailableReason();
+        assumeTrue(why == null, "cuda backend unavailable: " + why);
+    }
+
+    static EngineSettings settings(ModelSpec m, Algorithm a, double alpha, Precision p) {
+        return new EngineSettings(m, a, alpha, 0, p, new Adam(1e-3, 0.9, 0.99, 1e-8), 2);
+    }
+
+    /** The meta-gradient and per-task NLL of both engines from the same theta. */
+    private static void compareMetaGradient(ModelSpec spec, Algorithm alg, double alpha, TaskBatch batch, long seed,
+                                            double gradBound, double nllBound, String what) {
+        double[] theta = CudaTestModels.params(spec, seed);
+        int n = theta.length;
+        double[] gGpu = new double[n], gCpu = new double[n];
+        double[] nllGpu, nllCpu;
+        try (CudaEngine gpu = new CudaEngine(settings(spec, alg, alpha, Precision.FLOAT32))) {
+            gpu.setState(TrainState.fresh(theta));
+            nllGpu = gpu.metaGradient(batch, gGpu);
+        }
+        try (CpuEngine cpu = new CpuEngine(settings(spec, alg, alpha, Precision.FLOAT64))) {
+            cpu.setState(TrainState.fresh(theta));
+            nllCpu = cpu.metaGradient(batch, gCpu);
+        }
+        double e = relErr(gGpu, gCpu);
+        assertTrue(e < gradBound, what + ": meta-gradient relative error " + e);
+        for (int b = 0; b < nllCpu.length; b++)
+            assertEquals(nllCpu[b], nllGpu[b], nllBound * Math.abs(nllCpu[b]) + 1e-6, what + ": NLL of task " + b);
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("org.reptilegen.engine.cuda.CudaTestModels#layerCases")
+    void oneStepOfEveryLayerMatchesTheCpu(String name, ModelSpec spec) {
+        TaskBatch batch = CudaTestModels.batch(spec, 3, 1, 21, false);
+        compareMetaGradient(spec, Algorithm.FOMAML, 0.5, batch, 31, 1e-4, 1e-4, name + " (gradient)");
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("org.reptilegen.engine.cuda.CudaTestModels#layerCases")
+    void severalStepsOfEveryLayerMatchTheCpu(String name, ModelSpec spec) {
+        TaskBatch batch = CudaTestModels.batch(spec, 3, 3, 22, true);
+        compareMetaGradient(spec, Algorithm.REPTILE, 0.5, batch, 32, 2e-4, 1e-4, name + " (three steps)");
+    }
+
+    @Test
+    void mnistLstmMetaGradientsMatchTheCpu() {
+        ModelSpec m = CudaTestModels.MNIST_LSTM;
+        TaskBatch batch = CudaTestModels.batch(m, 3, 4, 23, true);
+        compareMetaGradient(m, Algorithm.REPTILE, 0.05, batch, 33, 1e-3, 1e-4, "mnist-lstm reptile");
+        compareMetaGradient(m, Algorithm.FOMAML, 0.05, batch, 33, 1e-3, 1e-4, "mnist-lstm fomaml");
+    }
+
+    @Test
+    void textMlpMetaGradientsMatchTheCpu() {
+        ModelSpec m = CudaTestModels.TEXT_MLP;
+        TaskBatch batch = CudaTestModels.batch(m, 3, 4, 24, true);
+        compareMetaGradient(m, Algorithm.REPTILE, 0.05, batch, 34, 1e-3, 1e-4, "text-mlp reptile");
+        compareMetaGradient(m, Algorithm.FOMAML, 0.05, batch, 34, 1e-3, 1e-4, "text-mlp fomaml");
+    }
+
+    @Test
+    void evaluationMatchesTheCpuAndLeavesThetaAlone() {
+        ModelSpec m = CudaTestModels.MNIST_LSTM;
+        double[] theta = CudaTestModels.params(m, 35);
+        TaskBatch batch = CudaTestModels.batch(m, 3, 30, 25, true);
+        double[] gpuNll, cpuNll;
+        try (CudaEngine gpu = new CudaEngine(settings(m, Algorithm.REPTILE, 1e-3, Precision.FLOAT32))) {
+            gpu.setState(TrainState.fresh(theta));
+            gpuNll = gpu.evaluate(batch);
+            assertArrayEquals(theta, gpu.state().theta(), 0.0);
+        }
+        try (CpuEngine cpu = new CpuEngine(settings(m, Algorithm.REPTILE, 1e-3, Precision.FLOAT64))) {
+            cpu.setState(TrainState.fresh(theta));
+            cpuNll = cpu.evaluate(batch);
+        }
+        for (int b = 0; b < cpuNll.length; b++)
+            assertEquals(cpuNll[b], gpuNll[b], 1e-4 * Math.abs(cpuNll[b]), "NLL of task " + b);
+    }
+
+    @Test
+    void adamOnTheDeviceIsAdamOnTheCpuAndRunsAreDeterministic() {
+        ModelSpec m = CudaTestModels.TINY_TEXT;
+        double[] theta = CudaTestModels.params(m, 36);
+        int n = theta.length;
+        Rng r = Rng.of(37);
+        double[] mom = new double[n], vel = new double[n];
+        for (int i = 0; i < n; i++) {
+            mom[i] = (float) (1e-3 * r.nextGaussian());
+            vel[i] = (float) (1e-6 * r.nextDouble());
+        }
+        TrainState s0 = new TrainState(theta, mom, vel, 5);
+        TaskBatch batch = CudaTestModels.batch(m, 4, 6, 26, false);
+        try (CudaEngine gpu = new CudaEngine(settings(m, Algorithm.REPTILE, 0.1, Precision.FLOAT32))) {
+            gpu.setState(s0);
+            double[] g = new double[n], g2 = new double[n];
+            gpu.metaGradient(batch, g);
+            gpu.metaGradient(batch, g2);
+            assertArrayEquals(g, g2, 0.0, "two runs of one batch");
+            gpu.metaStep(batch);
+            TrainState s1 = gpu.state();
+            double[] th = theta.clone(), mm = mom.clone(), vv = vel.clone();
+            gpu.settings().adam().step(th, g, mm, vv, 6, true);
+            assertEquals(6, s1.adamStep());
+            for (int i = 0; i < n; i++) {
+                assertEquals(th[i], s1.theta()[i], 1e-6 * Math.abs(th[i]) + 1e-12, "theta " + i);
+                assertEquals(mm[i], s1.adamM()[i], 1e-6 * Math.abs(mm[i]) + 1e-15, "m " + i);
+                assertEquals(vv[i], s1.adamV()[i], 1e-6 * Math.abs(vv[i]) + 1e-18, "v " + i);
+            }
+        }
+    }
+
+    @Test
+    void aResumedRunEqualsAnUninterruptedOne() {
+        for (Algorithm alg : new Algorithm[]{Algorithm.REPTILE, Algorithm.FOMAML}) {
+            ModelSpec m = CudaTestModels.TINY_MNIST;
+            EngineSettings s = settings(m, alg, 0.05, Precision.FLOAT32);
+            TrainState s0 = TrainState.fresh(CudaTestModels.params(m, 38));
+            TaskBatch[] batches = new TaskBatch[3];
+            for (int k = 0; k < 3; k++) batches[k] = CudaTestModels.batch(m, 5, 7, 100 + k, k == 1);
+            TrainState straight, resumed;
+            try (CudaEngine a = new CudaEngine(s)) {
+                a.setState(s0);
+                for (TaskBatch b : batches) a.metaStep(b);
+                straight = a.state();
+            }
+            TrainState mid;
+            try (CudaEngine b = new CudaEngine(s)) {
+                b.setState(s0);
+                b.metaStep(batches[0]);
+                b.metaStep(batches[1]);
+                mid = b.state();
+            }
+            try (CudaEngine c = new CudaEngine(s)) {
+                c.setState(mid);
+                c.metaStep(batches[2]);
+                resumed = c.state();
+            }
+            assertArrayEquals(straight.theta(), resumed.theta(), 0.0, alg + " theta");
+            assertArrayEquals(straight.adamM(), resumed.adamM(), 0.0, alg + " m");
+            assertArrayEquals(straight.adamV(), resumed.adamV(), 0.0, alg + " v");
+            assertEquals(straight.adamStep(), resumed.adamStep());
+        }
+    }
+
+    @Test
+    void samplingIsReproducibleAndDrawsTheCpusNumbers() {
+        for (ModelSpec m : new ModelSpec[]{CudaTestModels.TINY_MNIST, CudaTestModels.TINY_TEXT}) {
+            boolean text = m == CudaTestModels.TINY_TEXT;
+            double[] theta = CudaTestModels.params(m, 39);
+            int steps = text ? 9 : 30;
+            int[][] positions = new int[steps][];
+            for (int t = 0; t < steps; t++) positions[t] = text ? new int[]{t} : new int[]{t % 5, t % 6};
+            int count = 6;
+            int[][] a, b, other, cpuSamples;
+            try (CudaEngine gpu = new CudaEngine(settings(m, Algorithm.REPTILE, 0.1, Precision.FLOAT32))) {
+                gpu.setState(TrainState.fresh(theta));
+                a = gpu.sample(positions, count, 0.9, 11, text);
+                b = gpu.sample(positions, count, 0.9, 11, text);
+                other = gpu.sample(positions, count, 0.9, 12, text);
+                assertArrayEquals(theta, gpu.state().theta(), 0.0, "sampling leaves theta alone");
+            }
+            for (int i = 0; i < count; i++) assertArrayEquals(a[i], b[i], "sample " + i + " with one seed");
+            assertTrue(!Arrays.deepEquals(a, other), "another seed draws other samples");
+            try (CpuEngine cpu = new CpuEngine(settings(m, Algorithm.REPTILE, 0.1, Precision.FLOAT64))) {
+                cpu.setState(TrainState.fresh(theta));
+                cpuSamples = cpu.sample(positions, count, 0.9, 11, text);
+            }
+            // Same uniforms; a draw differs only when one lands within float rounding of a class boundary.
+            int same = 0;
+            for (int i = 0; i < count; i++) if (Arrays.equals(a[i], cpuSamples[i])) same++;
+            assertTrue(same >= count - 1, m.task() + ": " + same + " of " + count + " samples equal the CPU's");
+            if (text) {
+                for (int[] s : a) {
+                    int z = 0;
+                    while (z < s.length && s[z] != 0) z++;
+                    for (int t = z; t < s.length; t++) assertEquals(0, s[t], "after the first 0 a text sample is 0");
+                }
+            }
+        }
+    }
+
+    @Test
+    void mnistLstmRunsAThousandTasksAndTooLargeABatchSaysHowManyFit() {
+        ModelSpec m = CudaTestModels.MNIST_LSTM;
+        try (CudaEngine gpu = new CudaEngine(settings(m, Algorithm.REPTILE, 1e-3, Precision.FLOAT32))) {
+            gpu.setState(TrainState.fresh(CudaTestModels.params(m, 40)));
+            double[] nll = gpu.metaStep(CudaTestModels.batch(m, 1024, 3, 27, false));
+            assertEquals(1024, nll.length);
+            for (double v : nll) assertTrue(Double.isFinite(v) && v > 0);
+        }
+        ModelSpec t = CudaTestModels.TEXT_MLP;
+        try (CudaEngine gpu = new CudaEngine(settings(t, Algorithm.FOMAML, 1e-3, Precision.FLOAT32))) {
+            TaskBatch huge = CudaTestModels.batch(t, 65535, 1, 28, false);
+            DeviceException e = assertThrows(DeviceException.class, () -> gpu.metaStep(huge));
+            assertTrue(e.getMessage().contains("tasks fit"), e.getMessage());
+            assertNotEquals(-1, e.getMessage().indexOf("--batch"), e.getMessage());
+        }
+    }
+
+    @Test
+    void mamlSaysItIsNotHereYet() {
+        ModelSpec m = CudaTestModels.TINY_MNIST;
+        try (CudaEngine gpu = new CudaEngine(settings(m, Algorithm.MAML, 0.1, Precision.FLOAT32))) {
+            assertThrows(UnsupportedOperationException.class,
+                    () -> gpu.metaStep(CudaTestModels.batch(m, 2, 2, 29, false)));
+        }
+    }
+}
