@@ -2,6 +2,8 @@ package org.reptilegen.engine;
 
 import java.util.function.Consumer;
 import org.reptilegen.engine.cpu.CpuEngine;
+import org.reptilegen.engine.cuda.CudaEngine;
+import org.reptilegen.meta.Algorithm;
 
 /** Picks the engine for a --backend choice: cuda, cpu, or auto (cuda where it can run, else cpu with a notice). */
 public final class Engines {
@@ -16,9 +18,12 @@ public final class Engines {
         }
     }
 
-    /** Why the cuda backend cannot run here, or null when it can. */
-    public static String cudaUnavailableReason() {
-        return "the cuda backend is not part of this build";
+    /** What the cuda backend does not do yet for these settings, or null when it does all of it. */
+    static String cudaUnsupported(EngineSettings s) {
+        if (s.precision() != Precision.FLOAT32) return "the cuda backend stores parameters in float32 only";
+        if (s.rates().learned()) return "learned inner learning rates are not on the cuda backend yet";
+        if (s.algorithm() == Algorithm.MAML) return "second-order MAML is not on the cuda backend yet";
+        return null;
     }
 
     public static Engine create(EngineSettings settings, Backend backend, Consumer<String> notice) {
@@ -26,14 +31,19 @@ public final class Engines {
             case CPU:
                 return new CpuEngine(settings);
             case CUDA: {
-                String why = cudaUnavailableReason();
+                String why = CudaEngine.unavailableReason();
+                if (why == null) why = cudaUnsupported(settings);
                 if (why != null) throw new EngineException("--backend cuda: " + why);
-                throw new EngineException("--backend cuda: not available");
+                return new CudaEngine(settings);
             }
             default: {
-                String why = cudaUnavailableReason();
-                if (why != null) notice.accept("using the cpu backend: " + why);
-                return new CpuEngine(settings);
+                String why = CudaEngine.unavailableReason();
+                if (why == null) why = cudaUnsupported(settings);
+                if (why != null) {
+                    notice.accept("using the cpu backend: " + why);
+                    return new CpuEngine(settings);
+                }
+                return new CudaEngine(settings);
             }
         }
     }

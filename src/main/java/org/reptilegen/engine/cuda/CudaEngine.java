@@ -59,6 +59,7 @@ public final class CudaEngine implements Engine {
     }
 
     public CudaEngine(EngineSettings settings) {
+        if (settings.rates().learned()) throw learnedRates();
         if (settings.precision() != Precision.FLOAT32)
             throw new IllegalArgumentException("the cuda backend stores parameters in float32: use precision float32, or the cpu backend for float64");
         String why = unavailableReason();
@@ -100,6 +101,26 @@ public final class CudaEngine implements Engine {
         adamM = m;
         adamV = v;
         metaGrad = g;
+    }
+
+    private static UnsupportedOperationException learnedRates() {
+        return new UnsupportedOperationException("learned inner learning rates are not on the cuda backend yet; use --backend cpu");
+    }
+
+    @Override
+    public String deviceName() {
+        return dev.name;
+    }
+
+    @Override
+    public synchronized double measureCopyBandwidth() {
+        dev.enter();
+        return dev.copyBandwidth();
+    }
+
+    @Override
+    public long peakMemoryBytes() {
+        return dev.peakBytes();
     }
 
     @Override
@@ -146,7 +167,8 @@ public final class CudaEngine implements Engine {
     }
 
     @Override
-    public synchronized double[] metaGradient(TaskBatch batch, double[] g) {
+    public synchronized double[] metaGradient(TaskBatch batch, double[] g, double[] gInnerLr) {
+        if (gInnerLr != null) throw learnedRates();
         if (g.length != paramCount) throw new IllegalArgumentException("g has " + g.length + " values, the model " + paramCount);
         double[] nll = innerLoopsAndMean(batch);
         dev.download(Pointer.to(g), metaGrad, (long) paramCount * Double.BYTES, "the meta-gradient");

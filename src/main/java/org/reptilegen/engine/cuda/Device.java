@@ -1,6 +1,12 @@
 package org.reptilegen.engine.cuda;
 
 import static jcuda.driver.JCudaDriver.cuCtxSetCurrent;
+import static jcuda.driver.JCudaDriver.cuEventCreate;
+import static jcuda.driver.JCudaDriver.cuEventDestroy;
+import static jcuda.driver.JCudaDriver.cuEventElapsedTime;
+import static jcuda.driver.JCudaDriver.cuEventRecord;
+import static jcuda.driver.JCudaDriver.cuEventSynchronize;
+import static jcuda.driver.JCudaDriver.cuMemcpyDtoDAsync;
 import static jcuda.driver.JCudaDriver.cuDeviceGet;
 import static jcuda.driver.JCudaDriver.cuDeviceGetAttribute;
 import static jcuda.driver.JCudaDriver.cuDeviceGetCount;
@@ -219,6 +225,13 @@ final class Device implements AutoCloseable {
         return new long[]{free[0], total[0]};
     }
 
+    /** Bytes of each live allocation, for the peak-memory report. */
+    private final java.util.IdentityHashMap<CUdeviceptr, Long> sizes = new java.util.IdentityHashMap<>();
+    private long held, peak;
+
+    /** The most device memory this engine has held at once. */
+    long peakBytes() { return peak; }
+
     CUdeviceptr alloc(long bytes, String what) {
         CUdeviceptr p = new CUdeviceptr();
         try {
@@ -231,11 +244,16 @@ final class Device implements AutoCloseable {
             }
             throw new DeviceException("CUDA error while allocating " + Bytes.show(bytes) + " for " + what + ": " + e.getMessage());
         }
+        sizes.put(p, bytes);
+        held += bytes;
+        peak = Math.max(peak, held);
         return p;
     }
 
     void free(CUdeviceptr p) {
         if (p == null) return;
+        Long bytes = sizes.remove(p);
+        if (bytes != null) held -= bytes;
         try {
             cuMemFree(p);
         } catch (CudaException e) {
@@ -283,6 +301,43 @@ final class Device implements AutoCloseable {
             cuStreamSynchronize(stream);
         } catch (CudaException e) {
             throw new DeviceException("CUDA error in the kernels before " + what + ": " + e.getMessage());
+        }
+    }
+
+    /**
+     * Bytes per second of a device-to-device copy (read plus written) of up to 1 GiB, well past the
+     * L2 cache, timed with events on the engine's stream: the best of five after a warm-up.
+     */
+    double copyBandwidth() {
+        long bytes = Math.max(1L << 20, Math.min(1L << 30, memInfo()[0] / 4) & ~255L);
+        CUdeviceptr a = alloc(bytes, "the copy benchmark"), b = alloc(bytes, "the copy benchmark");
+        jcuda.driver.CUevent start = new jcuda.driver.CUevent(), stop = new jcuda.driver.CUevent();
+        try {
+            zero(a, bytes, "the copy benchmark");
+            cuEventCreate(start, 0);
+            cuEventCreate(stop, 0);
+            float best = Float.MAX_VALUE;
+            float[] ms = new float[1];
+            for (int r = 0; r < 6; r++) {
+                cuEventRecord(start, stream);
+                cuMemcpyDtoDAsync(b, a, bytes, stream);
+                cuEventRecord(stop, stream);
+                cuEventSynchronize(stop);
+                cuEventElapsedTime(ms, start, stop);
+                if (r > 0) best = Math.min(best, ms[0]);
+            }
+            return 2.0 * bytes / (best / 1e3);
+        } catch (CudaException e) {
+            throw new DeviceException("CUDA error while timing a device copy: " + e.getMessage());
+        } finally {
+            try {
+                cuEventDestroy(start);
+                cuEventDestroy(stop);
+            } catch (CudaException ignored) {
+                // the measurement's own error, if any, is the one to report
+            }
+            free(a);
+            free(b);
         }
     }
 
