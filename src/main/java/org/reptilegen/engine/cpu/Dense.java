@@ -25,17 +25,24 @@ final class Dense {
 
     /**
      * dx += W^T dy (dx may be null), gW += scale * dy x^T, gb += scale * dy. One pass over W; row o
-     * of W is read before it is written, so gW may alias W (the in-place SGD step).
+     * of W is read before it is written, so gW may alias W (the in-place SGD step); with round, the
+     * written values are rounded to float32 (float32 storage).
      */
     static void backward(double[] p, int w, int in, int out, double[] x, double[] dy, double[] dx,
-                         double[] g, int gw, int gb, double scale) {
+                         double[] g, int gw, int gb, double scale, boolean round) {
         for (int o = 0; o < out; o++) {
             double d = dy[o];
             int row = w + o * in, grow = gw + o * in;
             if (dx != null) for (int i = 0; i < in; i++) dx[i] += p[row + i] * d;
             double sd = scale * d;
-            if (sd != 0) for (int i = 0; i < in; i++) g[grow + i] += sd * x[i];
-            g[gb + o] += sd;
+            if (sd == 0) continue;
+            if (round) {
+                for (int i = 0; i < in; i++) g[grow + i] = (float) (g[grow + i] + sd * x[i]);
+                g[gb + o] = (float) (g[gb + o] + sd);
+            } else {
+                for (int i = 0; i < in; i++) g[grow + i] += sd * x[i];
+                g[gb + o] += sd;
+            }
         }
     }
 

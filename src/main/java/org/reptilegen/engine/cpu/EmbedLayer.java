@@ -45,7 +45,7 @@ final class EmbedLayer extends CpuLayer {
     void backward(Pass s, double[] x, double[] xT, double[] dy, double[] dyT) {
         for (int j = 0; j < rows.length; j++) {
             int dst = tableOff[j] + row(x, j) * dims[j];
-            for (int k = 0; k < dims[j]; k++) s.g[s.gbase + dst + k] += s.scale * dy[outOff[j] + k];
+            for (int k = 0; k < dims[j]; k++) s.add(s.gbase + dst + k, s.scale * dy[outOff[j] + k]);
             if (s.tangent())
                 for (int k = 0; k < dims[j]; k++) s.h[s.hbase + dst + k] += s.scale * dyT[outOff[j] + k];
         }

@@ -57,6 +57,6 @@ final class GatedResidualLayer extends CpuLayer {
         }
         if (s.tangent())
             Dense.backwardTangent(s.p, s.base + w, s.v, s.vbase + w, in, in, x, xT, dg, dgT, dxT, s.h, s.hbase + w, s.hbase + b, s.scale);
-        Dense.backward(s.p, s.base + w, in, in, x, dg, dx, s.g, s.gbase + w, s.gbase + b, s.scale);
+        Dense.backward(s.p, s.base + w, in, in, x, dg, dx, s.g, s.gbase + w, s.gbase + b, s.scale, s.round);
     }
 }

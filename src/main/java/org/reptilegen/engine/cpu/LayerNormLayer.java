@@ -87,8 +87,8 @@ final class LayerNormLayer extends CpuLayer {
         // Parameters last: with the in-place SGD step, g is read above before it is written here.
         int gg = s.gbase + gOff, gb = s.gbase + bOff;
         for (int i = 0; i < n; i++) {
-            s.g[gg + i] += s.scale * dy[i] * xh[i];
-            s.g[gb + i] += s.scale * dy[i];
+            s.add(gg + i, s.scale * dy[i] * xh[i]);
+            s.add(gb + i, s.scale * dy[i]);
         }
     }
 }

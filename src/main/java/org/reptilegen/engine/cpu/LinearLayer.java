@@ -48,6 +48,6 @@ final class LinearLayer extends CpuLayer {
             Dense.backwardTangent(s.p, s.base + w, s.v, s.vbase + w, in, out, x, xT, d, dT, dxT,
                     s.h, s.hbase + w, s.hbase + b, s.scale);
         }
-        Dense.backward(s.p, s.base + w, in, out, x, d, dx, s.g, s.gbase + w, s.gbase + b, s.scale);
+        Dense.backward(s.p, s.base + w, in, out, x, d, dx, s.g, s.gbase + w, s.gbase + b, s.scale, s.round);
     }
 }

@@ -93,8 +93,8 @@ final class LstmBlockLayer extends CpuLayer {
             System.arraycopy(dzT, dim, dxT, 0, dim);
         }
         for (int k = 0; k < 4; k++)
-            Dense.backward(s.p, s.base + wOff[k], 2 * dim, dim, z, da[k], dz, s.g, s.gbase + wOff[k], s.gbase + bOff[k], s.scale);
-        for (int j = 0; j < dim; j++) s.g[s.gbase + hOff + j] += s.scale * dz[j];
+            Dense.backward(s.p, s.base + wOff[k], 2 * dim, dim, z, da[k], dz, s.g, s.gbase + wOff[k], s.gbase + bOff[k], s.scale, s.round);
+        for (int j = 0; j < dim; j++) s.add(s.gbase + hOff + j, s.scale * dz[j]);
         System.arraycopy(dz, dim, dx, 0, dim);
     }
 }

@@ -51,10 +51,9 @@ public final class Net implements TaskModel {
     @Override
     public double sgdStep(double[] p, int[] x, int y, double alpha) {
         pass.plain(p, p, -alpha);
+        pass.round = float32;
         run(x);
-        double l = lossAndBackward(y);
-        round(p);
-        return l;
+        return lossAndBackward(y);
     }
 
     @Override
@@ -87,9 +86,8 @@ public final class Net implements TaskModel {
     /** After {@link #probabilities} on the same p and x: the SGD step on the drawn y. Returns the loss. */
     public double stepAfterForward(double[] p, int y, double alpha) {
         pass.plain(p, p, -alpha);
-        double l = lossAndBackward(y);
-        round(p);
-        return l;
+        pass.round = float32;
+        return lossAndBackward(y);
     }
 
     /** As {@link #stepAfterForward(double[], int, double)} with one rate per parameter; g is scratch of size P. */

@@ -23,6 +23,11 @@ final class Pass {
     int vbase;
     double[] h;
     int hbase;
+    /**
+     * Round every value written to g to float32: set for the in-place SGD step of float32 storage, so
+     * the step needs no second pass over the parameters.
+     */
+    boolean round;
 
     boolean tangent() { return v != null; }
 
@@ -30,6 +35,13 @@ final class Pass {
         this.p = p; this.base = 0;
         this.g = g; this.gbase = 0; this.scale = scale;
         this.v = null; this.h = null;
+        this.round = false;
+    }
+
+    /** g[i] += v, rounded to float32 when {@link #round} is set. */
+    void add(int i, double v) {
+        double r = g[i] + v;
+        g[i] = round ? (float) r : r;
     }
 
     void tangent(double[] p, double[] v, double[] g, double[] h) {
@@ -37,5 +49,6 @@ final class Pass {
         this.g = g; this.gbase = 0; this.scale = 1;
         this.v = v; this.vbase = 0;
         this.h = h; this.hbase = 0;
+        this.round = false;
     }
 }
