@@ -119,7 +119,6 @@ final class TrainCommand implements Callable<Integer> {
                             + "; continue with: train --out " + dir + " --resume");
                     return 130;
                 }
-                if (test != null) trainer.evaluate(r.step());
                 Path samplesFile = writeSamples(engine, cfg, dir);
                 System.err.printf("done: meta-step %d, loss %.3f nats per task (mean over the last meta-batch)%n", r.step(), r.loss());
                 System.err.println("checkpoint: " + r.checkpoint());

@@ -58,7 +58,10 @@ public final class Trainer {
 
     public Path checkpointPath() { return out.resolve(CHECKPOINT); }
 
-    /** Runs meta-steps start+1..cfg.steps() from the engine's current state; stops early when {@code stop} is set. */
+    /**
+     * Runs meta-steps start+1..cfg.steps() from the engine's current state, then evaluates on the
+     * held-out tasks (if any); stops early, with a checkpoint, when {@code stop} is set.
+     */
     public Result run(long start, AtomicBoolean stop) throws IOException {
         Files.createDirectories(out);
         Path metrics = out.resolve(METRICS);
@@ -104,11 +107,14 @@ public final class Trainer {
                     saved = step;
                 }
                 if (test != null && cfg.evalEvery() > 0 && step % cfg.evalEvery() == 0 && step < total) {
-                    ObjectNode line = evaluate(step);
-                    log.write(JSON.writeValueAsString(line));
+                    log.write(JSON.writeValueAsString(evaluate(step)));
                     log.newLine();
                     log.flush();
                 }
+            }
+            if (test != null) {
+                log.write(JSON.writeValueAsString(evaluate(total)));
+                log.newLine();
             }
         }
         return new Result(total, loss, false, checkpointPath());
@@ -150,7 +156,9 @@ public final class Trainer {
         for (String line : Files.readAllLines(metrics, StandardCharsets.UTF_8)) {
             try {
                 JsonNode n = JSON.readTree(line);
-                if (n != null && n.path("step").asLong(Long.MAX_VALUE) <= step) kept.add(line);
+                long at = n == null ? Long.MAX_VALUE : n.path("step").asLong(Long.MAX_VALUE);
+                // An evaluation at the checkpoint's step ended the earlier run; the resumed run evaluates again.
+                if (at < step || (at == step && n.has("loss"))) kept.add(line);
             } catch (IOException e) {
                 // A line cut off by a crash: drop it.
             }
