@@ -67,6 +67,10 @@ final class CudaTestModels {
                 Arguments.of("residual", new ModelSpec(TaskKind.MNIST, List.of(EMB, new LayerSpec.Residual(List.of(lin(40, 40), act(Kind.TANH))), lin(40, 1)))),
                 Arguments.of("empty residual", new ModelSpec(TaskKind.MNIST, List.of(EMB, new LayerSpec.Residual(List.of()), lin(40, 1)))),
                 Arguments.of("gated_residual", new ModelSpec(TaskKind.MNIST, List.of(EMB, new LayerSpec.GatedResidual(40, List.of(lin(40, 40), act(Kind.TANH))), lin(40, 1)))),
+                Arguments.of("nested residuals", new ModelSpec(TaskKind.MNIST, List.of(EMB,
+                        new LayerSpec.GatedResidual(40, List.of(new LayerSpec.Residual(List.of(lin(40, 40), act(Kind.TANH))), new LayerSpec.LayerNorm(40))),
+                        new LayerSpec.Residual(List.of(new LayerSpec.GatedResidual(40, List.of()), lin(40, 80), new LayerSpec.Gated(), new LayerSpec.LstmBlock(40))),
+                        act(Kind.SIGMOID), lin(40, 1)))),
                 Arguments.of("softmax cross-entropy", new ModelSpec(TaskKind.TEXT, List.of(new LayerSpec.Embed(List.of(new int[]{7, 20})), lin(20, 256)))));
     }
 
