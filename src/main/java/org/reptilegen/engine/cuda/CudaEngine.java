@@ -137,6 +137,10 @@ public final class CudaEngine implements Engine {
     public synchronized void setState(TrainState s) {
         if (s.theta().length != paramCount)
             throw new IllegalArgumentException("theta has " + s.theta().length + " values, the model " + paramCount);
+        // The uploads copy paramCount floats from each array: a shorter one would be read past its end.
+        if (s.adamM().length != paramCount || s.adamV().length != paramCount)
+            throw new IllegalArgumentException("Adam's moments have " + s.adamM().length + " and " + s.adamV().length
+                    + " values, the model " + paramCount);
         dev.enter();
         long fb = (long) paramCount * Float.BYTES;
         dev.upload(theta, Pointer.to(toFloats(s.theta())), fb, "theta");

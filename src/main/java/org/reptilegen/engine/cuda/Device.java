@@ -310,7 +310,13 @@ final class Device implements AutoCloseable {
      */
     double copyBandwidth() {
         long bytes = Math.max(1L << 20, Math.min(1L << 30, memInfo()[0] / 4) & ~255L);
-        CUdeviceptr a = alloc(bytes, "the copy benchmark"), b = alloc(bytes, "the copy benchmark");
+        CUdeviceptr a = alloc(bytes, "the copy benchmark"), b;
+        try {
+            b = alloc(bytes, "the copy benchmark");
+        } catch (RuntimeException e) {
+            free(a);
+            throw e;
+        }
         jcuda.driver.CUevent start = new jcuda.driver.CUevent(), stop = new jcuda.driver.CUevent();
         try {
             zero(a, bytes, "the copy benchmark");
