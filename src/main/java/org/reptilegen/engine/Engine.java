@@ -47,6 +47,19 @@ public interface Engine extends AutoCloseable {
      */
     int[][] sample(int[][] positions, int count, double temperature, long seed, boolean stopAtZero);
 
+    /**
+     * Milliseconds the inner loops of one meta-gradient of this batch take (T steps of every task),
+     * by the engine's own clock: device events around the inner loop on a GPU, so uploading the batch
+     * and reading results back are not counted; wall time of the whole meta-gradient on the CPU.
+     */
+    default double timeInnerLoops(TaskBatch batch) {
+        int p = settings().model().layout().size();
+        var rates = settings().rates();
+        long t0 = System.nanoTime();
+        metaGradient(batch, new double[p], rates.learned() ? new double[rates.size()] : null);
+        return (System.nanoTime() - t0) / 1e6;
+    }
+
     /** The processor or card the engine runs on, by name. */
     default String deviceName() { return description(); }
 

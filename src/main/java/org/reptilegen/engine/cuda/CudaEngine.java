@@ -174,14 +174,21 @@ public final class CudaEngine implements Engine {
     public synchronized double[] metaGradient(TaskBatch batch, double[] g, double[] gInnerLr) {
         if (gInnerLr != null) throw learnedRates();
         if (g.length != paramCount) throw new IllegalArgumentException("g has " + g.length + " values, the model " + paramCount);
-        double[] nll = innerLoopsAndMean(batch);
+        double[] nll = innerLoopsAndMean(batch, null);
         dev.download(Pointer.to(g), metaGrad, (long) paramCount * Double.BYTES, "the meta-gradient");
         return nll;
     }
 
     @Override
+    public synchronized double timeInnerLoops(TaskBatch batch) {
+        double[] ms = new double[1];
+        innerLoopsAndMean(batch, ms);
+        return ms[0];
+    }
+
+    @Override
     public synchronized double[] metaStep(TaskBatch batch) {
-        double[] nll = innerLoopsAndMean(batch);
+        double[] nll = innerLoopsAndMean(batch, null);
         long t = adamStep + 1;
         dev.run(Workspace.adamStep(dev::function, paramCount, theta, metaGrad, adamM, adamV, settings.adam(), t));
         dev.sync("the Adam step");
@@ -189,8 +196,11 @@ public final class CudaEngine implements Engine {
         return nll;
     }
 
-    /** Runs every task's inner loop from theta and leaves the meta-gradient in metaGrad; returns each task's NLL. */
-    private double[] innerLoopsAndMean(TaskBatch batch) {
+    /**
+     * Runs every task's inner loop from theta and leaves the meta-gradient in metaGrad; returns each
+     * task's NLL. With {@code millis}, millis[0] is the device time of the inner loops alone.
+     */
+    private double[] innerLoopsAndMean(TaskBatch batch, double[] millis) {
         Algorithm alg = settings.algorithm();
         if (alg == Algorithm.MAML)
             throw new UnsupportedOperationException("second-order MAML is not on the cuda backend yet; use --backend cpu");
@@ -202,7 +212,11 @@ public final class CudaEngine implements Engine {
         uploadInputs(w, batch);
         startTasks(w, fomaml);
         List<Launch> step = w.trainStep(alpha, fomaml);
-        for (int t = 0; t < steps; t++) for (Launch l : step) dev.run(l);
+        Runnable loops = () -> {
+            for (int t = 0; t < steps; t++) for (Launch l : step) dev.run(l);
+        };
+        if (millis != null) millis[0] = dev.timed(loops);
+        else loops.run();
         dev.run(w.metaGradientMean(theta, metaGrad, fomaml));
         return readNll(w, tasks);
     }

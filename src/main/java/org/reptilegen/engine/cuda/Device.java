@@ -347,6 +347,31 @@ final class Device implements AutoCloseable {
         }
     }
 
+    /** Runs the launches that {@code work} makes on the stream and returns their device time in ms (events). */
+    float timed(Runnable work) {
+        jcuda.driver.CUevent start = new jcuda.driver.CUevent(), stop = new jcuda.driver.CUevent();
+        try {
+            cuEventCreate(start, 0);
+            cuEventCreate(stop, 0);
+            cuEventRecord(start, stream);
+            work.run();
+            cuEventRecord(stop, stream);
+            cuEventSynchronize(stop);
+            float[] ms = new float[1];
+            cuEventElapsedTime(ms, start, stop);
+            return ms[0];
+        } catch (CudaException e) {
+            throw new DeviceException("CUDA error while timing kernels: " + e.getMessage());
+        } finally {
+            try {
+                cuEventDestroy(start);
+                cuEventDestroy(stop);
+            } catch (CudaException ignored) {
+                // the timed work's own error, if any, is the one to report
+            }
+        }
+    }
+
     void run(Launch l) {
         try {
             l.run(stream);
