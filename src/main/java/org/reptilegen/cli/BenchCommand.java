@@ -20,7 +20,7 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 @Command(mixinStandardHelpOptions = true, name = "bench", sortOptions = false,
-        description = {"Times the inner loop: one JSON line per case with the device's name, ms per inner step, task-steps/s, the bytes a step must move at least (each task's parameters read twice and written once, float32), the achieved GB/s on that count and its ratio to a large copy measured in the same run, and peak memory.",
+        description = {"Times the inner loop: one JSON line per case with the device's name, ms per inner step, task-steps/s, the bytes a step must move at least (each task's parameters read twice and written once in float32; MAML adds the five passes of its Hessian-vector product), the achieved GB/s on that count and its ratio to a large copy measured in the same run, and peak memory.",
                 "Warm-up excluded; the median of --repeats timings of the inner loops of a meta-gradient over random tasks (device events on a GPU, wall time on the CPU)."})
 final class BenchCommand implements Callable<Integer> {
     @Option(names = "--config", required = true, paramLabel = "FILE|NAME", description = "The model to time.")
