@@ -10,6 +10,7 @@ import org.reptilegen.engine.Engine;
 import org.reptilegen.engine.EngineSettings;
 import org.reptilegen.engine.Precision;
 import org.reptilegen.engine.TrainState;
+import org.reptilegen.engine.cuda.CudaEngine;
 import org.reptilegen.meta.Algorithm;
 import org.reptilegen.model.ParamInit;
 import org.reptilegen.model.TaskKind;
@@ -35,6 +36,9 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--algo", split = ",", paramLabel = "reptile|fomaml|maml", description = "Meta-gradient(s) to time. Default: the config's algorithm.")
     List<String> algo;
 
+    @Option(names = "--graphs", split = ",", paramLabel = "on|off", description = "cuda backend: replay the inner step as recorded CUDA graphs (on) or launch kernel by kernel (off); both give one case each. Default: on.")
+    List<String> graphs;
+
     @Option(names = "--repeats", paramLabel = "N", defaultValue = "3", description = "Timed runs per case (after one warm-up). Default: ${DEFAULT-VALUE}.")
     int repeats;
 
@@ -44,52 +48,67 @@ final class BenchCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         Config cfg = Config.resolve(config);
-        TaskKind kind = cfg.task();
-        int t = steps != null ? steps : (kind == TaskKind.TEXT ? cfg.maxLen() : 784);
+        int t = steps != null ? steps : (cfg.task() == TaskKind.TEXT ? cfg.maxLen() : 784);
         List<Integer> batches = batch != null ? batch : List.of(cfg.metaBatch());
         List<String> algos = algo != null ? algo : List.of(cfg.algorithm().configName());
-        ObjectMapper json = new ObjectMapper();
-        int p = cfg.model().layout().size();
-        for (String a : algos) {
+        List<String> graphModes = graphs != null ? graphs : List.of("on");
+        for (String mode : graphModes)
+            if (!mode.equals("on") && !mode.equals("off")) throw new IllegalArgumentException("--graphs takes on or off, got " + mode);
+        if (t < 1 || repeats < 1) throw new IllegalArgumentException("--steps and --repeats must be positive");
+        for (String a : algos)
             for (int b : batches) {
-                if (b < 1 || t < 1 || repeats < 1) throw new IllegalArgumentException("--batch, --steps and --repeats must be positive");
-                EngineSettings base = EngineOptions.settings(cfg, engineOptions.threads);
-                EngineSettings s = new EngineSettings(base.model(), Algorithm.parse(a), base.innerLr(), base.segment(),
-                        Precision.FLOAT32, base.adam(), base.threads(), base.innerLrMode());
-                try (Engine engine = engineOptions.create(s)) {
-                    engine.setState(TrainState.fresh(ParamInit.draw(cfg.model().layout(), Rng.of(cfg.seed(), Rng.STREAM_INIT), true),
-                            s.rates().initial(s.innerLr())));
-                    TaskBatch tasks = randomTasks(kind, b, t, cfg);
-                    engine.timeInnerLoops(tasks); // warm-up: module load, allocation, JIT
-                    double[] ms = new double[repeats];
-                    for (int r = 0; r < repeats; r++) ms[r] = engine.timeInnerLoops(tasks) / t;
-                    Arrays.sort(ms);
-                    double median = ms[repeats / 2];
-                    double copy = engine.measureCopyBandwidth();
-                    long bytes = (long) passes(s.algorithm()) * b * p * Float.BYTES;
-                    double gbs = bytes / (median / 1e3) / 1e9;
-                    ObjectNode line = json.createObjectNode();
-                    line.put("device", engine.deviceName());
-                    line.put("engine", engine.description());
-                    line.put("config", cfg.source());
-                    line.put("algorithm", a);
-                    line.put("batch", b);
-                    line.put("steps", t);
-                    line.put("params", p);
-                    line.put("ms_per_inner_step", round(median, 4));
-                    line.put("ms_min", round(ms[0], 4));
-                    line.put("ms_max", round(ms[repeats - 1], 4));
-                    line.put("task_steps_per_s", round(b / (median / 1e3), 1));
-                    line.put("min_bytes_per_step", bytes);
-                    line.put("achieved_gb_per_s", round(gbs, 2));
-                    line.put("copy_gb_per_s", round(copy / 1e9, 2));
-                    line.put("ratio_to_copy", round(gbs / (copy / 1e9), 4));
-                    line.put("peak_memory_bytes", engine.peakMemoryBytes());
-                    System.out.println(json.writeValueAsString(line));
+                if (b < 1) throw new IllegalArgumentException("--batch must be positive, got " + b);
+                for (String mode : graphModes) {
+                    ObjectNode line = runCase(cfg, Algorithm.parse(a), b, t, mode.equals("on"), graphModes.size() > 1);
+                    if (line != null) System.out.println(JSON.writeValueAsString(line));
                 }
             }
-        }
         return 0;
+    }
+
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    /** One case; null when it would repeat another (the graph modes of an engine without graphs). */
+    private ObjectNode runCase(Config cfg, Algorithm algorithm, int b, int t, boolean graphsOn, boolean bothModes) {
+        EngineSettings base = EngineOptions.settings(cfg, engineOptions.threads);
+        EngineSettings s = new EngineSettings(base.model(), algorithm, base.innerLr(), base.segment(),
+                Precision.FLOAT32, base.adam(), base.threads(), base.innerLrMode());
+        int p = cfg.model().layout().size();
+        try (Engine engine = engineOptions.create(s)) {
+            boolean cuda = engine instanceof CudaEngine;
+            if (cuda) ((CudaEngine) engine).useGraphs(graphsOn);
+            else if (bothModes && !graphsOn) return null;
+            engine.setState(TrainState.fresh(ParamInit.draw(cfg.model().layout(), Rng.of(cfg.seed(), Rng.STREAM_INIT), true),
+                    s.rates().initial(s.innerLr())));
+            TaskBatch tasks = randomTasks(cfg.task(), b, t, cfg);
+            engine.timeInnerLoops(tasks); // warm-up: module load, allocation, JIT
+            double[] ms = new double[repeats];
+            for (int r = 0; r < repeats; r++) ms[r] = engine.timeInnerLoops(tasks) / t;
+            Arrays.sort(ms);
+            double median = ms[repeats / 2];
+            double copy = engine.measureCopyBandwidth();
+            long bytes = (long) passes(algorithm) * b * p * Float.BYTES;
+            double gbs = bytes / (median / 1e3) / 1e9;
+            ObjectNode line = JSON.createObjectNode();
+            line.put("device", engine.deviceName());
+            line.put("engine", engine.description());
+            line.put("config", cfg.source());
+            line.put("algorithm", algorithm.configName());
+            if (cuda) line.put("cuda_graphs", graphsOn);
+            line.put("batch", b);
+            line.put("steps", t);
+            line.put("params", p);
+            line.put("ms_per_inner_step", round(median, 4));
+            line.put("ms_min", round(ms[0], 4));
+            line.put("ms_max", round(ms[repeats - 1], 4));
+            line.put("task_steps_per_s", round(b / (median / 1e3), 1));
+            line.put("min_bytes_per_step", bytes);
+            line.put("achieved_gb_per_s", round(gbs, 2));
+            line.put("copy_gb_per_s", round(copy / 1e9, 2));
+            line.put("ratio_to_copy", round(gbs / (copy / 1e9), 4));
+            line.put("peak_memory_bytes", engine.peakMemoryBytes());
+            return line;
+        }
     }
 
     /**

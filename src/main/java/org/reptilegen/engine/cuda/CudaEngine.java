@@ -213,12 +213,47 @@ public final class CudaEngine implements Engine {
         startTasks(w, fomaml);
         List<Launch> step = w.trainStep(alpha, fomaml);
         Runnable loops = () -> {
-            for (int t = 0; t < steps; t++) for (Launch l : step) dev.run(l);
+            runSteps(step, steps);
         };
         if (millis != null) millis[0] = dev.timed(loops);
         else loops.run();
         dev.run(w.metaGradientMean(theta, metaGrad, fomaml));
         return readNll(w, tasks);
+    }
+
+    /** Steps recorded into one graph: long enough that replays cost little host time, short enough to record fast. */
+    static final int STEPS_PER_GRAPH = 16;
+    private boolean graphs = true;
+
+    /**
+     * Whether the inner loop is replayed as recorded CUDA graphs (default) or launched kernel by
+     * kernel; the results are the same, only the host's launch overhead differs.
+     */
+    public synchronized void useGraphs(boolean on) {
+        graphs = on;
+    }
+
+    /**
+     * Runs the launches of one inner step {@code steps} times. With graphs, whole blocks of
+     * STEPS_PER_GRAPH steps are recorded once and replayed, so a step costs one launch per block
+     * instead of one per kernel; the rest of the steps are launched directly.
+     */
+    private void runSteps(List<Launch> step, int steps) {
+        int blocks = graphs ? steps / STEPS_PER_GRAPH : 0;
+        if (blocks >= 2) {
+            jcuda.driver.CUgraphExec exec = dev.capture(() -> {
+                for (int t = 0; t < STEPS_PER_GRAPH; t++) for (Launch l : step) dev.run(l);
+            });
+            try {
+                for (int k = 0; k < blocks; k++) dev.replay(exec);
+                dev.sync("the inner loop");
+            } finally {
+                dev.destroy(exec);
+            }
+        } else {
+            blocks = 0;
+        }
+        for (int t = blocks * STEPS_PER_GRAPH; t < steps; t++) for (Launch l : step) dev.run(l);
     }
 
     @Override
@@ -235,7 +270,7 @@ public final class CudaEngine implements Engine {
             uploadInputs(w, part);
             startTasks(w, false);
             List<Launch> step = w.trainStep(alpha, false);
-            for (int t = 0; t < steps; t++) for (Launch l : step) dev.run(l);
+            runSteps(step, steps);
             System.arraycopy(readNll(w, to - from), 0, nll, from, to - from);
         }
         return nll;
@@ -264,7 +299,7 @@ public final class CudaEngine implements Engine {
             dev.zero(w.done, (long) n * Integer.BYTES, "the sample flags");
             startTasks(w, false);
             List<Launch> step = w.plan.sampleStep(w.sgd(alpha, false), temperature, stopAtZero);
-            for (int t = 0; t < steps; t++) for (Launch l : step) dev.run(l);
+            runSteps(step, steps);
             int[] drawn = new int[n * w.steps];
             dev.download(Pointer.to(drawn), w.out, (long) drawn.length * Integer.BYTES, "the samples");
             for (int b = 0; b < n; b++) System.arraycopy(drawn, b * w.steps, out[from + b], 0, steps);

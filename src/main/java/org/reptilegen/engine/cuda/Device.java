@@ -1,6 +1,12 @@
 package org.reptilegen.engine.cuda;
 
 import static jcuda.driver.JCudaDriver.cuCtxSetCurrent;
+import static jcuda.driver.JCudaDriver.cuGraphDestroy;
+import static jcuda.driver.JCudaDriver.cuGraphExecDestroy;
+import static jcuda.driver.JCudaDriver.cuGraphInstantiate;
+import static jcuda.driver.JCudaDriver.cuGraphLaunch;
+import static jcuda.driver.JCudaDriver.cuStreamBeginCapture;
+import static jcuda.driver.JCudaDriver.cuStreamEndCapture;
 import static jcuda.driver.JCudaDriver.cuEventCreate;
 import static jcuda.driver.JCudaDriver.cuEventDestroy;
 import static jcuda.driver.JCudaDriver.cuEventElapsedTime;
@@ -42,7 +48,10 @@ import jcuda.driver.CUdevice_attribute;
 import jcuda.driver.CUdeviceptr;
 import jcuda.driver.CUfunction;
 import jcuda.driver.CUmodule;
+import jcuda.driver.CUgraph;
+import jcuda.driver.CUgraphExec;
 import jcuda.driver.CUstream;
+import jcuda.driver.CUstreamCaptureMode;
 import jcuda.driver.JCudaDriver;
 
 /**
@@ -369,6 +378,59 @@ final class Device implements AutoCloseable {
             } catch (CudaException ignored) {
                 // the timed work's own error, if any, is the one to report
             }
+        }
+    }
+
+    /**
+     * Records the launches {@code work} makes on the stream into a CUDA graph instead of running them,
+     * so they can be replayed with one launch each time. Launch arguments are copied when recorded,
+     * so the recorded launches must not depend on the host state at replay time (the inner step reads
+     * its step index from device memory for that reason).
+     */
+    CUgraphExec capture(Runnable work) {
+        CUgraph graph = new CUgraph();
+        CUgraphExec exec = new CUgraphExec();
+        boolean capturing = false;
+        try {
+            cuStreamBeginCapture(stream, CUstreamCaptureMode.CU_STREAM_CAPTURE_MODE_THREAD_LOCAL);
+            capturing = true;
+            work.run();
+            capturing = false;
+            cuStreamEndCapture(stream, graph);
+            cuGraphInstantiate(exec, graph, 0);
+            return exec;
+        } catch (CudaException e) {
+            throw new DeviceException("CUDA error while recording a graph of the inner step: " + e.getMessage());
+        } finally {
+            if (capturing) {
+                try {
+                    cuStreamEndCapture(stream, new CUgraph());
+                } catch (CudaException ignored) {
+                    // the recording's own error is the one to report
+                }
+            }
+            try {
+                cuGraphDestroy(graph);
+            } catch (CudaException | NullPointerException ignored) {
+                // nothing was recorded
+            }
+        }
+    }
+
+    /** Replays a recorded graph on the stream. */
+    void replay(CUgraphExec exec) {
+        try {
+            cuGraphLaunch(exec, stream);
+        } catch (CudaException e) {
+            throw new DeviceException("CUDA error replaying the inner step's graph: " + e.getMessage());
+        }
+    }
+
+    void destroy(CUgraphExec exec) {
+        try {
+            cuGraphExecDestroy(exec);
+        } catch (CudaException e) {
+            throw new DeviceException("CUDA error while freeing a graph: " + e.getMessage());
         }
     }
 

@@ -108,6 +108,34 @@ class CudaEngineGpuTest {
     }
 
     @Test
+    void replayedGraphsGiveExactlyWhatKernelByKernelLaunchesGive() {
+        // 2 * 16 + 7 steps: two recorded blocks replayed, and a remainder launched directly.
+        int steps = 2 * CudaEngine.STEPS_PER_GRAPH + 7;
+        for (Algorithm alg : new Algorithm[]{Algorithm.REPTILE, Algorithm.FOMAML}) {
+            ModelSpec m = CudaTestModels.MNIST_LSTM;
+            double[] theta = CudaTestModels.params(m, 41, 0.03);
+            TaskBatch batch = CudaTestModels.batch(m, 3, steps, 42, true);
+            double[][] g = new double[2][theta.length];
+            double[][] nll = new double[2][], eval = new double[2][];
+            int[][][] samples = new int[2][][];
+            int[][] positions = org.reptilegen.task.Samples.positions(m.task(), 0);
+            for (int v = 0; v < 2; v++) {
+                try (CudaEngine gpu = new CudaEngine(settings(m, alg, 1e-3, Precision.FLOAT32))) {
+                    gpu.useGraphs(v == 0);
+                    gpu.setState(TrainState.fresh(theta));
+                    nll[v] = gpu.metaGradient(batch, g[v]);
+                    eval[v] = gpu.evaluate(batch);
+                    samples[v] = gpu.sample(positions, 2, 1.0, 7, false);
+                }
+            }
+            assertArrayEquals(g[1], g[0], 0.0, alg + ": meta-gradient");
+            assertArrayEquals(nll[1], nll[0], 0.0, alg + ": NLL");
+            assertArrayEquals(eval[1], eval[0], 0.0, alg + ": evaluation");
+            for (int i = 0; i < 2; i++) assertArrayEquals(samples[1][i], samples[0][i], alg + ": sample " + i);
+        }
+    }
+
+    @Test
     void evaluationMatchesTheCpuAndLeavesThetaAlone() {
         ModelSpec m = CudaTestModels.MNIST_LSTM;
         double[] theta = CudaTestModels.params(m, 35);
