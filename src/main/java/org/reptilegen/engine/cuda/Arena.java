@@ -15,8 +15,10 @@ final class Arena {
     private static final long ALIGN = 256;
     private final CUdeviceptr base;
     private long used;
-    private final List<CUdeviceptr> uploadTo = new ArrayList<>();
-    private final List<int[]> uploadValues = new ArrayList<>();
+    private final List<Constant> constants = new ArrayList<>();
+
+    /** A constant table to upload: where, and its values. */
+    record Constant(CUdeviceptr at, int[] values) {}
 
     private Arena(CUdeviceptr base) {
         this.base = base;
@@ -59,17 +61,19 @@ final class Arena {
     /** ints holding the given values once the arena is real. */
     CUdeviceptr constInts(int[] values) {
         CUdeviceptr p = ints(values.length);
-        uploadTo.add(p);
-        uploadValues.add(values.clone());
+        constants.add(new Constant(p, values.clone()));
         return p;
+    }
+
+    /** The queued constant tables, for uploading them elsewhere than through a Device. */
+    List<Constant> constants() {
+        return List.copyOf(constants);
     }
 
     /** Copies the queued constant tables to the device. */
     void uploadConstants(Device dev) {
         if (base == null) return;
-        for (int i = 0; i < uploadTo.size(); i++) {
-            int[] v = uploadValues.get(i);
-            dev.upload(uploadTo.get(i), Pointer.to(v), (long) v.length * Integer.BYTES, "layer tables");
-        }
+        for (Constant c : constants)
+            dev.upload(c.at(), Pointer.to(c.values()), (long) c.values().length * Integer.BYTES, "layer tables");
     }
 }

@@ -15,14 +15,17 @@ import jcuda.driver.JCudaDriver;
 final class Launch {
     final KernelSig sig;
     final int gridX, gridY;
+    /** The arguments as given (CUdeviceptr, Integer, Long, Float, Double), so a plan can be replayed without a GPU. */
+    final List<Object> args;
     private final CUfunction function;
     private final Pointer params;
 
-    private Launch(KernelSig sig, CUfunction function, int gridX, int gridY, Pointer params) {
+    private Launch(KernelSig sig, CUfunction function, int gridX, int gridY, List<Object> args, Pointer params) {
         this.sig = sig;
         this.function = function;
         this.gridX = gridX;
         this.gridY = gridY;
+        this.args = args;
         this.params = params;
     }
 
@@ -56,7 +59,7 @@ final class Launch {
                 throw new IllegalStateException(sig.name() + ": argument " + i + " (" + p.type() + " " + p.name() + ") got "
                         + (a == null ? "null" : a.getClass().getSimpleName()));
         }
-        return new Launch(sig, functions.get(sig), gridX, gridY, Pointer.to(ptrs));
+        return new Launch(sig, functions.get(sig), gridX, gridY, List.of(args), Pointer.to(ptrs));
     }
 
     /** Blocks needed to cover n items with per items each. */

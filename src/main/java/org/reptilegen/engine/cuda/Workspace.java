@@ -57,6 +57,14 @@ final class Workspace implements AutoCloseable {
         return new Workspace(null, null, spec, tasks, steps, accumulates, sig -> null);
     }
 
+    /**
+     * A workspace laid out from base with no device behind it: its launches carry real pointers but
+     * cannot run here. For replaying a plan on something else than a GPU (the kernel emulation test).
+     */
+    static Workspace at(CUdeviceptr base, ModelSpec spec, int tasks, int steps, boolean accumulates) {
+        return new Workspace(null, base, spec, tasks, steps, accumulates, sig -> null);
+    }
+
     static Workspace allocate(Device dev, ModelSpec spec, int tasks, int steps, boolean accumulates) {
         long bytes = measure(spec, tasks, steps, accumulates);
         CUdeviceptr base = dev.alloc(bytes, "a batch of " + tasks + " tasks");
@@ -129,6 +137,6 @@ final class Workspace implements AutoCloseable {
 
     @Override
     public void close() {
-        if (base != null) dev.free(base);
+        if (base != null && dev != null) dev.free(base);
     }
 }

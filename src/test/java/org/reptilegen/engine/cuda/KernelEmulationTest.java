@@ -1,0 +1,330 @@
+package org.reptilegen.engine.cuda;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+import static org.reptilegen.engine.cuda.CudaTestModels.relErr;
+
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.List;
+import jcuda.driver.CUdeviceptr;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
+import org.reptilegen.engine.EngineSettings;
+import org.reptilegen.engine.Precision;
+import org.reptilegen.engine.TrainState;
+import org.reptilegen.engine.cpu.CpuEngine;
+import org.reptilegen.engine.cuda.KernelEmulator.At;
+import org.reptilegen.engine.cuda.KernelEmulator.Memory;
+import org.reptilegen.engine.cuda.KernelEmulator.Plan;
+import org.reptilegen.meta.Adam;
+import org.reptilegen.meta.Algorithm;
+import org.reptilegen.model.ModelSpec;
+import org.reptilegen.task.TaskBatch;
+import org.reptilegen.util.Rng;
+
+/**
+ * Every kernel against the CPU engine without a GPU: the launches the engine's own StepPlan and
+ * Workspace build are recorded (kernel, grid, block, arguments, pointers as offsets into one arena)
+ * and run by a host emulator compiled from the real kernels/*.cu (src/test/cuda-emulator), in the
+ * order CudaEngine issues them. The kernels compute in float32, the CPU engine in float64: meta-
+ * gradients, parameters and Adam moments must agree to a relative error (norm of the difference over
+ * norm of the reference) of {@link #BOUND}, each task's NLL to {@link #BOUND} of itself, samples exactly.
+ * Skipped when no C++ compiler is on PATH.
+ */
+class KernelEmulationTest {
+    /** float32 kernels against the float64 CPU engine; the cases here agree to about 2e-6. */
+    static final double BOUND = 1e-4;
+
+    @TempDir
+    Path dir;
+
+    @BeforeAll
+    static void buildEmulator() throws Exception {
+        assumeTrue(KernelEmulator.compiler() != null, "no C++ compiler (g++ or c++) on PATH to build the kernel emulator");
+        KernelEmulator.binary();
+    }
+
+    static EngineSettings settings(ModelSpec m, Algorithm a, double alpha, Adam adam) {
+        return new EngineSettings(m, a, alpha, 0, Precision.FLOAT64, adam, 1);
+    }
+
+    static final Adam ADAM = new Adam(1e-2, 0.9, 0.99, 1e-8);
+
+    private static long align(long bytes) {
+        return (bytes + 255) / 256 * 256;
+    }
+
+    /**
+     * The device memory of one engine call in one arena: the workspace first, then what CudaEngine
+     * allocates on its own (theta, Adam's moments, the float64 meta-gradient).
+     */
+    private static final class Layout {
+        final Workspace w;
+        final int n;
+        final CUdeviceptr theta, m, v, g;
+        final Plan plan;
+
+        Layout(ModelSpec spec, int tasks, int steps, boolean accumulate) {
+            w = Workspace.at(new At(0), spec, tasks, Math.max(steps, 1), accumulate);
+            n = spec.layout().size();
+            long o = align(w.bytes());
+            theta = new At(o);
+            o += align(4L * n);
+            m = new At(o);
+            o += align(4L * n);
+            v = new At(o);
+            o += align(4L * n);
+            g = new At(o);
+            o += 8L * n;
+            plan = new Plan(o).constants(w.arena);
+        }
+
+        /** As CudaEngine.uploadInputs: xs [T x B x inDim], ys [T x B], -1 past a task's end. */
+        void inputs(TaskBatch batch, int inDim) {
+            int tasks = batch.size(), steps = batch.maxSteps();
+            int[] xs = new int[steps * tasks * inDim];
+            int[] ys = new int[steps * tasks];
+            Arrays.fill(ys, -1);
+            for (int b = 0; b < tasks; b++)
+                for (int t = 0; t < batch.steps(b); t++) {
+                    System.arraycopy(batch.x()[b][t], 0, xs, (t * tasks + b) * inDim, inDim);
+                    ys[t * tasks + b] = batch.y()[b][t];
+                }
+            plan.ints(w.xs, xs).ints(w.ys, ys);
+        }
+
+        /** As CudaEngine.startTasks. */
+        void startTasks(boolean accumulate) {
+            plan.launches(w.start(theta, accumulate)).zero(w.nll, 8L * w.tasks);
+        }
+
+        /** As CudaEngine's inner loops: the same step, replayed once per step of the longest task. */
+        void innerLoops(TaskBatch batch, float alpha, boolean accumulate) {
+            inputs(batch, batch.kind().inputDim);
+            startTasks(accumulate);
+            List<Launch> step = w.trainStep(alpha, accumulate);
+            for (int t = 0; t < batch.maxSteps(); t++) plan.launches(step);
+        }
+    }
+
+    /** What the emulated engine left: meta-gradient, losses, theta and Adam's moments after the call. */
+    private record Result(double[] g, double[] nll, double[] theta, double[] m, double[] v) {
+        static Result of(Layout l, Memory mem) {
+            return new Result(mem.doubles(l.g, l.n), mem.doubles(l.w.nll, l.w.tasks), mem.floats(l.theta, l.n),
+                    mem.floats(l.m, l.n), mem.floats(l.v, l.n));
+        }
+    }
+
+    /** The plan of CudaEngine.metaGradient (adam: metaStep with the Adam step t) from the given state. */
+    private static Layout metaGradientPlan(ModelSpec spec, Algorithm alg, double alpha, TaskBatch batch, TrainState s, boolean adam) {
+        boolean fomaml = alg == Algorithm.FOMAML;
+        Layout l = new Layout(spec, batch.size(), batch.maxSteps(), fomaml);
+        l.plan.floats(l.theta, s.theta()).floats(l.m, s.adamM()).floats(l.v, s.adamV());
+        l.innerLoops(batch, (float) alpha, fomaml);
+        l.plan.launch(l.w.metaGradientMean(l.theta, l.g, fomaml));
+        if (adam) l.plan.launch(Workspace.adamStep(sig -> null, l.n, l.theta, l.g, l.m, l.v, ADAM, s.adamStep() + 1));
+        return l;
+    }
+
+    private Result metaGradient(ModelSpec spec, Algorithm alg, double alpha, TaskBatch batch, double[] theta) throws Exception {
+        Layout l = metaGradientPlan(spec, alg, alpha, batch, TrainState.fresh(theta), false);
+        return Result.of(l, l.plan.run(dir, false));
+    }
+
+    private static void assertClose(double[] want, double[] got, String what) {
+        double e = relErr(got, want);
+        assertTrue(e <= BOUND, what + ": relative error " + e + " (bound " + BOUND + ")");
+    }
+
+    private static void assertNll(double[] want, double[] got, String what) {
+        assertEquals(want.length, got.length);
+        for (int b = 0; b < want.length; b++)
+            assertEquals(want[b], got[b], BOUND * Math.abs(want[b]) + 1e-6, what + ": NLL of task " + b);
+    }
+
+    /** Meta-gradient and losses of both engines from the same theta. */
+    private void compareMetaGradient(ModelSpec spec, Algorithm alg, double alpha, TaskBatch batch, long seed, String what) throws Exception {
+        double[] theta = CudaTestModels.params(spec, seed);
+        Result emu = metaGradient(spec, alg, alpha, batch, theta);
+        double[] g = new double[theta.length];
+        double[] nll;
+        try (CpuEngine cpu = new CpuEngine(settings(spec, alg, alpha, ADAM))) {
+            cpu.setState(TrainState.fresh(theta));
+            nll = cpu.metaGradient(batch, g);
+        }
+        assertClose(g, emu.g(), what + " meta-gradient");
+        assertNll(nll, emu.nll(), what);
+        assertTrue(Arrays.stream(emu.g()).allMatch(Double::isFinite), what + ": a meta-gradient that is not finite");
+    }
+
+    /** Three tasks of lengths 3, 2, 3: every layer's forward, backward and fused update, FOMAML's sums. */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("org.reptilegen.engine.cuda.CudaTestModels#layerCases")
+    void everyLayerFomaml(String name, ModelSpec spec) throws Exception {
+        compareMetaGradient(spec, Algorithm.FOMAML, 0.5, CudaTestModels.batch(spec, 3, 3, 22, true), 32, name + " fomaml");
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("org.reptilegen.engine.cuda.CudaTestModels#layerCases")
+    void everyLayerReptile(String name, ModelSpec spec) throws Exception {
+        compareMetaGradient(spec, Algorithm.REPTILE, 0.5, CudaTestModels.batch(spec, 3, 3, 22, true), 32, name + " reptile");
+    }
+
+    /** One task of one step: the batch edge where every grid has a single row of blocks. */
+    @Test
+    void oneTaskOneStep() throws Exception {
+        ModelSpec m = CudaTestModels.TINY_TEXT;
+        compareMetaGradient(m, Algorithm.FOMAML, 0.3, CudaTestModels.batch(m, 1, 1, 43, false), 44, "text B1 T1");
+    }
+
+    /** CudaEngine.metaStep: the meta-gradient, then Adam's step t from nonzero moments. */
+    @Test
+    void adamStep() throws Exception {
+        ModelSpec spec = CudaTestModels.TINY_MNIST;
+        double[] theta = CudaTestModels.params(spec, 51);
+        int n = theta.length;
+        Rng r = Rng.of(52);
+        double[] m = new double[n], v = new double[n];
+        for (int i = 0; i < n; i++) {
+            m[i] = (float) (0.1 * r.nextGaussian());
+            v[i] = (float) (0.01 * Math.abs(r.nextGaussian()));
+        }
+        TrainState s = new TrainState(theta, m, v, 4);
+        TaskBatch batch = CudaTestModels.batch(spec, 3, 4, 53, true);
+        for (Algorithm alg : new Algorithm[]{Algorithm.REPTILE, Algorithm.FOMAML}) {
+            Layout l = metaGradientPlan(spec, alg, 0.2, batch, s, true);
+            Result emu = Result.of(l, l.plan.run(dir, false));
+            TrainState cpuState;
+            double[] nll;
+            try (CpuEngine cpu = new CpuEngine(settings(spec, alg, 0.2, ADAM))) {
+                cpu.setState(s);
+                nll = cpu.metaStep(batch);
+                cpuState = cpu.state();
+            }
+            assertEquals(5, cpuState.adamStep());
+            assertNll(nll, emu.nll(), alg + " Adam");
+            // The step itself, not theta: theta is far larger than one step's change.
+            assertClose(minus(cpuState.theta(), theta), minus(emu.theta(), theta), alg + " Adam's change of theta");
+            assertClose(cpuState.adamM(), emu.m(), alg + " Adam's first moments");
+            assertClose(cpuState.adamV(), emu.v(), alg + " Adam's second moments");
+        }
+    }
+
+    private static double[] minus(double[] a, double[] b) {
+        double[] d = new double[a.length];
+        for (int i = 0; i < a.length; i++) d[i] = a[i] - b[i];
+        return d;
+    }
+
+    /**
+     * CudaEngine.evaluate: the losses of the inner loops, theta untouched; in a workspace with room for
+     * more steps than the batch has, as when the engine reuses the one of a longer batch.
+     */
+    @Test
+    void evaluate() throws Exception {
+        for (ModelSpec spec : new ModelSpec[]{CudaTestModels.TINY_MNIST, CudaTestModels.TINY_TEXT}) {
+            double[] theta = CudaTestModels.params(spec, 61);
+            TaskBatch batch = CudaTestModels.batch(spec, 3, 5, 62, true);
+            Layout l = new Layout(spec, batch.size(), batch.maxSteps() + 2, false);
+            l.plan.floats(l.theta, theta);
+            l.innerLoops(batch, 0.1f, false);
+            Result emu = Result.of(l, l.plan.run(dir, false));
+            double[] nll;
+            try (CpuEngine cpu = new CpuEngine(settings(spec, Algorithm.REPTILE, 0.1, ADAM))) {
+                cpu.setState(TrainState.fresh(theta));
+                nll = cpu.evaluate(batch);
+            }
+            assertNll(nll, emu.nll(), spec.task() + " evaluate");
+            assertArrayEquals(theta, emu.theta(), 0.0, "evaluate leaves theta alone");
+        }
+    }
+
+    /** The plan of CudaEngine.sample for one chunk of count samples. */
+    private static Layout samplePlan(ModelSpec spec, double[] theta, int[][] positions, int count, double temperature,
+                                     long seed, boolean stopAtZero) {
+        int steps = positions.length, inDim = spec.task().inputDim;
+        Layout l = new Layout(spec, count, steps, false);
+        l.plan.floats(l.theta, theta);
+        int[] xs = new int[steps * count * inDim];
+        for (int t = 0; t < steps; t++)
+            for (int b = 0; b < count; b++) System.arraycopy(positions[t], 0, xs, (t * count + b) * inDim, inDim);
+        l.plan.ints(l.w.xs, xs);
+        long[] streams = new long[count];
+        for (int b = 0; b < count; b++) streams[b] = SampleStreams.start(seed, b);
+        l.plan.longs(l.w.streams, streams).zero(l.w.done, 4L * count);
+        l.startTasks(false);
+        List<Launch> step = l.w.plan.sampleStep(l.w.sgd(0.1f, false), temperature, stopAtZero);
+        for (int t = 0; t < steps; t++) l.plan.launches(step);
+        return l;
+    }
+
+    private static int[][] samples(Layout l, Memory mem, int count, int steps) {
+        int[] drawn = mem.ints(l.w.out, count * l.w.steps);
+        int[][] out = new int[count][];
+        for (int b = 0; b < count; b++) out[b] = Arrays.copyOfRange(drawn, b * l.w.steps, b * l.w.steps + steps);
+        return out;
+    }
+
+    private static int[][] positions(boolean text, int steps) {
+        int[][] p = new int[steps][];
+        for (int t = 0; t < steps; t++) p[t] = text ? new int[]{t} : new int[]{t % 5, t % 6};
+        return p;
+    }
+
+    /**
+     * CudaEngine.sample draws the CPU's numbers: the same uniforms, and a draw could differ only when
+     * one lands within float rounding of a class boundary, which it does not for this seed.
+     */
+    @Test
+    void samplingDrawsTheCpusNumbers() throws Exception {
+        for (ModelSpec spec : new ModelSpec[]{CudaTestModels.TINY_MNIST, CudaTestModels.TINY_TEXT}) {
+            boolean text = spec == CudaTestModels.TINY_TEXT;
+            int steps = text ? 9 : 30, count = 6;
+            double[] theta = CudaTestModels.params(spec, 39);
+            int[][] positions = positions(text, steps);
+            Layout l = samplePlan(spec, theta, positions, count, 0.9, 11, text);
+            int[][] emu = samples(l, l.plan.run(dir, false), count, steps);
+            int[][] cpu;
+            try (CpuEngine c = new CpuEngine(settings(spec, Algorithm.REPTILE, 0.1, ADAM))) {
+                c.setState(TrainState.fresh(theta));
+                cpu = c.sample(positions, count, 0.9, 11, text);
+            }
+            for (int b = 0; b < count; b++) assertArrayEquals(cpu[b], emu[b], spec.task() + " sample " + b);
+        }
+    }
+
+    /**
+     * The kernels' results do not depend on the order of blocks or of threads between barriers: the
+     * whole arena is the same, bit for bit, when both run in reverse (a race would change bits).
+     */
+    @Test
+    void blockAndThreadOrderDoNotMatter() throws Exception {
+        ModelSpec nested = layerCase("nested residuals");
+        Layout meta = metaGradientPlan(nested, Algorithm.FOMAML, 0.3, CudaTestModels.batch(nested, 3, 3, 41, true),
+                TrainState.fresh(CudaTestModels.params(nested, 42)), false);
+        assertSameBits(meta.plan, "nested residuals fomaml");
+        ModelSpec lstmSpec = layerCase("lstm_block");
+        Layout lstm = metaGradientPlan(lstmSpec, Algorithm.REPTILE, 0.3, CudaTestModels.batch(lstmSpec, 2, 2, 45, true),
+                TrainState.fresh(CudaTestModels.params(lstmSpec, 46)), false);
+        assertSameBits(lstm.plan, "lstm_block reptile");
+        ModelSpec text = CudaTestModels.TINY_TEXT;
+        Layout sample = samplePlan(text, CudaTestModels.params(text, 39), positions(true, 9), 6, 0.9, 11, true);
+        assertSameBits(sample.plan, "text sampling");
+    }
+
+    private static ModelSpec layerCase(String name) {
+        return CudaTestModels.layerCases().filter(a -> a.get()[0].equals(name)).map(a -> (ModelSpec) a.get()[1]).findFirst().orElseThrow();
+    }
+
+    private void assertSameBits(Plan plan, String what) throws Exception {
+        byte[] forward = plan.run(dir, false).bytes();
+        byte[] reversed = plan.run(dir, true).bytes();
+        assertTrue(Arrays.equals(forward, reversed), what + ": reversed block and thread order changed the results");
+    }
+}
