@@ -7,6 +7,7 @@ import org.reptilegen.config.Config;
 import org.reptilegen.config.ConfigException;
 import org.reptilegen.engine.TrainState;
 import org.reptilegen.meta.InnerRates;
+import org.reptilegen.engine.Precision;
 
 /**
  * A training run's checkpoint: theta under the model's parameter names, the outer Adam's moments,
@@ -31,7 +32,7 @@ public record TrainingCheckpoint(Config config, TrainState state, long step) {
                 learned ? rates.byName(state.innerLr()) : null,
                 learned ? rates.byName(state.innerLrM()) : null,
                 learned ? rates.byName(state.innerLrV()) : null,
-                meta, config.precision() == org.reptilegen.engine.Precision.FLOAT64);
+                meta, config.precision() == Precision.FLOAT64);
     }
 
     /** Reads a checkpoint; without the optimizer state (for sampling and evaluation) the moments are zero. */

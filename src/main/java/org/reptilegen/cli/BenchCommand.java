@@ -14,6 +14,7 @@ import org.reptilegen.engine.cuda.CudaEngine;
 import org.reptilegen.meta.Algorithm;
 import org.reptilegen.model.ParamInit;
 import org.reptilegen.model.TaskKind;
+import org.reptilegen.task.Samples;
 import org.reptilegen.task.TaskBatch;
 import org.reptilegen.util.Rng;
 import picocli.CommandLine.Command;
@@ -48,7 +49,7 @@ final class BenchCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         Config cfg = Config.resolve(config);
-        int t = steps != null ? steps : (cfg.task() == TaskKind.TEXT ? cfg.maxLen() : 784);
+        int t = steps != null ? steps : cfg.taskLength();
         List<Integer> batches = batch != null ? batch : List.of(cfg.metaBatch());
         List<String> algos = algo != null ? algo : List.of(cfg.algorithm().configName());
         List<String> graphModes = graphs != null ? graphs : List.of("on");
@@ -129,11 +130,12 @@ final class BenchCommand implements Callable<Integer> {
     /** Random tasks of the right shape: positions in order, random targets. Timing does not depend on the data. */
     static TaskBatch randomTasks(TaskKind kind, int b, int t, Config cfg) {
         Rng r = Rng.of(cfg.seed(), Rng.STREAM_BATCH, -1);
+        int[][] positions = Samples.positions(kind, cfg.taskLength());
         int[][][] x = new int[b][t][];
         int[][] y = new int[b][t];
         for (int i = 0; i < b; i++)
             for (int s = 0; s < t; s++) {
-                x[i][s] = kind == TaskKind.TEXT ? new int[]{s % cfg.maxLen()} : new int[]{s / 28 % 28, s % 28};
+                x[i][s] = positions[s % positions.length];
                 y[i][s] = r.nextInt(kind.classes());
             }
         return new TaskBatch(kind, x, y);

@@ -12,6 +12,7 @@ import org.reptilegen.model.ParamLayout;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
+import org.reptilegen.meta.InnerLoops;
 
 @Command(mixinStandardHelpOptions = true, name = "info", description = "Lists a model's layers, parameter names, shapes and counts, from a config or a checkpoint.")
 final class InfoCommand implements Callable<Integer> {
@@ -58,10 +59,10 @@ final class InfoCommand implements Callable<Integer> {
             System.out.printf("  %-44s %-12s %,12d%n", t.name(), t.shapeString(), t.numel());
         System.out.printf("total: %,d parameters (%s per task copy in float32)%n", layout.size(), bytes(4L * layout.size()));
         int b = batch != null ? batch : cfg.metaBatch();
-        int t = steps != null ? steps : (cfg.task() == org.reptilegen.model.TaskKind.TEXT ? cfg.maxLen() : 784);
+        int t = steps != null ? steps : cfg.taskLength();
         int k = segment != null ? segment : cfg.mamlSegment();
-        int kk = k > 0 ? Math.min(k, t) : org.reptilegen.meta.InnerLoops.defaultSegment(t);
-        long perTask = org.reptilegen.meta.InnerLoops.mamlBytesPerTask(layout.size(), t, k, 4);
+        int kk = k > 0 ? Math.min(k, t) : InnerLoops.defaultSegment(t);
+        long perTask = InnerLoops.mamlBytesPerTask(layout.size(), t, k, 4);
         System.out.printf("memory, float32, B = %d tasks of T = %d steps: task copies %s; MAML with K = %d keeps %d vectors per task, %s in all%n",
                 b, t, bytes(4L * b * layout.size()), kk, perTask / (4L * layout.size()), bytes((long) b * perTask));
         return 0;

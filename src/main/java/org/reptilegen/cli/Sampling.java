@@ -16,7 +16,7 @@ final class Sampling {
 
     static Result draw(Engine engine, Config cfg, int count, double temperature, long seed) {
         boolean text = cfg.task() == TaskKind.TEXT;
-        int[][] positions = Samples.positions(cfg.task(), text ? cfg.maxLen() : 0);
+        int[][] positions = Samples.positions(cfg.task(), cfg.maxLen());
         int[][] seqs = engine.sample(positions, count, temperature, seed, text);
         return new Result(seqs, text ? Samples.lines(seqs) : null);
     }

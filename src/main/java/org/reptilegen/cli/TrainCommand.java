@@ -25,6 +25,7 @@ import org.reptilegen.util.Rng;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
+import org.reptilegen.model.TaskKind;
 
 @Command(mixinStandardHelpOptions = true, name = "train", sortOptions = false,
         description = {"Meta-trains a model: each meta-step draws a batch of tasks, runs every task's inner SGD loop from theta, forms the meta-gradient (reptile, fomaml or maml) and takes an Adam step on theta.",
@@ -137,10 +138,10 @@ final class TrainCommand implements Callable<Integer> {
     }
 
     private Path writeSamples(Engine engine, Config cfg, Path dir) throws IOException {
-        int n = samples >= 0 ? samples : (cfg.task() == org.reptilegen.model.TaskKind.TEXT ? 8 : 16);
+        int n = samples >= 0 ? samples : (cfg.task() == TaskKind.TEXT ? 8 : 16);
         if (n == 0) return null;
         Sampling.Result s = Sampling.draw(engine, cfg, n, 1.0, cfg.seed());
-        Path file = dir.resolve(cfg.task() == org.reptilegen.model.TaskKind.TEXT ? "samples.txt" : "samples.png");
+        Path file = dir.resolve(cfg.task() == TaskKind.TEXT ? "samples.txt" : "samples.png");
         Sampling.write(s, file);
         if (s.lines() != null) for (String line : s.lines()) System.out.println(line);
         return file;

@@ -33,6 +33,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import org.reptilegen.task.Samples;
 
 /**
  * An immutable training configuration: the task, the model (README, The math, 2) and how to meta-train
@@ -441,6 +442,9 @@ public final class Config {
 
     /** T of a text task: bytes per line, end-of-text padding included. Unused for mnist. */
     public int maxLen() { return maxLen; }
+
+    /** T, the pairs of one task: max_len bytes of a text line, or the 28 x 28 pixels of an image. */
+    public int taskLength() { return task == TaskKind.TEXT ? maxLen : Samples.SIDE * Samples.SIDE; }
 
     /** Pixel order of an mnist task. Unused for text. */
     public MnistTasks.Order order() { return order; }

@@ -108,8 +108,20 @@ public final class CpuEngine implements Engine {
         double run(int b, Net net, int worker);
     }
 
-    /** Runs f for b = 0..count-1 on the workers; returns f's values in task order. */
+    /** Runs f for b = 0..count-1 on the workers, each with a net of its own; returns f's values in task order. */
     private double[] parallel(int count, PerTask f) {
+        return onWorkers(count, true, f);
+    }
+
+    /** Runs f for i = 0..count-1 on the workers, without nets (work on the parameter vectors alone). */
+    private void parallelChunks(int count, java.util.function.IntConsumer f) {
+        onWorkers(count, false, (i, net, w) -> {
+            f.accept(i);
+            return 0;
+        });
+    }
+
+    private double[] onWorkers(int count, boolean nets, PerTask f) {
         double[] out = new double[count];
         AtomicInteger next = new AtomicInteger();
         List<Future<?>> futures = new ArrayList<>();
@@ -117,7 +129,7 @@ public final class CpuEngine implements Engine {
         for (int w = 0; w < workers; w++) {
             int worker = w;
             futures.add(pool.submit(() -> {
-                Net net = new Net(settings.model(), float32);
+                Net net = nets ? new Net(settings.model(), float32) : null;
                 for (int b; (b = next.getAndIncrement()) < count; ) out[b] = f.run(b, net, worker);
                 return null;
             }));
@@ -190,14 +202,13 @@ public final class CpuEngine implements Engine {
         int n = g.length;
         int chunks = threads;
         int per = (n + chunks - 1) / chunks;
-        parallel(chunks, (c, net, w) -> {
+        parallelChunks(chunks, c -> {
             int from = c * per, to = Math.min(n, from + per);
             for (int i = from; i < to; i++) {
                 double s = 0;
                 for (int b = 0; b < count; b++) s += rows[b][i];
                 g[i] = s / count;
             }
-            return 0;
         });
     }
 

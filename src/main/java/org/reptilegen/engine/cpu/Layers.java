@@ -2,6 +2,7 @@ package org.reptilegen.engine.cpu;
 
 import java.util.List;
 import org.reptilegen.model.LayerSpec;
+import org.reptilegen.model.ParamLayout;
 
 /** Builds the CPU layers of a layer list, handing out parameter offsets in the layout's order. */
 final class Layers {
@@ -55,7 +56,7 @@ final class Layers {
     }
 
     private static int paramCount(LayerSpec spec, int in) {
-        org.reptilegen.model.ParamLayout.Builder b = new org.reptilegen.model.ParamLayout.Builder();
+        ParamLayout.Builder b = new ParamLayout.Builder();
         spec.declare("x", b);
         return b.build().size();
     }
