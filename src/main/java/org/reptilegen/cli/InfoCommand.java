@@ -49,8 +49,11 @@ final class InfoCommand implements Callable<Integer> {
             cfg = Config.resolve(source.config);
         }
         ModelSpec m = cfg.model();
+        String lr = cfg.innerLr().learned()
+                ? "learned " + cfg.innerLr().mode().name().toLowerCase() + " from " + cfg.innerLr().init()
+                : Double.toString(cfg.innerLr().init());
         System.out.printf("task: %s, algorithm: %s, meta-batch %d, inner lr %s%n", cfg.task().configName(),
-                cfg.algorithm().configName(), cfg.metaBatch(), cfg.innerLr().init());
+                cfg.algorithm().configName(), cfg.metaBatch(), lr);
         System.out.println("layers:");
         printLayers(m.layers(), m.task().inputDim, "", "  ");
         ParamLayout layout = m.layout();
