@@ -234,19 +234,75 @@ public final class CudaEngine implements Engine {
         startTasks(w, false);
         List<Launch> step = w.trainStep(alpha, false);
         Runnable loops = () -> {
-            int segs = (steps + k - 1) / k;
-            for (int seg = 0; seg < segs; seg++) {
-                dev.run(w.checkpoint(seg));
-                runSteps(step, Math.min(k, steps - seg * k));
-            }
+            forwardSweep(w, step, steps, k);
             for (Launch l : w.mamlStart()) dev.run(l);
-            for (int seg = segs - 1; seg >= 0; seg--)
-                for (Launch l : w.mamlSegmentReverse(seg, steps, alpha)) dev.run(l);
+            reverseSweep(w, steps, k);
         };
         if (millis != null) millis[0] = dev.timed(loops);
         else loops.run();
         dev.run(w.mamlMean(theta, metaGrad));
         return readNll(w, tasks);
+    }
+
+    /**
+     * MAML's forward inner loop: a checkpoint of the task copies before every K steps. With graphs, the
+     * K steps of a full segment are recorded once and replayed after each checkpoint.
+     */
+    private void forwardSweep(Workspace w, List<Launch> step, int steps, int k) {
+        int full = steps / k, rest = steps % k;
+        if (graphs && full >= 2) {
+            jcuda.driver.CUgraphExec exec = dev.capture(() -> {
+                for (int t = 0; t < k; t++) for (Launch l : step) dev.run(l);
+            });
+            try {
+                for (int seg = 0; seg < full; seg++) {
+                    dev.run(w.checkpoint(seg));
+                    dev.replay(exec);
+                }
+                dev.sync("MAML's forward loop");
+            } finally {
+                dev.destroy(exec);
+            }
+        } else {
+            for (int seg = 0; seg < full; seg++) {
+                dev.run(w.checkpoint(seg));
+                for (int t = 0; t < k; t++) for (Launch l : step) dev.run(l);
+            }
+        }
+        if (rest > 0) {
+            dev.run(w.checkpoint(full));
+            for (int t = 0; t < rest; t++) for (Launch l : step) dev.run(l);
+        }
+    }
+
+    /**
+     * MAML's reverse sweep, last segment first. Every segment of a full K steps runs the same body
+     * after its own entry (checkpoint and counter), so with graphs the body is recorded once and
+     * replayed; a shorter last segment is launched directly.
+     */
+    private void reverseSweep(Workspace w, int steps, int k) {
+        int full = steps / k, rest = steps % k;
+        if (rest > 0) for (Launch l : w.mamlSegmentReverse(full, steps, alpha)) dev.run(l);
+        List<Launch> body = w.mamlSegmentBody(k, alpha);
+        if (graphs && full >= 2) {
+            jcuda.driver.CUgraphExec exec = dev.capture(() -> {
+                for (Launch l : body) dev.run(l);
+            });
+            try {
+                for (int seg = full - 1; seg >= 0; seg--) {
+                    for (Launch l : w.mamlSegmentEntry(seg)) dev.run(l);
+                    dev.replay(exec);
+                }
+                dev.sync("MAML's reverse sweep");
+            } finally {
+                dev.destroy(exec);
+            }
+        } else {
+            for (int seg = full - 1; seg >= 0; seg--) {
+                for (Launch l : w.mamlSegmentEntry(seg)) dev.run(l);
+                for (Launch l : body) dev.run(l);
+            }
+        }
     }
 
     /** Steps recorded into one graph: long enough that replays cost little host time, short enough to record fast. */

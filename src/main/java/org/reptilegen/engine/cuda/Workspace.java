@@ -202,13 +202,33 @@ final class Workspace implements AutoCloseable {
     private double mamlAlpha = Double.NaN;
 
     /**
-     * The reverse sweep over segment seg of a loop of {@code steps} steps: states[0] from the checkpoint,
-     * states[j] = one SGD step from states[j - 1] up to the segment's last step, then for t from the
-     * segment's end down to its start the Hessian-vector step at states[t - start] and the adjoint update.
-     * The plans per state slot are built once per learning rate.
+     * The reverse sweep over segment seg of a loop of {@code steps} steps: its entry, then its body.
      */
     List<Launch> mamlSegmentReverse(int seg, int steps, float alpha) {
+        int start = seg * segment, end = Math.min(start + segment, steps);
+        List<Launch> ops = new java.util.ArrayList<>(mamlSegmentEntry(seg));
+        ops.addAll(mamlSegmentBody(end - start, alpha));
+        return ops;
+    }
+
+    /** A segment's entry: states[0] from checkpoint seg, the step counter at the segment's first step. */
+    List<Launch> mamlSegmentEntry(int seg) {
         needMaml();
+        // rows_copy(const float* src, float* dst, int P, int B)
+        return List.of(rows(CudaKernels.ROWS_COPY, checkpointRows[seg], states[0], paramCount, tasks),
+                // step_set(int* step, int value)
+                Launch.of(fns, CudaKernels.STEP_SET, 1, 1, step, seg * segment));
+    }
+
+    /**
+     * A segment's body, the same launches for every segment of {@code length} steps (so it can be
+     * recorded once and replayed): states[j] = one SGD step from states[j - 1] up to the segment's last
+     * step, then for its steps from last to first the Hessian-vector step at that step's state and the
+     * adjoint update. The plans per state slot are built once per learning rate.
+     */
+    List<Launch> mamlSegmentBody(int length, float alpha) {
+        needMaml();
+        if (length < 1 || length > segment) throw new IllegalArgumentException("a segment of " + length + " steps, K = " + segment);
         if (alpha != mamlAlpha) {
             recomputeSteps = new java.util.ArrayList<>();
             hvpSteps = new java.util.ArrayList<>();
@@ -219,18 +239,14 @@ final class Workspace implements AutoCloseable {
             }
             mamlAlpha = alpha;
         }
-        int start = seg * segment, end = Math.min(start + segment, steps);
         List<Launch> ops = new java.util.ArrayList<>();
-        // rows_copy(const float* src, float* dst, int P, int B)
-        ops.add(rows(CudaKernels.ROWS_COPY, checkpointRows[seg], states[0], paramCount, tasks));
-        // step_set(int* step, int value)
-        ops.add(Launch.of(fns, CudaKernels.STEP_SET, 1, 1, step, start));
-        for (int j = 1; j < end - start; j++) {
+        for (int j = 1; j < length; j++) {
+            // rows_copy(const float* src, float* dst, int P, int B)
             ops.add(rows(CudaKernels.ROWS_COPY, states[j - 1], states[j], paramCount, tasks));
             ops.addAll(recomputeSteps.get(j));
         }
-        // The recomputation leaves the counter at end - 1; each Hessian-vector step moves it back by one.
-        for (int j = end - start - 1; j >= 0; j--) ops.addAll(hvpSteps.get(j));
+        // The recomputation leaves the counter at the segment's last step; each Hessian-vector step moves it back by one.
+        for (int j = length - 1; j >= 0; j--) ops.addAll(hvpSteps.get(j));
         return ops;
     }
 

@@ -111,9 +111,10 @@ class CudaEngineGpuTest {
 
     @Test
     void replayedGraphsGiveExactlyWhatKernelByKernelLaunchesGive() {
-        // 2 * 16 + 7 steps: two recorded blocks replayed, and a remainder launched directly.
+        // 2 * 16 + 7 steps: two recorded blocks replayed, and a remainder launched directly. MAML's
+        // segments of ceil(sqrt(39)) = 7 steps: five full ones replayed in both sweeps, a rest of 4 launched.
         int steps = 2 * CudaEngine.STEPS_PER_GRAPH + 7;
-        for (Algorithm alg : new Algorithm[]{Algorithm.REPTILE, Algorithm.FOMAML}) {
+        for (Algorithm alg : new Algorithm[]{Algorithm.REPTILE, Algorithm.FOMAML, Algorithm.MAML}) {
             ModelSpec m = CudaTestModels.MNIST_LSTM;
             double[] theta = CudaTestModels.params(m, 41, 0.03);
             TaskBatch batch = CudaTestModels.batch(m, 3, steps, 42, true);
