@@ -138,6 +138,7 @@ extern "C" __global__ void gated_forward_tangent(int d, int B, const float* x, c
     yT[k] = gate_tangent(xb[i], xTb[i], xb[d + i], xTb[d + i]);
 }
 
+// Its backward with the tangent: dx, dxT [B x 2d] from dy, dyT [B x d]; one thread per output element.
 extern "C" __global__ void gated_backward_tangent(int d, int B, const float* x, const float* xT, const float* dy,
                                                   const float* dyT, float* dx, float* dxT) {
     int k = blockIdx.x * blockDim.x + threadIdx.x;
@@ -156,6 +157,7 @@ extern "C" __global__ void gate_mul_forward_tangent(int count, const float* a, c
     yT[k] = gate_tangent(a[k], aT[k], gp[k], gpT[k]);
 }
 
+// Its backward with the tangent: da, dgp and their tangents; one thread per element.
 extern "C" __global__ void gate_mul_backward_tangent(int count, const float* a, const float* aT, const float* gp,
                                                      const float* gpT, const float* dy, const float* dyT,
                                                      float* da, float* daT, float* dgp, float* dgpT) {

@@ -14,6 +14,8 @@ import org.reptilegen.model.TaskKind;
 /**
  * The launches of one inner step of B tasks, built once per batch shape: every layer's forward, the
  * loss with its gradient, every layer's backward fused with its update, and the step counter's advance.
+ * For MAML also the Hessian-vector step: forward and tangent, the loss with its Hessian, backward and
+ * tangent into the gradient and H v sums, and the adjoint update.
  * The sequence is the same at every step (the step index lives on the device), so it can be replayed
  * as it is, or captured once into a CUDA graph.
  *
