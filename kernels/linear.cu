@@ -92,31 +92,42 @@ extern "C" __global__ void linear_backward_update(float* p, int P, float scale, 
 // ---- tangent (forward-over-reverse) kernels, for MAML's Hessian-vector products ----
 // v is the direction, laid out like p ([B x P]); g and h are [B x P] sums of the gradient and of H v.
 
-// Forward tangent: aT = W xT + V x + v_b (V, v_b the direction's weight and bias), yT = aT (linear) or
-// cos(pre) aT (siren, which also keeps aT in preT for the backward). Same mapping as linear_forward:
-// one warp per output row, lanes stride along the row, reading the row of W and of V once.
-// grid (ceil(out / 8), B), block 256.
+// Forward with its tangent, one pass over W and V: a = W x + b as linear_forward (y, and pre for siren),
+// aT = W xT + V x + v_b (V, v_b the direction's weight and bias), yT = aT (linear) or cos(a) aT (siren,
+// which also keeps aT in preT for the backward). Same mapping as linear_forward: one warp per output
+// row, lanes stride along the row. grid (ceil(out / 8), B), block 256.
 extern "C" __global__ void linear_forward_tangent(const float* p, const float* v, int P, int wOff, int bOff,
-                                                  int in, int out, const float* x, const float* xT,
-                                                  const float* pre, int sine, float* preT, float* yT) {
+                                                  int in, int out, const float* x, const float* xT, int sine,
+                                                  float* y, float* pre, float* yT, float* preT) {
     int b = blockIdx.y;
     int row = blockIdx.x * LIN_FWD_WARPS + (threadIdx.x >> 5);
     int lane = threadIdx.x & 31;
     if (row >= out) return;  // the whole warp leaves together
-    const float* w = TASK_ROW(p, b, P) + wOff + (size_t)row * in;
-    const float* vw = TASK_ROW(v, b, P) + wOff + (size_t)row * in;
+    const float* task = TASK_ROW(p, b, P);
+    const float* dir = TASK_ROW(v, b, P);
+    const float* w = task + wOff + (size_t)row * in;
+    const float* vw = dir + wOff + (size_t)row * in;
     const float* xb = x + (size_t)b * in;
     const float* xTb = xT + (size_t)b * in;
-    float s = 0.f;
-    for (int i = lane; i < in; i += 32) s += vw[i] * xb[i] + w[i] * xTb[i];
+    float s = 0.f, sT = 0.f;
+    for (int i = lane; i < in; i += 32) {
+        float wi = w[i], xi = xb[i];
+        s += wi * xi;
+        sT += vw[i] * xi + wi * xTb[i];
+    }
     s = warp_sum(s);
+    sT = warp_sum(sT);
     if (lane == 0) {
-        float aT = s + TASK_ROW(v, b, P)[bOff + row];
+        float a = s + task[bOff + row];
+        float aT = sT + dir[bOff + row];
         size_t o = (size_t)b * out + row;
         if (sine) {
+            pre[o] = a;
+            y[o] = sinf(a);
             preT[o] = aT;
-            yT[o] = cosf(pre[o]) * aT;
+            yT[o] = cosf(a) * aT;
         } else {
+            y[o] = a;
             yT[o] = aT;
         }
     }

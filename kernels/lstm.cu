@@ -148,43 +148,60 @@ extern "C" __global__ void lstm_block_backward_update(float* p, int P, float sca
 // Extra activations, [B x ...]: zT [B x 2D] = [v_h ; xT], aT [B x 4D] the gates' pre-activation
 // tangents (f, i, o, u), cT [B x D].
 
-// Forward tangent: aT_k = W_k zT + V_k z + v_bk, then the tangents of the activations, of c and of y.
-// Mapping as lstm_block_forward: one warp per hidden unit j, all four gates' rows of W and V read once.
-// grid (ceil(D / 8), B), block 256.
+// Forward with its tangent, one pass over the four gates' W and V: everything lstm_block_forward
+// writes, and aT_k = W_k zT + V_k z + v_bk, the tangents of the activations, of c and of y.
+// Mapping as lstm_block_forward: one warp per hidden unit j. grid (ceil(D / 8), B), block 256.
 extern "C" __global__ void lstm_block_forward_tangent(const float* p, const float* v, int P, int hOff, int D,
-                                                      const float* z, const float* xT, const float* act,
-                                                      const float* c, float* zT, float* aT, float* cT, float* yT) {
+                                                      const float* x, const float* xT, float* z, float* act,
+                                                      float* c, float* y, float* zT, float* aT, float* cT, float* yT) {
     int b = blockIdx.y;
     int j = blockIdx.x * LSTM_FWD_WARPS + (threadIdx.x >> 5);
     int lane = threadIdx.x & 31;
     if (j >= D) return;  // the whole warp leaves together
     const float* task = TASK_ROW(p, b, P);
     const float* dir = TASK_ROW(v, b, P);
-    const float* zb = z + (size_t)b * 2 * D;
+    const float* xb = x + (size_t)b * D;
     const float* xTb = xT + (size_t)b * D;
-    float s[4];
+    float s[4], sT[4];
     for (int k = 0; k < 4; k++) {
         size_t w = lstm_gate_w(hOff, D, k) + (size_t)j * 2 * D;
-        float acc = 0.f;
+        float acc = 0.f, accT = 0.f;
         for (int i = lane; i < 2 * D; i += 32) {
+            float zi = i < D ? task[hOff + i] : xb[i - D];
             float zTi = i < D ? dir[hOff + i] : xTb[i - D];
-            acc += task[w + i] * zTi + dir[w + i] * zb[i];
+            float wi = task[w + i];
+            acc += wi * zi;
+            accT += wi * zTi + dir[w + i] * zi;
         }
         s[k] = warp_sum(acc);
+        sT[k] = warp_sum(accT);
     }
     if (lane == 0) {
-        const float* ab = act + (size_t)b * 4 * D;
+        size_t bias = 2 * (size_t)D * D + j;  // a gate's bias follows its weight
         float pre[4];
-        for (int k = 0; k < 4; k++) pre[k] = s[k] + dir[lstm_gate_w(hOff, D, k) + 2 * (size_t)D * D + j];
-        float f = ab[j], ig = ab[D + j], o = ab[2 * D + j], u = ab[3 * D + j];
+        for (int k = 0; k < 4; k++) pre[k] = sT[k] + dir[lstm_gate_w(hOff, D, k) + bias];
+        float f = sigmoid_f(s[0] + task[lstm_gate_w(hOff, D, 0) + bias]);
+        float ig = sigmoid_f(s[1] + task[lstm_gate_w(hOff, D, 1) + bias]);
+        float o = sigmoid_f(s[2] + task[lstm_gate_w(hOff, D, 2) + bias]);
+        float u = tanhf(s[3] + task[lstm_gate_w(hOff, D, 3) + bias]);
+        float hj = task[hOff + j], hT = dir[hOff + j];
+        float cj = ig * u + f * hj;
         float fT = f * (1.f - f) * pre[0], iT = ig * (1.f - ig) * pre[1], oT = o * (1.f - o) * pre[2];
         float uT = (1.f - u * u) * pre[3];
-        float hj = zb[j], hT = dir[hOff + j];
         float cTj = iT * u + ig * uT + fT * hj + f * hT;
+        float* ab = act + (size_t)b * 4 * D;
         float* aTb = aT + (size_t)b * 4 * D;
+        ab[j] = f;
+        ab[D + j] = ig;
+        ab[2 * D + j] = o;
+        ab[3 * D + j] = u;
         for (int k = 0; k < 4; k++) aTb[k * D + j] = pre[k];
+        c[(size_t)b * D + j] = cj;
+        y[(size_t)b * D + j] = o * cj;
         cT[(size_t)b * D + j] = cTj;
-        yT[(size_t)b * D + j] = oT * c[(size_t)b * D + j] + o * cTj;
+        yT[(size_t)b * D + j] = oT * cj + o * cTj;
+        z[(size_t)b * 2 * D + j] = hj;
+        z[(size_t)b * 2 * D + D + j] = xb[j];
         zT[(size_t)b * 2 * D + j] = hT;
         zT[(size_t)b * 2 * D + D + j] = xTb[j];
     }

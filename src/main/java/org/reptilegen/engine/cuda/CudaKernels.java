@@ -34,7 +34,7 @@ final class CudaKernels {
     /** Columns of W per backward block. */
     static final int LINEAR_BACKWARD_COLS = 32;
     static final KernelSig LINEAR_FORWARD_TANGENT = k("linear_forward_tangent",
-            "const float* p, const float* v, int P, int wOff, int bOff, int in, int out, const float* x, const float* xT, const float* pre, int sine, float* preT, float* yT", 256, 1);
+            "const float* p, const float* v, int P, int wOff, int bOff, int in, int out, const float* x, const float* xT, int sine, float* y, float* pre, float* yT, float* preT", 256, 1);
     static final KernelSig LINEAR_BACKWARD_TANGENT = k("linear_backward_tangent",
             "const float* p, const float* v, int P, float* g, float* h, int wOff, int bOff, int in, int out, const float* x, const float* xT, const float* dy, const float* dyT, const float* pre, const float* preT, int sine, float* dx, float* dxT", 32, 8);
 
@@ -82,7 +82,7 @@ final class CudaKernels {
     /** Columns of z per backward block. */
     static final int LSTM_BACKWARD_COLS = 32;
     static final KernelSig LSTM_BLOCK_FORWARD_TANGENT = k("lstm_block_forward_tangent",
-            "const float* p, const float* v, int P, int hOff, int D, const float* z, const float* xT, const float* act, const float* c, float* zT, float* aT, float* cT, float* yT", 256, 1);
+            "const float* p, const float* v, int P, int hOff, int D, const float* x, const float* xT, float* z, float* act, float* c, float* y, float* zT, float* aT, float* cT, float* yT", 256, 1);
     static final KernelSig LSTM_BLOCK_BACKWARD_TANGENT = k("lstm_block_backward_tangent",
             "const float* p, const float* v, int P, float* g, float* h, int hOff, int D, const float* z, const float* zT, const float* act, const float* aT, const float* c, const float* cT, const float* dy, const float* dyT, float* dx, float* dxT", 32, 8);
 

@@ -347,15 +347,19 @@ final class StepPlan {
         }
 
         void forward(List<Launch> ops, boolean tangent) {
+            if (tangent) {
+                // The forward and its tangent in one pass over W and V.
+                // linear_forward_tangent(const float* p, const float* v, int P, int wOff, int bOff, int in, int out,
+                //                        const float* x, const float* xT, int sine, float* y, float* pre, float* yT,
+                //                        float* preT)
+                ops.add(op(LINEAR_FORWARD_TANGENT, blocks(out, LINEAR_FORWARD_ROWS), w.tasks,
+                        p, w.lambda, w.paramCount, wOff, bOff, in, out, x, xT, sine, y, pre, yT, preT));
+                return;
+            }
             // linear_forward(const float* p, int P, int wOff, int bOff, int in, int out, const float* x, float* y,
             //                float* pre, int sine)
             ops.add(op(LINEAR_FORWARD, blocks(out, LINEAR_FORWARD_ROWS), w.tasks,
                     p, w.paramCount, wOff, bOff, in, out, x, y, pre, sine));
-            if (!tangent) return;
-            // linear_forward_tangent(const float* p, const float* v, int P, int wOff, int bOff, int in, int out,
-            //                        const float* x, const float* xT, const float* pre, int sine, float* preT, float* yT)
-            ops.add(op(LINEAR_FORWARD_TANGENT, blocks(out, LINEAR_FORWARD_ROWS), w.tasks,
-                    p, w.lambda, w.paramCount, wOff, bOff, in, out, x, xT, pre, sine, preT, yT));
         }
 
         void backward(List<Launch> ops, CUdeviceptr dy, Update u) {
@@ -518,16 +522,19 @@ final class StepPlan {
         }
 
         void forward(List<Launch> ops, boolean tangent) {
+            if (tangent) {
+                // The forward and its tangent in one pass over the gates' W and V.
+                // lstm_block_forward_tangent(const float* p, const float* v, int P, int hOff, int D, const float* x,
+                //                            const float* xT, float* z, float* act, float* c, float* y, float* zT,
+                //                            float* aT, float* cT, float* yT)
+                ops.add(op(LSTM_BLOCK_FORWARD_TANGENT, blocks(dim, LSTM_FORWARD_UNITS), w.tasks,
+                        p, w.lambda, w.paramCount, hOff, dim, x, xT, z, act, c, y, zT, aT, cT, yT));
+                return;
+            }
             // lstm_block_forward(const float* p, int P, int hOff, int D, const float* x, float* z, float* act,
             //                    float* c, float* y)
             ops.add(op(LSTM_BLOCK_FORWARD, blocks(dim, LSTM_FORWARD_UNITS), w.tasks,
                     p, w.paramCount, hOff, dim, x, z, act, c, y));
-            if (!tangent) return;
-            // lstm_block_forward_tangent(const float* p, const float* v, int P, int hOff, int D, const float* z,
-            //                            const float* xT, const float* act, const float* c, float* zT, float* aT,
-            //                            float* cT, float* yT)
-            ops.add(op(LSTM_BLOCK_FORWARD_TANGENT, blocks(dim, LSTM_FORWARD_UNITS), w.tasks,
-                    p, w.lambda, w.paramCount, hOff, dim, z, xT, act, c, zT, aT, cT, yT));
         }
 
         void backward(List<Launch> ops, CUdeviceptr dy, Update u) {
