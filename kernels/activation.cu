@@ -73,3 +73,95 @@ extern "C" __global__ void gate_mul_backward(int count, const float* a, const fl
     da[k] = dy[k] * s;
     dgp[k] = dy[k] * a[k] * s * (1.f - s);
 }
+
+// ---- tangents, for MAML's Hessian-vector products: xT, yT, dyT, dxT are laid out like x, y, dy, dx ----
+
+// The first and second derivatives of an activation at x with output y.
+__device__ __forceinline__ void activation_derivs(int kind, float x, float y, float* f1, float* f2) {
+    if (kind == ACT_RELU) {
+        *f1 = x > 0.f ? 1.f : 0.f;
+        *f2 = 0.f;
+    } else if (kind == ACT_TANH) {
+        *f1 = 1.f - y * y;
+        *f2 = -2.f * y * *f1;
+    } else {
+        *f1 = y * (1.f - y);
+        *f2 = *f1 * (1.f - 2.f * y);
+    }
+}
+
+// yT = f'(x) xT. One thread per element: grid ceil(count / 256), block 256.
+extern "C" __global__ void activation_forward_tangent(int kind, int count, const float* x, const float* y,
+                                                      const float* xT, float* yT) {
+    int k = blockIdx.x * blockDim.x + threadIdx.x;
+    if (k >= count) return;
+    float f1, f2;
+    activation_derivs(kind, x[k], y[k], &f1, &f2);
+    yT[k] = f1 * xT[k];
+}
+
+// dx = f' dy and dxT = f' dyT + f'' xT dy. One thread per element: grid ceil(count / 256), block 256.
+extern "C" __global__ void activation_backward_tangent(int kind, int count, const float* x, const float* y,
+                                                       const float* xT, const float* dy, const float* dyT,
+                                                       float* dx, float* dxT) {
+    int k = blockIdx.x * blockDim.x + threadIdx.x;
+    if (k >= count) return;
+    float f1, f2;
+    activation_derivs(kind, x[k], y[k], &f1, &f2);
+    dx[k] = f1 * dy[k];
+    dxT[k] = f1 * dyT[k] + f2 * xT[k] * dy[k];
+}
+
+// The tangent of a * s with s = sigmoid(c): aT s + a s (1 - s) cT.
+__device__ __forceinline__ float gate_tangent(float a, float aT, float c, float cT) {
+    float s = sigmoid_f(c);
+    return aT * s + a * s * (1.f - s) * cT;
+}
+
+// The backward of a * sigmoid(c) and its tangent, for one element.
+__device__ __forceinline__ void gate_backward_tangent(float a, float aT, float c, float cT, float dy, float dyT,
+                                                      float* da, float* daT, float* dc, float* dcT) {
+    float s = sigmoid_f(c), s1 = s * (1.f - s), s2 = s1 * (1.f - 2.f * s);
+    *da = dy * s;
+    *dc = dy * a * s1;
+    *daT = dyT * s + dy * s1 * cT;
+    *dcT = dyT * a * s1 + dy * aT * s1 + dy * a * s2 * cT;
+}
+
+// gated: x, xT [B x 2d], yT [B x d]; one thread per output element (count = B * d).
+extern "C" __global__ void gated_forward_tangent(int d, int B, const float* x, const float* xT, float* yT) {
+    int k = blockIdx.x * blockDim.x + threadIdx.x;
+    if (k >= B * d) return;
+    int b = k / d, i = k - b * d;
+    const float* xb = x + (size_t)b * 2 * d;
+    const float* xTb = xT + (size_t)b * 2 * d;
+    yT[k] = gate_tangent(xb[i], xTb[i], xb[d + i], xTb[d + i]);
+}
+
+// Its backward with the tangent: dx, dxT [B x 2d] from dy, dyT [B x d]; one thread per output element.
+extern "C" __global__ void gated_backward_tangent(int d, int B, const float* x, const float* xT, const float* dy,
+                                                  const float* dyT, float* dx, float* dxT) {
+    int k = blockIdx.x * blockDim.x + threadIdx.x;
+    if (k >= B * d) return;
+    int b = k / d, i = k - b * d;
+    size_t r = (size_t)b * 2 * d;
+    gate_backward_tangent(x[r + i], xT[r + i], x[r + d + i], xT[r + d + i], dy[k], dyT[k],
+                          dx + r + i, dxT + r + i, dx + r + d + i, dxT + r + d + i);
+}
+
+// gated_residual's y = a * sigmoid(gp): yT = aT s + a s (1 - s) gpT. One thread per element.
+extern "C" __global__ void gate_mul_forward_tangent(int count, const float* a, const float* aT, const float* gp,
+                                                    const float* gpT, float* yT) {
+    int k = blockIdx.x * blockDim.x + threadIdx.x;
+    if (k >= count) return;
+    yT[k] = gate_tangent(a[k], aT[k], gp[k], gpT[k]);
+}
+
+// Its backward with the tangent: da, dgp and their tangents; one thread per element.
+extern "C" __global__ void gate_mul_backward_tangent(int count, const float* a, const float* aT, const float* gp,
+                                                     const float* gpT, const float* dy, const float* dyT,
+                                                     float* da, float* daT, float* dgp, float* dgpT) {
+    int k = blockIdx.x * blockDim.x + threadIdx.x;
+    if (k >= count) return;
+    gate_backward_tangent(a[k], aT[k], gp[k], gpT[k], dy[k], dyT[k], da + k, daT + k, dgp + k, dgpT + k);
+}

@@ -56,3 +56,78 @@ extern "C" __global__ void layernorm_backward_update(float* p, int P, float scal
         apply_grad(p, acc, bi, p[bi], d, scale, accOn);
     }
 }
+
+// ---- tangents, for MAML's Hessian-vector products; v (the direction), g, h are [B x P] like p ----
+
+// Forward tangent: muT = mean(xT), sigT = mean((x - mu)(xT - muT)) / sig, xhT = (xT - muT - xh sigT) / sig,
+// yT = v_g xh + g xhT + v_b. tstats [B x 2] = {muT, sigT} for the backward. One block per task as the forward.
+extern "C" __global__ void layernorm_forward_tangent(const float* p, const float* v, int P, int gOff, int bOff, int dim,
+                                                     const float* x, const float* xT, const float* stats,
+                                                     float* tstats, float* yT) {
+    __shared__ float scratch[32];
+    int b = blockIdx.x;
+    size_t row = (size_t)b * dim;
+    const float* task = TASK_ROW(p, b, P);
+    const float* dir = TASK_ROW(v, b, P);
+    float mu = stats[2 * b], sig = stats[2 * b + 1];
+    float s = 0.f;
+    for (int i = threadIdx.x; i < dim; i += blockDim.x) s += xT[row + i];
+    float muT = block_sum(s, scratch) / dim;
+    float q = 0.f;
+    for (int i = threadIdx.x; i < dim; i += blockDim.x) q += (x[row + i] - mu) * (xT[row + i] - muT);
+    float varT = 2.f * block_sum(q, scratch) / dim;
+    float sigT = varT / (2.f * sig);
+    for (int i = threadIdx.x; i < dim; i += blockDim.x) {
+        float xh = (x[row + i] - mu) / sig;
+        float xhT = (xT[row + i] - muT - xh * sigT) / sig;
+        yT[row + i] = dir[gOff + i] * xh + task[gOff + i] * xhT + dir[bOff + i];
+    }
+    if (threadIdx.x == 0) {
+        tstats[2 * b] = muT;
+        tstats[2 * b + 1] = sigT;
+    }
+}
+
+// Backward tangent with the gradient: dx as layernorm_backward_update; with dxh = dy g and
+// dxhT = dyT g + dy v_g, dxT = -sigT / sig^2 (dxh - m1 - xh m2) + (dxhT - m1T - xhT m2 - xh m2T) / sig,
+// m1T = mean(dxhT), m2T = mean(dxhT xh + dxh xhT); g_g += dy xh, g_b += dy, h_g += dyT xh + dy xhT,
+// h_b += dyT. The parameters are not written. One block per task, thread t owns features t, t + 256, ...
+extern "C" __global__ void layernorm_backward_tangent(const float* p, const float* v, int P, float* g, float* h,
+                                                      int gOff, int bOff, int dim, const float* x, const float* xT,
+                                                      const float* stats, const float* tstats,
+                                                      const float* dy, const float* dyT, float* dx, float* dxT) {
+    __shared__ float scratch[32];
+    int b = blockIdx.x;
+    size_t row = (size_t)b * dim, task = (size_t)b * P;
+    float mu = stats[2 * b], sig = stats[2 * b + 1], muT = tstats[2 * b], sigT = tstats[2 * b + 1];
+    float s1 = 0.f, s2 = 0.f, s1T = 0.f, s2T = 0.f;
+    for (int i = threadIdx.x; i < dim; i += blockDim.x) {
+        float xh = (x[row + i] - mu) / sig;
+        float xhT = (xT[row + i] - muT - xh * sigT) / sig;
+        float gi = p[task + gOff + i];
+        float dxh = dy[row + i] * gi;
+        float dxhT = dyT[row + i] * gi + dy[row + i] * v[task + gOff + i];
+        s1 += dxh;
+        s2 += dxh * xh;
+        s1T += dxhT;
+        s2T += dxhT * xh + dxh * xhT;
+    }
+    float m1 = block_sum(s1, scratch) / dim;
+    float m2 = block_sum(s2, scratch) / dim;
+    float m1T = block_sum(s1T, scratch) / dim;
+    float m2T = block_sum(s2T, scratch) / dim;
+    for (int i = threadIdx.x; i < dim; i += blockDim.x) {
+        float xh = (x[row + i] - mu) / sig;
+        float xhT = (xT[row + i] - muT - xh * sigT) / sig;
+        float gi = p[task + gOff + i], d = dy[row + i], dT = dyT[row + i];
+        float dxh = d * gi;
+        float dxhT = dT * gi + d * v[task + gOff + i];
+        float r = dxh - m1 - xh * m2;
+        dx[row + i] = r / sig;
+        dxT[row + i] = -sigT / (sig * sig) * r + (dxhT - m1T - xhT * m2 - xh * m2T) / sig;
+        g[task + gOff + i] += d * xh;
+        g[task + bOff + i] += d;
+        h[task + gOff + i] += dT * xh + d * xhT;
+        h[task + bOff + i] += dT;
+    }
+}

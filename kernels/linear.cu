@@ -88,3 +88,116 @@ extern "C" __global__ void linear_backward_update(float* p, int P, float scale, 
         dx[(size_t)b * in + col] = t;
     }
 }
+
+// ---- tangent (forward-over-reverse) kernels, for MAML's Hessian-vector products ----
+// v is the direction, laid out like p ([B x P]); g and h are [B x P] sums of the gradient and of H v.
+
+// Forward with its tangent, one pass over W and V: a = W x + b as linear_forward (y, and pre for siren),
+// aT = W xT + V x + v_b (V, v_b the direction's weight and bias), yT = aT (linear) or cos(a) aT (siren,
+// which also keeps aT in preT for the backward). Same mapping as linear_forward: one warp per output
+// row, lanes stride along the row. grid (ceil(out / 8), B), block 256.
+extern "C" __global__ void linear_forward_tangent(const float* p, const float* v, int P, int wOff, int bOff,
+                                                  int in, int out, const float* x, const float* xT, int sine,
+                                                  float* y, float* pre, float* yT, float* preT) {
+    int b = blockIdx.y;
+    int row = blockIdx.x * LIN_FWD_WARPS + (threadIdx.x >> 5);
+    int lane = threadIdx.x & 31;
+    if (row >= out) return;  // the whole warp leaves together
+    const float* task = TASK_ROW(p, b, P);
+    const float* dir = TASK_ROW(v, b, P);
+    const float* w = task + wOff + (size_t)row * in;
+    const float* vw = dir + wOff + (size_t)row * in;
+    const float* xb = x + (size_t)b * in;
+    const float* xTb = xT + (size_t)b * in;
+    float s = 0.f, sT = 0.f;
+    for (int i = lane; i < in; i += 32) {
+        float wi = w[i], xi = xb[i];
+        s += wi * xi;
+        sT += vw[i] * xi + wi * xTb[i];
+    }
+    s = warp_sum(s);
+    sT = warp_sum(sT);
+    if (lane == 0) {
+        float a = s + task[bOff + row];
+        float aT = sT + dir[bOff + row];
+        size_t o = (size_t)b * out + row;
+        if (sine) {
+            pre[o] = a;
+            y[o] = sinf(a);
+            preT[o] = aT;
+            yT[o] = cosf(a) * aT;
+        } else {
+            y[o] = a;
+            yT[o] = aT;
+        }
+    }
+}
+
+// Backward tangent fused with the gradient, one pass over W and V: with d = dy and dT = dyT (siren:
+// d = dy cos(pre), dT = dyT cos(pre) - dy sin(pre) preT), dx = W^T d, dxT = W^T dT + V^T d,
+// gW += d x^T, gb += d, hW += dT x^T + d xT^T, hb += dT. The parameters are not written.
+// Thread mapping as linear_backward_update: block (32, 8), grid (ceil(in / 32), B); both deltas of 256
+// rows at a time in shared memory, the 8 partial column sums added in a fixed order; block x = 0 of
+// each task writes the bias sums. Each element of g and h has one writer.
+extern "C" __global__ void linear_backward_tangent(const float* p, const float* v, int P, float* g, float* h,
+                                                   int wOff, int bOff, int in, int out,
+                                                   const float* x, const float* xT, const float* dy, const float* dyT,
+                                                   const float* pre, const float* preT, int sine,
+                                                   float* dx, float* dxT) {
+    __shared__ float d[LIN_BWD_TILE];
+    __shared__ float dT[LIN_BWD_TILE];
+    __shared__ float part[LIN_BWD_ROWS][LIN_BWD_COLS];
+    __shared__ float partT[LIN_BWD_ROWS][LIN_BWD_COLS];
+    int b = blockIdx.y, tx = threadIdx.x, ty = threadIdx.y;
+    int tid = ty * LIN_BWD_COLS + tx;
+    int col = blockIdx.x * LIN_BWD_COLS + tx;
+    size_t taskBase = (size_t)b * P;
+    float xc = col < in ? x[(size_t)b * in + col] : 0.f;
+    float xTc = col < in ? xT[(size_t)b * in + col] : 0.f;
+    float s = 0.f, sT = 0.f;
+    for (int o0 = 0; o0 < out; o0 += LIN_BWD_TILE) {
+        int n = min(LIN_BWD_TILE, out - o0);
+        __syncthreads();  // the previous tile's deltas are no longer read
+        for (int k = tid; k < n; k += LIN_BWD_ROWS * LIN_BWD_COLS) {
+            size_t o = (size_t)b * out + o0 + k;
+            float dv = dy[o], dTv = dyT[o];
+            if (sine) {
+                float c = cosf(pre[o]);
+                dTv = dTv * c - dv * sinf(pre[o]) * preT[o];
+                dv *= c;
+            }
+            d[k] = dv;
+            dT[k] = dTv;
+        }
+        __syncthreads();
+        if (col < in) {
+            for (int k = ty; k < n; k += LIN_BWD_ROWS) {
+                size_t idx = taskBase + wOff + (size_t)(o0 + k) * in + col;
+                float wv = p[idx], vv = v[idx], dk = d[k], dTk = dT[k];
+                s += wv * dk;
+                sT += wv * dTk + vv * dk;
+                g[idx] += dk * xc;
+                h[idx] += dTk * xc + dk * xTc;
+            }
+        }
+        if (blockIdx.x == 0) {
+            for (int k = tid; k < n; k += LIN_BWD_ROWS * LIN_BWD_COLS) {
+                size_t idx = taskBase + bOff + o0 + k;
+                g[idx] += d[k];
+                h[idx] += dT[k];
+            }
+        }
+    }
+    part[ty][tx] = s;
+    partT[ty][tx] = sT;
+    __syncthreads();
+    if (ty == 0 && col < in) {
+        float t = 0.f, tT = 0.f;
+        for (int r = 0; r < LIN_BWD_ROWS; r++) {
+            t += part[r][tx];
+            tT += partT[r][tx];
+        }
+        dx[(size_t)b * in + col] = t;
+        dxT[(size_t)b * in + col] = tT;
+    }
+}

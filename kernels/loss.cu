@@ -42,3 +42,57 @@ extern "C" __global__ void softmax_ce_loss_grad(int B, int L, const float* z, co
         dzb[i] = expf(zb[i] - m) / s - (i == y ? 1.f : 0.f);
     if (threadIdx.x == 0) nll[b] += (double)m + log((double)s) - (double)zb[y];
 }
+
+// ---- with tangents, for MAML's Hessian-vector products: zT, dzT [B x L]; dzT = (d^2 l / dz^2) zT ----
+
+// bce: dzT = s (1 - s) zT. One thread per task: grid ceil(B / 128), block 128.
+extern "C" __global__ void bce_loss_grad_tangent(int B, const float* z, const float* zT, const int* ys, const int* step,
+                                                 float* dz, float* dzT, double* nll) {
+    int b = blockIdx.x * blockDim.x + threadIdx.x;
+    if (b >= B) return;
+    int y = ys[(size_t)(*step) * B + b];
+    if (y < 0) {
+        dz[b] = 0.f;
+        dzT[b] = 0.f;
+        return;
+    }
+    float zb = z[b], s = sigmoid_f(zb);
+    dz[b] = s - (float)y;
+    dzT[b] = s * (1.f - s) * zT[b];
+    nll[b] += softplus_d((double)zb) - y * (double)zb;
+}
+
+// softmax: with q = softmax(z), dz = q - onehot(y), dzT = q (zT - q . zT). One block per task: grid B,
+// block 256; threads stride over the L logits, the dot product by block_sum.
+extern "C" __global__ void softmax_ce_loss_grad_tangent(int B, int L, const float* z, const float* zT, const int* ys,
+                                                        const int* step, float* dz, float* dzT, double* nll) {
+    __shared__ float scratch[32];
+    int b = blockIdx.x;
+    const float* zb = z + (size_t)b * L;
+    const float* zTb = zT + (size_t)b * L;
+    float* dzb = dz + (size_t)b * L;
+    float* dzTb = dzT + (size_t)b * L;
+    int y = ys[(size_t)(*step) * B + b];
+    if (y < 0) {  // the same for the whole block
+        for (int i = threadIdx.x; i < L; i += blockDim.x) {
+            dzb[i] = 0.f;
+            dzTb[i] = 0.f;
+        }
+        return;
+    }
+    float m = -INFINITY;
+    for (int i = threadIdx.x; i < L; i += blockDim.x) m = fmaxf(m, zb[i]);
+    m = block_max(m, scratch);
+    float s = 0.f;
+    for (int i = threadIdx.x; i < L; i += blockDim.x) s += expf(zb[i] - m);
+    s = block_sum(s, scratch);
+    float pz = 0.f;
+    for (int i = threadIdx.x; i < L; i += blockDim.x) pz += expf(zb[i] - m) / s * zTb[i];
+    pz = block_sum(pz, scratch);
+    for (int i = threadIdx.x; i < L; i += blockDim.x) {
+        float q = expf(zb[i] - m) / s;
+        dzb[i] = q - (i == y ? 1.f : 0.f);
+        dzTb[i] = q * (zTb[i] - pz);
+    }
+    if (threadIdx.x == 0) nll[b] += (double)m + log((double)s) - (double)zb[y];
+}

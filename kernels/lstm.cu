@@ -143,3 +143,185 @@ extern "C" __global__ void lstm_block_backward_update(float* p, int P, float sca
         }
     }
 }
+
+// ---- tangents, for MAML's Hessian-vector products; v (the direction), g, h are [B x P] like p ----
+// Extra activations, [B x ...]: zT [B x 2D] = [v_h ; xT], aT [B x 4D] the gates' pre-activation
+// tangents (f, i, o, u), cT [B x D].
+
+// Forward with its tangent, one pass over the four gates' W and V: everything lstm_block_forward
+// writes, and aT_k = W_k zT + V_k z + v_bk, the tangents of the activations, of c and of y.
+// Mapping as lstm_block_forward: one warp per hidden unit j. grid (ceil(D / 8), B), block 256.
+extern "C" __global__ void lstm_block_forward_tangent(const float* p, const float* v, int P, int hOff, int D,
+                                                      const float* x, const float* xT, float* z, float* act,
+                                                      float* c, float* y, float* zT, float* aT, float* cT, float* yT) {
+    int b = blockIdx.y;
+    int j = blockIdx.x * LSTM_FWD_WARPS + (threadIdx.x >> 5);
+    int lane = threadIdx.x & 31;
+    if (j >= D) return;  // the whole warp leaves together
+    const float* task = TASK_ROW(p, b, P);
+    const float* dir = TASK_ROW(v, b, P);
+    const float* xb = x + (size_t)b * D;
+    const float* xTb = xT + (size_t)b * D;
+    float s[4], sT[4];
+    for (int k = 0; k < 4; k++) {
+        size_t w = lstm_gate_w(hOff, D, k) + (size_t)j * 2 * D;
+        float acc = 0.f, accT = 0.f;
+        for (int i = lane; i < 2 * D; i += 32) {
+            float zi = i < D ? task[hOff + i] : xb[i - D];
+            float zTi = i < D ? dir[hOff + i] : xTb[i - D];
+            float wi = task[w + i];
+            acc += wi * zi;
+            accT += wi * zTi + dir[w + i] * zi;
+        }
+        s[k] = warp_sum(acc);
+        sT[k] = warp_sum(accT);
+    }
+    if (lane == 0) {
+        size_t bias = 2 * (size_t)D * D + j;  // a gate's bias follows its weight
+        float pre[4];
+        for (int k = 0; k < 4; k++) pre[k] = sT[k] + dir[lstm_gate_w(hOff, D, k) + bias];
+        float f = sigmoid_f(s[0] + task[lstm_gate_w(hOff, D, 0) + bias]);
+        float ig = sigmoid_f(s[1] + task[lstm_gate_w(hOff, D, 1) + bias]);
+        float o = sigmoid_f(s[2] + task[lstm_gate_w(hOff, D, 2) + bias]);
+        float u = tanhf(s[3] + task[lstm_gate_w(hOff, D, 3) + bias]);
+        float hj = task[hOff + j], hT = dir[hOff + j];
+        float cj = ig * u + f * hj;
+        float fT = f * (1.f - f) * pre[0], iT = ig * (1.f - ig) * pre[1], oT = o * (1.f - o) * pre[2];
+        float uT = (1.f - u * u) * pre[3];
+        float cTj = iT * u + ig * uT + fT * hj + f * hT;
+        float* ab = act + (size_t)b * 4 * D;
+        float* aTb = aT + (size_t)b * 4 * D;
+        ab[j] = f;
+        ab[D + j] = ig;
+        ab[2 * D + j] = o;
+        ab[3 * D + j] = u;
+        for (int k = 0; k < 4; k++) aTb[k * D + j] = pre[k];
+        c[(size_t)b * D + j] = cj;
+        y[(size_t)b * D + j] = o * cj;
+        cT[(size_t)b * D + j] = cTj;
+        yT[(size_t)b * D + j] = oT * cj + o * cTj;
+        z[(size_t)b * 2 * D + j] = hj;
+        z[(size_t)b * 2 * D + D + j] = xb[j];
+        zT[(size_t)b * 2 * D + j] = hT;
+        zT[(size_t)b * 2 * D + D + j] = xTb[j];
+    }
+}
+
+// Gate k's pre-activation gradient at unit r and its tangent, from the saved activations.
+__device__ __forceinline__ void lstm_gate_delta_tangent(int k, int r, int D, const float* zb, const float* zTb,
+                                                        const float* ab, const float* aTb, const float* cb,
+                                                        const float* cTb, const float* dyb, const float* dyTb,
+                                                        float* d, float* dT) {
+    float f = ab[r], ig = ab[D + r], o = ab[2 * D + r], u = ab[3 * D + r];
+    float f1 = f * (1.f - f), i1 = ig * (1.f - ig), o1 = o * (1.f - o), u1 = 1.f - u * u;
+    float dyr = dyb[r], dyTr = dyTb[r];
+    float oT = o1 * aTb[2 * D + r];
+    float dc = dyr * o, dcT = dyTr * o + dyr * oT;
+    switch (k) {
+        case 0: {  // dF = dc * h
+            float h = zb[r], hT = zTb[r];
+            *d = dc * h * f1;
+            *dT = (dcT * h + dc * hT) * f1 + dc * h * f1 * (1.f - 2.f * f) * aTb[r];
+            return;
+        }
+        case 1: {  // dI = dc * tanh u
+            float uT = u1 * aTb[3 * D + r];
+            *d = dc * u * i1;
+            *dT = (dcT * u + dc * uT) * i1 + dc * u * i1 * (1.f - 2.f * ig) * aTb[D + r];
+            return;
+        }
+        case 2: {  // dO = dy * c
+            float cr = cb[r];
+            *d = dyr * cr * o1;
+            *dT = (dyTr * cr + dyr * cTb[r]) * o1 + dyr * cr * o1 * (1.f - 2.f * o) * aTb[2 * D + r];
+            return;
+        }
+        default: {  // d(tanh u) = dc * i
+            float iT = i1 * aTb[D + r];
+            *d = dc * ig * u1;
+            *dT = (dcT * ig + dc * iT) * u1 - dc * ig * 2.f * u * u1 * aTb[3 * D + r];
+            return;
+        }
+    }
+}
+
+// Backward tangent with the gradient, one pass over the four gates' W and V, mapping as
+// lstm_block_backward_update (block (32, 8), grid (ceil(2D / 32), B), 256-row tiles of both deltas in
+// shared memory): dz = sum_k W_k^T da_k + [dc f ; 0], dzT = sum_k (W_k^T daT_k + V_k^T da_k)
+// + [dcT f + dc fT ; 0]; gW_k += da_k z^T, gb_k += da_k, hW_k += daT_k z^T + da_k zT^T, hb_k += daT_k,
+// g_h += dz[:D], h_h += dzT[:D], dx = dz[D:], dxT = dzT[D:]. The parameters are not written.
+extern "C" __global__ void lstm_block_backward_tangent(const float* p, const float* v, int P, float* g, float* h,
+                                                       int hOff, int D, const float* z, const float* zT,
+                                                       const float* act, const float* aT, const float* c,
+                                                       const float* cT, const float* dy, const float* dyT,
+                                                       float* dx, float* dxT) {
+    __shared__ float d[LSTM_BWD_TILE];
+    __shared__ float dT[LSTM_BWD_TILE];
+    __shared__ float part[LSTM_BWD_ROWS][LSTM_BWD_COLS];
+    __shared__ float partT[LSTM_BWD_ROWS][LSTM_BWD_COLS];
+    int b = blockIdx.y, tx = threadIdx.x, ty = threadIdx.y;
+    int tid = ty * LSTM_BWD_COLS + tx;
+    int col = blockIdx.x * LSTM_BWD_COLS + tx;
+    int width = 2 * D;
+    size_t taskBase = (size_t)b * P;
+    const float* zb = z + (size_t)b * width;
+    const float* zTb = zT + (size_t)b * width;
+    const float* ab = act + (size_t)b * 4 * D;
+    const float* aTb = aT + (size_t)b * 4 * D;
+    const float* cb = c + (size_t)b * D;
+    const float* cTb = cT + (size_t)b * D;
+    const float* dyb = dy + (size_t)b * D;
+    const float* dyTb = dyT + (size_t)b * D;
+    float zc = col < width ? zb[col] : 0.f;
+    float zTc = col < width ? zTb[col] : 0.f;
+    float s = 0.f, sT = 0.f;
+    for (int k = 0; k < 4; k++) {
+        size_t w = taskBase + lstm_gate_w(hOff, D, k);
+        size_t bias = w + (size_t)width * D;
+        for (int r0 = 0; r0 < D; r0 += LSTM_BWD_TILE) {
+            int n = min(LSTM_BWD_TILE, D - r0);
+            __syncthreads();  // the previous tile's deltas are no longer read
+            for (int q = tid; q < n; q += LSTM_BWD_ROWS * LSTM_BWD_COLS)
+                lstm_gate_delta_tangent(k, r0 + q, D, zb, zTb, ab, aTb, cb, cTb, dyb, dyTb, &d[q], &dT[q]);
+            __syncthreads();
+            if (col < width) {
+                for (int q = ty; q < n; q += LSTM_BWD_ROWS) {
+                    size_t idx = w + (size_t)(r0 + q) * width + col;
+                    float wv = p[idx], vv = v[idx], dq = d[q], dTq = dT[q];
+                    s += wv * dq;
+                    sT += wv * dTq + vv * dq;
+                    g[idx] += dq * zc;
+                    h[idx] += dTq * zc + dq * zTc;
+                }
+            }
+            if (blockIdx.x == 0) {
+                for (int q = tid; q < n; q += LSTM_BWD_ROWS * LSTM_BWD_COLS) {
+                    g[bias + r0 + q] += d[q];
+                    h[bias + r0 + q] += dT[q];
+                }
+            }
+        }
+    }
+    part[ty][tx] = s;
+    partT[ty][tx] = sT;
+    __syncthreads();
+    if (ty == 0 && col < width) {
+        float t = 0.f, tT = 0.f;
+        for (int r = 0; r < LSTM_BWD_ROWS; r++) {
+            t += part[r][tx];
+            tT += partT[r][tx];
+        }
+        if (col < D) {
+            float f = ab[col], o = ab[2 * D + col];
+            float fT = f * (1.f - f) * aTb[col], oT = o * (1.f - o) * aTb[2 * D + col];
+            float dc = dyb[col] * o, dcT = dyTb[col] * o + dyb[col] * oT;
+            t += dc * f;  // c <- f * h
+            tT += dcT * f + dc * fT;
+            g[taskBase + hOff + col] += t;
+            h[taskBase + hOff + col] += tT;
+        } else {
+            dx[(size_t)b * D + col - D] = t;
+            dxT[(size_t)b * D + col - D] = tT;
+        }
+    }
+}

@@ -56,3 +56,41 @@ extern "C" __global__ void step_set(int* step, int value) {
 extern "C" __global__ void step_advance(int* step) {
     *step += 1;
 }
+
+// ---- MAML: checkpoints of the task copies, the adjoint recursion ----
+// Every [B x P] buffer below is one row per task; one thread per element: grid (ceil(P / 256), B), block 256.
+
+// dst = src: a checkpoint of the task copies, or a segment state from its checkpoint.
+extern "C" __global__ void rows_copy(const float* src, float* dst, int P, int B) {
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    int b = blockIdx.y;
+    if (i >= P || b >= B) return;
+    size_t idx = (size_t)b * P + i;
+    dst[idx] = src[idx];
+}
+
+// dst = 0, also for narrow activations (a zero input tangent: P is the width).
+extern "C" __global__ void rows_zero(float* dst, int P, int B) {
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    int b = blockIdx.y;
+    if (i >= P || b >= B) return;
+    dst[(size_t)b * P + i] = 0.f;
+}
+
+// One step of the adjoint recursion, lambda = g + lambda - alpha * H lambda (in float64, stored in
+// float32), with g the gradient and h the Hessian-vector product at the step; then g = h = 0 for the
+// next step's sums.
+extern "C" __global__ void maml_adjoint(float* lambda, float* g, float* h, double alpha, int P, int B) {
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    int b = blockIdx.y;
+    if (i >= P || b >= B) return;
+    size_t idx = (size_t)b * P + i;
+    lambda[idx] = (float)((double)g[idx] + (double)lambda[idx] - alpha * (double)h[idx]);
+    g[idx] = 0.f;
+    h[idx] = 0.f;
+}
+
+// The step counter moved by delta: the reverse sweep walks a segment's steps backwards. grid 1, block 1.
+extern "C" __global__ void step_add(int* step, int delta) {
+    *step += delta;
+}

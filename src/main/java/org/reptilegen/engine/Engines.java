@@ -3,7 +3,6 @@ package org.reptilegen.engine;
 import java.util.function.Consumer;
 import org.reptilegen.engine.cpu.CpuEngine;
 import org.reptilegen.engine.cuda.CudaEngine;
-import org.reptilegen.meta.Algorithm;
 
 /** Picks the engine for a --backend choice: cuda, cpu, or auto (cuda where it can run, else cpu with a notice). */
 public final class Engines {
@@ -22,7 +21,6 @@ public final class Engines {
     static String cudaUnsupported(EngineSettings s) {
         if (s.precision() != Precision.FLOAT32) return "the cuda backend stores parameters in float32 only";
         if (s.rates().learned()) return "learned inner learning rates are not on the cuda backend yet";
-        if (s.algorithm() == Algorithm.MAML) return "second-order MAML is not on the cuda backend yet";
         return null;
     }
 

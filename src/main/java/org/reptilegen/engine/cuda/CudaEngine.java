@@ -24,10 +24,10 @@ import org.reptilegen.task.TaskBatch;
  * The inner loop makes no host round trip: each step replays the same launches ({@link StepPlan}),
  * reading the step index from a device counter.
  *
- * <p>Second-order MAML is not here yet. It will add, per task, checkpoints of the [B x P] copies every
- * K steps and a gradient / adjoint [B x P] pair to the workspace, and tangent (Hessian-vector) variants
- * of each layer's kernels, whose update rule (p += scale * grad, acc += grad) already lets a backward
- * write a gradient without touching the parameters (scale 0).
+ * <p>Second-order MAML keeps the [B x P] task copies every K steps of the forward inner loop, then
+ * sweeps the segments in reverse: each is recomputed from its checkpoint, and for its steps from last
+ * to first the tangent kernels give the gradient and the exact Hessian-vector product H_t lambda
+ * (forward-over-reverse) for the adjoint update lambda = g + lambda - alpha H_t lambda.
  */
 public final class CudaEngine implements Engine {
     /** Device memory left free beyond what a batch measures, for the driver and fragmentation. */
@@ -202,13 +202,12 @@ public final class CudaEngine implements Engine {
      */
     private double[] innerLoopsAndMean(TaskBatch batch, double[] millis) {
         Algorithm alg = settings.algorithm();
-        if (alg == Algorithm.MAML)
-            throw new UnsupportedOperationException("second-order MAML is not on the cuda backend yet; use --backend cpu");
         checkBatch(batch);
+        if (alg == Algorithm.MAML) return maml(batch, millis);
         boolean fomaml = alg == Algorithm.FOMAML;
         int tasks = batch.size(), steps = batch.maxSteps();
         dev.enter();
-        Workspace w = workspace(tasks, steps, fomaml);
+        Workspace w = workspace(tasks, steps, fomaml, 0);
         uploadInputs(w, batch);
         startTasks(w, fomaml);
         List<Launch> step = w.trainStep(alpha, fomaml);
@@ -219,6 +218,91 @@ public final class CudaEngine implements Engine {
         else loops.run();
         dev.run(w.metaGradientMean(theta, metaGrad, fomaml));
         return readNll(w, tasks);
+    }
+
+    /**
+     * Second-order MAML: the forward inner loop with a checkpoint of the task copies every K steps,
+     * then the reverse sweep segment by segment; leaves the mean of the tasks' lambda_0 in metaGrad.
+     * With millis, millis[0] is the device time of both sweeps.
+     */
+    private double[] maml(TaskBatch batch, double[] millis) {
+        int tasks = batch.size(), steps = batch.maxSteps();
+        int k = Workspace.segmentFor(settings.segment(), steps);
+        dev.enter();
+        Workspace w = workspace(tasks, steps, false, k);
+        uploadInputs(w, batch);
+        startTasks(w, false);
+        List<Launch> step = w.trainStep(alpha, false);
+        Runnable loops = () -> {
+            forwardSweep(w, step, steps, k);
+            for (Launch l : w.mamlStart()) dev.run(l);
+            reverseSweep(w, steps, k);
+        };
+        if (millis != null) millis[0] = dev.timed(loops);
+        else loops.run();
+        dev.run(w.mamlMean(theta, metaGrad));
+        return readNll(w, tasks);
+    }
+
+    /**
+     * MAML's forward inner loop: a checkpoint of the task copies before every K steps. With graphs, the
+     * K steps of a full segment are recorded once and replayed after each checkpoint.
+     */
+    private void forwardSweep(Workspace w, List<Launch> step, int steps, int k) {
+        int full = steps / k, rest = steps % k;
+        if (graphs && full >= 2) {
+            jcuda.driver.CUgraphExec exec = dev.capture(() -> {
+                for (int t = 0; t < k; t++) for (Launch l : step) dev.run(l);
+            });
+            try {
+                for (int seg = 0; seg < full; seg++) {
+                    dev.run(w.checkpoint(seg));
+                    dev.replay(exec);
+                }
+                dev.sync("MAML's forward loop");
+            } finally {
+                dev.destroy(exec);
+            }
+        } else {
+            for (int seg = 0; seg < full; seg++) {
+                dev.run(w.checkpoint(seg));
+                for (int t = 0; t < k; t++) for (Launch l : step) dev.run(l);
+            }
+        }
+        if (rest > 0) {
+            dev.run(w.checkpoint(full));
+            for (int t = 0; t < rest; t++) for (Launch l : step) dev.run(l);
+        }
+    }
+
+    /**
+     * MAML's reverse sweep, last segment first. Every segment of a full K steps runs the same body
+     * after its own entry (checkpoint and counter), so with graphs the body is recorded once and
+     * replayed; a shorter last segment is launched directly.
+     */
+    private void reverseSweep(Workspace w, int steps, int k) {
+        int full = steps / k, rest = steps % k;
+        if (rest > 0) for (Launch l : w.mamlSegmentReverse(full, steps, alpha)) dev.run(l);
+        List<Launch> body = w.mamlSegmentBody(k, alpha);
+        if (graphs && full >= 2) {
+            jcuda.driver.CUgraphExec exec = dev.capture(() -> {
+                for (Launch l : body) dev.run(l);
+            });
+            try {
+                for (int seg = full - 1; seg >= 0; seg--) {
+                    for (Launch l : w.mamlSegmentEntry(seg)) dev.run(l);
+                    dev.replay(exec);
+                }
+                dev.sync("MAML's reverse sweep");
+            } finally {
+                dev.destroy(exec);
+            }
+        } else {
+            for (int seg = full - 1; seg >= 0; seg--) {
+                for (Launch l : w.mamlSegmentEntry(seg)) dev.run(l);
+                for (Launch l : body) dev.run(l);
+            }
+        }
     }
 
     /** Steps recorded into one graph: long enough that replays cost little host time, short enough to record fast. */
@@ -266,7 +350,7 @@ public final class CudaEngine implements Engine {
         for (int from = 0; from < batch.size(); from += chunk) {
             int to = Math.min(batch.size(), from + chunk);
             TaskBatch part = batch.slice(from, to);
-            Workspace w = workspace(to - from, steps, false);
+            Workspace w = workspace(to - from, steps, false, 0);
             uploadInputs(w, part);
             startTasks(w, false);
             List<Launch> step = w.trainStep(alpha, false);
@@ -288,7 +372,7 @@ public final class CudaEngine implements Engine {
         int chunk = chunkSize(count, steps);
         for (int from = 0; from < count; from += chunk) {
             int n = Math.min(count, from + chunk) - from;
-            Workspace w = workspace(n, steps, false);
+            Workspace w = workspace(n, steps, false, 0);
             int[] xs = new int[steps * n * inDim];
             for (int t = 0; t < steps; t++)
                 for (int b = 0; b < n; b++) System.arraycopy(positions[t], 0, xs, (t * n + b) * inDim, inDim);
@@ -357,36 +441,39 @@ public final class CudaEngine implements Engine {
     }
 
     /** The workspace for this shape, reusing the current one when it fits; checks device memory first. */
-    private Workspace workspace(int tasks, int steps, boolean accumulate) {
+    private Workspace workspace(int tasks, int steps, boolean accumulate, int segment) {
         if (tasks > MAX_TASKS) throw new IllegalArgumentException("the cuda backend runs at most " + MAX_TASKS + " tasks at once, asked for " + tasks);
         int cap = Math.max(steps, 1);
-        if (ws != null && ws.tasks == tasks && ws.steps >= cap && (ws.accumulates || !accumulate)) return ws;
+        if (ws != null && ws.tasks == tasks && ws.steps >= cap && (ws.accumulates || !accumulate)
+                && (segment == 0 || ws.segment == segment)) return ws;
         if (ws != null) {
             dev.sync("freeing the previous batch");
             ws.close();
             ws = null;
         }
-        long need = Workspace.measure(model, tasks, cap, accumulate);
+        long need = Workspace.measure(model, tasks, cap, accumulate, segment);
         long free = dev.memInfo()[0];
         if (need + MARGIN > free) {
-            long perTask = perTask(cap, accumulate);
-            int fit = fit(free, cap, accumulate);
-            throw new DeviceException("a batch of " + tasks + " tasks of " + cap + " steps needs " + Bytes.show(need)
+            long perTask = perTask(cap, accumulate, segment);
+            int fit = fit(free, cap, accumulate, segment);
+            String maml = segment == 0 ? "" : " (MAML with segments of " + segment + " steps: "
+                    + ((cap + segment - 1) / segment + segment + 4) + " copies of the parameters per task)";
+            throw new DeviceException("a batch of " + tasks + " tasks of " + cap + " steps" + maml + " needs " + Bytes.show(need)
                     + " of device memory (" + Bytes.show(perTask) + " per task) but " + Bytes.show(free) + " is free on "
                     + dev.name + ": at most " + fit + " tasks fit; use --batch " + fit + " or less");
         }
-        ws = Workspace.allocate(dev, model, tasks, cap, accumulate);
+        ws = Workspace.allocate(dev, model, tasks, cap, accumulate, segment);
         return ws;
     }
 
-    private long perTask(int steps, boolean accumulate) {
-        return Workspace.measure(model, 2, steps, accumulate) - Workspace.measure(model, 1, steps, accumulate);
+    private long perTask(int steps, boolean accumulate, int segment) {
+        return Workspace.measure(model, 2, steps, accumulate, segment) - Workspace.measure(model, 1, steps, accumulate, segment);
     }
 
     /** How many tasks fit in free bytes. */
-    private int fit(long free, int steps, boolean accumulate) {
-        long per = perTask(steps, accumulate);
-        long fixed = Workspace.measure(model, 1, steps, accumulate) - per;
+    private int fit(long free, int steps, boolean accumulate, int segment) {
+        long per = perTask(steps, accumulate, segment);
+        long fixed = Workspace.measure(model, 1, steps, accumulate, segment) - per;
         long n = (free - MARGIN - fixed) / Math.max(per, 1);
         return (int) Math.max(0, Math.min(n, MAX_TASKS));
     }
@@ -396,7 +483,7 @@ public final class CudaEngine implements Engine {
         int cap = Math.max(steps, 1);
         if (ws != null && ws.tasks == tasks && ws.steps >= cap) return tasks;
         long free = dev.memInfo()[0] + (ws == null ? 0 : ws.bytes());
-        int fit = fit(free, cap, false);
+        int fit = fit(free, cap, false, 0);
         if (fit < 1) throw new DeviceException("not even one task of " + cap + " steps fits in the " + Bytes.show(free)
                 + " of device memory free on " + dev.name);
         return Math.min(tasks, fit);

@@ -33,6 +33,10 @@ final class CudaKernels {
             "float* p, int P, float scale, float* acc, int accOn, int wOff, int bOff, int in, int out, const float* x, const float* dy, const float* pre, int sine, float* dx", 32, 8);
     /** Columns of W per backward block. */
     static final int LINEAR_BACKWARD_COLS = 32;
+    static final KernelSig LINEAR_FORWARD_TANGENT = k("linear_forward_tangent",
+            "const float* p, const float* v, int P, int wOff, int bOff, int in, int out, const float* x, const float* xT, int sine, float* y, float* pre, float* yT, float* preT", 256, 1);
+    static final KernelSig LINEAR_BACKWARD_TANGENT = k("linear_backward_tangent",
+            "const float* p, const float* v, int P, float* g, float* h, int wOff, int bOff, int in, int out, const float* x, const float* xT, const float* dy, const float* dyT, const float* pre, const float* preT, int sine, float* dx, float* dxT", 32, 8);
 
     // activation.cu
     static final KernelSig ACTIVATION_FORWARD = k("activation_forward",
@@ -45,12 +49,28 @@ final class CudaKernels {
     static final KernelSig GATE_MUL_FORWARD = k("gate_mul_forward", "int count, const float* a, const float* gp, float* y", 256, 1);
     static final KernelSig GATE_MUL_BACKWARD = k("gate_mul_backward",
             "int count, const float* a, const float* gp, const float* dy, float* da, float* dgp", 256, 1);
+    static final KernelSig ACTIVATION_FORWARD_TANGENT = k("activation_forward_tangent",
+            "int kind, int count, const float* x, const float* y, const float* xT, float* yT", 256, 1);
+    static final KernelSig ACTIVATION_BACKWARD_TANGENT = k("activation_backward_tangent",
+            "int kind, int count, const float* x, const float* y, const float* xT, const float* dy, const float* dyT, float* dx, float* dxT", 256, 1);
+    static final KernelSig GATED_FORWARD_TANGENT = k("gated_forward_tangent",
+            "int d, int B, const float* x, const float* xT, float* yT", 256, 1);
+    static final KernelSig GATED_BACKWARD_TANGENT = k("gated_backward_tangent",
+            "int d, int B, const float* x, const float* xT, const float* dy, const float* dyT, float* dx, float* dxT", 256, 1);
+    static final KernelSig GATE_MUL_FORWARD_TANGENT = k("gate_mul_forward_tangent",
+            "int count, const float* a, const float* aT, const float* gp, const float* gpT, float* yT", 256, 1);
+    static final KernelSig GATE_MUL_BACKWARD_TANGENT = k("gate_mul_backward_tangent",
+            "int count, const float* a, const float* aT, const float* gp, const float* gpT, const float* dy, const float* dyT, float* da, float* daT, float* dgp, float* dgpT", 256, 1);
 
     // layernorm.cu
     static final KernelSig LAYERNORM_FORWARD = k("layernorm_forward",
             "const float* p, int P, int gOff, int bOff, int dim, const float* x, float* stats, float* y", 256, 1);
     static final KernelSig LAYERNORM_BACKWARD_UPDATE = k("layernorm_backward_update",
             "float* p, int P, float scale, float* acc, int accOn, int gOff, int bOff, int dim, const float* x, const float* stats, const float* dy, float* dx", 256, 1);
+    static final KernelSig LAYERNORM_FORWARD_TANGENT = k("layernorm_forward_tangent",
+            "const float* p, const float* v, int P, int gOff, int bOff, int dim, const float* x, const float* xT, const float* stats, float* tstats, float* yT", 256, 1);
+    static final KernelSig LAYERNORM_BACKWARD_TANGENT = k("layernorm_backward_tangent",
+            "const float* p, const float* v, int P, float* g, float* h, int gOff, int bOff, int dim, const float* x, const float* xT, const float* stats, const float* tstats, const float* dy, const float* dyT, float* dx, float* dxT", 256, 1);
 
     // lstm.cu
     static final KernelSig LSTM_BLOCK_FORWARD = k("lstm_block_forward",
@@ -61,12 +81,20 @@ final class CudaKernels {
             "float* p, int P, float scale, float* acc, int accOn, int hOff, int D, const float* z, const float* act, const float* c, const float* dy, float* dx", 32, 8);
     /** Columns of z per backward block. */
     static final int LSTM_BACKWARD_COLS = 32;
+    static final KernelSig LSTM_BLOCK_FORWARD_TANGENT = k("lstm_block_forward_tangent",
+            "const float* p, const float* v, int P, int hOff, int D, const float* x, const float* xT, float* z, float* act, float* c, float* y, float* zT, float* aT, float* cT, float* yT", 256, 1);
+    static final KernelSig LSTM_BLOCK_BACKWARD_TANGENT = k("lstm_block_backward_tangent",
+            "const float* p, const float* v, int P, float* g, float* h, int hOff, int D, const float* z, const float* zT, const float* act, const float* aT, const float* c, const float* cT, const float* dy, const float* dyT, float* dx, float* dxT", 32, 8);
 
     // loss.cu
     static final KernelSig BCE_LOSS_GRAD = k("bce_loss_grad",
             "int B, const float* z, const int* ys, const int* step, float* dz, double* nll", 128, 1);
     static final KernelSig SOFTMAX_CE_LOSS_GRAD = k("softmax_ce_loss_grad",
             "int B, int L, const float* z, const int* ys, const int* step, float* dz, double* nll", 256, 1);
+    static final KernelSig BCE_LOSS_GRAD_TANGENT = k("bce_loss_grad_tangent",
+            "int B, const float* z, const float* zT, const int* ys, const int* step, float* dz, float* dzT, double* nll", 128, 1);
+    static final KernelSig SOFTMAX_CE_LOSS_GRAD_TANGENT = k("softmax_ce_loss_grad_tangent",
+            "int B, int L, const float* z, const float* zT, const int* ys, const int* step, float* dz, float* dzT, double* nll", 256, 1);
 
     // sample.cu
     static final KernelSig SAMPLE_DRAW = k("sample_draw",
@@ -83,6 +111,10 @@ final class CudaKernels {
             "float* theta, const double* g, float* m, float* v, int P, double beta1, double beta2, double eps, double stepSize, double sqrtBc2", 256, 1);
     static final KernelSig STEP_SET = k("step_set", "int* step, int value", 1, 1);
     static final KernelSig STEP_ADVANCE = k("step_advance", "int* step", 1, 1);
+    static final KernelSig ROWS_COPY = k("rows_copy", "const float* src, float* dst, int P, int B", 256, 1);
+    static final KernelSig ROWS_ZERO = k("rows_zero", "float* dst, int P, int B", 256, 1);
+    static final KernelSig MAML_ADJOINT = k("maml_adjoint", "float* lambda, float* g, float* h, double alpha, int P, int B", 256, 1);
+    static final KernelSig STEP_ADD = k("step_add", "int* step, int delta", 1, 1);
 
     static final List<KernelSig> ALL = List.of(
             EMBED_GATHER_FORWARD, EMBED_SCATTER_UPDATE, D2C_FORWARD,
@@ -93,7 +125,14 @@ final class CudaKernels {
             LSTM_BLOCK_FORWARD, LSTM_BLOCK_BACKWARD_UPDATE,
             BCE_LOSS_GRAD, SOFTMAX_CE_LOSS_GRAD,
             SAMPLE_DRAW,
-            TASKS_FROM_THETA, META_GRADIENT_MEAN, ADAM_STEP, STEP_SET, STEP_ADVANCE);
+            TASKS_FROM_THETA, META_GRADIENT_MEAN, ADAM_STEP, STEP_SET, STEP_ADVANCE,
+            LINEAR_FORWARD_TANGENT, LINEAR_BACKWARD_TANGENT,
+            ACTIVATION_FORWARD_TANGENT, ACTIVATION_BACKWARD_TANGENT, GATED_FORWARD_TANGENT, GATED_BACKWARD_TANGENT,
+            GATE_MUL_FORWARD_TANGENT, GATE_MUL_BACKWARD_TANGENT,
+            LAYERNORM_FORWARD_TANGENT, LAYERNORM_BACKWARD_TANGENT,
+            LSTM_BLOCK_FORWARD_TANGENT, LSTM_BLOCK_BACKWARD_TANGENT,
+            BCE_LOSS_GRAD_TANGENT, SOFTMAX_CE_LOSS_GRAD_TANGENT,
+            ROWS_COPY, ROWS_ZERO, MAML_ADJOINT, STEP_ADD);
 
     /** activation_forward's kinds, as the #defines in activation.cu. */
     static final int ACT_RELU = 0, ACT_TANH = 1, ACT_SIGMOID = 2;

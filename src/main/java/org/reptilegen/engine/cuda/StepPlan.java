@@ -14,6 +14,8 @@ import org.reptilegen.model.TaskKind;
 /**
  * The launches of one inner step of B tasks, built once per batch shape: every layer's forward, the
  * loss with its gradient, every layer's backward fused with its update, and the step counter's advance.
+ * For MAML also the Hessian-vector step: forward and tangent, the loss with its Hessian, backward and
+ * tangent into the gradient and H v sums, and the adjoint update.
  * The sequence is the same at every step (the step index lives on the device), so it can be replayed
  * as it is, or captured once into a CUDA graph.
  *
@@ -31,8 +33,13 @@ final class StepPlan {
     private final ParamLayout layout;
     private final TaskKind kind;
     private final Node[] nodes;
-    /** The model's output [B x L] and the loss gradient in it. */
-    final CUdeviceptr logits, dlogits;
+    /** The model's output [B x L] and the loss gradient in it, and their tangents (MAML). */
+    final CUdeviceptr logits, dlogits, logitsT, dlogitsT;
+    /**
+     * The task parameters [B x P] the launches being built read and update, and where the losses go:
+     * the inner loop runs on the task copies, MAML's recomputed segments on their own states.
+     */
+    private CUdeviceptr p, nll;
 
     StepPlan(ModelSpec spec, Workspace w, Launch.Functions fns) {
         this.w = w;
@@ -41,32 +48,71 @@ final class StepPlan {
         this.kind = spec.task();
         List<LayerSpec> layers = spec.layers();
         nodes = new Node[layers.size()];
-        CUdeviceptr x = null;
+        CUdeviceptr x = null, xT = null;
         int width = kind.inputDim;
         for (int i = 0; i < layers.size(); i++) {
-            nodes[i] = build(layers.get(i), "module_" + i, width, x);
+            nodes[i] = build(layers.get(i), "module_" + i, width, x, xT);
             x = nodes[i].y;
+            xT = nodes[i].yT;
             width = nodes[i].out;
         }
         if (width != kind.logits) throw new IllegalStateException("model ends with width " + width + ", not " + kind.logits);
         logits = x;
+        logitsT = xT;
         dlogits = w.arena.floats((long) w.tasks * width);
+        dlogitsT = tangentFloats(width);
     }
 
     /** One inner SGD step of every task. */
     List<Launch> trainStep(Update u) {
+        return trainStep(u, w.params, w.nll);
+    }
+
+    /** One inner SGD step of the task parameters at params, adding the losses to nll [B]. */
+    List<Launch> trainStep(Update u, CUdeviceptr params, CUdeviceptr nll) {
+        p = params;
+        this.nll = nll;
         List<Launch> ops = new ArrayList<>();
-        for (Node n : nodes) n.forward(ops);
+        for (Node n : nodes) n.forward(ops, false);
         ops.add(loss());
         backward(ops, u);
         ops.add(op(STEP_ADVANCE, 1, 1, w.step));
         return ops;
     }
 
+    /**
+     * One step of MAML's adjoint recursion at the parameters params (theta_t of every task) for step t
+     * of the device counter: the forward and its tangent along v = lambda, the loss with its gradient
+     * and Hessian in the logits, the backward and its tangent, which add the gradient g_t into w.grad
+     * and H_t lambda into w.hv without touching params, then lambda = g_t + lambda - alpha H_t lambda
+     * (which also zeroes g and hv), and the counter moved back to t - 1.
+     */
+    List<Launch> hvpStep(CUdeviceptr params, double alpha) {
+        p = params;
+        this.nll = w.nllScratch;
+        List<Launch> ops = new ArrayList<>();
+        for (Node n : nodes) n.forward(ops, true);
+        ops.add(lossTangent());
+        CUdeviceptr dy = dlogits, dyT = dlogitsT;
+        for (int i = nodes.length - 1; i >= 0; i--) {
+            nodes[i].backwardTangent(ops, dy, dyT);
+            dy = nodes[i].dx;
+            dyT = nodes[i].dxT;
+        }
+        // maml_adjoint(float* lambda, float* g, float* h, double alpha, int P, int B)
+        ops.add(op(MAML_ADJOINT, blocks(w.paramCount, MAML_ADJOINT.blockX()), w.tasks,
+                w.lambda, w.grad, w.hv, alpha, w.paramCount, w.tasks));
+        // step_add(int* step, int delta)
+        ops.add(op(STEP_ADD, 1, 1, w.step, -1));
+        return ops;
+    }
+
     /** One sampling step: the forward, a draw of y_t from the logits, then the SGD step on it. */
     List<Launch> sampleStep(Update u, double temperature, boolean stopAtZero) {
+        p = w.params;
+        nll = w.nll;
         List<Launch> ops = new ArrayList<>();
-        for (Node n : nodes) n.forward(ops);
+        for (Node n : nodes) n.forward(ops, false);
         // sample_draw(int B, int L, double temperature, const float* z, const unsigned long long* streams,
         //             int stopAtZero, const int* step, int steps, int* ys, int* done, int* out)
         ops.add(op(SAMPLE_DRAW, w.tasks, 1, w.tasks, kind.logits, temperature, logits, w.streams,
@@ -81,9 +127,21 @@ final class StepPlan {
         int b = w.tasks;
         if (kind == TaskKind.MNIST)
             // bce_loss_grad(int B, const float* z, const int* ys, const int* step, float* dz, double* nll)
-            return op(BCE_LOSS_GRAD, blocks(b, BCE_LOSS_GRAD.blockX()), 1, b, logits, w.ys, w.step, dlogits, w.nll);
+            return op(BCE_LOSS_GRAD, blocks(b, BCE_LOSS_GRAD.blockX()), 1, b, logits, w.ys, w.step, dlogits, nll);
         // softmax_ce_loss_grad(int B, int L, const float* z, const int* ys, const int* step, float* dz, double* nll)
-        return op(SOFTMAX_CE_LOSS_GRAD, b, 1, b, kind.logits, logits, w.ys, w.step, dlogits, w.nll);
+        return op(SOFTMAX_CE_LOSS_GRAD, b, 1, b, kind.logits, logits, w.ys, w.step, dlogits, nll);
+    }
+
+    private Launch lossTangent() {
+        int b = w.tasks;
+        if (kind == TaskKind.MNIST)
+            // bce_loss_grad_tangent(int B, const float* z, const float* zT, const int* ys, const int* step, float* dz,
+            //                       float* dzT, double* nll)
+            return op(BCE_LOSS_GRAD_TANGENT, blocks(b, BCE_LOSS_GRAD_TANGENT.blockX()), 1,
+                    b, logits, logitsT, w.ys, w.step, dlogits, dlogitsT, nll);
+        // softmax_ce_loss_grad_tangent(int B, int L, const float* z, const float* zT, const int* ys, const int* step,
+        //                              float* dz, float* dzT, double* nll)
+        return op(SOFTMAX_CE_LOSS_GRAD_TANGENT, b, 1, b, kind.logits, logits, logitsT, w.ys, w.step, dlogits, dlogitsT, nll);
     }
 
     private void backward(List<Launch> ops, Update u) {
@@ -108,45 +166,62 @@ final class StepPlan {
         return w.arena.floats(perTask * w.tasks);
     }
 
+    /** A tangent's activations: only in a workspace for MAML, the one plan that reads them (null elsewhere). */
+    private CUdeviceptr tangentFloats(long perTask) {
+        return w.segment > 0 ? floats(perTask) : null;
+    }
+
     // ---- the layer tree ----
 
     private abstract static class Node {
         final int in, out;
-        /** Input [B x in] (null for the first layer, which reads the integer inputs), output, input gradient. */
-        final CUdeviceptr x;
-        CUdeviceptr y, dx;
+        /**
+         * Input [B x in] and its tangent (null for the first layer, which reads the integer inputs); output,
+         * input gradient and their tangents, the tangents used only by MAML's Hessian-vector products.
+         */
+        final CUdeviceptr x, xT;
+        CUdeviceptr y, dx, yT, dxT;
 
-        Node(int in, int out, CUdeviceptr x) {
+        Node(int in, int out, CUdeviceptr x, CUdeviceptr xT) {
             this.in = in;
             this.out = out;
             this.x = x;
+            this.xT = xT;
         }
 
-        abstract void forward(List<Launch> ops);
+        /** Appends the forward launches; with tangent, also those of yT along the direction w.lambda. */
+        abstract void forward(List<Launch> ops, boolean tangent);
 
         /** Appends the backward launches for the output gradient dy; leaves the input gradient in dx. */
         abstract void backward(List<Launch> ops, CUdeviceptr dy, Update u);
+
+        /**
+         * Appends the backward and its tangent for dy, dyT: leaves dx and dxT, adds the gradient into
+         * w.grad and H v into w.hv, and leaves the parameters alone.
+         */
+        abstract void backwardTangent(List<Launch> ops, CUdeviceptr dy, CUdeviceptr dyT);
     }
 
-    private Node build(LayerSpec spec, String prefix, int in, CUdeviceptr x) {
+    private Node build(LayerSpec spec, String prefix, int in, CUdeviceptr x, CUdeviceptr xT) {
         if (spec instanceof LayerSpec.Embed e) return new EmbedNode(e, prefix);
         if (spec instanceof LayerSpec.D2c d) return new D2cNode(in, d.n());
-        if (spec instanceof LayerSpec.Linear l) return new LinearNode(prefix, l.in(), l.out(), false, x);
-        if (spec instanceof LayerSpec.Siren s) return new LinearNode(prefix, s.in(), s.out(), true, x);
-        if (spec instanceof LayerSpec.Activation a) return new ActivationNode(a.kind(), in, x);
-        if (spec instanceof LayerSpec.Gated) return new GatedNode(in, x);
-        if (spec instanceof LayerSpec.LayerNorm n) return new LayerNormNode(prefix, n.dim(), x);
-        if (spec instanceof LayerSpec.LstmBlock l) return new LstmNode(prefix, l.dim(), x);
-        if (spec instanceof LayerSpec.Residual r) return new ResidualNode(prefix, r.layers(), in, x);
-        if (spec instanceof LayerSpec.GatedResidual g) return new GatedResidualNode(prefix, g.layers(), g.in(), x);
+        if (spec instanceof LayerSpec.Linear l) return new LinearNode(prefix, l.in(), l.out(), false, x, xT);
+        if (spec instanceof LayerSpec.Siren s) return new LinearNode(prefix, s.in(), s.out(), true, x, xT);
+        if (spec instanceof LayerSpec.Activation a) return new ActivationNode(a.kind(), in, x, xT);
+        if (spec instanceof LayerSpec.Gated) return new GatedNode(in, x, xT);
+        if (spec instanceof LayerSpec.LayerNorm n) return new LayerNormNode(prefix, n.dim(), x, xT);
+        if (spec instanceof LayerSpec.LstmBlock l) return new LstmNode(prefix, l.dim(), x, xT);
+        if (spec instanceof LayerSpec.Residual r) return new ResidualNode(prefix, r.layers(), in, x, xT);
+        if (spec instanceof LayerSpec.GatedResidual g) return new GatedResidualNode(prefix, g.layers(), g.in(), x, xT);
         throw new IllegalArgumentException("no cuda layer for " + spec.type());
     }
 
-    private Node[] chain(List<LayerSpec> specs, String prefix, int in, CUdeviceptr x) {
+    private Node[] chain(List<LayerSpec> specs, String prefix, int in, CUdeviceptr x, CUdeviceptr xT) {
         Node[] out = new Node[specs.size()];
         for (int j = 0; j < specs.size(); j++) {
-            out[j] = build(specs.get(j), prefix + ".module_" + j, in, x);
+            out[j] = build(specs.get(j), prefix + ".module_" + j, in, x, xT);
             x = out[j].y;
+            xT = out[j].yT;
             in = out[j].out;
         }
         return out;
@@ -161,12 +236,22 @@ final class StepPlan {
         return dy;
     }
 
+    /** As chainBackward with tangents: returns {dx, dxT} of the chain's input ({dy, dyT} for an empty chain). */
+    private static CUdeviceptr[] chainBackwardTangent(Node[] chain, List<Launch> ops, CUdeviceptr dy, CUdeviceptr dyT) {
+        for (int j = chain.length - 1; j >= 0; j--) {
+            chain[j].backwardTangent(ops, dy, dyT);
+            dy = chain[j].dx;
+            dyT = chain[j].dxT;
+        }
+        return new CUdeviceptr[]{dy, dyT};
+    }
+
     private final class EmbedNode extends Node {
         private final CUdeviceptr meta;
         private final int tables;
 
         EmbedNode(LayerSpec.Embed spec, String prefix) {
-            super(spec.tables().size(), spec.outDim(spec.tables().size(), prefix), null);
+            super(spec.tables().size(), spec.outDim(spec.tables().size(), prefix), null, null);
             tables = spec.tables().size();
             int[] m = new int[4 * tables];
             int outOff = 0;
@@ -180,20 +265,37 @@ final class StepPlan {
             }
             meta = w.arena.constInts(m);
             y = floats(out);
+            yT = tangentFloats(out);
         }
 
-        void forward(List<Launch> ops) {
+        private Launch gather(CUdeviceptr table, CUdeviceptr into) {
             // embed_gather_forward(const float* p, int P, const int* meta, int tables, int outWidth,
             //                      const int* xs, int inDim, const int* step, int B, float* y)
-            ops.add(op(EMBED_GATHER_FORWARD, blocks(out, EMBED_GATHER_FORWARD.blockX()), w.tasks,
-                    w.params, w.paramCount, meta, tables, out, w.xs, in, w.step, w.tasks, y));
+            return op(EMBED_GATHER_FORWARD, blocks(out, EMBED_GATHER_FORWARD.blockX()), w.tasks,
+                    table, w.paramCount, meta, tables, out, w.xs, in, w.step, w.tasks, into);
+        }
+
+        private Launch scatter(CUdeviceptr table, Update u, CUdeviceptr dy) {
+            // embed_scatter_update(float* p, int P, float scale, float* acc, int accOn, const int* meta, int tables,
+            //                      int outWidth, const int* xs, int inDim, const int* step, int B, const float* dy)
+            return op(EMBED_SCATTER_UPDATE, blocks(out, EMBED_SCATTER_UPDATE.blockX()), w.tasks,
+                    table, w.paramCount, u.scale(), u.acc(), u.accOn(), meta, tables, out, w.xs, in, w.step, w.tasks, dy);
+        }
+
+        void forward(List<Launch> ops, boolean tangent) {
+            ops.add(gather(p, y));
+            // The output is linear in the tables: its tangent is the direction's rows.
+            if (tangent) ops.add(gather(w.lambda, yT));
         }
 
         void backward(List<Launch> ops, CUdeviceptr dy, Update u) {
-            // embed_scatter_update(float* p, int P, float scale, float* acc, int accOn, const int* meta, int tables,
-            //                      int outWidth, const int* xs, int inDim, const int* step, int B, const float* dy)
-            ops.add(op(EMBED_SCATTER_UPDATE, blocks(out, EMBED_SCATTER_UPDATE.blockX()), w.tasks,
-                    w.params, w.paramCount, u.scale(), u.acc(), u.accOn(), meta, tables, out, w.xs, in, w.step, w.tasks, dy));
+            ops.add(scatter(p, u, dy));
+        }
+
+        void backwardTangent(List<Launch> ops, CUdeviceptr dy, CUdeviceptr dyT) {
+            // Linear in the tables, so no second-order term of its own: dy into g's rows, dyT into H v's.
+            ops.add(scatter(w.grad, new Update(1f, w.grad, 0), dy));
+            ops.add(scatter(w.hv, new Update(1f, w.hv, 0), dyT));
         }
     }
 
@@ -201,55 +303,86 @@ final class StepPlan {
         private final float scale;
 
         D2cNode(int in, int n) {
-            super(in, in, null);
+            super(in, in, null, null);
             scale = (float) (2.0 / n);
             y = floats(in);
+            yT = tangentFloats(in);
         }
 
-        void forward(List<Launch> ops) {
+        void forward(List<Launch> ops, boolean tangent) {
             // d2c_forward(float scale, int inDim, const int* xs, const int* step, int B, float* y)
             ops.add(op(D2C_FORWARD, blocks((long) w.tasks * in, D2C_FORWARD.blockX()), 1, scale, in, w.xs, w.step, w.tasks, y));
+            // Integer inputs do not move along a parameter direction.
+            if (tangent) ops.add(zero(yT, in));
         }
 
         void backward(List<Launch> ops, CUdeviceptr dy, Update u) {
             // No parameters, and the first layer: nothing upstream needs its input gradient.
         }
+
+        void backwardTangent(List<Launch> ops, CUdeviceptr dy, CUdeviceptr dyT) {
+        }
+    }
+
+    private Launch zero(CUdeviceptr rows, int width) {
+        // rows_zero(float* dst, int P, int B)
+        return op(ROWS_ZERO, blocks(width, ROWS_ZERO.blockX()), w.tasks, rows, width, w.tasks);
     }
 
     private final class LinearNode extends Node {
         private final int wOff, bOff, sine;
-        private final CUdeviceptr pre;
+        private final CUdeviceptr pre, preT;
 
-        LinearNode(String prefix, int in, int out, boolean sine, CUdeviceptr x) {
-            super(in, out, x);
+        LinearNode(String prefix, int in, int out, boolean sine, CUdeviceptr x, CUdeviceptr xT) {
+            super(in, out, x, xT);
             this.wOff = offset(prefix + ".linear.weight");
             this.bOff = offset(prefix + ".linear.bias");
             this.sine = sine ? 1 : 0;
             y = floats(out);
+            yT = tangentFloats(out);
             pre = sine ? floats(out) : y;
+            preT = sine ? tangentFloats(out) : yT;
             dx = floats(in);
+            dxT = tangentFloats(in);
         }
 
-        void forward(List<Launch> ops) {
+        void forward(List<Launch> ops, boolean tangent) {
+            if (tangent) {
+                // The forward and its tangent in one pass over W and V.
+                // linear_forward_tangent(const float* p, const float* v, int P, int wOff, int bOff, int in, int out,
+                //                        const float* x, const float* xT, int sine, float* y, float* pre, float* yT,
+                //                        float* preT)
+                ops.add(op(LINEAR_FORWARD_TANGENT, blocks(out, LINEAR_FORWARD_ROWS), w.tasks,
+                        p, w.lambda, w.paramCount, wOff, bOff, in, out, x, xT, sine, y, pre, yT, preT));
+                return;
+            }
             // linear_forward(const float* p, int P, int wOff, int bOff, int in, int out, const float* x, float* y,
             //                float* pre, int sine)
             ops.add(op(LINEAR_FORWARD, blocks(out, LINEAR_FORWARD_ROWS), w.tasks,
-                    w.params, w.paramCount, wOff, bOff, in, out, x, y, pre, sine));
+                    p, w.paramCount, wOff, bOff, in, out, x, y, pre, sine));
         }
 
         void backward(List<Launch> ops, CUdeviceptr dy, Update u) {
             // linear_backward_update(float* p, int P, float scale, float* acc, int accOn, int wOff, int bOff, int in,
             //                        int out, const float* x, const float* dy, const float* pre, int sine, float* dx)
             ops.add(op(LINEAR_BACKWARD_UPDATE, blocks(in, LINEAR_BACKWARD_COLS), w.tasks,
-                    w.params, w.paramCount, u.scale(), u.acc(), u.accOn(), wOff, bOff, in, out, x, dy, pre, sine, dx));
+                    p, w.paramCount, u.scale(), u.acc(), u.accOn(), wOff, bOff, in, out, x, dy, pre, sine, dx));
+        }
+
+        void backwardTangent(List<Launch> ops, CUdeviceptr dy, CUdeviceptr dyT) {
+            // linear_backward_tangent(const float* p, const float* v, int P, float* g, float* h, int wOff, int bOff,
+            //                         int in, int out, const float* x, const float* xT, const float* dy, const float* dyT,
+            //                         const float* pre, const float* preT, int sine, float* dx, float* dxT)
+            ops.add(op(LINEAR_BACKWARD_TANGENT, blocks(in, LINEAR_BACKWARD_COLS), w.tasks,
+                    p, w.lambda, w.paramCount, w.grad, w.hv, wOff, bOff, in, out, x, xT, dy, dyT, pre, preT, sine, dx, dxT));
         }
     }
 
     private final class ActivationNode extends Node {
         private final int act;
 
-        ActivationNode(LayerSpec.Activation.Kind k, int dim, CUdeviceptr x) {
-            super(dim, dim, x);
+        ActivationNode(LayerSpec.Activation.Kind k, int dim, CUdeviceptr x, CUdeviceptr xT) {
+            super(dim, dim, x, xT);
             act = switch (k) {
                 case RELU -> ACT_RELU;
                 case TANH -> ACT_TANH;
@@ -257,73 +390,115 @@ final class StepPlan {
             };
             y = floats(dim);
             dx = floats(dim);
+            yT = tangentFloats(dim);
+            dxT = tangentFloats(dim);
         }
 
         private int count() {
             return Math.multiplyExact(w.tasks, in);
         }
 
-        void forward(List<Launch> ops) {
+        void forward(List<Launch> ops, boolean tangent) {
             // activation_forward(int kind, int count, const float* x, float* y)
             ops.add(op(ACTIVATION_FORWARD, blocks(count(), ACTIVATION_FORWARD.blockX()), 1, act, count(), x, y));
+            if (!tangent) return;
+            // activation_forward_tangent(int kind, int count, const float* x, const float* y, const float* xT, float* yT)
+            ops.add(op(ACTIVATION_FORWARD_TANGENT, blocks(count(), ACTIVATION_FORWARD_TANGENT.blockX()), 1,
+                    act, count(), x, y, xT, yT));
         }
 
         void backward(List<Launch> ops, CUdeviceptr dy, Update u) {
             // activation_backward(int kind, int count, const float* x, const float* y, const float* dy, float* dx)
             ops.add(op(ACTIVATION_BACKWARD, blocks(count(), ACTIVATION_BACKWARD.blockX()), 1, act, count(), x, y, dy, dx));
         }
+
+        void backwardTangent(List<Launch> ops, CUdeviceptr dy, CUdeviceptr dyT) {
+            // activation_backward_tangent(int kind, int count, const float* x, const float* y, const float* xT,
+            //                             const float* dy, const float* dyT, float* dx, float* dxT)
+            ops.add(op(ACTIVATION_BACKWARD_TANGENT, blocks(count(), ACTIVATION_BACKWARD_TANGENT.blockX()), 1,
+                    act, count(), x, y, xT, dy, dyT, dx, dxT));
+        }
     }
 
     private final class GatedNode extends Node {
-        GatedNode(int in, CUdeviceptr x) {
-            super(in, in / 2, x);
+        GatedNode(int in, CUdeviceptr x, CUdeviceptr xT) {
+            super(in, in / 2, x, xT);
             y = floats(out);
             dx = floats(in);
+            yT = tangentFloats(out);
+            dxT = tangentFloats(in);
         }
 
-        void forward(List<Launch> ops) {
+        private int blocksOut() {
+            return blocks((long) w.tasks * out, GATED_FORWARD.blockX());
+        }
+
+        void forward(List<Launch> ops, boolean tangent) {
             // gated_forward(int d, int B, const float* x, float* y)
-            ops.add(op(GATED_FORWARD, blocks((long) w.tasks * out, GATED_FORWARD.blockX()), 1, out, w.tasks, x, y));
+            ops.add(op(GATED_FORWARD, blocksOut(), 1, out, w.tasks, x, y));
+            // gated_forward_tangent(int d, int B, const float* x, const float* xT, float* yT)
+            if (tangent) ops.add(op(GATED_FORWARD_TANGENT, blocksOut(), 1, out, w.tasks, x, xT, yT));
         }
 
         void backward(List<Launch> ops, CUdeviceptr dy, Update u) {
             // gated_backward(int d, int B, const float* x, const float* dy, float* dx)
-            ops.add(op(GATED_BACKWARD, blocks((long) w.tasks * out, GATED_BACKWARD.blockX()), 1, out, w.tasks, x, dy, dx));
+            ops.add(op(GATED_BACKWARD, blocksOut(), 1, out, w.tasks, x, dy, dx));
+        }
+
+        void backwardTangent(List<Launch> ops, CUdeviceptr dy, CUdeviceptr dyT) {
+            // gated_backward_tangent(int d, int B, const float* x, const float* xT, const float* dy, const float* dyT,
+            //                        float* dx, float* dxT)
+            ops.add(op(GATED_BACKWARD_TANGENT, blocksOut(), 1, out, w.tasks, x, xT, dy, dyT, dx, dxT));
         }
     }
 
     private final class LayerNormNode extends Node {
         private final int gOff, bOff;
-        private final CUdeviceptr stats;
+        private final CUdeviceptr stats, tstats;
 
-        LayerNormNode(String prefix, int dim, CUdeviceptr x) {
-            super(dim, dim, x);
+        LayerNormNode(String prefix, int dim, CUdeviceptr x, CUdeviceptr xT) {
+            super(dim, dim, x, xT);
             gOff = offset(prefix + ".norm.weight");
             bOff = offset(prefix + ".norm.bias");
             stats = floats(2);
+            tstats = tangentFloats(2);
             y = floats(dim);
             dx = floats(dim);
+            yT = tangentFloats(dim);
+            dxT = tangentFloats(dim);
         }
 
-        void forward(List<Launch> ops) {
+        void forward(List<Launch> ops, boolean tangent) {
             // layernorm_forward(const float* p, int P, int gOff, int bOff, int dim, const float* x, float* stats, float* y)
-            ops.add(op(LAYERNORM_FORWARD, w.tasks, 1, w.params, w.paramCount, gOff, bOff, in, x, stats, y));
+            ops.add(op(LAYERNORM_FORWARD, w.tasks, 1, p, w.paramCount, gOff, bOff, in, x, stats, y));
+            if (!tangent) return;
+            // layernorm_forward_tangent(const float* p, const float* v, int P, int gOff, int bOff, int dim, const float* x,
+            //                           const float* xT, const float* stats, float* tstats, float* yT)
+            ops.add(op(LAYERNORM_FORWARD_TANGENT, w.tasks, 1, p, w.lambda, w.paramCount, gOff, bOff, in, x, xT, stats, tstats, yT));
         }
 
         void backward(List<Launch> ops, CUdeviceptr dy, Update u) {
             // layernorm_backward_update(float* p, int P, float scale, float* acc, int accOn, int gOff, int bOff, int dim,
             //                           const float* x, const float* stats, const float* dy, float* dx)
-            ops.add(op(LAYERNORM_BACKWARD_UPDATE, w.tasks, 1, w.params, w.paramCount, u.scale(), u.acc(), u.accOn(),
+            ops.add(op(LAYERNORM_BACKWARD_UPDATE, w.tasks, 1, p, w.paramCount, u.scale(), u.acc(), u.accOn(),
                     gOff, bOff, in, x, stats, dy, dx));
+        }
+
+        void backwardTangent(List<Launch> ops, CUdeviceptr dy, CUdeviceptr dyT) {
+            // layernorm_backward_tangent(const float* p, const float* v, int P, float* g, float* h, int gOff, int bOff,
+            //                            int dim, const float* x, const float* xT, const float* stats, const float* tstats,
+            //                            const float* dy, const float* dyT, float* dx, float* dxT)
+            ops.add(op(LAYERNORM_BACKWARD_TANGENT, w.tasks, 1, p, w.lambda, w.paramCount, w.grad, w.hv, gOff, bOff, in,
+                    x, xT, stats, tstats, dy, dyT, dx, dxT));
         }
     }
 
     private final class LstmNode extends Node {
         private final int hOff, dim;
-        private final CUdeviceptr z, act, c;
+        private final CUdeviceptr z, act, c, zT, aT, cT;
 
-        LstmNode(String prefix, int dim, CUdeviceptr x) {
-            super(dim, dim, x);
+        LstmNode(String prefix, int dim, CUdeviceptr x, CUdeviceptr xT) {
+            super(dim, dim, x, xT);
             this.dim = dim;
             hOff = offset(prefix + ".hidden_vec");
             // lstm.cu finds gate k at hOff + D + k (2D*D + D), its bias after its weight: check the layout agrees.
@@ -339,20 +514,43 @@ final class StepPlan {
             c = floats(dim);
             y = floats(dim);
             dx = floats(dim);
+            zT = tangentFloats(2L * dim);
+            aT = tangentFloats(4L * dim);
+            cT = tangentFloats(dim);
+            yT = tangentFloats(dim);
+            dxT = tangentFloats(dim);
         }
 
-        void forward(List<Launch> ops) {
+        void forward(List<Launch> ops, boolean tangent) {
+            if (tangent) {
+                // The forward and its tangent in one pass over the gates' W and V.
+                // lstm_block_forward_tangent(const float* p, const float* v, int P, int hOff, int D, const float* x,
+                //                            const float* xT, float* z, float* act, float* c, float* y, float* zT,
+                //                            float* aT, float* cT, float* yT)
+                ops.add(op(LSTM_BLOCK_FORWARD_TANGENT, blocks(dim, LSTM_FORWARD_UNITS), w.tasks,
+                        p, w.lambda, w.paramCount, hOff, dim, x, xT, z, act, c, y, zT, aT, cT, yT));
+                return;
+            }
             // lstm_block_forward(const float* p, int P, int hOff, int D, const float* x, float* z, float* act,
             //                    float* c, float* y)
             ops.add(op(LSTM_BLOCK_FORWARD, blocks(dim, LSTM_FORWARD_UNITS), w.tasks,
-                    w.params, w.paramCount, hOff, dim, x, z, act, c, y));
+                    p, w.paramCount, hOff, dim, x, z, act, c, y));
         }
 
         void backward(List<Launch> ops, CUdeviceptr dy, Update u) {
             // lstm_block_backward_update(float* p, int P, float scale, float* acc, int accOn, int hOff, int D,
             //                            const float* z, const float* act, const float* c, const float* dy, float* dx)
             ops.add(op(LSTM_BLOCK_BACKWARD_UPDATE, blocks(2L * dim, LSTM_BACKWARD_COLS), w.tasks,
-                    w.params, w.paramCount, u.scale(), u.acc(), u.accOn(), hOff, dim, z, act, c, dy, dx));
+                    p, w.paramCount, u.scale(), u.acc(), u.accOn(), hOff, dim, z, act, c, dy, dx));
+        }
+
+        void backwardTangent(List<Launch> ops, CUdeviceptr dy, CUdeviceptr dyT) {
+            // lstm_block_backward_tangent(const float* p, const float* v, int P, float* g, float* h, int hOff, int D,
+            //                             const float* z, const float* zT, const float* act, const float* aT,
+            //                             const float* c, const float* cT, const float* dy, const float* dyT,
+            //                             float* dx, float* dxT)
+            ops.add(op(LSTM_BLOCK_BACKWARD_TANGENT, blocks(2L * dim, LSTM_BACKWARD_COLS), w.tasks,
+                    p, w.lambda, w.paramCount, w.grad, w.hv, hOff, dim, z, zT, act, aT, c, cT, dy, dyT, dx, dxT));
         }
     }
 
@@ -364,53 +562,78 @@ final class StepPlan {
     private final class ResidualNode extends Node {
         private final Node[] inner;
 
-        ResidualNode(String prefix, List<LayerSpec> layers, int dim, CUdeviceptr x) {
-            super(dim, dim, x);
-            inner = chain(layers, prefix, dim, x);
+        ResidualNode(String prefix, List<LayerSpec> layers, int dim, CUdeviceptr x, CUdeviceptr xT) {
+            super(dim, dim, x, xT);
+            inner = chain(layers, prefix, dim, x, xT);
             y = floats(dim);
             dx = floats(dim);
+            yT = tangentFloats(dim);
+            dxT = tangentFloats(dim);
         }
 
         private CUdeviceptr innerOut() {
             return inner.length == 0 ? x : inner[inner.length - 1].y;
         }
 
-        void forward(List<Launch> ops) {
-            for (Node n : inner) n.forward(ops);
+        private CUdeviceptr innerOutT() {
+            return inner.length == 0 ? xT : inner[inner.length - 1].yT;
+        }
+
+        void forward(List<Launch> ops, boolean tangent) {
+            for (Node n : inner) n.forward(ops, tangent);
             ops.add(add((long) w.tasks * in, innerOut(), x, y));
+            if (tangent) ops.add(add((long) w.tasks * in, innerOutT(), xT, yT));
         }
 
         void backward(List<Launch> ops, CUdeviceptr dy, Update u) {
             CUdeviceptr innerDx = chainBackward(inner, ops, dy, u);
             ops.add(add((long) w.tasks * in, innerDx, dy, dx));
         }
+
+        void backwardTangent(List<Launch> ops, CUdeviceptr dy, CUdeviceptr dyT) {
+            CUdeviceptr[] innerDx = chainBackwardTangent(inner, ops, dy, dyT);
+            ops.add(add((long) w.tasks * in, innerDx[0], dy, dx));
+            ops.add(add((long) w.tasks * in, innerDx[1], dyT, dxT));
+        }
     }
 
     private final class GatedResidualNode extends Node {
         private final Node[] inner;
         private final LinearNode gate;
-        private final CUdeviceptr da, dgp;
+        private final CUdeviceptr da, dgp, daT, dgpT;
 
-        GatedResidualNode(String prefix, List<LayerSpec> layers, int dim, CUdeviceptr x) {
-            super(dim, dim, x);
-            inner = chain(layers, prefix, dim, x);
-            gate = new LinearNode(prefix + ".weights", dim, dim, false, x);
+        GatedResidualNode(String prefix, List<LayerSpec> layers, int dim, CUdeviceptr x, CUdeviceptr xT) {
+            super(dim, dim, x, xT);
+            inner = chain(layers, prefix, dim, x, xT);
+            gate = new LinearNode(prefix + ".weights", dim, dim, false, x, xT);
             y = floats(dim);
             da = floats(dim);
             dgp = floats(dim);
             dx = floats(dim);
+            yT = tangentFloats(dim);
+            daT = tangentFloats(dim);
+            dgpT = tangentFloats(dim);
+            dxT = tangentFloats(dim);
         }
 
         private CUdeviceptr innerOut() {
             return inner.length == 0 ? x : inner[inner.length - 1].y;
         }
 
-        void forward(List<Launch> ops) {
-            for (Node n : inner) n.forward(ops);
-            gate.forward(ops);
+        private CUdeviceptr innerOutT() {
+            return inner.length == 0 ? xT : inner[inner.length - 1].yT;
+        }
+
+        void forward(List<Launch> ops, boolean tangent) {
+            for (Node n : inner) n.forward(ops, tangent);
+            gate.forward(ops, tangent);
             // gate_mul_forward(int count, const float* a, const float* gp, float* y)
             long count = (long) w.tasks * in;
             ops.add(op(GATE_MUL_FORWARD, blocks(count, GATE_MUL_FORWARD.blockX()), 1, Math.toIntExact(count), innerOut(), gate.y, y));
+            if (!tangent) return;
+            // gate_mul_forward_tangent(int count, const float* a, const float* aT, const float* gp, const float* gpT, float* yT)
+            ops.add(op(GATE_MUL_FORWARD_TANGENT, blocks(count, GATE_MUL_FORWARD_TANGENT.blockX()), 1, Math.toIntExact(count),
+                    innerOut(), innerOutT(), gate.y, gate.yT, yT));
         }
 
         void backward(List<Launch> ops, CUdeviceptr dy, Update u) {
@@ -421,6 +644,18 @@ final class StepPlan {
             CUdeviceptr innerDx = chainBackward(inner, ops, da, u);
             gate.backward(ops, dgp, u);
             ops.add(add(count, innerDx, gate.dx, dx));
+        }
+
+        void backwardTangent(List<Launch> ops, CUdeviceptr dy, CUdeviceptr dyT) {
+            long count = (long) w.tasks * in;
+            // gate_mul_backward_tangent(int count, const float* a, const float* aT, const float* gp, const float* gpT,
+            //                           const float* dy, const float* dyT, float* da, float* daT, float* dgp, float* dgpT)
+            ops.add(op(GATE_MUL_BACKWARD_TANGENT, blocks(count, GATE_MUL_BACKWARD_TANGENT.blockX()), 1, Math.toIntExact(count),
+                    innerOut(), innerOutT(), gate.y, gate.yT, dy, dyT, da, daT, dgp, dgpT));
+            CUdeviceptr[] innerDx = chainBackwardTangent(inner, ops, da, daT);
+            gate.backwardTangent(ops, dgp, dgpT);
+            ops.add(add(count, innerDx[0], gate.dx, dx));
+            ops.add(add(count, innerDx[1], gate.dxT, dxT));
         }
     }
 }

@@ -6,12 +6,24 @@ import org.reptilegen.model.ModelSpec;
 
 /**
  * Everything on the device that scales with the batch: the task copies [B x P], FOMAML's gradient
- * sums [B x P] (when asked for), the inputs and targets of every step [T x B], the losses, the
- * sampling state and the activations of one step. All of it is one allocation, measured first.
+ * sums [B x P] (when asked for), MAML's checkpoints and work rows (when asked for), the inputs and
+ * targets of every step [T x B], the losses, the sampling state and the activations of one step. All
+ * of it is one allocation, measured first.
+ *
+ * <p>MAML with segment length K over T steps keeps ceil(T / K) checkpoints of the [B x P] task copies
+ * (theta_t for t = 0, K, 2K, ...), K states [B x P] of the segment being recomputed, and three more
+ * [B x P] rows: the adjoint lambda, and the gradient and Hessian-vector product of one step.
  */
 final class Workspace implements AutoCloseable {
     final int tasks, steps, paramCount;
     final boolean accumulates;
+    /** MAML's segment length K, 0 without MAML's buffers; the number of checkpoints, ceil(steps / K). */
+    final int segment, checkpoints;
+    /** MAML: checkpoints and segment states (arrays of [B x P] rows), lambda, g, H lambda, or null. */
+    final CUdeviceptr[] checkpointRows, states;
+    final CUdeviceptr lambda, grad, hv;
+    /** [B] doubles for the losses of recomputed steps, which must not count twice. */
+    final CUdeviceptr nllScratch;
     final Arena arena;
     /** [B x P] task copies; [B x P] gradient sums (FOMAML) or null. */
     final CUdeviceptr params, acc;
@@ -25,7 +37,7 @@ final class Workspace implements AutoCloseable {
     private final Device dev;
 
     private Workspace(Device dev, CUdeviceptr base, ModelSpec spec, int tasks, int steps, boolean accumulates,
-                      Launch.Functions fns) {
+                      int segment, Launch.Functions fns) {
         this.dev = dev;
         this.base = base;
         this.fns = fns;
@@ -33,6 +45,10 @@ final class Workspace implements AutoCloseable {
         this.steps = steps;
         this.paramCount = spec.layout().size();
         this.accumulates = accumulates;
+        if (segment < 0 || segment > Math.max(steps, 1))
+            throw new IllegalArgumentException("segment " + segment + " for " + steps + " steps");
+        this.segment = segment;
+        this.checkpoints = segment == 0 ? 0 : (Math.max(steps, 1) + segment - 1) / segment;
         this.arena = base == null ? Arena.measuring() : Arena.over(base);
         long bp = (long) tasks * paramCount;
         params = arena.floats(bp);
@@ -44,17 +60,40 @@ final class Workspace implements AutoCloseable {
         streams = arena.longs(tasks);
         done = arena.ints(tasks);
         out = arena.ints((long) tasks * steps);
+        checkpointRows = new CUdeviceptr[checkpoints];
+        for (int i = 0; i < checkpoints; i++) checkpointRows[i] = arena.floats(bp);
+        states = new CUdeviceptr[segment];
+        for (int i = 0; i < segment; i++) states[i] = arena.floats(bp);
+        lambda = segment > 0 ? arena.floats(bp) : null;
+        grad = segment > 0 ? arena.floats(bp) : null;
+        hv = segment > 0 ? arena.floats(bp) : null;
+        nllScratch = segment > 0 ? arena.doubles(tasks) : null;
         plan = new StepPlan(spec, this, fns);
+    }
+
+    /** MAML's segment length for T steps: the setting (clamped to T), or ceil(sqrt(T)) for 0. */
+    static int segmentFor(int setting, int steps) {
+        int t = Math.max(steps, 1);
+        return setting > 0 ? Math.min(setting, t) : org.reptilegen.meta.InnerLoops.defaultSegment(t);
     }
 
     /** Bytes a workspace of this shape takes. Builds the whole plan against placeholders, so it also checks every launch. */
     static long measure(ModelSpec spec, int tasks, int steps, boolean accumulates) {
-        return measuring(spec, tasks, steps, accumulates).arena.used();
+        return measure(spec, tasks, steps, accumulates, 0);
+    }
+
+    /** As {@link #measure(ModelSpec, int, int, boolean)} with MAML's buffers for segment length K (0: none). */
+    static long measure(ModelSpec spec, int tasks, int steps, boolean accumulates, int segment) {
+        return measuring(spec, tasks, steps, accumulates, segment).arena.used();
     }
 
     /** A workspace of placeholders: nothing allocated, nothing launchable, every launch argument checked. */
     static Workspace measuring(ModelSpec spec, int tasks, int steps, boolean accumulates) {
-        return new Workspace(null, null, spec, tasks, steps, accumulates, sig -> null);
+        return measuring(spec, tasks, steps, accumulates, 0);
+    }
+
+    static Workspace measuring(ModelSpec spec, int tasks, int steps, boolean accumulates, int segment) {
+        return new Workspace(null, null, spec, tasks, steps, accumulates, segment, sig -> null);
     }
 
     /**
@@ -62,14 +101,18 @@ final class Workspace implements AutoCloseable {
      * cannot run here. For replaying a plan on something else than a GPU (the kernel emulation test).
      */
     static Workspace at(CUdeviceptr base, ModelSpec spec, int tasks, int steps, boolean accumulates) {
-        return new Workspace(null, base, spec, tasks, steps, accumulates, sig -> null);
+        return at(base, spec, tasks, steps, accumulates, 0);
     }
 
-    static Workspace allocate(Device dev, ModelSpec spec, int tasks, int steps, boolean accumulates) {
-        long bytes = measure(spec, tasks, steps, accumulates);
+    static Workspace at(CUdeviceptr base, ModelSpec spec, int tasks, int steps, boolean accumulates, int segment) {
+        return new Workspace(null, base, spec, tasks, steps, accumulates, segment, sig -> null);
+    }
+
+    static Workspace allocate(Device dev, ModelSpec spec, int tasks, int steps, boolean accumulates, int segment) {
+        long bytes = measure(spec, tasks, steps, accumulates, segment);
         CUdeviceptr base = dev.alloc(bytes, "a batch of " + tasks + " tasks");
         try {
-            Workspace ws = new Workspace(dev, base, spec, tasks, steps, accumulates, dev::function);
+            Workspace ws = new Workspace(dev, base, spec, tasks, steps, accumulates, segment, dev::function);
             ws.arena.uploadConstants(dev);
             return ws;
         } catch (RuntimeException e) {
@@ -128,6 +171,91 @@ final class Workspace implements AutoCloseable {
         //           double stepSize, double sqrtBc2)
         return Launch.of(fns, CudaKernels.ADAM_STEP, Launch.blocks(paramCount, CudaKernels.ADAM_STEP.blockX()), 1,
                 theta, g, m, v, paramCount, a.beta1(), a.beta2(), a.eps(), a.lr() / bc1, sqrtBc2);
+    }
+
+    // ---- MAML ----
+
+    private Launch rows(KernelSig sig, Object... args) {
+        return Launch.of(fns, sig, Launch.blocks(paramCount, sig.blockX()), tasks, args);
+    }
+
+    private void needMaml() {
+        if (segment == 0) throw new IllegalStateException("this workspace has no room for MAML");
+    }
+
+    /** Before MAML's reverse sweep: lambda_T = 0, and g = H lambda = 0 for the first step's sums. */
+    List<Launch> mamlStart() {
+        needMaml();
+        // rows_zero(float* dst, int P, int B)
+        return List.of(rows(CudaKernels.ROWS_ZERO, lambda, paramCount, tasks), rows(CudaKernels.ROWS_ZERO, grad, paramCount, tasks),
+                rows(CudaKernels.ROWS_ZERO, hv, paramCount, tasks));
+    }
+
+    /** In the forward inner loop, before step seg * K: the task copies into checkpoint seg. */
+    Launch checkpoint(int seg) {
+        needMaml();
+        // rows_copy(const float* src, float* dst, int P, int B)
+        return rows(CudaKernels.ROWS_COPY, params, checkpointRows[seg], paramCount, tasks);
+    }
+
+    private List<List<Launch>> recomputeSteps, hvpSteps;
+    private double mamlAlpha = Double.NaN;
+
+    /**
+     * The reverse sweep over segment seg of a loop of {@code steps} steps: its entry, then its body.
+     */
+    List<Launch> mamlSegmentReverse(int seg, int steps, float alpha) {
+        int start = seg * segment, end = Math.min(start + segment, steps);
+        List<Launch> ops = new java.util.ArrayList<>(mamlSegmentEntry(seg));
+        ops.addAll(mamlSegmentBody(end - start, alpha));
+        return ops;
+    }
+
+    /** A segment's entry: states[0] from checkpoint seg, the step counter at the segment's first step. */
+    List<Launch> mamlSegmentEntry(int seg) {
+        needMaml();
+        // rows_copy(const float* src, float* dst, int P, int B)
+        return List.of(rows(CudaKernels.ROWS_COPY, checkpointRows[seg], states[0], paramCount, tasks),
+                // step_set(int* step, int value)
+                Launch.of(fns, CudaKernels.STEP_SET, 1, 1, step, seg * segment));
+    }
+
+    /**
+     * A segment's body, the same launches for every segment of {@code length} steps (so it can be
+     * recorded once and replayed): states[j] = one SGD step from states[j - 1] up to the segment's last
+     * step, then for its steps from last to first the Hessian-vector step at that step's state and the
+     * adjoint update. The plans per state slot are built once per learning rate.
+     */
+    List<Launch> mamlSegmentBody(int length, float alpha) {
+        needMaml();
+        if (length < 1 || length > segment) throw new IllegalArgumentException("a segment of " + length + " steps, K = " + segment);
+        if (alpha != mamlAlpha) {
+            recomputeSteps = new java.util.ArrayList<>();
+            hvpSteps = new java.util.ArrayList<>();
+            for (int j = 0; j < segment; j++) {
+                // The recomputed losses go to scratch: the forward loop already counted them.
+                recomputeSteps.add(j == 0 ? List.of() : plan.trainStep(new StepPlan.Update(-alpha, states[j], 0), states[j], nllScratch));
+                hvpSteps.add(plan.hvpStep(states[j], alpha));
+            }
+            mamlAlpha = alpha;
+        }
+        List<Launch> ops = new java.util.ArrayList<>();
+        for (int j = 1; j < length; j++) {
+            // rows_copy(const float* src, float* dst, int P, int B)
+            ops.add(rows(CudaKernels.ROWS_COPY, states[j - 1], states[j], paramCount, tasks));
+            ops.addAll(recomputeSteps.get(j));
+        }
+        // The recomputation leaves the counter at the segment's last step; each Hessian-vector step moves it back by one.
+        for (int j = length - 1; j >= 0; j--) ops.addAll(hvpSteps.get(j));
+        return ops;
+    }
+
+    /** After the reverse sweep: g = the mean over tasks of lambda_0. */
+    Launch mamlMean(CUdeviceptr theta, CUdeviceptr g) {
+        needMaml();
+        // meta_gradient_mean(const float* rows, const float* theta, int reptile, int P, int B, double* g)
+        return Launch.of(fns, CudaKernels.META_GRADIENT_MEAN, Launch.blocks(paramCount, CudaKernels.META_GRADIENT_MEAN.blockX()), 1,
+                lambda, theta, 0, paramCount, tasks, g);
     }
 
     /** Bytes of the one allocation. */

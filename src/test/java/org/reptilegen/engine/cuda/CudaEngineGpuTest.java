@@ -33,6 +33,8 @@ import org.reptilegen.util.Rng;
  * <li>one layer, one inner step (FOMAML, T = 1: the plain gradient): 1e-4;
  * <li>one layer, three inner steps of ragged tasks (Reptile): 2e-4;
  * <li>whole meta-gradients of mnist-lstm and text-mlp (Reptile and FOMAML, T = 4): 1e-3;
+ * <li>second-order MAML of mnist-lstm and text-mlp (T = 16, alpha 0.05, segment lengths 1, 4 and 16, equal
+ *     to each other bit for bit): 2e-3; MAML of every layer (T = 5, alpha 0.2): 2e-4;
  * <li>evaluation (prequential NLL per task, T = 30): 1e-4;
  * <li>Adam on the device against Adam on the CPU fed the device's own meta-gradient: 1e-6 per element;
  * <li>determinism, resumed runs and sampling with one seed: exactly equal.
@@ -109,9 +111,10 @@ class CudaEngineGpuTest {
 
     @Test
     void replayedGraphsGiveExactlyWhatKernelByKernelLaunchesGive() {
-        // 2 * 16 + 7 steps: two recorded blocks replayed, and a remainder launched directly.
+        // 2 * 16 + 7 steps: two recorded blocks replayed, and a remainder launched directly. MAML's
+        // segments of ceil(sqrt(39)) = 7 steps: five full ones replayed in both sweeps, a rest of 4 launched.
         int steps = 2 * CudaEngine.STEPS_PER_GRAPH + 7;
-        for (Algorithm alg : new Algorithm[]{Algorithm.REPTILE, Algorithm.FOMAML}) {
+        for (Algorithm alg : new Algorithm[]{Algorithm.REPTILE, Algorithm.FOMAML, Algorithm.MAML}) {
             ModelSpec m = CudaTestModels.MNIST_LSTM;
             double[] theta = CudaTestModels.params(m, 41, 0.03);
             TaskBatch batch = CudaTestModels.batch(m, 3, steps, 42, true);
@@ -274,12 +277,77 @@ class CudaEngineGpuTest {
         }
     }
 
+    /**
+     * Second-order MAML of mnist-lstm and text-mlp over T = 16 steps (ragged tasks) against the CPU, with
+     * segment lengths 1, ceil(sqrt(T)) = 4 and T, whose results must be equal bit for bit (recomputing a
+     * segment runs the same kernels on the same values as the forward loop).
+     */
     @Test
-    void mamlSaysItIsNotHereYet() {
-        ModelSpec m = CudaTestModels.TINY_MNIST;
-        try (CudaEngine gpu = new CudaEngine(settings(m, Algorithm.MAML, 0.1, Precision.FLOAT32))) {
-            assertThrows(UnsupportedOperationException.class,
-                    () -> gpu.metaStep(CudaTestModels.batch(m, 2, 2, 29, false)));
+    void mamlMetaGradientsMatchTheCpuForEverySegmentLength() {
+        int steps = 16;
+        ModelSpec lstm = CudaTestModels.MNIST_LSTM, mlp = CudaTestModels.TEXT_MLP;
+        compareMaml(lstm, CudaTestModels.params(lstm, 35, MAML_NOISE), CudaTestModels.batch(lstm, 3, steps, 25, true), "mnist-lstm");
+        compareMaml(mlp, CudaTestModels.params(mlp, 36, CudaTestModels.TEXT_MLP_NOISE), CudaTestModels.batch(mlp, 3, steps, 26, true), "text-mlp");
+    }
+
+    /** MAML's bound: the Hessian-vector products of 16 float32 steps against float64. */
+    static final double MAML_BOUND = 2e-3;
+    /**
+     * Parameter noise of the mnist-lstm MAML test: with 0.3, sixteen steps of mnist-lstm amplify rounding
+     * so much that float32 storage alone moves the CPU's own MAML meta-gradient by 9e-4.
+     */
+    static final double MAML_NOISE = 0.03;
+
+    private static void compareMaml(ModelSpec m, double[] theta, TaskBatch batch, String what) {
+        double alpha = 0.05;
+        int n = theta.length, steps = batch.maxSteps();
+        double[] gCpu = new double[n];
+        double[] nllCpu;
+        try (CpuEngine cpu = new CpuEngine(settings(m, Algorithm.MAML, alpha, Precision.FLOAT64))) {
+            cpu.setState(TrainState.fresh(theta));
+            nllCpu = cpu.metaGradient(batch, gCpu);
         }
+        double[] first = null;
+        for (int k : new int[]{1, Workspace.segmentFor(0, steps), steps}) {
+            EngineSettings s = new EngineSettings(m, Algorithm.MAML, alpha, k, Precision.FLOAT32, new Adam(1e-3, 0.9, 0.99, 1e-8), 2);
+            double[] g = new double[n];
+            double[] nll;
+            try (CudaEngine gpu = new CudaEngine(s)) {
+                gpu.setState(TrainState.fresh(theta));
+                nll = gpu.metaGradient(batch, g);
+            }
+            double e = relErr(g, gCpu);
+            assertTrue(e < MAML_BOUND, what + " K=" + k + ": MAML meta-gradient relative error " + e);
+            for (int b = 0; b < nllCpu.length; b++)
+                assertEquals(nllCpu[b], nll[b], 1e-4 * Math.abs(nllCpu[b]) + 1e-6, what + " K=" + k + ": NLL of task " + b);
+            if (first == null) first = g;
+            else assertArrayEquals(first, g, 0.0, what + ": K=" + k + " differs from K=1");
+        }
+    }
+
+    /** metaStep with MAML: the Adam step on the MAML meta-gradient, the same on both engines. */
+    @Test
+    void mamlMetaStepRunsOnEveryLayer() {
+        for (Object[] c : CudaTestModels.layerCases().map(a -> a.get()).toList()) {
+            ModelSpec m = (ModelSpec) c[1];
+            TaskBatch batch = CudaTestModels.batch(m, 3, 5, 29, true);
+            double[] theta = CudaTestModels.params(m, 30);
+            compareMetaGradient(m, Algorithm.MAML, 0.2, batch, theta, 2e-4, 1e-4, c[0] + " maml");
+            try (CudaEngine gpu = new CudaEngine(settings(m, Algorithm.MAML, 0.2, Precision.FLOAT32))) {
+                gpu.setState(TrainState.fresh(theta));
+                double[] nll = gpu.metaStep(batch);
+                assertEquals(3, nll.length);
+                assertEquals(1, gpu.state().adamStep());
+                assertTrue(Arrays.stream(gpu.state().theta()).allMatch(Double::isFinite), c[0] + ": theta after a MAML step");
+            }
+        }
+    }
+
+    @Test
+    void learnedRatesAreRefused() {
+        ModelSpec m = CudaTestModels.TINY_MNIST;
+        EngineSettings s = new EngineSettings(m, Algorithm.MAML, 0.1, 0, Precision.FLOAT32, new Adam(1e-3, 0.9, 0.99, 1e-8), 2,
+                org.reptilegen.config.InnerLr.Mode.PER_TENSOR);
+        assertThrows(UnsupportedOperationException.class, () -> new CudaEngine(s));
     }
 }

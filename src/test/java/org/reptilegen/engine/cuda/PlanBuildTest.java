@@ -28,6 +28,17 @@ class PlanBuildTest {
             w.metaGradientMean(any, any, acc);
             Workspace.adamStep(sig -> null, spec.layout().size(), any, any, any, any, new org.reptilegen.meta.Adam(1e-3, 0.9, 0.99, 1e-8), 3);
         }
+        // MAML: the checkpoints, every segment's recomputation and Hessian-vector steps, the mean.
+        int k = Workspace.segmentFor(0, steps);
+        Workspace w = Workspace.measuring(spec, tasks, steps, false, k);
+        w.trainStep(1e-3f, false);
+        jcuda.driver.CUdeviceptr any = new jcuda.driver.CUdeviceptr();
+        for (int seg = 0; seg < w.checkpoints; seg++) w.checkpoint(seg);
+        assertEquals(3, w.mamlStart().size());
+        List<Launch> last = w.mamlSegmentReverse(w.checkpoints - 1, steps, 1e-3f);
+        assertEquals("step_add", last.get(last.size() - 1).sig.name());
+        w.mamlSegmentReverse(0, steps, 1e-3f);
+        w.mamlMean(any, any);
     }
 
     @ParameterizedTest(name = "{0}")
@@ -57,5 +68,24 @@ class PlanBuildTest {
         assertTrue(fomaml < 70L << 30);
         long perTask = Workspace.measure(m, 2, 784, false) - Workspace.measure(m, 1, 784, false);
         assertTrue(perTask >= 1_125_889L * 4 && perTask < 1_125_889L * 4 + (64 << 10), Bytes.show(perTask));
+    }
+
+    /**
+     * MAML over T = 784 with K = 28 keeps 28 checkpoints, 28 segment states, the task copies, lambda, g
+     * and H lambda: 60 copies of the parameters per task (270 MB for mnist-lstm), as the CPU engine counts
+     * (ceil(T / K) + K + 4), so about 250 tasks fit an 80 GB card.
+     */
+    @Test
+    void mamlMemoryIsSixtyCopiesOfTheParametersPerTask() {
+        ModelSpec m = CudaTestModels.MNIST_LSTM;
+        int k = Workspace.segmentFor(0, 784);
+        assertEquals(28, k);
+        long perTask = Workspace.measure(m, 2, 784, false, k) - Workspace.measure(m, 1, 784, false, k);
+        long copies = 1_125_889L * 4 * 60;
+        assertTrue(perTask >= copies && perTask < copies + (128 << 10), Bytes.show(perTask));
+        assertEquals(60L * 1_125_889 * 4, org.reptilegen.meta.InnerLoops.mamlBytesPerTask(1_125_889, 784, 28, 4));
+        assertEquals(784, Workspace.segmentFor(0, 784) * Workspace.measuring(m, 1, 784, false, k).checkpoints);
+        assertEquals(5, Workspace.segmentFor(5, 784));
+        assertEquals(3, Workspace.segmentFor(5, 3));
     }
 }
