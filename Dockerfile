@@ -1,5 +1,5 @@
 # reptile-gen in a CUDA image. Build: docker build -t reptile-gen .
-# Run:   docker run --gpus all -v "$PWD/runs:/runs/runs" reptile-gen train --config mnist-lstm-reptile
+# Run:   docker run --gpus all -v "$PWD:/runs" reptile-gen train --config mnist-lstm-reptile
 # The kernels are compiled here with nvcc; at run time only the driver (libcuda, from the host) is needed.
 FROM nvidia/cuda:13.0.0-devel-ubuntu24.04 AS build
 RUN apt-get update \
