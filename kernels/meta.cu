@@ -94,3 +94,63 @@ extern "C" __global__ void maml_adjoint(float* lambda, float* g, float* h, doubl
 extern "C" __global__ void step_add(int* step, int delta) {
     *step += delta;
 }
+
+// ---- learned inner learning rates (Meta-SGD) ----
+// With a rate per parameter element the layers' fused updates run with scale 0 and sum one step's
+// gradient into gs [B x P] instead; rated_step then applies p -= rates[i] * gs. This keeps the fused
+// kernels, and so the fixed-rate path, as they are. rates is [P] floats, shared by every task.
+// One thread per element: grid (ceil(P / 256), B), block 256.
+
+// p -= rates * gs, then gs = 0 for the next step's sum; with accOn FOMAML's sums acc += gs and, for the
+// rates' gradient, q += gs^2.
+extern "C" __global__ void rated_step(float* p, float* gs, const float* rates, float* acc, float* q, int accOn, int P, int B) {
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    int b = blockIdx.y;
+    if (i >= P || b >= B) return;
+    size_t idx = (size_t)b * P + i;
+    float g = gs[idx];
+    p[idx] -= rates[i] * g;
+    gs[idx] = 0.f;
+    if (accOn) {
+        acc[idx] += g;
+        q[idx] += g * g;
+    }
+}
+
+// FOMAML's gradient of the per-element rates, the mean over tasks (in task order, float64) of
+// -((sum_t g_t)^2 - sum_t g_t^2) / 2 = -sum_{s<t} g_s g_t, from the sums acc and the squares q.
+// One thread per parameter walking the tasks: grid ceil(P / 256), block 256.
+extern "C" __global__ void rates_fomaml_mean(const float* acc, const float* q, int P, int B, double* gr) {
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= P) return;
+    double s = 0;
+    for (int b = 0; b < B; b++) {
+        double a = acc[(size_t)b * P + i];
+        s += -0.5 * (a * a - (double)q[(size_t)b * P + i]);
+    }
+    gr[i] = s / B;
+}
+
+// MAML's tangent direction with learned rates, v = rates * lambda (the inner step moves theta_t by
+// -rates * g, so the adjoint meets H (rates * lambda)). Grid (ceil(P / 256), B), block 256.
+extern "C" __global__ void maml_direction(const float* lambda, const float* rates, float* v, int P, int B) {
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    int b = blockIdx.y;
+    if (i >= P || b >= B) return;
+    size_t idx = (size_t)b * P + i;
+    v[idx] = rates[i] * lambda[idx];
+}
+
+// maml_adjoint with learned rates, h = H (rates * lambda): first the rates' gradient rg -= g * lambda
+// (lambda still lambda_{t+1}), then lambda = g + lambda - h, and g = h = 0. Grid (ceil(P / 256), B), block 256.
+extern "C" __global__ void maml_adjoint_rated(float* lambda, float* g, float* h, float* rg, int P, int B) {
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    int b = blockIdx.y;
+    if (i >= P || b >= B) return;
+    size_t idx = (size_t)b * P + i;
+    double gi = g[idx], li = lambda[idx];
+    rg[idx] = (float)((double)rg[idx] - gi * li);
+    lambda[idx] = (float)(gi + li - (double)h[idx]);
+    g[idx] = 0.f;
+    h[idx] = 0.f;
+}

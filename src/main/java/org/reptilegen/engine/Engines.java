@@ -20,7 +20,6 @@ public final class Engines {
     /** What the cuda backend does not do yet for these settings, or null when it does all of it. */
     static String cudaUnsupported(EngineSettings s) {
         if (s.precision() != Precision.FLOAT32) return "the cuda backend stores parameters in float32 only";
-        if (s.rates().learned()) return "learned inner learning rates are not on the cuda backend yet";
         return null;
     }
 

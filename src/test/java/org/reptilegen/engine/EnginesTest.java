@@ -24,9 +24,14 @@ class EnginesTest {
     }
 
     @Test
-    void learnedRatesAndFloat64StayOnTheCpu() {
-        assertNotNull(Engines.cudaUnsupported(new EngineSettings(MODEL, Algorithm.MAML, 0.1, 0, Precision.FLOAT32, ADAM, 1,
-                InnerLr.Mode.PER_TENSOR)));
+    void learnedRatesRunOnTheCudaBackend() {
+        for (Algorithm a : new Algorithm[]{Algorithm.FOMAML, Algorithm.MAML})
+            for (InnerLr.Mode m : new InnerLr.Mode[]{InnerLr.Mode.PER_TENSOR, InnerLr.Mode.PER_ELEMENT})
+                assertNull(Engines.cudaUnsupported(new EngineSettings(MODEL, a, 0.1, 0, Precision.FLOAT32, ADAM, 1, m)), a + " " + m);
+    }
+
+    @Test
+    void float64StaysOnTheCpu() {
         assertNotNull(Engines.cudaUnsupported(new EngineSettings(MODEL, Algorithm.MAML, 0.1, 0, Precision.FLOAT64, ADAM, 1)));
     }
 }

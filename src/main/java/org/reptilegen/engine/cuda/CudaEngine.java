@@ -10,6 +10,7 @@ import org.reptilegen.engine.EngineSettings;
 import org.reptilegen.engine.Precision;
 import org.reptilegen.engine.TrainState;
 import org.reptilegen.meta.Algorithm;
+import org.reptilegen.meta.InnerRates;
 import org.reptilegen.model.LayerSpec;
 import org.reptilegen.model.ModelSpec;
 import org.reptilegen.task.TaskBatch;
@@ -28,6 +29,11 @@ import org.reptilegen.task.TaskBatch;
  * sweeps the segments in reverse: each is recomputed from its checkpoint, and for its steps from last
  * to first the tangent kernels give the gradient and the exact Hessian-vector product H_t lambda
  * (forward-over-reverse) for the adjoint update lambda = g + lambda - alpha H_t lambda.
+ *
+ * <p>Learned inner learning rates (Meta-SGD) are kept on the host in float32 values with their Adam
+ * moments (per tensor they are a handful of numbers, per element one vector of P), expanded to one
+ * rate per element and uploaded before each inner loop; the device returns the mean over tasks of the
+ * per-element rates' gradient, which the host reduces per tensor when the rates are per tensor.
  */
 public final class CudaEngine implements Engine {
     /** Device memory left free beyond what a batch measures, for the driver and fragmentation. */
@@ -43,6 +49,9 @@ public final class CudaEngine implements Engine {
     private final Device dev;
     private final CUdeviceptr theta, adamM, adamV, metaGrad;
     private long adamStep;
+    private final InnerRates rates;
+    /** Learned rates and their Adam moments (float32 values), else null. */
+    private double[] innerLr, innerLrM, innerLrV;
     private Workspace ws;
     private boolean closed;
 
@@ -59,7 +68,8 @@ public final class CudaEngine implements Engine {
     }
 
     public CudaEngine(EngineSettings settings) {
-        if (settings.rates().learned()) throw learnedRates();
+        if (settings.rates().learned() && settings.algorithm() == Algorithm.REPTILE)
+            throw new IllegalArgumentException("learned inner learning rates need maml or fomaml: Reptile gives them no gradient");
         if (settings.precision() != Precision.FLOAT32)
             throw new IllegalArgumentException("the cuda backend stores parameters in float32: use precision float32, or the cpu backend for float64");
         String why = unavailableReason();
@@ -69,6 +79,12 @@ public final class CudaEngine implements Engine {
         this.paramCount = model.layout().size();
         this.inDim = model.task().inputDim;
         this.alpha = (float) settings.innerLr();
+        this.rates = settings.rates();
+        if (rates.learned()) {
+            innerLr = toFloatValues(rates.initial(settings.innerLr()));
+            innerLrM = new double[rates.size()];
+            innerLrV = new double[rates.size()];
+        }
         LayerSpec first = model.layers().get(0);
         if (first instanceof LayerSpec.Embed e) {
             embedRows = new int[e.tables().size()];
@@ -103,8 +119,11 @@ public final class CudaEngine implements Engine {
         metaGrad = g;
     }
 
-    private static UnsupportedOperationException learnedRates() {
-        return new UnsupportedOperationException("learned inner learning rates are not on the cuda backend yet; use --backend cpu");
+    private static double[] toFloatValues(double[] a) {
+        if (a == null) return null;
+        double[] c = new double[a.length];
+        for (int i = 0; i < a.length; i++) c[i] = (float) a[i];
+        return c;
     }
 
     @Override
@@ -147,13 +166,27 @@ public final class CudaEngine implements Engine {
         dev.upload(adamM, Pointer.to(toFloats(s.adamM())), fb, "Adam's first moments");
         dev.upload(adamV, Pointer.to(toFloats(s.adamV())), fb, "Adam's second moments");
         adamStep = s.adamStep();
+        if (!rates.learned()) return;
+        double[] lr = s.innerLr(), lrM = s.innerLrM(), lrV = s.innerLrV();
+        if (lr == null) lr = rates.initial(settings.innerLr());
+        if (lrM == null || lrV == null) {
+            lrM = new double[lr.length];
+            lrV = new double[lr.length];
+        }
+        if (lr.length != rates.size() || lrM.length != rates.size() || lrV.length != rates.size())
+            throw new IllegalArgumentException("the state has " + lr.length + " inner learning rates, the model " + rates.size());
+        innerLr = toFloatValues(lr);
+        innerLrM = toFloatValues(lrM);
+        innerLrV = toFloatValues(lrV);
     }
 
     @Override
     public synchronized TrainState state() {
         dev.enter();
         return new TrainState(download(theta, "theta"), download(adamM, "Adam's first moments"),
-                download(adamV, "Adam's second moments"), adamStep);
+                download(adamV, "Adam's second moments"), adamStep,
+                innerLr == null ? null : innerLr.clone(), innerLrM == null ? null : innerLrM.clone(),
+                innerLrV == null ? null : innerLrV.clone());
     }
 
     private static float[] toFloats(double[] a) {
@@ -172,11 +205,28 @@ public final class CudaEngine implements Engine {
 
     @Override
     public synchronized double[] metaGradient(TaskBatch batch, double[] g, double[] gInnerLr) {
-        if (gInnerLr != null) throw learnedRates();
         if (g.length != paramCount) throw new IllegalArgumentException("g has " + g.length + " values, the model " + paramCount);
+        if (rates.learned() && (gInnerLr == null || gInnerLr.length != rates.size()))
+            throw new IllegalArgumentException("learned inner learning rates need a gradient buffer of " + rates.size() + " values");
         double[] nll = innerLoopsAndMean(batch, null);
         dev.download(Pointer.to(g), metaGrad, (long) paramCount * Double.BYTES, "the meta-gradient");
+        if (rates.learned()) rates.reduce(rateGradient(), gInnerLr);
         return nll;
+    }
+
+    /** The mean over tasks of the per-element rates' gradient the last loop left on the device. */
+    private double[] rateGradient() {
+        double[] perElement = new double[paramCount];
+        dev.download(Pointer.to(perElement), ws.rateMean, (long) paramCount * Double.BYTES, "the inner learning rates' gradient");
+        return perElement;
+    }
+
+    /** Before an inner loop with learned rates: their per-element expansion into the workspace. */
+    private void uploadRates(Workspace w) {
+        if (!rates.learned()) return;
+        double[] perElement = new double[paramCount];
+        rates.expand(innerLr, perElement);
+        dev.upload(w.rates, Pointer.to(toFloats(perElement)), (long) paramCount * Float.BYTES, "the inner learning rates");
     }
 
     @Override
@@ -192,6 +242,12 @@ public final class CudaEngine implements Engine {
         long t = adamStep + 1;
         dev.run(Workspace.adamStep(dev::function, paramCount, theta, metaGrad, adamM, adamV, settings.adam(), t));
         dev.sync("the Adam step");
+        if (rates.learned()) {
+            double[] gLr = new double[rates.size()];
+            rates.reduce(rateGradient(), gLr);
+            // The same Adam and step t as theta's, as the CPU engine, on the float32 values.
+            settings.adam().step(innerLr, gLr, innerLrM, innerLrV, t, true);
+        }
         adamStep = t;
         return nll;
     }
@@ -217,6 +273,7 @@ public final class CudaEngine implements Engine {
         if (millis != null) millis[0] = dev.timed(loops);
         else loops.run();
         dev.run(w.metaGradientMean(theta, metaGrad, fomaml));
+        if (rates.learned()) dev.run(w.ratesFomamlMean());
         return readNll(w, tasks);
     }
 
@@ -241,6 +298,7 @@ public final class CudaEngine implements Engine {
         if (millis != null) millis[0] = dev.timed(loops);
         else loops.run();
         dev.run(w.mamlMean(theta, metaGrad));
+        if (rates.learned()) dev.run(w.ratesMamlMean(theta));
         return readNll(w, tasks);
     }
 
@@ -382,7 +440,7 @@ public final class CudaEngine implements Engine {
             dev.upload(w.streams, Pointer.to(streams), (long) n * Long.BYTES, "the random streams");
             dev.zero(w.done, (long) n * Integer.BYTES, "the sample flags");
             startTasks(w, false);
-            List<Launch> step = w.plan.sampleStep(w.sgd(alpha, false), temperature, stopAtZero);
+            List<Launch> step = w.rated(w.plan.sampleStep(w.sgd(alpha, false), temperature, stopAtZero), w.params, false);
             runSteps(step, steps);
             int[] drawn = new int[n * w.steps];
             dev.download(Pointer.to(drawn), w.out, (long) drawn.length * Integer.BYTES, "the samples");
@@ -430,6 +488,7 @@ public final class CudaEngine implements Engine {
 
     /** Task copies from theta (and zero gradient sums), zero losses, step 0. */
     private void startTasks(Workspace w, boolean accumulate) {
+        uploadRates(w);
         for (Launch l : w.start(theta, accumulate)) dev.run(l);
         dev.zero(w.nll, (long) w.tasks * Double.BYTES, "the losses");
     }
@@ -451,7 +510,7 @@ public final class CudaEngine implements Engine {
             ws.close();
             ws = null;
         }
-        long need = Workspace.measure(model, tasks, cap, accumulate, segment);
+        long need = Workspace.measure(model, tasks, cap, accumulate, segment, rated());
         long free = dev.memInfo()[0];
         if (need + MARGIN > free) {
             long perTask = perTask(cap, accumulate, segment);
@@ -462,18 +521,23 @@ public final class CudaEngine implements Engine {
                     + " of device memory (" + Bytes.show(perTask) + " per task) but " + Bytes.show(free) + " is free on "
                     + dev.name + ": at most " + fit + " tasks fit; use --batch " + fit + " or less");
         }
-        ws = Workspace.allocate(dev, model, tasks, cap, accumulate, segment);
+        ws = Workspace.allocate(dev, model, tasks, cap, accumulate, segment, rated());
         return ws;
     }
 
+    private boolean rated() {
+        return rates.learned();
+    }
+
     private long perTask(int steps, boolean accumulate, int segment) {
-        return Workspace.measure(model, 2, steps, accumulate, segment) - Workspace.measure(model, 1, steps, accumulate, segment);
+        return Workspace.measure(model, 2, steps, accumulate, segment, rated())
+                - Workspace.measure(model, 1, steps, accumulate, segment, rated());
     }
 
     /** How many tasks fit in free bytes. */
     private int fit(long free, int steps, boolean accumulate, int segment) {
         long per = perTask(steps, accumulate, segment);
-        long fixed = Workspace.measure(model, 1, steps, accumulate, segment) - per;
+        long fixed = Workspace.measure(model, 1, steps, accumulate, segment, rated()) - per;
         long n = (free - MARGIN - fixed) / Math.max(per, 1);
         return (int) Math.max(0, Math.min(n, MAX_TASKS));
     }

@@ -115,6 +115,11 @@ final class CudaKernels {
     static final KernelSig ROWS_ZERO = k("rows_zero", "float* dst, int P, int B", 256, 1);
     static final KernelSig MAML_ADJOINT = k("maml_adjoint", "float* lambda, float* g, float* h, double alpha, int P, int B", 256, 1);
     static final KernelSig STEP_ADD = k("step_add", "int* step, int delta", 1, 1);
+    static final KernelSig RATED_STEP = k("rated_step",
+            "float* p, float* gs, const float* rates, float* acc, float* q, int accOn, int P, int B", 256, 1);
+    static final KernelSig RATES_FOMAML_MEAN = k("rates_fomaml_mean", "const float* acc, const float* q, int P, int B, double* gr", 256, 1);
+    static final KernelSig MAML_DIRECTION = k("maml_direction", "const float* lambda, const float* rates, float* v, int P, int B", 256, 1);
+    static final KernelSig MAML_ADJOINT_RATED = k("maml_adjoint_rated", "float* lambda, float* g, float* h, float* rg, int P, int B", 256, 1);
 
     static final List<KernelSig> ALL = List.of(
             EMBED_GATHER_FORWARD, EMBED_SCATTER_UPDATE, D2C_FORWARD,
@@ -132,7 +137,8 @@ final class CudaKernels {
             LAYERNORM_FORWARD_TANGENT, LAYERNORM_BACKWARD_TANGENT,
             LSTM_BLOCK_FORWARD_TANGENT, LSTM_BLOCK_BACKWARD_TANGENT,
             BCE_LOSS_GRAD_TANGENT, SOFTMAX_CE_LOSS_GRAD_TANGENT,
-            ROWS_COPY, ROWS_ZERO, MAML_ADJOINT, STEP_ADD);
+            ROWS_COPY, ROWS_ZERO, MAML_ADJOINT, STEP_ADD,
+            RATED_STEP, RATES_FOMAML_MEAN, MAML_DIRECTION, MAML_ADJOINT_RATED);
 
     /** activation_forward's kinds, as the #defines in activation.cu. */
     static final int ACT_RELU = 0, ACT_TANH = 1, ACT_SIGMOID = 2;

@@ -85,12 +85,17 @@ final class StepPlan {
      * of the device counter: the forward and its tangent along v = lambda, the loss with its gradient
      * and Hessian in the logits, the backward and its tangent, which add the gradient g_t into w.grad
      * and H_t lambda into w.hv without touching params, then lambda = g_t + lambda - alpha H_t lambda
-     * (which also zeroes g and hv), and the counter moved back to t - 1.
+     * (which also zeroes g and hv), and the counter moved back to t - 1. With learned rates the
+     * direction is v = rates * lambda and the adjoint update lambda = g_t + lambda - H_t v also adds
+     * -g_t * lambda into the rates' gradient rows; alpha is then unused.
      */
     List<Launch> hvpStep(CUdeviceptr params, double alpha) {
         p = params;
         this.nll = w.nllScratch;
         List<Launch> ops = new ArrayList<>();
+        // maml_direction(const float* lambda, const float* rates, float* v, int P, int B)
+        if (w.rates != null) ops.add(op(MAML_DIRECTION, blocks(w.paramCount, MAML_DIRECTION.blockX()), w.tasks,
+                w.lambda, w.rates, w.direction, w.paramCount, w.tasks));
         for (Node n : nodes) n.forward(ops, true);
         ops.add(lossTangent());
         CUdeviceptr dy = dlogits, dyT = dlogitsT;
@@ -99,9 +104,15 @@ final class StepPlan {
             dy = nodes[i].dx;
             dyT = nodes[i].dxT;
         }
-        // maml_adjoint(float* lambda, float* g, float* h, double alpha, int P, int B)
-        ops.add(op(MAML_ADJOINT, blocks(w.paramCount, MAML_ADJOINT.blockX()), w.tasks,
-                w.lambda, w.grad, w.hv, alpha, w.paramCount, w.tasks));
+        if (w.rates != null) {
+            // maml_adjoint_rated(float* lambda, float* g, float* h, float* rg, int P, int B)
+            ops.add(op(MAML_ADJOINT_RATED, blocks(w.paramCount, MAML_ADJOINT_RATED.blockX()), w.tasks,
+                    w.lambda, w.grad, w.hv, w.rateGrad, w.paramCount, w.tasks));
+        } else {
+            // maml_adjoint(float* lambda, float* g, float* h, double alpha, int P, int B)
+            ops.add(op(MAML_ADJOINT, blocks(w.paramCount, MAML_ADJOINT.blockX()), w.tasks,
+                    w.lambda, w.grad, w.hv, alpha, w.paramCount, w.tasks));
+        }
         // step_add(int* step, int delta)
         ops.add(op(STEP_ADD, 1, 1, w.step, -1));
         return ops;
@@ -189,7 +200,7 @@ final class StepPlan {
             this.xT = xT;
         }
 
-        /** Appends the forward launches; with tangent, also those of yT along the direction w.lambda. */
+        /** Appends the forward launches; with tangent, also those of yT along w.direction (lambda, or rates * lambda). */
         abstract void forward(List<Launch> ops, boolean tangent);
 
         /** Appends the backward launches for the output gradient dy; leaves the input gradient in dx. */
@@ -285,7 +296,7 @@ final class StepPlan {
         void forward(List<Launch> ops, boolean tangent) {
             ops.add(gather(p, y));
             // The output is linear in the tables: its tangent is the direction's rows.
-            if (tangent) ops.add(gather(w.lambda, yT));
+            if (tangent) ops.add(gather(w.direction, yT));
         }
 
         void backward(List<Launch> ops, CUdeviceptr dy, Update u) {
@@ -353,7 +364,7 @@ final class StepPlan {
                 //                        const float* x, const float* xT, int sine, float* y, float* pre, float* yT,
                 //                        float* preT)
                 ops.add(op(LINEAR_FORWARD_TANGENT, blocks(out, LINEAR_FORWARD_ROWS), w.tasks,
-                        p, w.lambda, w.paramCount, wOff, bOff, in, out, x, xT, sine, y, pre, yT, preT));
+                        p, w.direction, w.paramCount, wOff, bOff, in, out, x, xT, sine, y, pre, yT, preT));
                 return;
             }
             // linear_forward(const float* p, int P, int wOff, int bOff, int in, int out, const float* x, float* y,
@@ -374,7 +385,7 @@ final class StepPlan {
             //                         int in, int out, const float* x, const float* xT, const float* dy, const float* dyT,
             //                         const float* pre, const float* preT, int sine, float* dx, float* dxT)
             ops.add(op(LINEAR_BACKWARD_TANGENT, blocks(in, LINEAR_BACKWARD_COLS), w.tasks,
-                    p, w.lambda, w.paramCount, w.grad, w.hv, wOff, bOff, in, out, x, xT, dy, dyT, pre, preT, sine, dx, dxT));
+                    p, w.direction, w.paramCount, w.grad, w.hv, wOff, bOff, in, out, x, xT, dy, dyT, pre, preT, sine, dx, dxT));
         }
     }
 
@@ -474,7 +485,7 @@ final class StepPlan {
             if (!tangent) return;
             // layernorm_forward_tangent(const float* p, const float* v, int P, int gOff, int bOff, int dim, const float* x,
             //                           const float* xT, const float* stats, float* tstats, float* yT)
-            ops.add(op(LAYERNORM_FORWARD_TANGENT, w.tasks, 1, p, w.lambda, w.paramCount, gOff, bOff, in, x, xT, stats, tstats, yT));
+            ops.add(op(LAYERNORM_FORWARD_TANGENT, w.tasks, 1, p, w.direction, w.paramCount, gOff, bOff, in, x, xT, stats, tstats, yT));
         }
 
         void backward(List<Launch> ops, CUdeviceptr dy, Update u) {
@@ -488,7 +499,7 @@ final class StepPlan {
             // layernorm_backward_tangent(const float* p, const float* v, int P, float* g, float* h, int gOff, int bOff,
             //                            int dim, const float* x, const float* xT, const float* stats, const float* tstats,
             //                            const float* dy, const float* dyT, float* dx, float* dxT)
-            ops.add(op(LAYERNORM_BACKWARD_TANGENT, w.tasks, 1, p, w.lambda, w.paramCount, w.grad, w.hv, gOff, bOff, in,
+            ops.add(op(LAYERNORM_BACKWARD_TANGENT, w.tasks, 1, p, w.direction, w.paramCount, w.grad, w.hv, gOff, bOff, in,
                     x, xT, stats, tstats, dy, dyT, dx, dxT));
         }
     }
@@ -528,7 +539,7 @@ final class StepPlan {
                 //                            const float* xT, float* z, float* act, float* c, float* y, float* zT,
                 //                            float* aT, float* cT, float* yT)
                 ops.add(op(LSTM_BLOCK_FORWARD_TANGENT, blocks(dim, LSTM_FORWARD_UNITS), w.tasks,
-                        p, w.lambda, w.paramCount, hOff, dim, x, xT, z, act, c, y, zT, aT, cT, yT));
+                        p, w.direction, w.paramCount, hOff, dim, x, xT, z, act, c, y, zT, aT, cT, yT));
                 return;
             }
             // lstm_block_forward(const float* p, int P, int hOff, int D, const float* x, float* z, float* act,
@@ -550,7 +561,7 @@ final class StepPlan {
             //                             const float* c, const float* cT, const float* dy, const float* dyT,
             //                             float* dx, float* dxT)
             ops.add(op(LSTM_BLOCK_BACKWARD_TANGENT, blocks(2L * dim, LSTM_BACKWARD_COLS), w.tasks,
-                    p, w.lambda, w.paramCount, w.grad, w.hv, hOff, dim, z, zT, act, aT, c, cT, dy, dyT, dx, dxT));
+                    p, w.direction, w.paramCount, w.grad, w.hv, hOff, dim, z, zT, act, aT, c, cT, dy, dyT, dx, dxT));
         }
     }
 

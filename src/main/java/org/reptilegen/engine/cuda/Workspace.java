@@ -22,6 +22,14 @@ final class Workspace implements AutoCloseable {
     /** MAML: checkpoints and segment states (arrays of [B x P] rows), lambda, g, H lambda, or null. */
     final CUdeviceptr[] checkpointRows, states;
     final CUdeviceptr lambda, grad, hv;
+    /**
+     * Learned inner learning rates, else null: the rate of every parameter element [P], one step's
+     * gradient sums gs [B x P] (the fused updates add into them, rated_step applies them), FOMAML's
+     * sums of squared gradients q [B x P], MAML's rate-gradient rows rateGrad [B x P] and its tangent
+     * direction rates * lambda [B x P] (for a fixed rate the direction is lambda itself), and the mean
+     * over tasks of the rates' gradient rateMean [P] doubles.
+     */
+    final CUdeviceptr rates, gs, q, rateGrad, direction, rateMean;
     /** [B] doubles for the losses of recomputed steps, which must not count twice. */
     final CUdeviceptr nllScratch;
     final Arena arena;
@@ -37,7 +45,7 @@ final class Workspace implements AutoCloseable {
     private final Device dev;
 
     private Workspace(Device dev, CUdeviceptr base, ModelSpec spec, int tasks, int steps, boolean accumulates,
-                      int segment, Launch.Functions fns) {
+                      int segment, boolean rated, Launch.Functions fns) {
         this.dev = dev;
         this.base = base;
         this.fns = fns;
@@ -68,6 +76,12 @@ final class Workspace implements AutoCloseable {
         grad = segment > 0 ? arena.floats(bp) : null;
         hv = segment > 0 ? arena.floats(bp) : null;
         nllScratch = segment > 0 ? arena.doubles(tasks) : null;
+        rates = rated ? arena.floats(paramCount) : null;
+        gs = rated ? arena.floats(bp) : null;
+        q = rated && accumulates ? arena.floats(bp) : null;
+        rateGrad = rated && segment > 0 ? arena.floats(bp) : null;
+        direction = rated && segment > 0 ? arena.floats(bp) : lambda;
+        rateMean = rated ? arena.doubles(paramCount) : null;
         plan = new StepPlan(spec, this, fns);
     }
 
@@ -84,7 +98,12 @@ final class Workspace implements AutoCloseable {
 
     /** As {@link #measure(ModelSpec, int, int, boolean)} with MAML's buffers for segment length K (0: none). */
     static long measure(ModelSpec spec, int tasks, int steps, boolean accumulates, int segment) {
-        return measuring(spec, tasks, steps, accumulates, segment).arena.used();
+        return measure(spec, tasks, steps, accumulates, segment, false);
+    }
+
+    /** With the buffers of learned inner learning rates when rated. */
+    static long measure(ModelSpec spec, int tasks, int steps, boolean accumulates, int segment, boolean rated) {
+        return new Workspace(null, null, spec, tasks, steps, accumulates, segment, rated, sig -> null).arena.used();
     }
 
     /** A workspace of placeholders: nothing allocated, nothing launchable, every launch argument checked. */
@@ -93,7 +112,7 @@ final class Workspace implements AutoCloseable {
     }
 
     static Workspace measuring(ModelSpec spec, int tasks, int steps, boolean accumulates, int segment) {
-        return new Workspace(null, null, spec, tasks, steps, accumulates, segment, sig -> null);
+        return new Workspace(null, null, spec, tasks, steps, accumulates, segment, false, sig -> null);
     }
 
     /**
@@ -105,14 +124,18 @@ final class Workspace implements AutoCloseable {
     }
 
     static Workspace at(CUdeviceptr base, ModelSpec spec, int tasks, int steps, boolean accumulates, int segment) {
-        return new Workspace(null, base, spec, tasks, steps, accumulates, segment, sig -> null);
+        return at(base, spec, tasks, steps, accumulates, segment, false);
     }
 
-    static Workspace allocate(Device dev, ModelSpec spec, int tasks, int steps, boolean accumulates, int segment) {
-        long bytes = measure(spec, tasks, steps, accumulates, segment);
+    static Workspace at(CUdeviceptr base, ModelSpec spec, int tasks, int steps, boolean accumulates, int segment, boolean rated) {
+        return new Workspace(null, base, spec, tasks, steps, accumulates, segment, rated, sig -> null);
+    }
+
+    static Workspace allocate(Device dev, ModelSpec spec, int tasks, int steps, boolean accumulates, int segment, boolean rated) {
+        long bytes = measure(spec, tasks, steps, accumulates, segment, rated);
         CUdeviceptr base = dev.alloc(bytes, "a batch of " + tasks + " tasks");
         try {
-            Workspace ws = new Workspace(dev, base, spec, tasks, steps, accumulates, segment, dev::function);
+            Workspace ws = new Workspace(dev, base, spec, tasks, steps, accumulates, segment, rated, dev::function);
             ws.arena.uploadConstants(dev);
             return ws;
         } catch (RuntimeException e) {
@@ -121,9 +144,13 @@ final class Workspace implements AutoCloseable {
         }
     }
 
-    /** The update of the inner SGD step; with acc the gradients are also summed (FOMAML). */
+    /**
+     * The update of the inner SGD step; with acc the gradients are also summed (FOMAML). With learned
+     * rates the layers only sum the step's gradient into gs, and {@link #ratedStep} updates.
+     */
     StepPlan.Update sgd(float alpha, boolean accumulate) {
         if (accumulate && acc == null) throw new IllegalStateException("this workspace has no gradient sums");
+        if (rates != null) return new StepPlan.Update(0f, gs, 1);
         // Without accumulation the kernels never touch acc; they still get a valid pointer.
         return accumulate ? new StepPlan.Update(-alpha, acc, 1) : new StepPlan.Update(-alpha, params, 0);
     }
@@ -139,11 +166,26 @@ final class Workspace implements AutoCloseable {
             stepAlpha = alpha;
         }
         if (accumulate) {
-            if (accumulatingStep == null) accumulatingStep = plan.trainStep(sgd(alpha, true));
+            if (accumulatingStep == null) accumulatingStep = rated(plan.trainStep(sgd(alpha, true)), params, true);
             return accumulatingStep;
         }
-        if (plainStep == null) plainStep = plan.trainStep(sgd(alpha, false));
+        if (plainStep == null) plainStep = rated(plan.trainStep(sgd(alpha, false)), params, false);
         return plainStep;
+    }
+
+    /** A step's launches followed by the update with learned rates of the parameters at p; the launches alone without them. */
+    List<Launch> rated(List<Launch> step, CUdeviceptr p, boolean accumulate) {
+        if (rates == null) return step;
+        List<Launch> ops = new java.util.ArrayList<>(step);
+        ops.add(ratedStep(p, accumulate));
+        return ops;
+    }
+
+    /** p -= rates * gs (gs then zero); accumulating, FOMAML's sums and squares too. */
+    Launch ratedStep(CUdeviceptr p, boolean accumulate) {
+        // rated_step(float* p, float* gs, const float* rates, float* acc, float* q, int accOn, int P, int B)
+        return rows(CudaKernels.RATED_STEP, p, gs, rates, accumulate ? acc : p, accumulate ? q : p, accumulate ? 1 : 0,
+                paramCount, tasks);
     }
 
     /** Before a task loop: task copies from theta (and zero gradient sums when accumulating), step 0. */
@@ -152,7 +194,27 @@ final class Workspace implements AutoCloseable {
         Launch copies = Launch.of(fns, CudaKernels.TASKS_FROM_THETA, Launch.blocks(paramCount, CudaKernels.TASKS_FROM_THETA.blockX()),
                 tasks, theta, paramCount, tasks, params, accumulate ? acc : params, accumulate ? 1 : 0);
         // step_set(int* step, int value)
-        return List.of(copies, Launch.of(fns, CudaKernels.STEP_SET, 1, 1, step, 0));
+        Launch set = Launch.of(fns, CudaKernels.STEP_SET, 1, 1, step, 0);
+        if (rates == null) return List.of(copies, set);
+        List<Launch> ops = new java.util.ArrayList<>(List.of(copies, set));
+        // rows_zero(float* dst, int P, int B)
+        ops.add(rows(CudaKernels.ROWS_ZERO, gs, paramCount, tasks));
+        if (accumulate) ops.add(rows(CudaKernels.ROWS_ZERO, q, paramCount, tasks));
+        return ops;
+    }
+
+    /** After FOMAML's loop with learned rates: rateMean = the mean over tasks of the per-element rates' gradient. */
+    Launch ratesFomamlMean() {
+        // rates_fomaml_mean(const float* acc, const float* q, int P, int B, double* gr)
+        return Launch.of(fns, CudaKernels.RATES_FOMAML_MEAN, Launch.blocks(paramCount, CudaKernels.RATES_FOMAML_MEAN.blockX()), 1,
+                acc, q, paramCount, tasks, rateMean);
+    }
+
+    /** After MAML's reverse sweep with learned rates: rateMean = the mean over tasks of the rate-gradient rows. */
+    Launch ratesMamlMean(CUdeviceptr theta) {
+        // meta_gradient_mean(const float* rows, const float* theta, int reptile, int P, int B, double* g)
+        return Launch.of(fns, CudaKernels.META_GRADIENT_MEAN, Launch.blocks(paramCount, CudaKernels.META_GRADIENT_MEAN.blockX()), 1,
+                rateGrad, theta, 0, paramCount, tasks, rateMean);
     }
 
     /** After a task loop: g = theta - mean of the task copies (Reptile) or the mean of the gradient sums (FOMAML). */
@@ -187,8 +249,10 @@ final class Workspace implements AutoCloseable {
     List<Launch> mamlStart() {
         needMaml();
         // rows_zero(float* dst, int P, int B)
-        return List.of(rows(CudaKernels.ROWS_ZERO, lambda, paramCount, tasks), rows(CudaKernels.ROWS_ZERO, grad, paramCount, tasks),
-                rows(CudaKernels.ROWS_ZERO, hv, paramCount, tasks));
+        List<Launch> ops = new java.util.ArrayList<>(List.of(rows(CudaKernels.ROWS_ZERO, lambda, paramCount, tasks),
+                rows(CudaKernels.ROWS_ZERO, grad, paramCount, tasks), rows(CudaKernels.ROWS_ZERO, hv, paramCount, tasks)));
+        if (rateGrad != null) ops.add(rows(CudaKernels.ROWS_ZERO, rateGrad, paramCount, tasks));
+        return ops;
     }
 
     /** In the forward inner loop, before step seg * K: the task copies into checkpoint seg. */
@@ -234,7 +298,8 @@ final class Workspace implements AutoCloseable {
             hvpSteps = new java.util.ArrayList<>();
             for (int j = 0; j < segment; j++) {
                 // The recomputed losses go to scratch: the forward loop already counted them.
-                recomputeSteps.add(j == 0 ? List.of() : plan.trainStep(new StepPlan.Update(-alpha, states[j], 0), states[j], nllScratch));
+                StepPlan.Update u = rates != null ? new StepPlan.Update(0f, gs, 1) : new StepPlan.Update(-alpha, states[j], 0);
+                recomputeSteps.add(j == 0 ? List.of() : rated(plan.trainStep(u, states[j], nllScratch), states[j], false));
                 hvpSteps.add(plan.hvpStep(states[j], alpha));
             }
             mamlAlpha = alpha;

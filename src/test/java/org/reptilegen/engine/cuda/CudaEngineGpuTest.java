@@ -14,6 +14,7 @@ import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
+import org.reptilegen.config.InnerLr;
 import org.reptilegen.engine.EngineSettings;
 import org.reptilegen.engine.Precision;
 import org.reptilegen.engine.TrainState;
@@ -37,6 +38,8 @@ import org.reptilegen.util.Rng;
  *     to each other bit for bit): 2e-3; MAML of every layer (T = 5, alpha 0.2): 2e-4;
  * <li>evaluation (prequential NLL per task, T = 30): 1e-4;
  * <li>Adam on the device against Adam on the CPU fed the device's own meta-gradient: 1e-6 per element;
+ * <li>learned inner learning rates on mnist-lstm (FOMAML and MAML, T = 4): 1e-3 for the meta-gradient
+ *     and the rates' gradient;
  * <li>determinism, resumed runs and sampling with one seed: exactly equal.
  * </ul>
  */
@@ -343,11 +346,58 @@ class CudaEngineGpuTest {
         }
     }
 
+    /**
+     * Learned inner learning rates on mnist-lstm (T = 4, rates drawn in [0.02, 0.08)), FOMAML and MAML,
+     * per tensor and per element: the meta-gradient and the rates' gradient against the CPU engine's
+     * (float64) within 1e-3; metaStep's Adam on the rates is the CPU's Adam fed the device's gradient,
+     * with the same step t as theta's; state() carries the rates and their moments to setState().
+     */
     @Test
-    void learnedRatesAreRefused() {
+    void learnedRatesMatchTheCpuOnMnistLstm() {
+        ModelSpec m = CudaTestModels.MNIST_LSTM;
+        double[] theta = CudaTestModels.params(m, 81);
+        int n = theta.length;
+        TaskBatch batch = CudaTestModels.batch(m, 3, 4, 82, true);
+        Adam adam = new Adam(1e-3, 0.9, 0.99, 1e-8);
+        for (InnerLr.Mode mode : new InnerLr.Mode[]{InnerLr.Mode.PER_TENSOR, InnerLr.Mode.PER_ELEMENT}) {
+            int size = new org.reptilegen.meta.InnerRates(m.layout(), mode).size();
+            Rng r = Rng.of(83);
+            double[] lr = new double[size];
+            for (int i = 0; i < size; i++) lr[i] = (float) (0.02 + 0.06 * r.nextDouble());
+            TrainState s0 = new TrainState(theta, new double[n], new double[n], 0, lr, new double[size], new double[size]);
+            for (Algorithm alg : new Algorithm[]{Algorithm.FOMAML, Algorithm.MAML}) {
+                String what = "mnist-lstm " + alg + " " + mode;
+                double[] gGpu = new double[n], gCpu = new double[n], lrGpu = new double[size], lrCpu = new double[size];
+                try (CpuEngine cpu = new CpuEngine(new EngineSettings(m, alg, 0.05, 0, Precision.FLOAT64, adam, 2, mode))) {
+                    cpu.setState(s0);
+                    cpu.metaGradient(batch, gCpu, lrCpu);
+                }
+                try (CudaEngine gpu = new CudaEngine(new EngineSettings(m, alg, 0.05, 0, Precision.FLOAT32, adam, 2, mode))) {
+                    gpu.setState(s0);
+                    gpu.metaGradient(batch, gGpu, lrGpu);
+                    double eg = relErr(gGpu, gCpu), elr = relErr(lrGpu, lrCpu);
+                    assertTrue(eg < 1e-3, what + ": meta-gradient relative error " + eg);
+                    assertTrue(elr < 1e-3, what + ": rates' gradient relative error " + elr);
+                    gpu.metaStep(batch);
+                    TrainState s1 = gpu.state();
+                    double[] want = lr.clone(), mm = new double[size], vv = new double[size];
+                    adam.step(want, lrGpu, mm, vv, 1, true);
+                    assertEquals(1, s1.adamStep());
+                    assertArrayEquals(want, s1.innerLr(), 0.0, what + ": the rates after one step");
+                    assertArrayEquals(mm, s1.innerLrM(), 0.0, what + ": the rates' first moments");
+                    assertArrayEquals(vv, s1.innerLrV(), 0.0, what + ": the rates' second moments");
+                    gpu.setState(s1);
+                    assertArrayEquals(s1.innerLr(), gpu.state().innerLr(), 0.0, what + ": setState keeps the rates");
+                }
+            }
+        }
+    }
+
+    @Test
+    void learnedRatesWithReptileAreRefused() {
         ModelSpec m = CudaTestModels.TINY_MNIST;
-        EngineSettings s = new EngineSettings(m, Algorithm.MAML, 0.1, 0, Precision.FLOAT32, new Adam(1e-3, 0.9, 0.99, 1e-8), 2,
-                org.reptilegen.config.InnerLr.Mode.PER_TENSOR);
-        assertThrows(UnsupportedOperationException.class, () -> new CudaEngine(s));
+        EngineSettings s = new EngineSettings(m, Algorithm.REPTILE, 0.1, 0, Precision.FLOAT32, new Adam(1e-3, 0.9, 0.99, 1e-8), 2,
+                InnerLr.Mode.PER_TENSOR);
+        assertThrows(IllegalArgumentException.class, () -> new CudaEngine(s));
     }
 }
