@@ -1,30 +1,60 @@
-// linear(in, out): a = W x + b; siren(in, out): sin(a). Each task has its own W, so the forward is a
-// batched matrix-vector product and memory bound: every kernel reads each task's W exactly once.
+// linear(in, out): a = W x + b; siren(in, out): sin(a); and linear(in, 2d) followed by gated, fused:
+// y = a[:d] * sigmoid(a[d:]). Each task has its own W, so the forward is a batched matrix-vector
+// product and memory bound: every kernel reads each task's W exactly once.
 //
 // W is [out x in] row-major at p + b * P + wOff (PyTorch's layout), the bias [out] at bOff.
-// x is [B x in], y and the siren pre-activation pre are [B x out].
+// x is [B x in], y [B x out] ([B x out / 2] when gated), and the pre-activation pre [B x out]
+// (siren, gated: the backward's cos(a) and sigmoid(c) are recomputed from it, not stored).
 #include "common.cuh"
 
 #define LIN_FWD_WARPS 8
 
+// What follows the matrix product (mode): nothing, sin (siren), or the gated activation.
+#define LIN_PLAIN 0
+#define LIN_SINE 1
+#define LIN_GATED 2
+
 // Forward: one warp per output row, lanes stride along the row (coalesced), then a warp sum.
-// grid (ceil(out / 8), B), block 256. sine != 0 (siren) also stores the pre-activation in pre.
+// grid (ceil(out / 8), B), block 256. LIN_SINE also stores the pre-activation in pre.
+// LIN_GATED: grid (ceil(d / 8), B) with d = out / 2; warp r computes both rows r (a) and d + r (c),
+// so the product a * sigmoid(c) needs no second kernel and no exchange between warps; both go to pre.
 extern "C" __global__ void linear_forward(const float* p, int P, int wOff, int bOff, int in, int out,
-                                          const float* x, float* y, float* pre, int sine) {
+                                          const float* x, float* y, float* pre, int mode) {
     int b = blockIdx.y;
     int row = blockIdx.x * LIN_FWD_WARPS + (threadIdx.x >> 5);
     int lane = threadIdx.x & 31;
-    if (row >= out) return;  // the whole warp leaves together
+    int rows = mode == LIN_GATED ? out / 2 : out;
+    if (row >= rows) return;  // the whole warp leaves together
     const float* task = TASK_ROW(p, b, P);
     const float* w = task + wOff + (size_t)row * in;
     const float* xb = x + (size_t)b * in;
+    if (mode == LIN_GATED) {
+        const float* wc = w + (size_t)rows * in;
+        float sa = 0.f, sc = 0.f;
+        for (int i = lane; i < in; i += 32) {
+            float xi = xb[i];
+            sa += w[i] * xi;
+            sc += wc[i] * xi;
+        }
+        sa = warp_sum(sa);
+        sc = warp_sum(sc);
+        if (lane == 0) {
+            float a = sa + task[bOff + row];
+            float c = sc + task[bOff + rows + row];
+            size_t o = (size_t)b * out + row;
+            pre[o] = a;
+            pre[o + rows] = c;
+            y[(size_t)b * rows + row] = a * sigmoid_f(c);
+        }
+        return;
+    }
     float s = 0.f;
     for (int i = lane; i < in; i += 32) s += w[i] * xb[i];
     s = warp_sum(s);
     if (lane == 0) {
         float a = s + task[bOff + row];
         size_t o = (size_t)b * out + row;
-        if (sine) {
+        if (mode == LIN_SINE) {
             pre[o] = a;
             y[o] = sinf(a);
         } else {
@@ -37,15 +67,17 @@ extern "C" __global__ void linear_forward(const float* p, int P, int wOff, int b
 #define LIN_BWD_ROWS 8
 #define LIN_BWD_TILE 256
 
-// Backward fused with the update, one pass over W: with d = dy (times cos(pre) for siren),
-// dx = W^T d from the old W, and W += scale * d x^T, b += scale * d.
+// Backward fused with the update, one pass over W: with d the gradient at the pre-activation, dx = W^T d
+// from the old W, and W += scale * d x^T, b += scale * d. d = dy (LIN_PLAIN), dy cos(pre) (LIN_SINE), or
+// for LIN_GATED, with dy [B x out / 2] and pre = [a; c], s = sigmoid(c): d = [dy s; dy a s (1 - s)],
+// formed while the deltas are staged, so gated's backward needs no launch of its own.
 // Thread mapping: block (32, 8); threadIdx.x is a column of a 32-column slab (a warp reads 128
 // contiguous bytes of a row), threadIdx.y one of 8 row groups walking rows ty, ty + 8, ...
 // grid (ceil(in / 32), B). The deltas of 256 rows at a time are staged in shared memory; the 8
 // partial column sums are added in a fixed order at the end. Block x = 0 of each task updates the bias.
 extern "C" __global__ void linear_backward_update(float* p, int P, float scale, float* acc, int accOn,
                                                   int wOff, int bOff, int in, int out,
-                                                  const float* x, const float* dy, const float* pre, int sine,
+                                                  const float* x, const float* dy, const float* pre, int mode,
                                                   float* dx) {
     __shared__ float d[LIN_BWD_TILE];
     __shared__ float part[LIN_BWD_ROWS][LIN_BWD_COLS];
@@ -60,8 +92,17 @@ extern "C" __global__ void linear_backward_update(float* p, int P, float scale, 
         __syncthreads();  // the previous tile's deltas are no longer read
         for (int k = tid; k < n; k += LIN_BWD_ROWS * LIN_BWD_COLS) {
             size_t o = (size_t)b * out + o0 + k;
-            float v = dy[o];
-            if (sine) v *= cosf(pre[o]);
+            float v;
+            if (mode == LIN_GATED) {
+                // Row o0 + k is a row of a (r < h) or of c (r >= h); both read dy and the pair's a, c.
+                int h = out / 2, r = o0 + k, i = r < h ? r : r - h;
+                size_t pa = (size_t)b * out + i;
+                float g = sigmoid_f(pre[pa + h]), dyi = dy[(size_t)b * h + i];
+                v = r < h ? dyi * g : dyi * pre[pa] * g * (1.f - g);
+            } else {
+                v = dy[o];
+                if (mode == LIN_SINE) v *= cosf(pre[o]);
+            }
             d[k] = v;
         }
         __syncthreads();
@@ -90,6 +131,7 @@ extern "C" __global__ void linear_backward_update(float* p, int P, float scale, 
 }
 
 // ---- tangent (forward-over-reverse) kernels, for MAML's Hessian-vector products ----
+// These take sine (0 or 1) only: a gated after a linear runs as its own kernels in the tangent step.
 // v is the direction, laid out like p ([B x P]); g and h are [B x P] sums of the gradient and of H v.
 
 // Forward with its tangent, one pass over W and V: a = W x + b as linear_forward (y, and pre for siren),

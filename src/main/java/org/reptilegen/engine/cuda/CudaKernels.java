@@ -26,11 +26,11 @@ final class CudaKernels {
 
     // linear.cu
     static final KernelSig LINEAR_FORWARD = k("linear_forward",
-            "const float* p, int P, int wOff, int bOff, int in, int out, const float* x, float* y, float* pre, int sine", 256, 1);
+            "const float* p, int P, int wOff, int bOff, int in, int out, const float* x, float* y, float* pre, int mode", 256, 1);
     /** Rows of W per forward block: one warp each. */
     static final int LINEAR_FORWARD_ROWS = 8;
     static final KernelSig LINEAR_BACKWARD_UPDATE = k("linear_backward_update",
-            "float* p, int P, float scale, float* acc, int accOn, int wOff, int bOff, int in, int out, const float* x, const float* dy, const float* pre, int sine, float* dx", 32, 8);
+            "float* p, int P, float scale, float* acc, int accOn, int wOff, int bOff, int in, int out, const float* x, const float* dy, const float* pre, int mode, float* dx", 32, 8);
     /** Columns of W per backward block. */
     static final int LINEAR_BACKWARD_COLS = 32;
     static final KernelSig LINEAR_FORWARD_TANGENT = k("linear_forward_tangent",
@@ -139,6 +139,9 @@ final class CudaKernels {
             BCE_LOSS_GRAD_TANGENT, SOFTMAX_CE_LOSS_GRAD_TANGENT,
             ROWS_COPY, ROWS_ZERO, MAML_ADJOINT, STEP_ADD,
             RATED_STEP, RATES_FOMAML_MEAN, MAML_DIRECTION, MAML_ADJOINT_RATED);
+
+    /** linear_forward's and linear_backward_update's modes, as the #defines in linear.cu. */
+    static final int LIN_PLAIN = 0, LIN_SINE = 1, LIN_GATED = 2;
 
     /** activation_forward's kinds, as the #defines in activation.cu. */
     static final int ACT_RELU = 0, ACT_TANH = 1, ACT_SIGMOID = 2;

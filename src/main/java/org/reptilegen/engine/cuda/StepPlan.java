@@ -47,14 +47,14 @@ final class StepPlan {
         this.layout = spec.layout();
         this.kind = spec.task();
         List<LayerSpec> layers = spec.layers();
-        nodes = new Node[layers.size()];
+        nodes = chain(layers, "", kind.inputDim, null, null);
         CUdeviceptr x = null, xT = null;
         int width = kind.inputDim;
-        for (int i = 0; i < layers.size(); i++) {
-            nodes[i] = build(layers.get(i), "module_" + i, width, x, xT);
-            x = nodes[i].y;
-            xT = nodes[i].yT;
-            width = nodes[i].out;
+        if (nodes.length > 0) {
+            Node last = nodes[nodes.length - 1];
+            x = last.y;
+            xT = last.yT;
+            width = last.out;
         }
         if (width != kind.logits) throw new IllegalStateException("model ends with width " + width + ", not " + kind.logits);
         logits = x;
@@ -227,15 +227,27 @@ final class StepPlan {
         throw new IllegalArgumentException("no cuda layer for " + spec.type());
     }
 
+    /**
+     * The nodes of a list of layers (prefix "" for the model's top level). A linear followed by gated
+     * becomes one node; gated after anything else keeps its own kernels.
+     */
     private Node[] chain(List<LayerSpec> specs, String prefix, int in, CUdeviceptr x, CUdeviceptr xT) {
-        Node[] out = new Node[specs.size()];
+        List<Node> out = new ArrayList<>();
         for (int j = 0; j < specs.size(); j++) {
-            out[j] = build(specs.get(j), prefix + ".module_" + j, in, x, xT);
-            x = out[j].y;
-            xT = out[j].yT;
-            in = out[j].out;
+            String name = (prefix.isEmpty() ? "" : prefix + ".") + "module_" + j;
+            Node n;
+            if (specs.get(j) instanceof LayerSpec.Linear l && j + 1 < specs.size() && specs.get(j + 1) instanceof LayerSpec.Gated) {
+                n = new LinearGatedNode(name, l.in(), l.out(), x, xT);
+                j++;
+            } else {
+                n = build(specs.get(j), name, in, x, xT);
+            }
+            out.add(n);
+            x = n.y;
+            xT = n.yT;
+            in = n.out;
         }
-        return out;
+        return out.toArray(new Node[0]);
     }
 
     /** Backward through a chain from dy; returns the chain's input gradient (dy itself for an empty chain). */
@@ -341,14 +353,15 @@ final class StepPlan {
     }
 
     private final class LinearNode extends Node {
-        private final int wOff, bOff, sine;
+        /** LIN_PLAIN or LIN_SINE; the gated pair passes LIN_GATED to its launches. */
+        private final int wOff, bOff, mode;
         private final CUdeviceptr pre, preT;
 
         LinearNode(String prefix, int in, int out, boolean sine, CUdeviceptr x, CUdeviceptr xT) {
             super(in, out, x, xT);
             this.wOff = offset(prefix + ".linear.weight");
             this.bOff = offset(prefix + ".linear.bias");
-            this.sine = sine ? 1 : 0;
+            this.mode = sine ? LIN_SINE : LIN_PLAIN;
             y = floats(out);
             yT = tangentFloats(out);
             pre = sine ? floats(out) : y;
@@ -364,20 +377,31 @@ final class StepPlan {
                 //                        const float* x, const float* xT, int sine, float* y, float* pre, float* yT,
                 //                        float* preT)
                 ops.add(op(LINEAR_FORWARD_TANGENT, blocks(out, LINEAR_FORWARD_ROWS), w.tasks,
-                        p, w.direction, w.paramCount, wOff, bOff, in, out, x, xT, sine, y, pre, yT, preT));
+                        p, w.direction, w.paramCount, wOff, bOff, in, out, x, xT, mode, y, pre, yT, preT));
                 return;
             }
+            ops.add(forwardLaunch(y, mode));
+        }
+
+        /** linear_forward into y in the given mode (for LIN_GATED y is the gated output, pre this node's y). */
+        Launch forwardLaunch(CUdeviceptr into, int mode) {
             // linear_forward(const float* p, int P, int wOff, int bOff, int in, int out, const float* x, float* y,
-            //                float* pre, int sine)
-            ops.add(op(LINEAR_FORWARD, blocks(out, LINEAR_FORWARD_ROWS), w.tasks,
-                    p, w.paramCount, wOff, bOff, in, out, x, y, pre, sine));
+            //                float* pre, int mode)
+            int rows = mode == LIN_GATED ? out / 2 : out;
+            return op(LINEAR_FORWARD, blocks(rows, LINEAR_FORWARD_ROWS), w.tasks,
+                    p, w.paramCount, wOff, bOff, in, out, x, into, pre, mode);
         }
 
         void backward(List<Launch> ops, CUdeviceptr dy, Update u) {
+            ops.add(backwardLaunch(dy, u, mode));
+        }
+
+        /** linear_backward_update for dy in the given mode (for LIN_GATED dy is the gated output's gradient). */
+        Launch backwardLaunch(CUdeviceptr dy, Update u, int mode) {
             // linear_backward_update(float* p, int P, float scale, float* acc, int accOn, int wOff, int bOff, int in,
-            //                        int out, const float* x, const float* dy, const float* pre, int sine, float* dx)
-            ops.add(op(LINEAR_BACKWARD_UPDATE, blocks(in, LINEAR_BACKWARD_COLS), w.tasks,
-                    p, w.paramCount, u.scale(), u.acc(), u.accOn(), wOff, bOff, in, out, x, dy, pre, sine, dx));
+            //                        int out, const float* x, const float* dy, const float* pre, int mode, float* dx)
+            return op(LINEAR_BACKWARD_UPDATE, blocks(in, LINEAR_BACKWARD_COLS), w.tasks,
+                    p, w.paramCount, u.scale(), u.acc(), u.accOn(), wOff, bOff, in, out, x, dy, pre, mode, dx);
         }
 
         void backwardTangent(List<Launch> ops, CUdeviceptr dy, CUdeviceptr dyT) {
@@ -385,7 +409,46 @@ final class StepPlan {
             //                         int in, int out, const float* x, const float* xT, const float* dy, const float* dyT,
             //                         const float* pre, const float* preT, int sine, float* dx, float* dxT)
             ops.add(op(LINEAR_BACKWARD_TANGENT, blocks(in, LINEAR_BACKWARD_COLS), w.tasks,
-                    p, w.direction, w.paramCount, w.grad, w.hv, wOff, bOff, in, out, x, xT, dy, dyT, pre, preT, sine, dx, dxT));
+                    p, w.direction, w.paramCount, w.grad, w.hv, wOff, bOff, in, out, x, xT, dy, dyT, pre, preT, mode, dx, dxT));
+        }
+    }
+
+    /**
+     * linear(in, 2d) followed by gated. The plain step runs the pair as one linear_forward and one
+     * linear_backward_update in LIN_GATED mode: the linear's output buffer keeps the pre-activations
+     * [a; c] and the pair's y is the gated output. The tangent step runs the two nodes' own kernels
+     * (the linear's forward leaves [a; c] in the same buffer, which gated reads).
+     */
+    private final class LinearGatedNode extends Node {
+        private final LinearNode linear;
+        private final GatedNode gated;
+
+        LinearGatedNode(String prefix, int in, int out, CUdeviceptr x, CUdeviceptr xT) {
+            super(in, out / 2, x, xT);
+            linear = new LinearNode(prefix, in, out, false, x, xT);
+            gated = new GatedNode(out, linear.y, linear.yT);
+            y = gated.y;
+            yT = gated.yT;
+            dx = linear.dx;
+            dxT = linear.dxT;
+        }
+
+        void forward(List<Launch> ops, boolean tangent) {
+            if (tangent) {
+                linear.forward(ops, true);
+                gated.forward(ops, true);
+                return;
+            }
+            ops.add(linear.forwardLaunch(y, LIN_GATED));
+        }
+
+        void backward(List<Launch> ops, CUdeviceptr dy, Update u) {
+            ops.add(linear.backwardLaunch(dy, u, LIN_GATED));
+        }
+
+        void backwardTangent(List<Launch> ops, CUdeviceptr dy, CUdeviceptr dyT) {
+            gated.backwardTangent(ops, dy, dyT);
+            linear.backwardTangent(ops, gated.dx, gated.dxT);
         }
     }
 

@@ -44,6 +44,21 @@ final class CudaTestModels {
         TEXT_MLP = new ModelSpec(TaskKind.TEXT, l);
     }
 
+    /** configs/mnist-gated-reptile.yaml's model: seven linear(256, 512) -> gated pairs, three layernorms. */
+    static final ModelSpec MNIST_GATED;
+
+    static {
+        LayerSpec.Embed emb = new LayerSpec.Embed(List.of(new int[]{28, 128}, new int[]{28, 128}));
+        LayerSpec.Gated g = new LayerSpec.Gated();
+        MNIST_GATED = new ModelSpec(TaskKind.MNIST, List.of(emb,
+                lin(256, 512), g, new LayerSpec.LayerNorm(256), lin(256, 512), g, lin(256, 512), g, lin(256, 512), g,
+                new LayerSpec.GatedResidual(256, List.of(new LayerSpec.LayerNorm(256), lin(256, 512), g, lin(256, 512), g, lin(256, 512), g)),
+                new LayerSpec.LayerNorm(256), lin(256, 1)));
+    }
+
+    /** A linear -> gated pair, for the tests that run few models (evaluate). */
+    static final ModelSpec TINY_GATED = new ModelSpec(TaskKind.MNIST, List.of(EMB, lin(40, 66), new LayerSpec.Gated(), lin(33, 1)));
+
     static final ModelSpec MNIST_SIREN = new ModelSpec(TaskKind.MNIST, List.of(new LayerSpec.D2c(28),
             new LayerSpec.Siren(2, 256), new LayerSpec.Siren(256, 512), new LayerSpec.Siren(512, 512),
             new LayerSpec.Siren(512, 256), lin(256, 1)));
@@ -60,7 +75,14 @@ final class CudaTestModels {
                 Arguments.of("relu", new ModelSpec(TaskKind.MNIST, List.of(EMB, lin(40, 70), act(Kind.RELU), lin(70, 1)))),
                 Arguments.of("tanh", new ModelSpec(TaskKind.MNIST, List.of(EMB, lin(40, 70), act(Kind.TANH), lin(70, 1)))),
                 Arguments.of("sigmoid", new ModelSpec(TaskKind.MNIST, List.of(EMB, lin(40, 70), act(Kind.SIGMOID), lin(70, 1)))),
-                Arguments.of("gated", new ModelSpec(TaskKind.MNIST, List.of(EMB, lin(40, 66), new LayerSpec.Gated(), lin(33, 1)))),
+                Arguments.of("gated", TINY_GATED),
+                // gated after producers other than a linear: an activation, the embedding, a layernorm, and a
+                // linear outside the residual block the gated opens.
+                Arguments.of("gated after tanh", new ModelSpec(TaskKind.MNIST, List.of(EMB, lin(40, 66), act(Kind.TANH), new LayerSpec.Gated(), lin(33, 1)))),
+                Arguments.of("gated first", new ModelSpec(TaskKind.MNIST, List.of(EMB, new LayerSpec.Gated(), lin(20, 1)))),
+                Arguments.of("gated after layernorm", new ModelSpec(TaskKind.MNIST, List.of(EMB, lin(40, 66), new LayerSpec.LayerNorm(66), new LayerSpec.Gated(), lin(33, 1)))),
+                Arguments.of("gated across a residual", new ModelSpec(TaskKind.MNIST, List.of(EMB, lin(40, 80),
+                        new LayerSpec.Residual(List.of(new LayerSpec.Gated(), lin(40, 80))), new LayerSpec.Gated(), lin(40, 1)))),
                 Arguments.of("layernorm", new ModelSpec(TaskKind.MNIST, List.of(EMB, lin(40, 300), new LayerSpec.LayerNorm(300), lin(300, 1)))),
                 Arguments.of("lstm_block", new ModelSpec(TaskKind.MNIST, List.of(EMB, lin(40, 270), new LayerSpec.LstmBlock(270), lin(270, 1)))),
                 Arguments.of("siren", new ModelSpec(TaskKind.MNIST, List.of(new LayerSpec.D2c(28), new LayerSpec.Siren(2, 50), new LayerSpec.Siren(50, 40), lin(40, 1)))),

@@ -242,7 +242,7 @@ class KernelEmulationTest {
      */
     @Test
     void evaluate() throws Exception {
-        for (ModelSpec spec : new ModelSpec[]{CudaTestModels.TINY_MNIST, CudaTestModels.TINY_TEXT}) {
+        for (ModelSpec spec : new ModelSpec[]{CudaTestModels.TINY_MNIST, CudaTestModels.TINY_TEXT, CudaTestModels.TINY_GATED}) {
             double[] theta = CudaTestModels.params(spec, 61);
             TaskBatch batch = CudaTestModels.batch(spec, 3, 5, 62, true);
             Layout l = new Layout(spec, batch.size(), batch.maxSteps() + 2, false);
@@ -459,7 +459,7 @@ class KernelEmulationTest {
      */
     @Test
     void samplingDrawsTheCpusNumbers() throws Exception {
-        for (ModelSpec spec : new ModelSpec[]{CudaTestModels.TINY_MNIST, CudaTestModels.TINY_TEXT}) {
+        for (ModelSpec spec : new ModelSpec[]{CudaTestModels.TINY_MNIST, CudaTestModels.TINY_TEXT, CudaTestModels.TINY_GATED}) {
             boolean text = spec == CudaTestModels.TINY_TEXT;
             int steps = text ? 9 : 30, count = 6;
             double[] theta = CudaTestModels.params(spec, 39);
