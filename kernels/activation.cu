@@ -112,22 +112,6 @@ extern "C" __global__ void activation_backward_tangent(int kind, int count, cons
     dxT[k] = f1 * dyT[k] + f2 * xT[k] * dy[k];
 }
 
-// The tangent of a * s with s = sigmoid(c): aT s + a s (1 - s) cT.
-__device__ __forceinline__ float gate_tangent(float a, float aT, float c, float cT) {
-    float s = sigmoid_f(c);
-    return aT * s + a * s * (1.f - s) * cT;
-}
-
-// The backward of a * sigmoid(c) and its tangent, for one element.
-__device__ __forceinline__ void gate_backward_tangent(float a, float aT, float c, float cT, float dy, float dyT,
-                                                      float* da, float* daT, float* dc, float* dcT) {
-    float s = sigmoid_f(c), s1 = s * (1.f - s), s2 = s1 * (1.f - 2.f * s);
-    *da = dy * s;
-    *dc = dy * a * s1;
-    *daT = dyT * s + dy * s1 * cT;
-    *dcT = dyT * a * s1 + dy * aT * s1 + dy * a * s2 * cT;
-}
-
 // gated: x, xT [B x 2d], yT [B x d]; one thread per output element (count = B * d).
 extern "C" __global__ void gated_forward_tangent(int d, int B, const float* x, const float* xT, float* yT) {
     int k = blockIdx.x * blockDim.x + threadIdx.x;

@@ -54,6 +54,23 @@ __device__ __forceinline__ float sigmoid_f(float x) {
     return e / (1.f + e);
 }
 
+// The gated product a * sigmoid(c) (gated, gated_residual, and gated fused into linear):
+// the tangent of a * s with s = sigmoid(c): aT s + a s (1 - s) cT.
+__device__ __forceinline__ float gate_tangent(float a, float aT, float c, float cT) {
+    float s = sigmoid_f(c);
+    return aT * s + a * s * (1.f - s) * cT;
+}
+
+// The backward of a * sigmoid(c) and its tangent, for one element.
+__device__ __forceinline__ void gate_backward_tangent(float a, float aT, float c, float cT, float dy, float dyT,
+                                                      float* da, float* daT, float* dc, float* dcT) {
+    float s = sigmoid_f(c), s1 = s * (1.f - s), s2 = s1 * (1.f - 2.f * s);
+    *da = dy * s;
+    *dc = dy * a * s1;
+    *daT = dyT * s + dy * s1 * cT;
+    *dcT = dyT * a * s1 + dy * aT * s1 + dy * a * s2 * cT;
+}
+
 // log(1 + exp(x)) without overflow.
 __device__ __forceinline__ double softplus_d(double x) {
     return x > 0 ? x + log1p(exp(-x)) : log1p(exp(x));

@@ -131,26 +131,55 @@ extern "C" __global__ void linear_backward_update(float* p, int P, float scale, 
 }
 
 // ---- tangent (forward-over-reverse) kernels, for MAML's Hessian-vector products ----
-// These take sine (0 or 1) only: a gated after a linear runs as its own kernels in the tangent step.
 // v is the direction, laid out like p ([B x P]); g and h are [B x P] sums of the gradient and of H v.
 
 // Forward with its tangent, one pass over W and V: a = W x + b as linear_forward (y, and pre for siren),
 // aT = W xT + V x + v_b (V, v_b the direction's weight and bias), yT = aT (linear) or cos(a) aT (siren,
-// which also keeps aT in preT for the backward). Same mapping as linear_forward: one warp per output
-// row, lanes stride along the row. grid (ceil(out / 8), B), block 256.
+// which also keeps aT in preT for the backward). LIN_GATED: y = a * sigmoid(c) and its tangent, with
+// [a; c] in pre and [aT; cT] in preT. Same mapping as linear_forward: one warp per output row (per pair
+// of rows r, d + r when gated), lanes stride along the row. grid (ceil(rows / 8), B), block 256.
 extern "C" __global__ void linear_forward_tangent(const float* p, const float* v, int P, int wOff, int bOff,
-                                                  int in, int out, const float* x, const float* xT, int sine,
+                                                  int in, int out, const float* x, const float* xT, int mode,
                                                   float* y, float* pre, float* yT, float* preT) {
     int b = blockIdx.y;
     int row = blockIdx.x * LIN_FWD_WARPS + (threadIdx.x >> 5);
     int lane = threadIdx.x & 31;
-    if (row >= out) return;  // the whole warp leaves together
+    int rows = mode == LIN_GATED ? out / 2 : out;
+    if (row >= rows) return;  // the whole warp leaves together
     const float* task = TASK_ROW(p, b, P);
     const float* dir = TASK_ROW(v, b, P);
     const float* w = task + wOff + (size_t)row * in;
     const float* vw = dir + wOff + (size_t)row * in;
     const float* xb = x + (size_t)b * in;
     const float* xTb = xT + (size_t)b * in;
+    if (mode == LIN_GATED) {
+        const float* wc = w + (size_t)rows * in;
+        const float* vc = vw + (size_t)rows * in;
+        float sa = 0.f, saT = 0.f, sc = 0.f, scT = 0.f;
+        for (int i = lane; i < in; i += 32) {
+            float xi = xb[i], xTi = xTb[i], wa = w[i], wci = wc[i];
+            sa += wa * xi;
+            saT += vw[i] * xi + wa * xTi;
+            sc += wci * xi;
+            scT += vc[i] * xi + wci * xTi;
+        }
+        sa = warp_sum(sa);
+        saT = warp_sum(saT);
+        sc = warp_sum(sc);
+        scT = warp_sum(scT);
+        if (lane == 0) {
+            float a = sa + task[bOff + row], aT = saT + dir[bOff + row];
+            float c = sc + task[bOff + rows + row], cT = scT + dir[bOff + rows + row];
+            size_t o = (size_t)b * out + row, g = (size_t)b * rows + row;
+            pre[o] = a;
+            pre[o + rows] = c;
+            preT[o] = aT;
+            preT[o + rows] = cT;
+            y[g] = a * sigmoid_f(c);
+            yT[g] = gate_tangent(a, aT, c, cT);
+        }
+        return;
+    }
     float s = 0.f, sT = 0.f;
     for (int i = lane; i < in; i += 32) {
         float wi = w[i], xi = xb[i];
@@ -163,7 +192,7 @@ extern "C" __global__ void linear_forward_tangent(const float* p, const float* v
         float a = s + task[bOff + row];
         float aT = sT + dir[bOff + row];
         size_t o = (size_t)b * out + row;
-        if (sine) {
+        if (mode == LIN_SINE) {
             pre[o] = a;
             y[o] = sinf(a);
             preT[o] = aT;
@@ -176,7 +205,8 @@ extern "C" __global__ void linear_forward_tangent(const float* p, const float* v
 }
 
 // Backward tangent fused with the gradient, one pass over W and V: with d = dy and dT = dyT (siren:
-// d = dy cos(pre), dT = dyT cos(pre) - dy sin(pre) preT), dx = W^T d, dxT = W^T dT + V^T d,
+// d = dy cos(pre), dT = dyT cos(pre) - dy sin(pre) preT; LIN_GATED: d, dT the backward of a * sigmoid(c)
+// and its tangent at pre = [a; c], preT = [aT; cT], from dy, dyT [B x out / 2]), dx = W^T d, dxT = W^T dT + V^T d,
 // gW += d x^T, gb += d, hW += dT x^T + d xT^T, hb += dT. The parameters are not written.
 // Thread mapping as linear_backward_update: block (32, 8), grid (ceil(in / 32), B); both deltas of 256
 // rows at a time in shared memory, the 8 partial column sums added in a fixed order; block x = 0 of
@@ -184,7 +214,7 @@ extern "C" __global__ void linear_forward_tangent(const float* p, const float* v
 extern "C" __global__ void linear_backward_tangent(const float* p, const float* v, int P, float* g, float* h,
                                                    int wOff, int bOff, int in, int out,
                                                    const float* x, const float* xT, const float* dy, const float* dyT,
-                                                   const float* pre, const float* preT, int sine,
+                                                   const float* pre, const float* preT, int mode,
                                                    float* dx, float* dxT) {
     __shared__ float d[LIN_BWD_TILE];
     __shared__ float dT[LIN_BWD_TILE];
@@ -202,11 +232,23 @@ extern "C" __global__ void linear_backward_tangent(const float* p, const float* 
         __syncthreads();  // the previous tile's deltas are no longer read
         for (int k = tid; k < n; k += LIN_BWD_ROWS * LIN_BWD_COLS) {
             size_t o = (size_t)b * out + o0 + k;
-            float dv = dy[o], dTv = dyT[o];
-            if (sine) {
-                float c = cosf(pre[o]);
-                dTv = dTv * c - dv * sinf(pre[o]) * preT[o];
-                dv *= c;
+            float dv, dTv;
+            if (mode == LIN_GATED) {
+                // As in linear_backward_update: row o0 + k belongs to a (r < h) or to c.
+                int h = out / 2, r = o0 + k, i = r < h ? r : r - h;
+                size_t pa = (size_t)b * out + i, q = (size_t)b * h + i;
+                float da, daT, dc, dcT;
+                gate_backward_tangent(pre[pa], preT[pa], pre[pa + h], preT[pa + h], dy[q], dyT[q], &da, &daT, &dc, &dcT);
+                dv = r < h ? da : dc;
+                dTv = r < h ? daT : dcT;
+            } else {
+                dv = dy[o];
+                dTv = dyT[o];
+                if (mode == LIN_SINE) {
+                    float c = cosf(pre[o]);
+                    dTv = dTv * c - dv * sinf(pre[o]) * preT[o];
+                    dv *= c;
+                }
             }
             d[k] = dv;
             dT[k] = dTv;

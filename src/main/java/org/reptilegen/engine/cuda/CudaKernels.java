@@ -34,9 +34,9 @@ final class CudaKernels {
     /** Columns of W per backward block. */
     static final int LINEAR_BACKWARD_COLS = 32;
     static final KernelSig LINEAR_FORWARD_TANGENT = k("linear_forward_tangent",
-            "const float* p, const float* v, int P, int wOff, int bOff, int in, int out, const float* x, const float* xT, int sine, float* y, float* pre, float* yT, float* preT", 256, 1);
+            "const float* p, const float* v, int P, int wOff, int bOff, int in, int out, const float* x, const float* xT, int mode, float* y, float* pre, float* yT, float* preT", 256, 1);
     static final KernelSig LINEAR_BACKWARD_TANGENT = k("linear_backward_tangent",
-            "const float* p, const float* v, int P, float* g, float* h, int wOff, int bOff, int in, int out, const float* x, const float* xT, const float* dy, const float* dyT, const float* pre, const float* preT, int sine, float* dx, float* dxT", 32, 8);
+            "const float* p, const float* v, int P, float* g, float* h, int wOff, int bOff, int in, int out, const float* x, const float* xT, const float* dy, const float* dyT, const float* pre, const float* preT, int mode, float* dx, float* dxT", 32, 8);
 
     // activation.cu
     static final KernelSig ACTIVATION_FORWARD = k("activation_forward",

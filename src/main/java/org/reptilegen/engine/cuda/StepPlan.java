@@ -373,14 +373,20 @@ final class StepPlan {
         void forward(List<Launch> ops, boolean tangent) {
             if (tangent) {
                 // The forward and its tangent in one pass over W and V.
-                // linear_forward_tangent(const float* p, const float* v, int P, int wOff, int bOff, int in, int out,
-                //                        const float* x, const float* xT, int sine, float* y, float* pre, float* yT,
-                //                        float* preT)
-                ops.add(op(LINEAR_FORWARD_TANGENT, blocks(out, LINEAR_FORWARD_ROWS), w.tasks,
-                        p, w.direction, w.paramCount, wOff, bOff, in, out, x, xT, mode, y, pre, yT, preT));
+                ops.add(forwardTangentLaunch(y, yT, mode));
                 return;
             }
             ops.add(forwardLaunch(y, mode));
+        }
+
+        /** linear_forward_tangent into y, yT in the given mode (for LIN_GATED the gated output and its tangent). */
+        Launch forwardTangentLaunch(CUdeviceptr into, CUdeviceptr intoT, int mode) {
+            // linear_forward_tangent(const float* p, const float* v, int P, int wOff, int bOff, int in, int out,
+            //                        const float* x, const float* xT, int mode, float* y, float* pre, float* yT,
+            //                        float* preT)
+            int rows = mode == LIN_GATED ? out / 2 : out;
+            return op(LINEAR_FORWARD_TANGENT, blocks(rows, LINEAR_FORWARD_ROWS), w.tasks,
+                    p, w.direction, w.paramCount, wOff, bOff, in, out, x, xT, mode, into, pre, intoT, preT);
         }
 
         /** linear_forward into y in the given mode (for LIN_GATED y is the gated output, pre this node's y). */
@@ -405,41 +411,37 @@ final class StepPlan {
         }
 
         void backwardTangent(List<Launch> ops, CUdeviceptr dy, CUdeviceptr dyT) {
+            ops.add(backwardTangentLaunch(dy, dyT, mode));
+        }
+
+        /** linear_backward_tangent for dy, dyT in the given mode (for LIN_GATED the gated output's gradients). */
+        Launch backwardTangentLaunch(CUdeviceptr dy, CUdeviceptr dyT, int mode) {
             // linear_backward_tangent(const float* p, const float* v, int P, float* g, float* h, int wOff, int bOff,
             //                         int in, int out, const float* x, const float* xT, const float* dy, const float* dyT,
-            //                         const float* pre, const float* preT, int sine, float* dx, float* dxT)
-            ops.add(op(LINEAR_BACKWARD_TANGENT, blocks(in, LINEAR_BACKWARD_COLS), w.tasks,
-                    p, w.direction, w.paramCount, w.grad, w.hv, wOff, bOff, in, out, x, xT, dy, dyT, pre, preT, mode, dx, dxT));
+            //                         const float* pre, const float* preT, int mode, float* dx, float* dxT)
+            return op(LINEAR_BACKWARD_TANGENT, blocks(in, LINEAR_BACKWARD_COLS), w.tasks,
+                    p, w.direction, w.paramCount, w.grad, w.hv, wOff, bOff, in, out, x, xT, dy, dyT, pre, preT, mode, dx, dxT);
         }
     }
 
     /**
-     * linear(in, 2d) followed by gated. The plain step runs the pair as one linear_forward and one
-     * linear_backward_update in LIN_GATED mode: the linear's output buffer keeps the pre-activations
-     * [a; c] and the pair's y is the gated output. The tangent step runs the two nodes' own kernels
-     * (the linear's forward leaves [a; c] in the same buffer, which gated reads).
+     * linear(in, 2d) followed by gated, run as one linear in LIN_GATED mode: the linear's own output
+     * buffer (and its tangent's) keeps the pre-activations [a; c], the pair's y is the gated output.
      */
     private final class LinearGatedNode extends Node {
         private final LinearNode linear;
-        private final GatedNode gated;
 
         LinearGatedNode(String prefix, int in, int out, CUdeviceptr x, CUdeviceptr xT) {
             super(in, out / 2, x, xT);
             linear = new LinearNode(prefix, in, out, false, x, xT);
-            gated = new GatedNode(out, linear.y, linear.yT);
-            y = gated.y;
-            yT = gated.yT;
+            y = floats(this.out);
+            yT = tangentFloats(this.out);
             dx = linear.dx;
             dxT = linear.dxT;
         }
 
         void forward(List<Launch> ops, boolean tangent) {
-            if (tangent) {
-                linear.forward(ops, true);
-                gated.forward(ops, true);
-                return;
-            }
-            ops.add(linear.forwardLaunch(y, LIN_GATED));
+            ops.add(tangent ? linear.forwardTangentLaunch(y, yT, LIN_GATED) : linear.forwardLaunch(y, LIN_GATED));
         }
 
         void backward(List<Launch> ops, CUdeviceptr dy, Update u) {
@@ -447,8 +449,7 @@ final class StepPlan {
         }
 
         void backwardTangent(List<Launch> ops, CUdeviceptr dy, CUdeviceptr dyT) {
-            gated.backwardTangent(ops, dy, dyT);
-            linear.backwardTangent(ops, gated.dx, gated.dxT);
+            ops.add(linear.backwardTangentLaunch(dy, dyT, LIN_GATED));
         }
     }
 
