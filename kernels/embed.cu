@@ -4,6 +4,18 @@
 // t is read from the device counter *step, so a step's launches are the same every step.
 #include "common.cuh"
 
+// Offset, within task b's parameters, of the table element that output column col of step *step reads:
+// the table j whose output segment holds col (meta[4j..4j+3] = table offset, rows, width, output offset)
+// at the row given by the step's j-th input. Shared by the gather and the scatter so both agree.
+__device__ __forceinline__ size_t embed_element(const int* meta, int tables, int col, const int* xs, int inDim,
+                                                const int* step, int B, int b) {
+    int j = 0;
+    while (j + 1 < tables && col >= meta[4 * (j + 1) + 3]) j++;
+    int tableOff = meta[4 * j], dim = meta[4 * j + 2], outOff = meta[4 * j + 3];
+    int row = xs[((size_t)(*step) * B + b) * inDim + j];
+    return tableOff + (size_t)row * dim + (col - outOff);
+}
+
 // embed forward: y[b, outOff_j + k] = E_j[x_j, k].
 // meta holds 4 ints per table j: {offset of E_j in the task's parameters, rows, dim, outOff}.
 // One thread per output column of one task: grid (ceil(outWidth / 256), B), block 256.
@@ -12,11 +24,7 @@ extern "C" __global__ void embed_gather_forward(const float* p, int P, const int
     int b = blockIdx.y;
     int col = blockIdx.x * blockDim.x + threadIdx.x;
     if (col >= outWidth) return;
-    int j = 0;
-    while (j + 1 < tables && col >= meta[4 * (j + 1) + 3]) j++;
-    int tableOff = meta[4 * j], dim = meta[4 * j + 2], outOff = meta[4 * j + 3];
-    int row = xs[((size_t)(*step) * B + b) * inDim + j];
-    y[(size_t)b * outWidth + col] = TASK_ROW(p, b, P)[tableOff + (size_t)row * dim + (col - outOff)];
+    y[(size_t)b * outWidth + col] = TASK_ROW(p, b, P)[embed_element(meta, tables, col, xs, inDim, step, B, b)];
 }
 
 // embed backward and update: only the looked-up rows change, E_j[x_j, k] += scale * dy[b, outOff_j + k].
@@ -27,11 +35,7 @@ extern "C" __global__ void embed_scatter_update(float* p, int P, float scale, fl
     int b = blockIdx.y;
     int col = blockIdx.x * blockDim.x + threadIdx.x;
     if (col >= outWidth) return;
-    int j = 0;
-    while (j + 1 < tables && col >= meta[4 * (j + 1) + 3]) j++;
-    int tableOff = meta[4 * j], dim = meta[4 * j + 2], outOff = meta[4 * j + 3];
-    int row = xs[((size_t)(*step) * B + b) * inDim + j];
-    size_t idx = (size_t)b * P + tableOff + (size_t)row * dim + (col - outOff);
+    size_t idx = (size_t)b * P + embed_element(meta, tables, col, xs, inDim, step, B, b);
     apply_grad(p, acc, idx, p[idx], dy[(size_t)b * outWidth + col], scale, accOn);
 }
 

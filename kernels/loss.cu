@@ -20,6 +20,17 @@ extern "C" __global__ void bce_loss_grad(int B, const float* z, const int* ys, c
     nll[b] += softplus_d((double)zb) - y * (double)zb;
 }
 
+// The block's max m of the L logits and s = sum_i exp(z_i - m): softmax(z)_i = exp(z_i - m) / s.
+__device__ __forceinline__ void softmax_max_sum(const float* zb, int L, float* scratch, float* m, float* s) {
+    float mx = -INFINITY;
+    for (int i = threadIdx.x; i < L; i += blockDim.x) mx = fmaxf(mx, zb[i]);
+    mx = block_max(mx, scratch);
+    float sum = 0.f;
+    for (int i = threadIdx.x; i < L; i += blockDim.x) sum += expf(zb[i] - mx);
+    *m = mx;
+    *s = block_sum(sum, scratch);
+}
+
 // One block per task: grid B, block 256; threads stride over the L logits.
 extern "C" __global__ void softmax_ce_loss_grad(int B, int L, const float* z, const int* ys, const int* step,
                                                 float* dz, double* nll) {
@@ -32,12 +43,8 @@ extern "C" __global__ void softmax_ce_loss_grad(int B, int L, const float* z, co
         for (int i = threadIdx.x; i < L; i += blockDim.x) dzb[i] = 0.f;
         return;
     }
-    float m = -INFINITY;
-    for (int i = threadIdx.x; i < L; i += blockDim.x) m = fmaxf(m, zb[i]);
-    m = block_max(m, scratch);
-    float s = 0.f;
-    for (int i = threadIdx.x; i < L; i += blockDim.x) s += expf(zb[i] - m);
-    s = block_sum(s, scratch);
+    float m, s;
+    softmax_max_sum(zb, L, scratch, &m, &s);
     for (int i = threadIdx.x; i < L; i += blockDim.x)
         dzb[i] = expf(zb[i] - m) / s - (i == y ? 1.f : 0.f);
     if (threadIdx.x == 0) nll[b] += (double)m + log((double)s) - (double)zb[y];
@@ -80,12 +87,8 @@ extern "C" __global__ void softmax_ce_loss_grad_tangent(int B, int L, const floa
         }
         return;
     }
-    float m = -INFINITY;
-    for (int i = threadIdx.x; i < L; i += blockDim.x) m = fmaxf(m, zb[i]);
-    m = block_max(m, scratch);
-    float s = 0.f;
-    for (int i = threadIdx.x; i < L; i += blockDim.x) s += expf(zb[i] - m);
-    s = block_sum(s, scratch);
+    float m, s;
+    softmax_max_sum(zb, L, scratch, &m, &s);
     float pz = 0.f;
     for (int i = threadIdx.x; i < L; i += blockDim.x) pz += expf(zb[i] - m) / s * zTb[i];
     pz = block_sum(pz, scratch);

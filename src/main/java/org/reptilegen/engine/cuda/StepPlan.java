@@ -634,6 +634,13 @@ final class StepPlan {
         return op(ELEMENTWISE_ADD, blocks(count, ELEMENTWISE_ADD.blockX()), 1, Math.toIntExact(count), a, c, y);
     }
 
+    /** The output (or its tangent) of a chain of nodes fed with input: the input itself for an empty chain. */
+    private static CUdeviceptr chainOut(Node[] chain, CUdeviceptr input, boolean tangent) {
+        if (chain.length == 0) return input;
+        Node last = chain[chain.length - 1];
+        return tangent ? last.yT : last.y;
+    }
+
     private final class ResidualNode extends Node {
         private final Node[] inner;
 
@@ -647,11 +654,11 @@ final class StepPlan {
         }
 
         private CUdeviceptr innerOut() {
-            return inner.length == 0 ? x : inner[inner.length - 1].y;
+            return chainOut(inner, x, false);
         }
 
         private CUdeviceptr innerOutT() {
-            return inner.length == 0 ? xT : inner[inner.length - 1].yT;
+            return chainOut(inner, xT, true);
         }
 
         void forward(List<Launch> ops, boolean tangent) {
@@ -692,11 +699,11 @@ final class StepPlan {
         }
 
         private CUdeviceptr innerOut() {
-            return inner.length == 0 ? x : inner[inner.length - 1].y;
+            return chainOut(inner, x, false);
         }
 
         private CUdeviceptr innerOutT() {
-            return inner.length == 0 ? xT : inner[inner.length - 1].yT;
+            return chainOut(inner, xT, true);
         }
 
         void forward(List<Launch> ops, boolean tangent) {
