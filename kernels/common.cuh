@@ -82,3 +82,87 @@ __device__ __forceinline__ void apply_grad(float* p, float* acc, size_t idx, flo
     if (scale != 0.f) p[idx] = old + scale * grad;
     if (accOn) acc[idx] += grad;
 }
+
+// ---- a thread's walk down one column of a weight matrix in the fused backward kernels ----
+// A load cannot move above a store into the same buffer, so a plain loop that reads W[r], then
+// writes it, keeps one load in flight per warp and leaves most of the memory bandwidth idle.
+// These walks issue the loads of a batch of rows before any of its stores. The sums run in row
+// order as in the plain loop, so the results are the same bits.
+#define ROW_BATCH 8
+#define TANGENT_ROW_BATCH 4
+// Blocks of 256 threads per SM the fused backward kernels are compiled for (at most 64 registers):
+// with fewer resident warps the batches above would not keep more bytes in flight.
+#define BWD_MIN_BLOCKS 4
+
+// Column walk fused with the update rule: over tile rows r = first, first + step, ... < n, with the
+// element of row r at w[r * stride] (acc laid out alike) and its delta d[r] (shared memory), returns
+// s + sum_r W[r] d[r] from the old W, and applies W[r] += scale * d[r] xc (acc += d[r] xc with accOn).
+// Offsets stay within one task's parameters, so they fit an int.
+__device__ __forceinline__ float column_dot_update(float* w, float* acc, int stride, const float* d, int first,
+                                                   int step, int n, float xc, float scale, int accOn, float s) {
+    int jump = step * stride;
+    int r = first;
+    for (; r + (ROW_BATCH - 1) * step < n; r += ROW_BATCH * step) {
+        int idx = r * stride;
+        float wv[ROW_BATCH], a[ROW_BATCH];
+#pragma unroll
+        for (int u = 0; u < ROW_BATCH; u++) {
+            wv[u] = w[idx + u * jump];
+            a[u] = accOn ? acc[idx + u * jump] : 0.f;
+        }
+#pragma unroll
+        for (int u = 0; u < ROW_BATCH; u++) {
+            float dr = d[r + u * step], grad = dr * xc;
+            s += wv[u] * dr;
+            if (scale != 0.f) w[idx + u * jump] = wv[u] + scale * grad;
+            if (accOn) acc[idx + u * jump] = a[u] + grad;
+        }
+    }
+    for (; r < n; r += step) {
+        int idx = r * stride;
+        float wr = w[idx], dr = d[r];
+        s += wr * dr;
+        apply_grad(w, acc, idx, wr, dr * xc, scale, accOn);
+    }
+    return s;
+}
+
+// Column walk of a Hessian-vector step, same rows as column_dot_update, the parameters w and the
+// direction v only read (g, h laid out alike): s += W[r] d[r], sT += W[r] dT[r] + V[r] d[r],
+// g[r] += d[r] xc, h[r] += dT[r] xc + d[r] xTc.
+__device__ __forceinline__ void column_dot_tangent(const float* w, const float* v, float* g, float* h, int stride,
+                                                   const float* d, const float* dT, int first, int step, int n,
+                                                   float xc, float xTc, float* s, float* sT) {
+    int jump = step * stride;
+    float sum = *s, sumT = *sT;
+    int r = first;
+    for (; r + (TANGENT_ROW_BATCH - 1) * step < n; r += TANGENT_ROW_BATCH * step) {
+        int idx = r * stride;
+        float wv[TANGENT_ROW_BATCH], vv[TANGENT_ROW_BATCH], gv[TANGENT_ROW_BATCH], hv[TANGENT_ROW_BATCH];
+#pragma unroll
+        for (int u = 0; u < TANGENT_ROW_BATCH; u++) {
+            wv[u] = w[idx + u * jump];
+            vv[u] = v[idx + u * jump];
+            gv[u] = g[idx + u * jump];
+            hv[u] = h[idx + u * jump];
+        }
+#pragma unroll
+        for (int u = 0; u < TANGENT_ROW_BATCH; u++) {
+            float dr = d[r + u * step], dTr = dT[r + u * step];
+            sum += wv[u] * dr;
+            sumT += wv[u] * dTr + vv[u] * dr;
+            g[idx + u * jump] = gv[u] + dr * xc;
+            h[idx + u * jump] = hv[u] + (dTr * xc + dr * xTc);
+        }
+    }
+    for (; r < n; r += step) {
+        int idx = r * stride;
+        float wr = w[idx], vr = v[idx], dr = d[r], dTr = dT[r];
+        sum += wr * dr;
+        sumT += wr * dTr + vr * dr;
+        g[idx] += dr * xc;
+        h[idx] += dTr * xc + dr * xTc;
+    }
+    *s = sum;
+    *sT = sumT;
+}

@@ -75,7 +75,8 @@ extern "C" __global__ void linear_forward(const float* p, int P, int wOff, int b
 // contiguous bytes of a row), threadIdx.y one of 8 row groups walking rows ty, ty + 8, ...
 // grid (ceil(in / 32), B). The deltas of 256 rows at a time are staged in shared memory; the 8
 // partial column sums are added in a fixed order at the end. Block x = 0 of each task updates the bias.
-extern "C" __global__ void linear_backward_update(float* p, int P, float scale, float* acc, int accOn,
+extern "C" __global__ void __launch_bounds__(LIN_BWD_ROWS * LIN_BWD_COLS, BWD_MIN_BLOCKS)
+linear_backward_update(float* p, int P, float scale, float* acc, int accOn,
                                                   int wOff, int bOff, int in, int out,
                                                   const float* x, const float* dy, const float* pre, int mode,
                                                   float* dx) {
@@ -106,14 +107,9 @@ extern "C" __global__ void linear_backward_update(float* p, int P, float scale, 
             d[k] = v;
         }
         __syncthreads();
-        if (col < in) {
-            for (int k = ty; k < n; k += LIN_BWD_ROWS) {
-                size_t idx = taskBase + wOff + (size_t)(o0 + k) * in + col;
-                float w = p[idx], dk = d[k];
-                s += w * dk;
-                apply_grad(p, acc, idx, w, dk * xc, scale, accOn);
-            }
-        }
+        size_t wAt = taskBase + wOff + (size_t)o0 * in + col;  // row o0 of this column
+        if (col < in)
+            s = column_dot_update(p + wAt, acc + wAt, in, d, ty, LIN_BWD_ROWS, n, xc, scale, accOn, s);
         if (blockIdx.x == 0) {
             for (int k = tid; k < n; k += LIN_BWD_ROWS * LIN_BWD_COLS) {
                 size_t idx = taskBase + bOff + o0 + k;
@@ -254,16 +250,9 @@ extern "C" __global__ void linear_backward_tangent(const float* p, const float* 
             dT[k] = dTv;
         }
         __syncthreads();
-        if (col < in) {
-            for (int k = ty; k < n; k += LIN_BWD_ROWS) {
-                size_t idx = taskBase + wOff + (size_t)(o0 + k) * in + col;
-                float wv = p[idx], vv = v[idx], dk = d[k], dTk = dT[k];
-                s += wv * dk;
-                sT += wv * dTk + vv * dk;
-                g[idx] += dk * xc;
-                h[idx] += dTk * xc + dk * xTc;
-            }
-        }
+        size_t wAt = taskBase + wOff + (size_t)o0 * in + col;  // row o0 of this column
+        if (col < in)
+            column_dot_tangent(p + wAt, v + wAt, g + wAt, h + wAt, in, d, dT, ty, LIN_BWD_ROWS, n, xc, xTc, &s, &sT);
         if (blockIdx.x == 0) {
             for (int k = tid; k < n; k += LIN_BWD_ROWS * LIN_BWD_COLS) {
                 size_t idx = taskBase + bOff + o0 + k;

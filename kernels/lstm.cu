@@ -88,7 +88,8 @@ __device__ __forceinline__ float lstm_gate_delta(int k, int r, int D, const floa
 // Each block recomputes the gate deltas of a 256-row tile into shared memory from the saved
 // activations (cheap next to the weights). h[col] is written only by the block owning column col,
 // and nothing in this kernel reads h from the parameters.
-extern "C" __global__ void lstm_block_backward_update(float* p, int P, float scale, float* acc, int accOn,
+extern "C" __global__ void __launch_bounds__(LSTM_BWD_ROWS * LSTM_BWD_COLS, BWD_MIN_BLOCKS)
+lstm_block_backward_update(float* p, int P, float scale, float* acc, int accOn,
                                                       int hOff, int D, const float* z, const float* act,
                                                       const float* c, const float* dy, float* dx) {
     __shared__ float d[LSTM_BWD_TILE];
@@ -113,14 +114,9 @@ extern "C" __global__ void lstm_block_backward_update(float* p, int P, float sca
             for (int q = tid; q < n; q += LSTM_BWD_ROWS * LSTM_BWD_COLS)
                 d[q] = lstm_gate_delta(k, r0 + q, D, zb, ab, cb, dyb);
             __syncthreads();
-            if (col < width) {
-                for (int q = ty; q < n; q += LSTM_BWD_ROWS) {
-                    size_t idx = w + (size_t)(r0 + q) * width + col;
-                    float wv = p[idx], dq = d[q];
-                    s += wv * dq;
-                    apply_grad(p, acc, idx, wv, dq * zc, scale, accOn);
-                }
-            }
+            size_t wAt = w + (size_t)r0 * width + col;  // row r0 of this column
+            if (col < width)
+                s = column_dot_update(p + wAt, acc + wAt, width, d, ty, LSTM_BWD_ROWS, n, zc, scale, accOn, s);
             if (blockIdx.x == 0) {
                 for (int q = tid; q < n; q += LSTM_BWD_ROWS * LSTM_BWD_COLS) {
                     size_t idx = bias + r0 + q;
@@ -284,16 +280,10 @@ extern "C" __global__ void lstm_block_backward_tangent(const float* p, const flo
             for (int q = tid; q < n; q += LSTM_BWD_ROWS * LSTM_BWD_COLS)
                 lstm_gate_delta_tangent(k, r0 + q, D, zb, zTb, ab, aTb, cb, cTb, dyb, dyTb, &d[q], &dT[q]);
             __syncthreads();
-            if (col < width) {
-                for (int q = ty; q < n; q += LSTM_BWD_ROWS) {
-                    size_t idx = w + (size_t)(r0 + q) * width + col;
-                    float wv = p[idx], vv = v[idx], dq = d[q], dTq = dT[q];
-                    s += wv * dq;
-                    sT += wv * dTq + vv * dq;
-                    g[idx] += dq * zc;
-                    h[idx] += dTq * zc + dq * zTc;
-                }
-            }
+            size_t wAt = w + (size_t)r0 * width + col;  // row r0 of this column
+            if (col < width)
+                column_dot_tangent(p + wAt, v + wAt, g + wAt, h + wAt, width, d, dT, ty, LSTM_BWD_ROWS, n, zc, zTc,
+                                   &s, &sT);
             if (blockIdx.x == 0) {
                 for (int q = tid; q < n; q += LSTM_BWD_ROWS * LSTM_BWD_COLS) {
                     g[bias + r0 + q] += d[q];

@@ -37,6 +37,8 @@ inline dim3 threadIdx, blockIdx, blockDim, gridDim;
 #define __device__
 #define __host__
 #define __forceinline__ inline
+// Register budgets mean nothing on the host.
+#define __launch_bounds__(...)
 // Function-local statics: one copy shared by the block's threads; blocks run one at a time.
 #define __shared__ static
 using std::max;
