@@ -127,32 +127,57 @@ __device__ __forceinline__ float column_dot_update(float* w, float* acc, int str
     return s;
 }
 
+// MAML's adjoint update of one parameter element, lambda = g + lambda - alpha H v (in float64, stored
+// in float32), from the element's gradient g and Hessian-vector product hv at the step. It is folded
+// into the backward tangent kernels: within one step every element gets exactly one term of each (each
+// weight is used once per forward), and the thread that forms them is the only one that reads the
+// element of v in that kernel, so it can overwrite lambda (which is v itself for a fixed rate) at once.
+// With learned rates (rgOn; v = rates * lambda, alpha 1) the rates' gradient first takes
+// rg -= g * lambda, with lambda still lambda_{t+1}.
+__device__ __forceinline__ float adjoint_value(float g, float hv, double lambda, double alpha) {
+    return (float)((double)g + lambda - alpha * (double)hv);
+}
+
+__device__ __forceinline__ float rate_grad_value(float rg, float g, double lambda) {
+    return (float)((double)rg - (double)g * lambda);
+}
+
+__device__ __forceinline__ void adjoint_update(float* lambda, float* rg, int rgOn, double alpha, size_t idx,
+                                               float g, float hv) {
+    double l = lambda[idx];
+    if (rgOn) rg[idx] = rate_grad_value(rg[idx], g, l);
+    lambda[idx] = adjoint_value(g, hv, l, alpha);
+}
+
 // Column walk of a Hessian-vector step, same rows as column_dot_update, the parameters w and the
-// direction v only read (g, h laid out alike): s += W[r] d[r], sT += W[r] dT[r] + V[r] d[r],
-// g[r] += d[r] xc, h[r] += dT[r] xc + d[r] xTc.
-__device__ __forceinline__ void column_dot_tangent(const float* w, const float* v, float* g, float* h, int stride,
-                                                   const float* d, const float* dT, int first, int step, int n,
-                                                   float xc, float xTc, float* s, float* sT) {
+// direction v only read (lambda, rg laid out alike): s += W[r] d[r], sT += W[r] dT[r] + V[r] d[r], and
+// the adjoint update of element r with g = d[r] xc and H v = dT[r] xc + d[r] xTc.
+__device__ __forceinline__ void column_dot_adjoint(const float* w, const float* v, float* lambda, float* rg,
+                                                   int rgOn, double alpha, int stride, const float* d,
+                                                   const float* dT, int first, int step, int n, float xc,
+                                                   float xTc, float* s, float* sT) {
     int jump = step * stride;
+    bool vIsLambda = v == lambda;  // a fixed rate: v is lambda, read once
     float sum = *s, sumT = *sT;
     int r = first;
     for (; r + (TANGENT_ROW_BATCH - 1) * step < n; r += TANGENT_ROW_BATCH * step) {
         int idx = r * stride;
-        float wv[TANGENT_ROW_BATCH], vv[TANGENT_ROW_BATCH], gv[TANGENT_ROW_BATCH], hv[TANGENT_ROW_BATCH];
+        float wv[TANGENT_ROW_BATCH], vv[TANGENT_ROW_BATCH], lv[TANGENT_ROW_BATCH], gv[TANGENT_ROW_BATCH];  // gv: rg
 #pragma unroll
         for (int u = 0; u < TANGENT_ROW_BATCH; u++) {
             wv[u] = w[idx + u * jump];
             vv[u] = v[idx + u * jump];
-            gv[u] = g[idx + u * jump];
-            hv[u] = h[idx + u * jump];
+            lv[u] = vIsLambda ? vv[u] : lambda[idx + u * jump];
+            gv[u] = rgOn ? rg[idx + u * jump] : 0.f;
         }
 #pragma unroll
         for (int u = 0; u < TANGENT_ROW_BATCH; u++) {
             float dr = d[r + u * step], dTr = dT[r + u * step];
             sum += wv[u] * dr;
             sumT += wv[u] * dTr + vv[u] * dr;
-            g[idx + u * jump] = gv[u] + dr * xc;
-            h[idx + u * jump] = hv[u] + (dTr * xc + dr * xTc);
+            float g = dr * xc;
+            if (rgOn) rg[idx + u * jump] = rate_grad_value(gv[u], g, lv[u]);
+            lambda[idx + u * jump] = adjoint_value(g, dTr * xc + dr * xTc, lv[u], alpha);
         }
     }
     for (; r < n; r += step) {
@@ -160,8 +185,7 @@ __device__ __forceinline__ void column_dot_tangent(const float* w, const float* 
         float wr = w[idx], vr = v[idx], dr = d[r], dTr = dT[r];
         sum += wr * dr;
         sumT += wr * dTr + vr * dr;
-        g[idx] += dr * xc;
-        h[idx] += dTr * xc + dr * xTc;
+        adjoint_update(lambda, rg, rgOn, alpha, idx, dr * xc, dTr * xc + dr * xTc);
     }
     *s = sum;
     *sT = sumT;

@@ -39,6 +39,21 @@ extern "C" __global__ void embed_scatter_update(float* p, int P, float scale, fl
     apply_grad(p, acc, idx, p[idx], dy[(size_t)b * outWidth + col], scale, accOn);
 }
 
+// MAML's adjoint update of the looked-up rows (adjoint_update, common.cuh): the embedding is linear in
+// its tables, so a row's gradient is dy and its Hessian-vector product dyT; every other row has neither
+// and keeps its lambda. Same thread mapping as the forward.
+extern "C" __global__ void embed_scatter_adjoint(int P, const int* meta, int tables, int outWidth, const int* xs,
+                                                 int inDim, const int* step, int B, const float* dy,
+                                                 const float* dyT, float* lambda, float* rg, int rgOn,
+                                                 double alpha) {
+    int b = blockIdx.y;
+    int col = blockIdx.x * blockDim.x + threadIdx.x;
+    if (col >= outWidth) return;
+    size_t idx = (size_t)b * P + embed_element(meta, tables, col, xs, inDim, step, B, b);
+    size_t o = (size_t)b * outWidth + col;
+    adjoint_update(lambda, rg, rgOn, alpha, idx, dy[o], dyT[o]);
+}
+
 // d2c forward: y[b, i] = x_i * (2 / n) - 1. It has no parameters and is always the first layer, so it
 // has no backward. One thread per (task, input): grid ceil(B * inDim / 256), block 256.
 extern "C" __global__ void d2c_forward(float scale, int inDim, const int* xs, const int* step, int B, float* y) {

@@ -127,7 +127,8 @@ linear_backward_update(float* p, int P, float scale, float* acc, int accOn,
 }
 
 // ---- tangent (forward-over-reverse) kernels, for MAML's Hessian-vector products ----
-// v is the direction, laid out like p ([B x P]); g and h are [B x P] sums of the gradient and of H v.
+// v is the direction, laid out like p ([B x P]); the backward tangents apply the adjoint update to
+// lambda (and rg) [B x P] with the step's gradient g and H v of each element (adjoint_update, common.cuh).
 
 // Forward with its tangent, one pass over W and V: a = W x + b as linear_forward (y, and pre for siren),
 // aT = W xT + V x + v_b (V, v_b the direction's weight and bias), yT = aT (linear) or cos(a) aT (siren,
@@ -200,15 +201,15 @@ extern "C" __global__ void linear_forward_tangent(const float* p, const float* v
     }
 }
 
-// Backward tangent fused with the gradient, one pass over W and V: with d = dy and dT = dyT (siren:
+// Backward tangent fused with the adjoint update, one pass over W and V: with d = dy and dT = dyT (siren:
 // d = dy cos(pre), dT = dyT cos(pre) - dy sin(pre) preT; LIN_GATED: d, dT the backward of a * sigmoid(c)
 // and its tangent at pre = [a; c], preT = [aT; cT], from dy, dyT [B x out / 2]), dx = W^T d, dxT = W^T dT + V^T d,
-// gW += d x^T, gb += d, hW += dT x^T + d xT^T, hb += dT. The parameters are not written.
+// and the adjoint update with gW = d x^T, gb = d, (H v)W = dT x^T + d xT^T, (H v)b = dT. The parameters are not written.
 // Thread mapping as linear_backward_update: block (32, 8), grid (ceil(in / 32), B); both deltas of 256
 // rows at a time in shared memory, the 8 partial column sums added in a fixed order; block x = 0 of
-// each task writes the bias sums. Each element of g and h has one writer.
-extern "C" __global__ void linear_backward_tangent(const float* p, const float* v, int P, float* g, float* h,
-                                                   int wOff, int bOff, int in, int out,
+// each task updates the bias elements. Each element of lambda has one writer.
+extern "C" __global__ void linear_backward_tangent(const float* p, const float* v, int P, float* lambda, float* rg,
+                                                   int rgOn, double alpha, int wOff, int bOff, int in, int out,
                                                    const float* x, const float* xT, const float* dy, const float* dyT,
                                                    const float* pre, const float* preT, int mode,
                                                    float* dx, float* dxT) {
@@ -252,12 +253,11 @@ extern "C" __global__ void linear_backward_tangent(const float* p, const float* 
         __syncthreads();
         size_t wAt = taskBase + wOff + (size_t)o0 * in + col;  // row o0 of this column
         if (col < in)
-            column_dot_tangent(p + wAt, v + wAt, g + wAt, h + wAt, in, d, dT, ty, LIN_BWD_ROWS, n, xc, xTc, &s, &sT);
+            column_dot_adjoint(p + wAt, v + wAt, lambda + wAt, rg + wAt, rgOn, alpha, in, d, dT, ty, LIN_BWD_ROWS, n,
+                               xc, xTc, &s, &sT);
         if (blockIdx.x == 0) {
             for (int k = tid; k < n; k += LIN_BWD_ROWS * LIN_BWD_COLS) {
-                size_t idx = taskBase + bOff + o0 + k;
-                g[idx] += d[k];
-                h[idx] += dT[k];
+                adjoint_update(lambda, rg, rgOn, alpha, taskBase + bOff + o0 + k, d[k], dT[k]);
             }
         }
     }

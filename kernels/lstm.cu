@@ -140,7 +140,7 @@ lstm_block_backward_update(float* p, int P, float scale, float* acc, int accOn,
     }
 }
 
-// ---- tangents, for MAML's Hessian-vector products; v (the direction), g, h are [B x P] like p ----
+// ---- tangents, for MAML's Hessian-vector products; v (the direction), lambda, rg are [B x P] like p ----
 // Extra activations, [B x ...]: zT [B x 2D] = [v_h ; xT], aT [B x 4D] the gates' pre-activation
 // tangents (f, i, o, u), cT [B x D].
 
@@ -241,13 +241,13 @@ __device__ __forceinline__ void lstm_gate_delta_tangent(int k, int r, int D, con
     }
 }
 
-// Backward tangent with the gradient, one pass over the four gates' W and V, mapping as
+// Backward tangent with the adjoint update, one pass over the four gates' W and V, mapping as
 // lstm_block_backward_update (block (32, 8), grid (ceil(2D / 32), B), 256-row tiles of both deltas in
 // shared memory): dz = sum_k W_k^T da_k + [dc f ; 0], dzT = sum_k (W_k^T daT_k + V_k^T da_k)
-// + [dcT f + dc fT ; 0]; gW_k += da_k z^T, gb_k += da_k, hW_k += daT_k z^T + da_k zT^T, hb_k += daT_k,
-// g_h += dz[:D], h_h += dzT[:D], dx = dz[D:], dxT = dzT[D:]. The parameters are not written.
-extern "C" __global__ void lstm_block_backward_tangent(const float* p, const float* v, int P, float* g, float* h,
-                                                       int hOff, int D, const float* z, const float* zT,
+// + [dcT f + dc fT ; 0]; dx = dz[D:], dxT = dzT[D:]; the adjoint update with gW_k = da_k z^T, gb_k = da_k,
+// (H v)W_k = daT_k z^T + da_k zT^T, (H v)b_k = daT_k, g_h = dz[:D], (H v)_h = dzT[:D]. The parameters are not written.
+extern "C" __global__ void lstm_block_backward_tangent(const float* p, const float* v, int P, float* lambda,
+                                                       float* rg, int rgOn, double alpha, int hOff, int D, const float* z, const float* zT,
                                                        const float* act, const float* aT, const float* c,
                                                        const float* cT, const float* dy, const float* dyT,
                                                        float* dx, float* dxT) {
@@ -282,13 +282,11 @@ extern "C" __global__ void lstm_block_backward_tangent(const float* p, const flo
             __syncthreads();
             size_t wAt = w + (size_t)r0 * width + col;  // row r0 of this column
             if (col < width)
-                column_dot_tangent(p + wAt, v + wAt, g + wAt, h + wAt, width, d, dT, ty, LSTM_BWD_ROWS, n, zc, zTc,
-                                   &s, &sT);
+                column_dot_adjoint(p + wAt, v + wAt, lambda + wAt, rg + wAt, rgOn, alpha, width, d, dT, ty,
+                                   LSTM_BWD_ROWS, n, zc, zTc, &s, &sT);
             if (blockIdx.x == 0) {
-                for (int q = tid; q < n; q += LSTM_BWD_ROWS * LSTM_BWD_COLS) {
-                    g[bias + r0 + q] += d[q];
-                    h[bias + r0 + q] += dT[q];
-                }
+                for (int q = tid; q < n; q += LSTM_BWD_ROWS * LSTM_BWD_COLS)
+                    adjoint_update(lambda, rg, rgOn, alpha, bias + r0 + q, d[q], dT[q]);
             }
         }
     }
@@ -307,8 +305,7 @@ extern "C" __global__ void lstm_block_backward_tangent(const float* p, const flo
             float dc = dyb[col] * o, dcT = dyTb[col] * o + dyb[col] * oT;
             t += dc * f;  // c <- f * h
             tT += dcT * f + dc * fT;
-            g[taskBase + hOff + col] += t;
-            h[taskBase + hOff + col] += tT;
+            adjoint_update(lambda, rg, rgOn, alpha, taskBase + hOff + col, t, tT);
         } else {
             dx[(size_t)b * D + col - D] = t;
             dxT[(size_t)b * D + col - D] = tT;

@@ -57,7 +57,7 @@ extern "C" __global__ void step_advance(int* step) {
     *step += 1;
 }
 
-// ---- MAML: checkpoints of the task copies, the adjoint recursion ----
+// ---- MAML: checkpoints of the task copies (the adjoint update itself runs inside the backward tangent kernels) ----
 // Every [B x P] buffer below is one row per task; one thread per element: grid (ceil(P / 256), B), block 256.
 
 // dst = src: a checkpoint of the task copies, or a segment state from its checkpoint.
@@ -75,19 +75,6 @@ extern "C" __global__ void rows_zero(float* dst, int P, int B) {
     int b = blockIdx.y;
     if (i >= P || b >= B) return;
     dst[(size_t)b * P + i] = 0.f;
-}
-
-// One step of the adjoint recursion, lambda = g + lambda - alpha * H lambda (in float64, stored in
-// float32), with g the gradient and h the Hessian-vector product at the step; then g = h = 0 for the
-// next step's sums.
-extern "C" __global__ void maml_adjoint(float* lambda, float* g, float* h, double alpha, int P, int B) {
-    int i = blockIdx.x * blockDim.x + threadIdx.x;
-    int b = blockIdx.y;
-    if (i >= P || b >= B) return;
-    size_t idx = (size_t)b * P + i;
-    lambda[idx] = (float)((double)g[idx] + (double)lambda[idx] - alpha * (double)h[idx]);
-    g[idx] = 0.f;
-    h[idx] = 0.f;
 }
 
 // The step counter moved by delta: the reverse sweep walks a segment's steps backwards. grid 1, block 1.
@@ -139,18 +126,4 @@ extern "C" __global__ void maml_direction(const float* lambda, const float* rate
     if (i >= P || b >= B) return;
     size_t idx = (size_t)b * P + i;
     v[idx] = rates[i] * lambda[idx];
-}
-
-// maml_adjoint with learned rates, h = H (rates * lambda): first the rates' gradient rg -= g * lambda
-// (lambda still lambda_{t+1}), then lambda = g + lambda - h, and g = h = 0. Grid (ceil(P / 256), B), block 256.
-extern "C" __global__ void maml_adjoint_rated(float* lambda, float* g, float* h, float* rg, int P, int B) {
-    int i = blockIdx.x * blockDim.x + threadIdx.x;
-    int b = blockIdx.y;
-    if (i >= P || b >= B) return;
-    size_t idx = (size_t)b * P + i;
-    double gi = g[idx], li = lambda[idx];
-    rg[idx] = (float)((double)rg[idx] - gi * li);
-    lambda[idx] = (float)(gi + li - (double)h[idx]);
-    g[idx] = 0.f;
-    h[idx] = 0.f;
 }

@@ -12,6 +12,7 @@ import org.reptilegen.model.ParamLayout;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
+import org.reptilegen.engine.cuda.CudaEngine;
 import org.reptilegen.meta.InnerLoops;
 
 @Command(mixinStandardHelpOptions = true, name = "info", description = "Lists a model's layers, parameter names, shapes and counts, from a config or a checkpoint.")
@@ -66,8 +67,11 @@ final class InfoCommand implements Callable<Integer> {
         int k = segment != null ? segment : cfg.mamlSegment();
         int kk = k > 0 ? Math.min(k, t) : InnerLoops.defaultSegment(t);
         long perTask = InnerLoops.mamlBytesPerTask(layout.size(), t, k, 4);
-        System.out.printf("memory, float32, B = %d tasks of T = %d steps: task copies %s; MAML with K = %d keeps %d vectors per task, %s in all%n",
-                b, t, bytes(4L * b * layout.size()), kk, perTask / (4L * layout.size()), bytes((long) b * perTask));
+        long cudaRows = CudaEngine.mamlRowsPerTask(t, k);
+        System.out.printf("memory, float32, B = %d tasks of T = %d steps: task copies %s; MAML with K = %d keeps %d vectors per task, %s in all"
+                        + " (%d on the cuda backend, %s)%n",
+                b, t, bytes(4L * b * layout.size()), kk, perTask / (4L * layout.size()), bytes((long) b * perTask),
+                cudaRows, bytes(cudaRows * b * 4L * layout.size()));
         return 0;
     }
 

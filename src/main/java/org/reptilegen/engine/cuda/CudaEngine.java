@@ -67,6 +67,16 @@ public final class CudaEngine implements Engine {
         }
     }
 
+    /**
+     * [B x P] float32 rows MAML keeps per task on this backend with segments of K steps over T steps:
+     * ceil(T / K) checkpoints, K segment states, the task copy and the adjoint lambda (learned rates add
+     * their gradient sums, direction and rate-gradient rows).
+     */
+    public static long mamlRowsPerTask(int steps, int segment) {
+        int t = Math.max(steps, 1), k = Workspace.segmentFor(segment, t);
+        return (t + k - 1) / k + k + 2L;
+    }
+
     public CudaEngine(EngineSettings settings) {
         if (settings.rates().learned() && settings.algorithm() == Algorithm.REPTILE)
             throw new IllegalArgumentException("learned inner learning rates need maml or fomaml: Reptile gives them no gradient");
@@ -516,7 +526,7 @@ public final class CudaEngine implements Engine {
             long perTask = perTask(cap, accumulate, segment);
             int fit = fit(free, cap, accumulate, segment);
             String maml = segment == 0 ? "" : " (MAML with segments of " + segment + " steps: "
-                    + ((cap + segment - 1) / segment + segment + 4) + " copies of the parameters per task)";
+                    + mamlRowsPerTask(cap, segment) + " copies of the parameters per task)";
             throw new DeviceException("a batch of " + tasks + " tasks of " + cap + " steps" + maml + " needs " + Bytes.show(need)
                     + " of device memory (" + Bytes.show(perTask) + " per task) but " + Bytes.show(free) + " is free on "
                     + dev.name + ": at most " + fit + " tasks fit; use --batch " + fit + " or less");

@@ -21,6 +21,8 @@ final class CudaKernels {
             "const float* p, int P, const int* meta, int tables, int outWidth, const int* xs, int inDim, const int* step, int B, float* y", 256, 1);
     static final KernelSig EMBED_SCATTER_UPDATE = k("embed_scatter_update",
             "float* p, int P, float scale, float* acc, int accOn, const int* meta, int tables, int outWidth, const int* xs, int inDim, const int* step, int B, const float* dy", 256, 1);
+    static final KernelSig EMBED_SCATTER_ADJOINT = k("embed_scatter_adjoint",
+            "int P, const int* meta, int tables, int outWidth, const int* xs, int inDim, const int* step, int B, const float* dy, const float* dyT, float* lambda, float* rg, int rgOn, double alpha", 256, 1);
     static final KernelSig D2C_FORWARD = k("d2c_forward",
             "float scale, int inDim, const int* xs, const int* step, int B, float* y", 256, 1);
 
@@ -36,7 +38,7 @@ final class CudaKernels {
     static final KernelSig LINEAR_FORWARD_TANGENT = k("linear_forward_tangent",
             "const float* p, const float* v, int P, int wOff, int bOff, int in, int out, const float* x, const float* xT, int mode, float* y, float* pre, float* yT, float* preT", 256, 1);
     static final KernelSig LINEAR_BACKWARD_TANGENT = k("linear_backward_tangent",
-            "const float* p, const float* v, int P, float* g, float* h, int wOff, int bOff, int in, int out, const float* x, const float* xT, const float* dy, const float* dyT, const float* pre, const float* preT, int mode, float* dx, float* dxT", 32, 8);
+            "const float* p, const float* v, int P, float* lambda, float* rg, int rgOn, double alpha, int wOff, int bOff, int in, int out, const float* x, const float* xT, const float* dy, const float* dyT, const float* pre, const float* preT, int mode, float* dx, float* dxT", 32, 8);
 
     // activation.cu
     static final KernelSig ACTIVATION_FORWARD = k("activation_forward",
@@ -70,7 +72,7 @@ final class CudaKernels {
     static final KernelSig LAYERNORM_FORWARD_TANGENT = k("layernorm_forward_tangent",
             "const float* p, const float* v, int P, int gOff, int bOff, int dim, const float* x, const float* xT, const float* stats, float* tstats, float* yT", 256, 1);
     static final KernelSig LAYERNORM_BACKWARD_TANGENT = k("layernorm_backward_tangent",
-            "const float* p, const float* v, int P, float* g, float* h, int gOff, int bOff, int dim, const float* x, const float* xT, const float* stats, const float* tstats, const float* dy, const float* dyT, float* dx, float* dxT", 256, 1);
+            "const float* p, const float* v, int P, float* lambda, float* rg, int rgOn, double alpha, int gOff, int bOff, int dim, const float* x, const float* xT, const float* stats, const float* tstats, const float* dy, const float* dyT, float* dx, float* dxT", 256, 1);
 
     // lstm.cu
     static final KernelSig LSTM_BLOCK_FORWARD = k("lstm_block_forward",
@@ -84,7 +86,7 @@ final class CudaKernels {
     static final KernelSig LSTM_BLOCK_FORWARD_TANGENT = k("lstm_block_forward_tangent",
             "const float* p, const float* v, int P, int hOff, int D, const float* x, const float* xT, float* z, float* act, float* c, float* y, float* zT, float* aT, float* cT, float* yT", 256, 1);
     static final KernelSig LSTM_BLOCK_BACKWARD_TANGENT = k("lstm_block_backward_tangent",
-            "const float* p, const float* v, int P, float* g, float* h, int hOff, int D, const float* z, const float* zT, const float* act, const float* aT, const float* c, const float* cT, const float* dy, const float* dyT, float* dx, float* dxT", 32, 8);
+            "const float* p, const float* v, int P, float* lambda, float* rg, int rgOn, double alpha, int hOff, int D, const float* z, const float* zT, const float* act, const float* aT, const float* c, const float* cT, const float* dy, const float* dyT, float* dx, float* dxT", 32, 8);
 
     // loss.cu
     static final KernelSig BCE_LOSS_GRAD = k("bce_loss_grad",
@@ -113,16 +115,14 @@ final class CudaKernels {
     static final KernelSig STEP_ADVANCE = k("step_advance", "int* step", 1, 1);
     static final KernelSig ROWS_COPY = k("rows_copy", "const float* src, float* dst, int P, int B", 256, 1);
     static final KernelSig ROWS_ZERO = k("rows_zero", "float* dst, int P, int B", 256, 1);
-    static final KernelSig MAML_ADJOINT = k("maml_adjoint", "float* lambda, float* g, float* h, double alpha, int P, int B", 256, 1);
     static final KernelSig STEP_ADD = k("step_add", "int* step, int delta", 1, 1);
     static final KernelSig RATED_STEP = k("rated_step",
             "float* p, float* gs, const float* rates, float* acc, float* q, int accOn, int P, int B", 256, 1);
     static final KernelSig RATES_FOMAML_MEAN = k("rates_fomaml_mean", "const float* acc, const float* q, int P, int B, double* gr", 256, 1);
     static final KernelSig MAML_DIRECTION = k("maml_direction", "const float* lambda, const float* rates, float* v, int P, int B", 256, 1);
-    static final KernelSig MAML_ADJOINT_RATED = k("maml_adjoint_rated", "float* lambda, float* g, float* h, float* rg, int P, int B", 256, 1);
 
     static final List<KernelSig> ALL = List.of(
-            EMBED_GATHER_FORWARD, EMBED_SCATTER_UPDATE, D2C_FORWARD,
+            EMBED_GATHER_FORWARD, EMBED_SCATTER_UPDATE, EMBED_SCATTER_ADJOINT, D2C_FORWARD,
             LINEAR_FORWARD, LINEAR_BACKWARD_UPDATE,
             ACTIVATION_FORWARD, ACTIVATION_BACKWARD, GATED_FORWARD, GATED_BACKWARD,
             ELEMENTWISE_ADD, GATE_MUL_FORWARD, GATE_MUL_BACKWARD,
@@ -137,8 +137,8 @@ final class CudaKernels {
             LAYERNORM_FORWARD_TANGENT, LAYERNORM_BACKWARD_TANGENT,
             LSTM_BLOCK_FORWARD_TANGENT, LSTM_BLOCK_BACKWARD_TANGENT,
             BCE_LOSS_GRAD_TANGENT, SOFTMAX_CE_LOSS_GRAD_TANGENT,
-            ROWS_COPY, ROWS_ZERO, MAML_ADJOINT, STEP_ADD,
-            RATED_STEP, RATES_FOMAML_MEAN, MAML_DIRECTION, MAML_ADJOINT_RATED);
+            ROWS_COPY, ROWS_ZERO, STEP_ADD,
+            RATED_STEP, RATES_FOMAML_MEAN, MAML_DIRECTION);
 
     /** linear_forward's and linear_backward_update's modes, as the #defines in linear.cu. */
     static final int LIN_PLAIN = 0, LIN_SINE = 1, LIN_GATED = 2;

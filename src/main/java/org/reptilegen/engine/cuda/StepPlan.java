@@ -14,8 +14,8 @@ import org.reptilegen.model.TaskKind;
 /**
  * The launches of one inner step of B tasks, built once per batch shape: every layer's forward, the
  * loss with its gradient, every layer's backward fused with its update, and the step counter's advance.
- * For MAML also the Hessian-vector step: forward and tangent, the loss with its Hessian, backward and
- * tangent into the gradient and H v sums, and the adjoint update.
+ * For MAML also the Hessian-vector step: forward and tangent, the loss with its Hessian, and backward
+ * and tangent with the adjoint update of each parameter element.
  * The sequence is the same at every step (the step index lives on the device), so it can be replayed
  * as it is, or captured once into a CUDA graph.
  *
@@ -40,6 +40,13 @@ final class StepPlan {
      * the inner loop runs on the task copies, MAML's recomputed segments on their own states.
      */
     private CUdeviceptr p, nll;
+    /**
+     * Where the Hessian-vector step's backward tangents apply the adjoint update: lambda, the rates'
+     * gradient rows rg when rgOn is 1 (learned rates; otherwise rg is lambda, never written), alpha.
+     */
+    private record Adjoint(CUdeviceptr lambda, CUdeviceptr rg, int rgOn, double alpha) {}
+
+    private Adjoint adjoint;
 
     StepPlan(ModelSpec spec, Workspace w, Launch.Functions fns) {
         this.w = w;
@@ -83,15 +90,16 @@ final class StepPlan {
     /**
      * One step of MAML's adjoint recursion at the parameters params (theta_t of every task) for step t
      * of the device counter: the forward and its tangent along v = lambda, the loss with its gradient
-     * and Hessian in the logits, the backward and its tangent, which add the gradient g_t into w.grad
-     * and H_t lambda into w.hv without touching params, then lambda = g_t + lambda - alpha H_t lambda
-     * (which also zeroes g and hv), and the counter moved back to t - 1. With learned rates the
-     * direction is v = rates * lambda and the adjoint update lambda = g_t + lambda - H_t v also adds
-     * -g_t * lambda into the rates' gradient rows; alpha is then unused.
+     * and Hessian in the logits, then the backward and its tangent, which form each parameter element's
+     * g_t and H_t lambda and apply lambda = g_t + lambda - alpha H_t lambda to it at once, without
+     * touching params; and the counter moved back to t - 1. With learned rates the direction is
+     * v = rates * lambda and the adjoint update lambda = g_t + lambda - H_t v also adds -g_t * lambda
+     * into the rates' gradient rows; alpha is then unused.
      */
     List<Launch> hvpStep(CUdeviceptr params, double alpha) {
         p = params;
         this.nll = w.nllScratch;
+        adjoint = w.rates != null ? new Adjoint(w.lambda, w.rateGrad, 1, 1.0) : new Adjoint(w.lambda, w.lambda, 0, alpha);
         List<Launch> ops = new ArrayList<>();
         // maml_direction(const float* lambda, const float* rates, float* v, int P, int B)
         if (w.rates != null) ops.add(op(MAML_DIRECTION, blocks(w.paramCount, MAML_DIRECTION.blockX()), w.tasks,
@@ -103,15 +111,6 @@ final class StepPlan {
             nodes[i].backwardTangent(ops, dy, dyT);
             dy = nodes[i].dx;
             dyT = nodes[i].dxT;
-        }
-        if (w.rates != null) {
-            // maml_adjoint_rated(float* lambda, float* g, float* h, float* rg, int P, int B)
-            ops.add(op(MAML_ADJOINT_RATED, blocks(w.paramCount, MAML_ADJOINT_RATED.blockX()), w.tasks,
-                    w.lambda, w.grad, w.hv, w.rateGrad, w.paramCount, w.tasks));
-        } else {
-            // maml_adjoint(float* lambda, float* g, float* h, double alpha, int P, int B)
-            ops.add(op(MAML_ADJOINT, blocks(w.paramCount, MAML_ADJOINT.blockX()), w.tasks,
-                    w.lambda, w.grad, w.hv, alpha, w.paramCount, w.tasks));
         }
         // step_add(int* step, int delta)
         ops.add(op(STEP_ADD, 1, 1, w.step, -1));
@@ -207,8 +206,8 @@ final class StepPlan {
         abstract void backward(List<Launch> ops, CUdeviceptr dy, Update u);
 
         /**
-         * Appends the backward and its tangent for dy, dyT: leaves dx and dxT, adds the gradient into
-         * w.grad and H v into w.hv, and leaves the parameters alone.
+         * Appends the backward and its tangent for dy, dyT: leaves dx and dxT, applies the adjoint update
+         * to the layer's elements of lambda with their gradient and H v, and leaves the parameters alone.
          */
         abstract void backwardTangent(List<Launch> ops, CUdeviceptr dy, CUdeviceptr dyT);
     }
@@ -316,9 +315,13 @@ final class StepPlan {
         }
 
         void backwardTangent(List<Launch> ops, CUdeviceptr dy, CUdeviceptr dyT) {
-            // Linear in the tables, so no second-order term of its own: dy into g's rows, dyT into H v's.
-            ops.add(scatter(w.grad, new Update(1f, w.grad, 0), dy));
-            ops.add(scatter(w.hv, new Update(1f, w.hv, 0), dyT));
+            // Linear in the tables, so no second-order term of its own: a looked-up row's g is dy, its H v dyT.
+            // embed_scatter_adjoint(int P, const int* meta, int tables, int outWidth, const int* xs, int inDim,
+            //                       const int* step, int B, const float* dy, const float* dyT, float* lambda,
+            //                       float* rg, int rgOn, double alpha)
+            ops.add(op(EMBED_SCATTER_ADJOINT, blocks(out, EMBED_SCATTER_ADJOINT.blockX()), w.tasks, w.paramCount, meta,
+                    tables, out, w.xs, in, w.step, w.tasks, dy, dyT, adjoint.lambda(), adjoint.rg(), adjoint.rgOn(),
+                    adjoint.alpha()));
         }
     }
 
@@ -416,11 +419,12 @@ final class StepPlan {
 
         /** linear_backward_tangent for dy, dyT in the given mode (for LIN_GATED the gated output's gradients). */
         Launch backwardTangentLaunch(CUdeviceptr dy, CUdeviceptr dyT, int mode) {
-            // linear_backward_tangent(const float* p, const float* v, int P, float* g, float* h, int wOff, int bOff,
-            //                         int in, int out, const float* x, const float* xT, const float* dy, const float* dyT,
+            // linear_backward_tangent(const float* p, const float* v, int P, float* lambda, float* rg, int rgOn,
+            //                         double alpha, int wOff, int bOff, int in, int out, const float* x, const float* xT, const float* dy, const float* dyT,
             //                         const float* pre, const float* preT, int mode, float* dx, float* dxT)
             return op(LINEAR_BACKWARD_TANGENT, blocks(in, LINEAR_BACKWARD_COLS), w.tasks,
-                    p, w.direction, w.paramCount, w.grad, w.hv, wOff, bOff, in, out, x, xT, dy, dyT, pre, preT, mode, dx, dxT);
+                    p, w.direction, w.paramCount, adjoint.lambda(), adjoint.rg(), adjoint.rgOn(), adjoint.alpha(), wOff, bOff,
+                    in, out, x, xT, dy, dyT, pre, preT, mode, dx, dxT);
         }
     }
 
@@ -560,11 +564,11 @@ final class StepPlan {
         }
 
         void backwardTangent(List<Launch> ops, CUdeviceptr dy, CUdeviceptr dyT) {
-            // layernorm_backward_tangent(const float* p, const float* v, int P, float* g, float* h, int gOff, int bOff,
-            //                            int dim, const float* x, const float* xT, const float* stats, const float* tstats,
+            // layernorm_backward_tangent(const float* p, const float* v, int P, float* lambda, float* rg, int rgOn,
+            //                            double alpha, int gOff, int bOff, int dim, const float* x, const float* xT, const float* stats, const float* tstats,
             //                            const float* dy, const float* dyT, float* dx, float* dxT)
-            ops.add(op(LAYERNORM_BACKWARD_TANGENT, w.tasks, 1, p, w.direction, w.paramCount, w.grad, w.hv, gOff, bOff, in,
-                    x, xT, stats, tstats, dy, dyT, dx, dxT));
+            ops.add(op(LAYERNORM_BACKWARD_TANGENT, w.tasks, 1, p, w.direction, w.paramCount, adjoint.lambda(), adjoint.rg(),
+                    adjoint.rgOn(), adjoint.alpha(), gOff, bOff, in, x, xT, stats, tstats, dy, dyT, dx, dxT));
         }
     }
 
@@ -620,12 +624,14 @@ final class StepPlan {
         }
 
         void backwardTangent(List<Launch> ops, CUdeviceptr dy, CUdeviceptr dyT) {
-            // lstm_block_backward_tangent(const float* p, const float* v, int P, float* g, float* h, int hOff, int D,
+            // lstm_block_backward_tangent(const float* p, const float* v, int P, float* lambda, float* rg, int rgOn,
+            //                             double alpha, int hOff, int D,
             //                             const float* z, const float* zT, const float* act, const float* aT,
             //                             const float* c, const float* cT, const float* dy, const float* dyT,
             //                             float* dx, float* dxT)
             ops.add(op(LSTM_BLOCK_BACKWARD_TANGENT, blocks(2L * dim, LSTM_BACKWARD_COLS), w.tasks,
-                    p, w.direction, w.paramCount, w.grad, w.hv, hOff, dim, z, zT, act, aT, c, cT, dy, dyT, dx, dxT));
+                    p, w.direction, w.paramCount, adjoint.lambda(), adjoint.rg(), adjoint.rgOn(), adjoint.alpha(), hOff, dim,
+                    z, zT, act, aT, c, cT, dy, dyT, dx, dxT));
         }
     }
 

@@ -11,17 +11,18 @@ import org.reptilegen.model.ModelSpec;
  * of it is one allocation, measured first.
  *
  * <p>MAML with segment length K over T steps keeps ceil(T / K) checkpoints of the [B x P] task copies
- * (theta_t for t = 0, K, 2K, ...), K states [B x P] of the segment being recomputed, and three more
- * [B x P] rows: the adjoint lambda, and the gradient and Hessian-vector product of one step.
+ * (theta_t for t = 0, K, 2K, ...), K states [B x P] of the segment being recomputed, and the adjoint
+ * lambda [B x P]: the backward tangent kernels update it in place, so a step's gradient and
+ * Hessian-vector product never need rows of their own.
  */
 final class Workspace implements AutoCloseable {
     final int tasks, steps, paramCount;
     final boolean accumulates;
     /** MAML's segment length K, 0 without MAML's buffers; the number of checkpoints, ceil(steps / K). */
     final int segment, checkpoints;
-    /** MAML: checkpoints and segment states (arrays of [B x P] rows), lambda, g, H lambda, or null. */
+    /** MAML: checkpoints and segment states (arrays of [B x P] rows), the adjoint lambda, or null. */
     final CUdeviceptr[] checkpointRows, states;
-    final CUdeviceptr lambda, grad, hv;
+    final CUdeviceptr lambda;
     /**
      * Learned inner learning rates, else null: the rate of every parameter element [P], one step's
      * gradient sums gs [B x P] (the fused updates add into them, rated_step applies them), FOMAML's
@@ -73,8 +74,6 @@ final class Workspace implements AutoCloseable {
         states = new CUdeviceptr[segment];
         for (int i = 0; i < segment; i++) states[i] = arena.floats(bp);
         lambda = segment > 0 ? arena.floats(bp) : null;
-        grad = segment > 0 ? arena.floats(bp) : null;
-        hv = segment > 0 ? arena.floats(bp) : null;
         nllScratch = segment > 0 ? arena.doubles(tasks) : null;
         rates = rated ? arena.floats(paramCount) : null;
         gs = rated ? arena.floats(bp) : null;
@@ -245,12 +244,11 @@ final class Workspace implements AutoCloseable {
         if (segment == 0) throw new IllegalStateException("this workspace has no room for MAML");
     }
 
-    /** Before MAML's reverse sweep: lambda_T = 0, and g = H lambda = 0 for the first step's sums. */
+    /** Before MAML's reverse sweep: lambda_T = 0 (and the rates' gradient rows 0). */
     List<Launch> mamlStart() {
         needMaml();
         // rows_zero(float* dst, int P, int B)
-        List<Launch> ops = new java.util.ArrayList<>(List.of(rows(CudaKernels.ROWS_ZERO, lambda, paramCount, tasks),
-                rows(CudaKernels.ROWS_ZERO, grad, paramCount, tasks), rows(CudaKernels.ROWS_ZERO, hv, paramCount, tasks)));
+        List<Launch> ops = new java.util.ArrayList<>(List.of(rows(CudaKernels.ROWS_ZERO, lambda, paramCount, tasks)));
         if (rateGrad != null) ops.add(rows(CudaKernels.ROWS_ZERO, rateGrad, paramCount, tasks));
         return ops;
     }

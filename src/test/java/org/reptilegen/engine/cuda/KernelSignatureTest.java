@@ -23,7 +23,8 @@ import org.junit.jupiter.api.Test;
  * constants the launches use match the kernels' #defines. No GPU needed.
  */
 class KernelSignatureTest {
-    private static final Pattern KERNEL = Pattern.compile("extern\\s+\"C\"\\s+__global__\\s+void\\s+(\\w+)\\s*\\(([^)]*)\\)");
+    private static final Pattern KERNEL = Pattern.compile(
+            "extern\\s+\"C\"\\s+__global__\\s+void\\s+(?:__launch_bounds__\\s*\\([^)]*\\)\\s*)?(\\w+)\\s*\\(([^)]*)\\)");
     private static final Pattern DEFINE = Pattern.compile("#define\\s+(\\w+)\\s+(\\d+)\\b");
 
     private static String sources() throws IOException {
