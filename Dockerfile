@@ -1,9 +1,9 @@
 # reptile-gen in a CUDA image. Build: docker build -t reptile-gen .
 # Run:   docker run --gpus all -v "$PWD:/runs" reptile-gen train --config mnist-lstm-reptile
-# The kernels are compiled here with nvcc; at run time only the driver (libcuda, from the host) is needed.
+# The kernels are compiled here with nvcc and the NVTX shim with cc; at run time only the driver (libcuda, from the host) is needed.
 FROM nvidia/cuda:13.0.0-devel-ubuntu24.04 AS build
 RUN apt-get update \
- && apt-get install -y --no-install-recommends openjdk-17-jdk-headless maven \
+ && apt-get install -y --no-install-recommends openjdk-17-jdk-headless maven g++ \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY pom.xml ./

@@ -144,7 +144,24 @@ public final class CudaEngine implements Engine {
     @Override
     public synchronized double measureCopyBandwidth() {
         dev.enter();
-        return dev.copyBandwidth();
+        try (var r = Nvtx.range("copy bandwidth")) {
+            return dev.copyBandwidth();
+        }
+    }
+
+    /**
+     * Starts (on) or stops what a profiler launched with capture off records, so that
+     * {@code ncu --profile-from-start off} and {@code nsys --capture-range=cudaProfilerApi} see only
+     * the work in between. Without a profiler it does nothing.
+     */
+    public synchronized void profilerCapture(boolean on) {
+        dev.enter();
+        try {
+            if (on) jcuda.driver.JCudaDriver.cuProfilerStart();
+            else jcuda.driver.JCudaDriver.cuProfilerStop();
+        } catch (jcuda.CudaException e) {
+            throw new DeviceException("CUDA error while " + (on ? "starting" : "stopping") + " the profiler's capture: " + e.getMessage());
+        }
     }
 
     @Override
@@ -248,18 +265,22 @@ public final class CudaEngine implements Engine {
 
     @Override
     public synchronized double[] metaStep(TaskBatch batch) {
-        double[] nll = innerLoopsAndMean(batch, null);
-        long t = adamStep + 1;
-        dev.run(Workspace.adamStep(dev::function, paramCount, theta, metaGrad, adamM, adamV, settings.adam(), t));
-        dev.sync("the Adam step");
-        if (rates.learned()) {
-            double[] gLr = new double[rates.size()];
-            rates.reduce(rateGradient(), gLr);
-            // The same Adam and step t as theta's, as the CPU engine, on the float32 values.
-            settings.adam().step(innerLr, gLr, innerLrM, innerLrV, t, true);
+        try (var r = Nvtx.range("meta-step")) {
+            double[] nll = innerLoopsAndMean(batch, null);
+            long t = adamStep + 1;
+            try (var a = Nvtx.range("Adam step")) {
+                dev.run(Workspace.adamStep(dev::function, paramCount, theta, metaGrad, adamM, adamV, settings.adam(), t));
+                dev.sync("the Adam step");
+                if (rates.learned()) {
+                    double[] gLr = new double[rates.size()];
+                    rates.reduce(rateGradient(), gLr);
+                    // The same Adam and step t as theta's, as the CPU engine, on the float32 values.
+                    settings.adam().step(innerLr, gLr, innerLrM, innerLrV, t, true);
+                }
+            }
+            adamStep = t;
+            return nll;
         }
-        adamStep = t;
-        return nll;
     }
 
     /**
@@ -278,12 +299,16 @@ public final class CudaEngine implements Engine {
         startTasks(w, fomaml);
         List<Launch> step = w.trainStep(alpha, fomaml);
         Runnable loops = () -> {
-            runSteps(step, steps);
+            try (var r = Nvtx.range("inner loops")) {
+                runSteps(step, steps);
+            }
         };
         if (millis != null) millis[0] = dev.timed(loops);
         else loops.run();
-        dev.run(w.metaGradientMean(theta, metaGrad, fomaml));
-        if (rates.learned()) dev.run(w.ratesFomamlMean());
+        try (var r = Nvtx.range("meta-gradient mean")) {
+            dev.run(w.metaGradientMean(theta, metaGrad, fomaml));
+            if (rates.learned()) dev.run(w.ratesFomamlMean());
+        }
         return readNll(w, tasks);
     }
 
@@ -301,14 +326,22 @@ public final class CudaEngine implements Engine {
         startTasks(w, false);
         List<Launch> step = w.trainStep(alpha, false);
         Runnable loops = () -> {
-            forwardSweep(w, step, steps, k);
-            for (Launch l : w.mamlStart()) dev.run(l);
-            reverseSweep(w, steps, k);
+            try (var r = Nvtx.range("inner loops")) {
+                try (var f = Nvtx.range("MAML forward sweep")) {
+                    forwardSweep(w, step, steps, k);
+                }
+                for (Launch l : w.mamlStart()) dev.run(l);
+                try (var b = Nvtx.range("MAML reverse sweep")) {
+                    reverseSweep(w, steps, k);
+                }
+            }
         };
         if (millis != null) millis[0] = dev.timed(loops);
         else loops.run();
-        dev.run(w.mamlMean(theta, metaGrad));
-        if (rates.learned()) dev.run(w.ratesMamlMean(theta));
+        try (var r = Nvtx.range("meta-gradient mean")) {
+            dev.run(w.mamlMean(theta, metaGrad));
+            if (rates.learned()) dev.run(w.ratesMamlMean(theta));
+        }
         return readNll(w, tasks);
     }
 
@@ -415,15 +448,17 @@ public final class CudaEngine implements Engine {
         int steps = batch.maxSteps();
         double[] nll = new double[batch.size()];
         int chunk = chunkSize(batch.size(), steps);
-        for (int from = 0; from < batch.size(); from += chunk) {
-            int to = Math.min(batch.size(), from + chunk);
-            TaskBatch part = batch.slice(from, to);
-            Workspace w = workspace(to - from, steps, false, 0);
-            uploadInputs(w, part);
-            startTasks(w, false);
-            List<Launch> step = w.trainStep(alpha, false);
-            runSteps(step, steps);
-            System.arraycopy(readNll(w, to - from), 0, nll, from, to - from);
+        try (var r = Nvtx.range("evaluate")) {
+            for (int from = 0; from < batch.size(); from += chunk) {
+                int to = Math.min(batch.size(), from + chunk);
+                TaskBatch part = batch.slice(from, to);
+                Workspace w = workspace(to - from, steps, false, 0);
+                uploadInputs(w, part);
+                startTasks(w, false);
+                List<Launch> step = w.trainStep(alpha, false);
+                runSteps(step, steps);
+                System.arraycopy(readNll(w, to - from), 0, nll, from, to - from);
+            }
         }
         return nll;
     }
@@ -438,23 +473,25 @@ public final class CudaEngine implements Engine {
         if (count == 0 || steps == 0) return out;
         dev.enter();
         int chunk = chunkSize(count, steps);
-        for (int from = 0; from < count; from += chunk) {
-            int n = Math.min(count, from + chunk) - from;
-            Workspace w = workspace(n, steps, false, 0);
-            int[] xs = new int[steps * n * inDim];
-            for (int t = 0; t < steps; t++)
-                for (int b = 0; b < n; b++) System.arraycopy(positions[t], 0, xs, (t * n + b) * inDim, inDim);
-            dev.upload(w.xs, Pointer.to(xs), (long) xs.length * Integer.BYTES, "the sampling positions");
-            long[] streams = new long[n];
-            for (int b = 0; b < n; b++) streams[b] = SampleStreams.start(seed, from + b);
-            dev.upload(w.streams, Pointer.to(streams), (long) n * Long.BYTES, "the random streams");
-            dev.zero(w.done, (long) n * Integer.BYTES, "the sample flags");
-            startTasks(w, false);
-            List<Launch> step = w.rated(w.plan.sampleStep(w.sgd(alpha, false), temperature, stopAtZero), w.params, false);
-            runSteps(step, steps);
-            int[] drawn = new int[n * w.steps];
-            dev.download(Pointer.to(drawn), w.out, (long) drawn.length * Integer.BYTES, "the samples");
-            for (int b = 0; b < n; b++) System.arraycopy(drawn, b * w.steps, out[from + b], 0, steps);
+        try (var r = Nvtx.range("sample")) {
+            for (int from = 0; from < count; from += chunk) {
+                int n = Math.min(count, from + chunk) - from;
+                Workspace w = workspace(n, steps, false, 0);
+                int[] xs = new int[steps * n * inDim];
+                for (int t = 0; t < steps; t++)
+                    for (int b = 0; b < n; b++) System.arraycopy(positions[t], 0, xs, (t * n + b) * inDim, inDim);
+                dev.upload(w.xs, Pointer.to(xs), (long) xs.length * Integer.BYTES, "the sampling positions");
+                long[] streams = new long[n];
+                for (int b = 0; b < n; b++) streams[b] = SampleStreams.start(seed, from + b);
+                dev.upload(w.streams, Pointer.to(streams), (long) n * Long.BYTES, "the random streams");
+                dev.zero(w.done, (long) n * Integer.BYTES, "the sample flags");
+                startTasks(w, false);
+                List<Launch> step = w.rated(w.plan.sampleStep(w.sgd(alpha, false), temperature, stopAtZero), w.params, false);
+                runSteps(step, steps);
+                int[] drawn = new int[n * w.steps];
+                dev.download(Pointer.to(drawn), w.out, (long) drawn.length * Integer.BYTES, "the samples");
+                for (int b = 0; b < n; b++) System.arraycopy(drawn, b * w.steps, out[from + b], 0, steps);
+            }
         }
         return out;
     }
@@ -483,17 +520,19 @@ public final class CudaEngine implements Engine {
     private void uploadInputs(Workspace w, TaskBatch batch) {
         int tasks = batch.size(), steps = batch.maxSteps();
         if (steps == 0) return;
-        int[] xs = new int[steps * tasks * inDim];
-        int[] ys = new int[steps * tasks];
-        Arrays.fill(ys, -1);
-        for (int b = 0; b < tasks; b++) {
-            for (int t = 0; t < batch.steps(b); t++) {
-                System.arraycopy(batch.x()[b][t], 0, xs, (t * tasks + b) * inDim, inDim);
-                ys[t * tasks + b] = batch.y()[b][t];
+        try (var r = Nvtx.range("upload inputs")) {
+            int[] xs = new int[steps * tasks * inDim];
+            int[] ys = new int[steps * tasks];
+            Arrays.fill(ys, -1);
+            for (int b = 0; b < tasks; b++) {
+                for (int t = 0; t < batch.steps(b); t++) {
+                    System.arraycopy(batch.x()[b][t], 0, xs, (t * tasks + b) * inDim, inDim);
+                    ys[t * tasks + b] = batch.y()[b][t];
+                }
             }
+            dev.upload(w.xs, Pointer.to(xs), (long) xs.length * Integer.BYTES, "the batch's inputs");
+            dev.upload(w.ys, Pointer.to(ys), (long) ys.length * Integer.BYTES, "the batch's targets");
         }
-        dev.upload(w.xs, Pointer.to(xs), (long) xs.length * Integer.BYTES, "the batch's inputs");
-        dev.upload(w.ys, Pointer.to(ys), (long) ys.length * Integer.BYTES, "the batch's targets");
     }
 
     /** Task copies from theta (and zero gradient sums), zero losses, step 0. */
