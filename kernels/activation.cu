@@ -3,15 +3,13 @@
 // All are one thread per element of a [B x width] buffer: grid ceil(count / 256), block 256.
 #include "common.cuh"
 
-#define ACT_RELU 0
-#define ACT_TANH 1
-#define ACT_SIGMOID 2
+// These kernels serve an activation whose input is not a linear's output; after a linear it runs inside
+// the linear's kernels (linear.cu). activation_value and activation_derivs are in common.cuh.
 
 extern "C" __global__ void activation_forward(int kind, int count, const float* x, float* y) {
     int k = blockIdx.x * blockDim.x + threadIdx.x;
     if (k >= count) return;
-    float v = x[k];
-    y[k] = kind == ACT_RELU ? (v > 0.f ? v : 0.f) : kind == ACT_TANH ? tanhf(v) : sigmoid_f(v);
+    y[k] = activation_value(kind, x[k]);
 }
 
 // The derivative comes from the input (relu) or the output (tanh: 1 - y^2, sigmoid: y (1 - y)).
@@ -75,20 +73,6 @@ extern "C" __global__ void gate_mul_backward(int count, const float* a, const fl
 }
 
 // ---- tangents, for MAML's Hessian-vector products: xT, yT, dyT, dxT are laid out like x, y, dy, dx ----
-
-// The first and second derivatives of an activation at x with output y.
-__device__ __forceinline__ void activation_derivs(int kind, float x, float y, float* f1, float* f2) {
-    if (kind == ACT_RELU) {
-        *f1 = x > 0.f ? 1.f : 0.f;
-        *f2 = 0.f;
-    } else if (kind == ACT_TANH) {
-        *f1 = 1.f - y * y;
-        *f2 = -2.f * y * *f1;
-    } else {
-        *f1 = y * (1.f - y);
-        *f2 = *f1 * (1.f - 2.f * y);
-    }
-}
 
 // yT = f'(x) xT. One thread per element: grid ceil(count / 256), block 256.
 extern "C" __global__ void activation_forward_tangent(int kind, int count, const float* x, const float* y,

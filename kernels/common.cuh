@@ -54,6 +54,29 @@ __device__ __forceinline__ float sigmoid_f(float x) {
     return e / (1.f + e);
 }
 
+// The elementwise activations (activation.cu, and fused into a linear in linear.cu).
+#define ACT_RELU 0
+#define ACT_TANH 1
+#define ACT_SIGMOID 2
+
+__device__ __forceinline__ float activation_value(int kind, float v) {
+    return kind == ACT_RELU ? (v > 0.f ? v : 0.f) : kind == ACT_TANH ? tanhf(v) : sigmoid_f(v);
+}
+
+// The first and second derivatives of an activation at x with output y.
+__device__ __forceinline__ void activation_derivs(int kind, float x, float y, float* f1, float* f2) {
+    if (kind == ACT_RELU) {
+        *f1 = x > 0.f ? 1.f : 0.f;
+        *f2 = 0.f;
+    } else if (kind == ACT_TANH) {
+        *f1 = 1.f - y * y;
+        *f2 = -2.f * y * *f1;
+    } else {
+        *f1 = y * (1.f - y);
+        *f2 = *f1 * (1.f - 2.f * y);
+    }
+}
+
 // The gated product a * sigmoid(c) (gated, gated_residual, and gated fused into linear):
 // the tangent of a * s with s = sigmoid(c): aT s + a s (1 - s) cT.
 __device__ __forceinline__ float gate_tangent(float a, float aT, float c, float cT) {

@@ -1,21 +1,42 @@
-// linear(in, out): a = W x + b; siren(in, out): sin(a); and linear(in, 2d) followed by gated, fused:
-// y = a[:d] * sigmoid(a[d:]). Each task has its own W, so the forward is a batched matrix-vector
+// linear(in, out): a = W x + b; siren(in, out): sin(a); a linear followed by relu, tanh or sigmoid, fused:
+// f(a); and linear(in, 2d) followed by gated, fused: y = a[:d] * sigmoid(a[d:]). Each task has its own W, so the forward is a batched matrix-vector
 // product and memory bound: every kernel reads each task's W exactly once.
 //
 // W is [out x in] row-major at p + b * P + wOff (PyTorch's layout), the bias [out] at bOff.
 // x is [B x in], y [B x out] ([B x out / 2] when gated), and the pre-activation pre [B x out]
-// (siren, gated: the backward's cos(a) and sigmoid(c) are recomputed from it, not stored).
+// (siren, the activations, gated: the backward's f'(a) and sigmoid(c) are recomputed from it, not stored).
 #include "common.cuh"
 
 #define LIN_FWD_WARPS 8
 
-// What follows the matrix product (mode): nothing, sin (siren), or the gated activation.
+// What follows the matrix product (mode): nothing, sin (siren), the gated activation, or an elementwise
+// activation (LIN_ACT + its ACT_ kind).
 #define LIN_PLAIN 0
 #define LIN_SINE 1
 #define LIN_GATED 2
+#define LIN_ACT 3
+
+// Modes that apply a function f to each a and keep a in pre: siren's sin and the activations.
+__device__ __forceinline__ bool lin_elementwise(int mode) {
+    return mode == LIN_SINE || mode >= LIN_ACT;
+}
+
+__device__ __forceinline__ float lin_f(int mode, float a) {
+    return mode == LIN_SINE ? sinf(a) : activation_value(mode - LIN_ACT, a);
+}
+
+// f'(a) and f''(a) of an elementwise mode.
+__device__ __forceinline__ void lin_derivs(int mode, float a, float* f1, float* f2) {
+    if (mode == LIN_SINE) {
+        *f1 = cosf(a);
+        *f2 = -sinf(a);
+    } else {
+        activation_derivs(mode - LIN_ACT, a, activation_value(mode - LIN_ACT, a), f1, f2);
+    }
+}
 
 // Forward: one warp per output row, lanes stride along the row (coalesced), then a warp sum.
-// grid (ceil(out / 8), B), block 256. LIN_SINE also stores the pre-activation in pre.
+// grid (ceil(out / 8), B), block 256. The elementwise modes also store the pre-activation in pre.
 // LIN_GATED: grid (ceil(d / 8), B) with d = out / 2; warp r computes both rows r (a) and d + r (c),
 // so the product a * sigmoid(c) needs no second kernel and no exchange between warps; both go to pre.
 extern "C" __global__ void linear_forward(const float* p, int P, int wOff, int bOff, int in, int out,
@@ -54,9 +75,9 @@ extern "C" __global__ void linear_forward(const float* p, int P, int wOff, int b
     if (lane == 0) {
         float a = s + task[bOff + row];
         size_t o = (size_t)b * out + row;
-        if (mode == LIN_SINE) {
+        if (lin_elementwise(mode)) {
             pre[o] = a;
-            y[o] = sinf(a);
+            y[o] = lin_f(mode, a);
         } else {
             y[o] = a;
         }
@@ -68,7 +89,7 @@ extern "C" __global__ void linear_forward(const float* p, int P, int wOff, int b
 #define LIN_BWD_TILE 256
 
 // Backward fused with the update, one pass over W: with d the gradient at the pre-activation, dx = W^T d
-// from the old W, and W += scale * d x^T, b += scale * d. d = dy (LIN_PLAIN), dy cos(pre) (LIN_SINE), or
+// from the old W, and W += scale * d x^T, b += scale * d. d = dy (LIN_PLAIN), dy f'(pre) (elementwise), or
 // for LIN_GATED, with dy [B x out / 2] and pre = [a; c], s = sigmoid(c): d = [dy s; dy a s (1 - s)],
 // formed while the deltas are staged, so gated's backward needs no launch of its own.
 // Thread mapping: block (32, 8); threadIdx.x is a column of a 32-column slab (a warp reads 128
@@ -102,7 +123,11 @@ linear_backward_update(float* p, int P, float scale, float* acc, int accOn,
                 v = r < h ? dyi * g : dyi * pre[pa] * g * (1.f - g);
             } else {
                 v = dy[o];
-                if (mode == LIN_SINE) v *= cosf(pre[o]);
+                if (lin_elementwise(mode)) {
+                    float f1, f2;
+                    lin_derivs(mode, pre[o], &f1, &f2);
+                    v *= f1;
+                }
             }
             d[k] = v;
         }
@@ -130,9 +155,9 @@ linear_backward_update(float* p, int P, float scale, float* acc, int accOn,
 // v is the direction, laid out like p ([B x P]); the backward tangents apply the adjoint update to
 // lambda (and rg) [B x P] with the step's gradient g and H v of each element (adjoint_update, common.cuh).
 
-// Forward with its tangent, one pass over W and V: a = W x + b as linear_forward (y, and pre for siren),
-// aT = W xT + V x + v_b (V, v_b the direction's weight and bias), yT = aT (linear) or cos(a) aT (siren,
-// which also keeps aT in preT for the backward). LIN_GATED: y = a * sigmoid(c) and its tangent, with
+// Forward with its tangent, one pass over W and V: a = W x + b as linear_forward (y, and pre for the
+// elementwise modes), aT = W xT + V x + v_b (V, v_b the direction's weight and bias), yT = aT (linear) or
+// f'(a) aT (elementwise, which also keeps aT in preT for the backward). LIN_GATED: y = a * sigmoid(c) and its tangent, with
 // [a; c] in pre and [aT; cT] in preT. Same mapping as linear_forward: one warp per output row (per pair
 // of rows r, d + r when gated), lanes stride along the row. grid (ceil(rows / 8), B), block 256.
 extern "C" __global__ void linear_forward_tangent(const float* p, const float* v, int P, int wOff, int bOff,
@@ -189,11 +214,13 @@ extern "C" __global__ void linear_forward_tangent(const float* p, const float* v
         float a = s + task[bOff + row];
         float aT = sT + dir[bOff + row];
         size_t o = (size_t)b * out + row;
-        if (mode == LIN_SINE) {
+        if (lin_elementwise(mode)) {
+            float f1, f2;
+            lin_derivs(mode, a, &f1, &f2);
             pre[o] = a;
-            y[o] = sinf(a);
+            y[o] = lin_f(mode, a);
             preT[o] = aT;
-            yT[o] = cosf(a) * aT;
+            yT[o] = f1 * aT;
         } else {
             y[o] = a;
             yT[o] = aT;
@@ -201,8 +228,8 @@ extern "C" __global__ void linear_forward_tangent(const float* p, const float* v
     }
 }
 
-// Backward tangent fused with the adjoint update, one pass over W and V: with d = dy and dT = dyT (siren:
-// d = dy cos(pre), dT = dyT cos(pre) - dy sin(pre) preT; LIN_GATED: d, dT the backward of a * sigmoid(c)
+// Backward tangent fused with the adjoint update, one pass over W and V: with d = dy and dT = dyT
+// (elementwise: d = dy f'(pre), dT = dyT f'(pre) + dy f''(pre) preT; LIN_GATED: d, dT the backward of a * sigmoid(c)
 // and its tangent at pre = [a; c], preT = [aT; cT], from dy, dyT [B x out / 2]), dx = W^T d, dxT = W^T dT + V^T d,
 // and the adjoint update with gW = d x^T, gb = d, (H v)W = dT x^T + d xT^T, (H v)b = dT. The parameters are not written.
 // Thread mapping as linear_backward_update: block (32, 8), grid (ceil(in / 32), B); both deltas of 256
@@ -241,10 +268,11 @@ extern "C" __global__ void linear_backward_tangent(const float* p, const float* 
             } else {
                 dv = dy[o];
                 dTv = dyT[o];
-                if (mode == LIN_SINE) {
-                    float c = cosf(pre[o]);
-                    dTv = dTv * c - dv * sinf(pre[o]) * preT[o];
-                    dv *= c;
+                if (lin_elementwise(mode)) {
+                    float f1, f2;
+                    lin_derivs(mode, pre[o], &f1, &f2);
+                    dTv = dTv * f1 + dv * f2 * preT[o];
+                    dv *= f1;
                 }
             }
             d[k] = dv;

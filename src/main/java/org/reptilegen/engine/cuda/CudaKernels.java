@@ -140,8 +140,11 @@ final class CudaKernels {
             ROWS_COPY, ROWS_ZERO, STEP_ADD,
             RATED_STEP, RATES_FOMAML_MEAN, MAML_DIRECTION);
 
-    /** linear_forward's and linear_backward_update's modes, as the #defines in linear.cu. */
-    static final int LIN_PLAIN = 0, LIN_SINE = 1, LIN_GATED = 2;
+    /**
+     * linear_forward's and linear_backward_update's modes, as the #defines in linear.cu; a linear followed
+     * by an activation passes LIN_ACT plus the activation's kind.
+     */
+    static final int LIN_PLAIN = 0, LIN_SINE = 1, LIN_GATED = 2, LIN_ACT = 3;
 
     /** activation_forward's kinds, as the #defines in activation.cu. */
     static final int ACT_RELU = 0, ACT_TANH = 1, ACT_SIGMOID = 2;

@@ -215,8 +215,8 @@ final class StepPlan {
     private Node build(LayerSpec spec, String prefix, int in, CUdeviceptr x, CUdeviceptr xT) {
         if (spec instanceof LayerSpec.Embed e) return new EmbedNode(e, prefix);
         if (spec instanceof LayerSpec.D2c d) return new D2cNode(in, d.n());
-        if (spec instanceof LayerSpec.Linear l) return new LinearNode(prefix, l.in(), l.out(), false, x, xT);
-        if (spec instanceof LayerSpec.Siren s) return new LinearNode(prefix, s.in(), s.out(), true, x, xT);
+        if (spec instanceof LayerSpec.Linear l) return new LinearNode(prefix, l.in(), l.out(), LIN_PLAIN, x, xT);
+        if (spec instanceof LayerSpec.Siren s) return new LinearNode(prefix, s.in(), s.out(), LIN_SINE, x, xT);
         if (spec instanceof LayerSpec.Activation a) return new ActivationNode(a.kind(), in, x, xT);
         if (spec instanceof LayerSpec.Gated) return new GatedNode(in, x, xT);
         if (spec instanceof LayerSpec.LayerNorm n) return new LayerNormNode(prefix, n.dim(), x, xT);
@@ -227,16 +227,21 @@ final class StepPlan {
     }
 
     /**
-     * The nodes of a list of layers (prefix "" for the model's top level). A linear followed by gated
-     * becomes one node; gated after anything else keeps its own kernels.
+     * The nodes of a list of layers (prefix "" for the model's top level). A linear followed by gated,
+     * relu, tanh or sigmoid becomes one node, whose kernels apply the activation (one launch and one trip
+     * of the activations through memory less each way); after anything else they keep their own kernels.
      */
     private Node[] chain(List<LayerSpec> specs, String prefix, int in, CUdeviceptr x, CUdeviceptr xT) {
         List<Node> out = new ArrayList<>();
         for (int j = 0; j < specs.size(); j++) {
             String name = (prefix.isEmpty() ? "" : prefix + ".") + "module_" + j;
             Node n;
-            if (specs.get(j) instanceof LayerSpec.Linear l && j + 1 < specs.size() && specs.get(j + 1) instanceof LayerSpec.Gated) {
+            LayerSpec next = j + 1 < specs.size() ? specs.get(j + 1) : null;
+            if (specs.get(j) instanceof LayerSpec.Linear l && next instanceof LayerSpec.Gated) {
                 n = new LinearGatedNode(name, l.in(), l.out(), x, xT);
+                j++;
+            } else if (specs.get(j) instanceof LayerSpec.Linear l && next instanceof LayerSpec.Activation a) {
+                n = new LinearNode(name, l.in(), l.out(), LIN_ACT + activationKind(a.kind()), x, xT);
                 j++;
             } else {
                 n = build(specs.get(j), name, in, x, xT);
@@ -247,6 +252,14 @@ final class StepPlan {
             in = n.out;
         }
         return out.toArray(new Node[0]);
+    }
+
+    private static int activationKind(LayerSpec.Activation.Kind k) {
+        return switch (k) {
+            case RELU -> ACT_RELU;
+            case TANH -> ACT_TANH;
+            case SIGMOID -> ACT_SIGMOID;
+        };
     }
 
     /** Backward through a chain from dy; returns the chain's input gradient (dy itself for an empty chain). */
@@ -356,19 +369,23 @@ final class StepPlan {
     }
 
     private final class LinearNode extends Node {
-        /** LIN_PLAIN or LIN_SINE; the gated pair passes LIN_GATED to its launches. */
+        /**
+         * LIN_PLAIN, LIN_SINE or LIN_ACT + an activation kind (those two keep the pre-activation in pre);
+         * the gated pair passes LIN_GATED to its launches.
+         */
         private final int wOff, bOff, mode;
         private final CUdeviceptr pre, preT;
 
-        LinearNode(String prefix, int in, int out, boolean sine, CUdeviceptr x, CUdeviceptr xT) {
+        LinearNode(String prefix, int in, int out, int mode, CUdeviceptr x, CUdeviceptr xT) {
             super(in, out, x, xT);
             this.wOff = offset(prefix + ".linear.weight");
             this.bOff = offset(prefix + ".linear.bias");
-            this.mode = sine ? LIN_SINE : LIN_PLAIN;
+            this.mode = mode;
+            boolean elementwise = mode != LIN_PLAIN;
             y = floats(out);
             yT = tangentFloats(out);
-            pre = sine ? floats(out) : y;
-            preT = sine ? tangentFloats(out) : yT;
+            pre = elementwise ? floats(out) : y;
+            preT = elementwise ? tangentFloats(out) : yT;
             dx = floats(in);
             dxT = tangentFloats(in);
         }
@@ -437,7 +454,7 @@ final class StepPlan {
 
         LinearGatedNode(String prefix, int in, int out, CUdeviceptr x, CUdeviceptr xT) {
             super(in, out / 2, x, xT);
-            linear = new LinearNode(prefix, in, out, false, x, xT);
+            linear = new LinearNode(prefix, in, out, LIN_PLAIN, x, xT);
             y = floats(this.out);
             yT = tangentFloats(this.out);
             dx = linear.dx;
@@ -462,11 +479,7 @@ final class StepPlan {
 
         ActivationNode(LayerSpec.Activation.Kind k, int dim, CUdeviceptr x, CUdeviceptr xT) {
             super(dim, dim, x, xT);
-            act = switch (k) {
-                case RELU -> ACT_RELU;
-                case TANH -> ACT_TANH;
-                case SIGMOID -> ACT_SIGMOID;
-            };
+            act = activationKind(k);
             y = floats(dim);
             dx = floats(dim);
             yT = tangentFloats(dim);
@@ -693,7 +706,7 @@ final class StepPlan {
         GatedResidualNode(String prefix, List<LayerSpec> layers, int dim, CUdeviceptr x, CUdeviceptr xT) {
             super(dim, dim, x, xT);
             inner = chain(layers, prefix, dim, x, xT);
-            gate = new LinearNode(prefix + ".weights", dim, dim, false, x, xT);
+            gate = new LinearNode(prefix + ".weights", dim, dim, LIN_PLAIN, x, xT);
             y = floats(dim);
             da = floats(dim);
             dgp = floats(dim);

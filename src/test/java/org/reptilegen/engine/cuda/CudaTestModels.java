@@ -75,6 +75,10 @@ final class CudaTestModels {
                 Arguments.of("relu", new ModelSpec(TaskKind.MNIST, List.of(EMB, lin(40, 70), act(Kind.RELU), lin(70, 1)))),
                 Arguments.of("tanh", new ModelSpec(TaskKind.MNIST, List.of(EMB, lin(40, 70), act(Kind.TANH), lin(70, 1)))),
                 Arguments.of("sigmoid", new ModelSpec(TaskKind.MNIST, List.of(EMB, lin(40, 70), act(Kind.SIGMOID), lin(70, 1)))),
+                // After a linear an activation runs inside the linear's kernels; these keep its own kernels in use.
+                Arguments.of("tanh after layernorm", new ModelSpec(TaskKind.MNIST, List.of(EMB, lin(40, 70), new LayerSpec.LayerNorm(70), act(Kind.TANH), lin(70, 1)))),
+                Arguments.of("relu first", new ModelSpec(TaskKind.MNIST, List.of(EMB, act(Kind.RELU), lin(40, 1)))),
+                Arguments.of("sigmoid after lstm_block", new ModelSpec(TaskKind.MNIST, List.of(EMB, new LayerSpec.LstmBlock(40), act(Kind.SIGMOID), lin(40, 1)))),
                 Arguments.of("gated", TINY_GATED),
                 // gated after producers other than a linear: an activation, the embedding, a layernorm, and a
                 // linear outside the residual block the gated opens.

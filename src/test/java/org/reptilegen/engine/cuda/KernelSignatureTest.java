@@ -78,6 +78,10 @@ class KernelSignatureTest {
         assertEquals(d.get("ACT_RELU"), CudaKernels.ACT_RELU);
         assertEquals(d.get("ACT_TANH"), CudaKernels.ACT_TANH);
         assertEquals(d.get("ACT_SIGMOID"), CudaKernels.ACT_SIGMOID);
+        assertEquals(d.get("LIN_PLAIN"), CudaKernels.LIN_PLAIN);
+        assertEquals(d.get("LIN_SINE"), CudaKernels.LIN_SINE);
+        assertEquals(d.get("LIN_GATED"), CudaKernels.LIN_GATED);
+        assertEquals(d.get("LIN_ACT"), CudaKernels.LIN_ACT);
         // Block reductions need whole warps, and no block may exceed 1024 threads.
         for (KernelSig k : CudaKernels.ALL) {
             int threads = k.blockX() * k.blockY();

@@ -57,6 +57,20 @@ class PlanBuildTest {
     }
 
     /**
+     * text-mlp's six linear -> relu pairs run as one forward and one backward launch each: embed, 7 linear,
+     * loss, 7 linear backward, embed scatter, advance = 18 launches (30 with relu as its own kernels).
+     */
+    @Test
+    void textMlpFusesEachLinearReluPair() {
+        List<Launch> step = Workspace.measuring(CudaTestModels.TEXT_MLP, 50, 128, false).trainStep(1e-3f, false);
+        assertEquals(18, step.size());
+        assertTrue(step.stream().noneMatch(l -> l.sig.name().startsWith("activation_")), "no separate activation launch");
+        Workspace m = Workspace.measuring(CudaTestModels.TEXT_MLP, 2, 8, false, 4);
+        assertTrue(m.plan.hvpStep(m.params, 0.1).stream().noneMatch(l -> l.sig.name().startsWith("activation_")),
+                "no separate activation launch in MAML's step");
+    }
+
+    /**
      * mnist-gated's seven linear -> gated pairs run as one forward and one backward launch each. With gated
      * as its own kernels the step was 45 launches: forward 21 (embed, 8 linear, 7 gated, 3 layernorm,
      * gate_mul), loss 1, backward 22 (the same, plus the residual's add), advance 1. Fused: 45 - 2 * 7 = 31.
