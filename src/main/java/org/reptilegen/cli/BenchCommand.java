@@ -7,11 +7,13 @@ import java.util.List;
 import java.util.concurrent.Callable;
 import org.reptilegen.config.Config;
 import org.reptilegen.engine.Engine;
+import org.reptilegen.engine.EngineException;
 import org.reptilegen.engine.EngineSettings;
 import org.reptilegen.engine.Precision;
 import org.reptilegen.engine.TrainState;
 import org.reptilegen.engine.cuda.CudaEngine;
 import org.reptilegen.meta.Algorithm;
+import org.reptilegen.meta.InnerLoops;
 import org.reptilegen.model.ParamInit;
 import org.reptilegen.model.TaskKind;
 import org.reptilegen.task.Samples;
@@ -56,14 +58,33 @@ final class BenchCommand implements Callable<Integer> {
         for (String mode : graphModes)
             if (!mode.equals("on") && !mode.equals("off")) throw new IllegalArgumentException("--graphs takes on or off, got " + mode);
         if (t < 1 || repeats < 1) throw new IllegalArgumentException("--steps and --repeats must be positive");
+        for (int b : batches)
+            if (b < 1) throw new IllegalArgumentException("--batch must be positive, got " + b);
+        int failed = 0;
         for (String a : algos)
-            for (int b : batches) {
-                if (b < 1) throw new IllegalArgumentException("--batch must be positive, got " + b);
+            for (int b : batches)
                 for (String mode : graphModes) {
-                    ObjectNode line = runCase(cfg, Algorithm.parse(a), b, t, mode.equals("on"), graphModes.size() > 1);
+                    Algorithm algorithm = Algorithm.parse(a);
+                    ObjectNode line;
+                    try {
+                        line = runCase(cfg, algorithm, b, t, mode.equals("on"), graphModes.size() > 1);
+                    } catch (EngineException e) {
+                        // One case that does not fit or fails on the device must not cost the others their numbers.
+                        failed++;
+                        line = JSON.createObjectNode();
+                        line.put("config", cfg.source());
+                        line.put("algorithm", algorithm.configName());
+                        line.put("batch", b);
+                        line.put("steps", t);
+                        line.put("cuda_graphs", mode.equals("on"));
+                        line.put("error", e.getMessage());
+                    }
                     if (line != null) System.out.println(JSON.writeValueAsString(line));
                 }
-            }
+        if (failed > 0) {
+            System.err.println("error: " + failed + " of the cases failed (their lines carry \"error\")");
+            return 1;
+        }
         return 0;
     }
 
@@ -111,6 +132,10 @@ final class BenchCommand implements Callable<Integer> {
             line.put("copy_gb_per_s", round(copy / 1e9, 2));
             line.put("ratio_to_copy", round(gbs / (copy / 1e9), 4));
             line.put("peak_memory_bytes", engine.peakMemoryBytes());
+            if (algorithm == Algorithm.MAML) {
+                int k = s.segment() > 0 ? Math.min(s.segment(), t) : InnerLoops.defaultSegment(t);
+                line.put("maml_segment", k);
+            }
             return line;
         }
     }

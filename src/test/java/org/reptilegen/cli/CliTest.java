@@ -206,6 +206,35 @@ class CliTest {
     }
 
     @Test
+    void benchPrintsOneJsonLinePerCase() throws IOException {
+        Config cfg = Config.load(textConfig);
+        long p = cfg.model().layout().size();
+        Run r = run("bench", "--config", textConfig.toString(), "--batch", "2,3", "--steps", "5", "--algo", "reptile,maml",
+                "--repeats", "1", "--backend", "cpu", "--threads", "1");
+        assertEquals(0, r.status(), r.err());
+        List<String> lines = r.out().strip().lines().toList();
+        assertEquals(4, lines.size(), r.out());
+        com.fasterxml.jackson.databind.ObjectMapper json = new com.fasterxml.jackson.databind.ObjectMapper();
+        int i = 0;
+        for (String algo : new String[]{"reptile", "maml"})
+            for (int b : new int[]{2, 3}) {
+                com.fasterxml.jackson.databind.JsonNode line = json.readTree(lines.get(i++));
+                assertEquals(algo, line.get("algorithm").asText());
+                assertEquals(b, line.get("batch").asInt());
+                assertEquals(5, line.get("steps").asInt());
+                assertTrue(line.get("ms_per_inner_step").asDouble() > 0, line.toString());
+                assertTrue(line.get("ratio_to_copy").asDouble() > 0, line.toString());
+                // Each task's parameters read twice and written once (float32); MAML adds its five passes.
+                assertEquals((algo.equals("maml") ? 8 : 3) * b * p * 4, line.get("min_bytes_per_step").asLong());
+                assertEquals(algo.equals("maml"), line.has("maml_segment"), line.toString());
+                assertTrue(line.has("device") && line.has("task_steps_per_s") && line.has("peak_memory_bytes"), line.toString());
+            }
+        Run bad = run("bench", "--config", textConfig.toString(), "--batch", "0", "--backend", "cpu");
+        assertEquals(1, bad.status());
+        assertTrue(bad.err().contains("--batch"), bad.err());
+    }
+
+    @Test
     void badInputGivesOneLineAndANonZeroExit() throws IOException {
         Run unknown = run("train", "--config", "no-such-config", "--out", dir.resolve("u").toString());
         assertEquals(1, unknown.status());
