@@ -302,7 +302,7 @@ public final class CudaEngine implements Engine {
         List<Launch> step = w.trainStep(alpha, fomaml);
         Runnable loops = () -> {
             try (var r = Nvtx.range("inner loops")) {
-                runSteps(step, steps);
+                runSteps(w, step, steps, true);
             }
         };
         if (millis != null) millis[0] = dev.timed(loops);
@@ -354,17 +354,12 @@ public final class CudaEngine implements Engine {
     private void forwardSweep(Workspace w, List<Launch> step, int steps, int k) {
         int full = steps / k, rest = steps % k;
         if (graphs && full >= 2) {
-            jcuda.driver.CUgraphExec exec = dev.capture(() -> {
+            jcuda.driver.CUgraphExec exec = w.graph(List.of("MAML forward segment", step, k), () -> {
                 for (int t = 0; t < k; t++) for (Launch l : step) dev.run(l);
             });
-            try {
-                for (int seg = 0; seg < full; seg++) {
-                    dev.run(w.checkpoint(seg));
-                    dev.replay(exec);
-                }
-                dev.sync("MAML's forward loop");
-            } finally {
-                dev.destroy(exec);
+            for (int seg = 0; seg < full; seg++) {
+                dev.run(w.checkpoint(seg));
+                dev.replay(exec);
             }
         } else {
             for (int seg = 0; seg < full; seg++) {
@@ -388,17 +383,13 @@ public final class CudaEngine implements Engine {
         if (rest > 0) for (Launch l : w.mamlSegmentReverse(full, steps, alpha)) dev.run(l);
         List<Launch> body = w.mamlSegmentBody(k, alpha);
         if (graphs && full >= 2) {
-            jcuda.driver.CUgraphExec exec = dev.capture(() -> {
+            // The body is rebuilt on each call but its launches depend only on k and alpha (in this workspace).
+            jcuda.driver.CUgraphExec exec = w.graph(List.of("MAML reverse segment", k, alpha), () -> {
                 for (Launch l : body) dev.run(l);
             });
-            try {
-                for (int seg = full - 1; seg >= 0; seg--) {
-                    for (Launch l : w.mamlSegmentEntry(seg)) dev.run(l);
-                    dev.replay(exec);
-                }
-                dev.sync("MAML's reverse sweep");
-            } finally {
-                dev.destroy(exec);
+            for (int seg = full - 1; seg >= 0; seg--) {
+                for (Launch l : w.mamlSegmentEntry(seg)) dev.run(l);
+                dev.replay(exec);
             }
         } else {
             for (int seg = full - 1; seg >= 0; seg--) {
@@ -422,20 +413,28 @@ public final class CudaEngine implements Engine {
 
     /**
      * Runs the launches of one inner step {@code steps} times. With graphs, whole blocks of
-     * STEPS_PER_GRAPH steps are recorded once and replayed, so a step costs one launch per block
-     * instead of one per kernel; the rest of the steps are launched directly.
+     * STEPS_PER_GRAPH steps are recorded and replayed, so a step costs one launch per block instead of
+     * one per kernel; the rest of the steps are launched directly. With keep, step is a plan the
+     * workspace keeps, and its recording is kept too, for the next meta-step (and outside a timed
+     * region: bench times the replays, not the recording); otherwise it is recorded for this call only.
      */
-    private void runSteps(List<Launch> step, int steps) {
+    private void runSteps(Workspace w, List<Launch> step, int steps, boolean keep) {
         int blocks = graphs ? steps / STEPS_PER_GRAPH : 0;
         if (blocks >= 2) {
-            jcuda.driver.CUgraphExec exec = dev.capture(() -> {
+            Runnable record = () -> {
                 for (int t = 0; t < STEPS_PER_GRAPH; t++) for (Launch l : step) dev.run(l);
-            });
-            try {
+            };
+            if (keep) {
+                jcuda.driver.CUgraphExec exec = w.graph(List.of("steps", step), record);
                 for (int k = 0; k < blocks; k++) dev.replay(exec);
-                dev.sync("the inner loop");
-            } finally {
-                dev.destroy(exec);
+            } else {
+                jcuda.driver.CUgraphExec exec = dev.capture(record);
+                try {
+                    for (int k = 0; k < blocks; k++) dev.replay(exec);
+                    dev.sync("the inner loop");
+                } finally {
+                    dev.destroy(exec);
+                }
             }
         } else {
             blocks = 0;
@@ -458,7 +457,7 @@ public final class CudaEngine implements Engine {
                 uploadInputs(w, part);
                 startTasks(w, false);
                 List<Launch> step = w.trainStep(alpha, false);
-                runSteps(step, steps);
+                runSteps(w, step, steps, true);
                 System.arraycopy(readNll(w, to - from), 0, nll, from, to - from);
             }
         }
@@ -489,7 +488,7 @@ public final class CudaEngine implements Engine {
                 dev.zero(w.done, (long) n * Integer.BYTES, "the sample flags");
                 startTasks(w, false);
                 List<Launch> step = w.rated(w.plan.sampleStep(w.sgd(alpha, false), temperature, stopAtZero), w.params, false);
-                runSteps(step, steps);
+                runSteps(w, step, steps, false);
                 int[] drawn = new int[n * w.steps];
                 dev.download(Pointer.to(drawn), w.out, (long) drawn.length * Integer.BYTES, "the samples");
                 for (int b = 0; b < n; b++) System.arraycopy(drawn, b * w.steps, out[from + b], 0, steps);

@@ -326,8 +326,32 @@ final class Workspace implements AutoCloseable {
         return arena.used();
     }
 
+    /**
+     * Graphs recorded against this workspace's buffers, by what they record. A recording holds the
+     * launches' pointers, which stay valid as long as the workspace, and the launches read their step
+     * from the device, so one recording serves every meta-step that reuses the workspace.
+     */
+    private final java.util.Map<Object, jcuda.driver.CUgraphExec> graphs = new java.util.HashMap<>();
+
+    /**
+     * The graph recorded under key, recorded by {@code record} the first time. A key must name the same
+     * launches every time (a cached plan, or a plan's shape), or the cache would grow with each call.
+     */
+    jcuda.driver.CUgraphExec graph(Object key, Runnable record) {
+        jcuda.driver.CUgraphExec exec = graphs.get(key);
+        if (exec == null) {
+            exec = dev.capture(record);
+            graphs.put(key, exec);
+        }
+        return exec;
+    }
+
     @Override
     public void close() {
+        if (dev != null) {
+            for (jcuda.driver.CUgraphExec exec : graphs.values()) dev.destroy(exec);
+            graphs.clear();
+        }
         if (base != null && dev != null) dev.free(base);
     }
 }
