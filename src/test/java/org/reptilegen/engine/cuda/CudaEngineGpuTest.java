@@ -116,13 +116,15 @@ class CudaEngineGpuTest {
     void replayedGraphsGiveExactlyWhatKernelByKernelLaunchesGive() {
         // 2 * 16 + 7 steps: two recorded blocks replayed, and a remainder launched directly. MAML's
         // segments of ceil(sqrt(39)) = 7 steps: five full ones replayed in both sweeps, a rest of 4 launched.
+        // A second batch of the same shape replays the recordings kept from the first with new inputs.
         int steps = 2 * CudaEngine.STEPS_PER_GRAPH + 7;
         for (Algorithm alg : new Algorithm[]{Algorithm.REPTILE, Algorithm.FOMAML, Algorithm.MAML}) {
             ModelSpec m = CudaTestModels.MNIST_LSTM;
             double[] theta = CudaTestModels.params(m, 41, 0.03);
             TaskBatch batch = CudaTestModels.batch(m, 3, steps, 42, true);
-            double[][] g = new double[2][theta.length];
-            double[][] nll = new double[2][], eval = new double[2][];
+            TaskBatch second = CudaTestModels.batch(m, 3, steps, 43, true);
+            double[][] g = new double[2][theta.length], g2 = new double[2][theta.length];
+            double[][] nll = new double[2][], eval = new double[2][], nll2 = new double[2][];
             int[][][] samples = new int[2][][];
             int[][] positions = org.reptilegen.task.Samples.positions(m.task(), 0);
             for (int v = 0; v < 2; v++) {
@@ -131,12 +133,16 @@ class CudaEngineGpuTest {
                     gpu.setState(TrainState.fresh(theta));
                     nll[v] = gpu.metaGradient(batch, g[v]);
                     eval[v] = gpu.evaluate(batch);
+                    nll2[v] = gpu.metaGradient(second, g2[v]);
                     samples[v] = gpu.sample(positions, 2, 1.0, 7, false);
                 }
             }
             assertArrayEquals(g[1], g[0], 0.0, alg + ": meta-gradient");
             assertArrayEquals(nll[1], nll[0], 0.0, alg + ": NLL");
             assertArrayEquals(eval[1], eval[0], 0.0, alg + ": evaluation");
+            assertArrayEquals(g2[1], g2[0], 0.0, alg + ": meta-gradient of a second batch");
+            assertArrayEquals(nll2[1], nll2[0], 0.0, alg + ": NLL of a second batch");
+            assertTrue(!java.util.Arrays.equals(nll2[0], nll[0]), alg + ": the second batch is another batch");
             for (int i = 0; i < 2; i++) assertArrayEquals(samples[1][i], samples[0][i], alg + ": sample " + i);
         }
     }
