@@ -154,7 +154,8 @@ __device__ __forceinline__ float column_dot_update(float* w, float* acc, int str
 // in float32), from the element's gradient g and Hessian-vector product hv at the step. It is folded
 // into the backward tangent kernels: within one step every element gets exactly one term of each (each
 // weight is used once per forward), and the thread that forms them is the only one that reads the
-// element of v in that kernel, so it can overwrite lambda (which is v itself for a fixed rate) at once.
+// element of v in that kernel (and no later kernel of the step reads it), so it can overwrite lambda
+// (which is v itself for a fixed rate) at once.
 // With learned rates (rgOn; v = rates * lambda, alpha 1) the rates' gradient first takes
 // rg -= g * lambda, with lambda still lambda_{t+1}.
 __device__ __forceinline__ float adjoint_value(float g, float hv, double lambda, double alpha) {
@@ -185,13 +186,13 @@ __device__ __forceinline__ void column_dot_adjoint(const float* w, const float* 
     int r = first;
     for (; r + (TANGENT_ROW_BATCH - 1) * step < n; r += TANGENT_ROW_BATCH * step) {
         int idx = r * stride;
-        float wv[TANGENT_ROW_BATCH], vv[TANGENT_ROW_BATCH], lv[TANGENT_ROW_BATCH], gv[TANGENT_ROW_BATCH];  // gv: rg
+        float wv[TANGENT_ROW_BATCH], vv[TANGENT_ROW_BATCH], lv[TANGENT_ROW_BATCH], rgv[TANGENT_ROW_BATCH];
 #pragma unroll
         for (int u = 0; u < TANGENT_ROW_BATCH; u++) {
             wv[u] = w[idx + u * jump];
             vv[u] = v[idx + u * jump];
             lv[u] = vIsLambda ? vv[u] : lambda[idx + u * jump];
-            gv[u] = rgOn ? rg[idx + u * jump] : 0.f;
+            rgv[u] = rgOn ? rg[idx + u * jump] : 0.f;
         }
 #pragma unroll
         for (int u = 0; u < TANGENT_ROW_BATCH; u++) {
@@ -199,7 +200,7 @@ __device__ __forceinline__ void column_dot_adjoint(const float* w, const float* 
             sum += wv[u] * dr;
             sumT += wv[u] * dTr + vv[u] * dr;
             float g = dr * xc;
-            if (rgOn) rg[idx + u * jump] = rate_grad_value(gv[u], g, lv[u]);
+            if (rgOn) rg[idx + u * jump] = rate_grad_value(rgv[u], g, lv[u]);
             lambda[idx + u * jump] = adjoint_value(g, dTr * xc + dr * xTc, lv[u], alpha);
         }
     }
