@@ -117,6 +117,50 @@ __device__ __forceinline__ void apply_grad(float* p, float* acc, size_t idx, flo
 // with fewer resident warps the batches above would not keep more bytes in flight.
 #define BWD_MIN_BLOCKS 4
 
+// ---- row splits: the rows of one column slab of a fused backward kernel shared by several blocks ----
+// A backward block owns a slab of columns of one task's matrix and walks all its rows; at B = 50 an
+// lstm_block's 16 slabs per task make 800 blocks, 1.5 waves of the 4 x SMs that fit at once, and a
+// half-empty last wave (or, at small B, too few blocks to fill the GPU). With splits > 1, block x of
+// a launch is slab x % slabs and split x / slabs, each split walks its own contiguous range of rows,
+// and the input gradient, a sum over all rows, is put together by the slab's last block.
+
+// First row of split z of n rows cut into splits contiguous ranges.
+__device__ __forceinline__ int split_row(int n, int splits, int z) {
+    return (int)((long long)n * z / splits);
+}
+
+// Called by every thread of the block with t, the block's column sum for column col (threads with
+// threadIdx.y == 0 and col < width hold it). With one split it returns true at once. Otherwise each
+// block stores its sum in partial [splits x B x width], and the last of the slab's blocks to arrive
+// (arrivals [B x slabs] counts them, and that block sets it back to 0 for the next launch) returns
+// true with the total in t, added in split order, so which block comes last does not change the bits;
+// the others return false.
+__device__ __forceinline__ bool split_total(float* t, int splits, int z, int slab, int slabs, int col, int width,
+                                            float* partial, int* arrivals) {
+    if (splits == 1) return true;
+    __shared__ int last;
+    int b = blockIdx.y, B = gridDim.y;
+    bool holder = threadIdx.y == 0 && col < width;
+    if (holder) partial[((size_t)z * B + b) * width + col] = *t;
+    __threadfence();
+    __syncthreads();
+    if (threadIdx.x == 0 && threadIdx.y == 0) {
+        int* a = arrivals + (size_t)b * slabs + slab;
+        last = atomicAdd(a, 1) == splits - 1;
+        if (last) *a = 0;
+    }
+    __syncthreads();
+    if (!last) return false;
+    __threadfence();
+    if (holder) {
+        const volatile float* q = partial + (size_t)b * width + col;
+        float sum = 0.f;
+        for (int k = 0; k < splits; k++) sum += q[(size_t)k * B * width];
+        *t = sum;
+    }
+    return true;
+}
+
 // Column walk fused with the update rule: over tile rows r = first, first + step, ... < n, with the
 // element of row r at w[r * stride] (acc laid out alike) and its delta d[r] (shared memory), returns
 // s + sum_r W[r] d[r] from the old W, and applies W[r] += scale * d[r] xc (acc += d[r] xc with accOn).

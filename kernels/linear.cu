@@ -94,23 +94,26 @@ extern "C" __global__ void linear_forward(const float* p, int P, int wOff, int b
 // formed while the deltas are staged, so gated's backward needs no launch of its own.
 // Thread mapping: block (32, 8); threadIdx.x is a column of a 32-column slab (a warp reads 128
 // contiguous bytes of a row), threadIdx.y one of 8 row groups walking rows ty, ty + 8, ...
-// grid (ceil(in / 32), B). The deltas of 256 rows at a time are staged in shared memory; the 8
-// partial column sums are added in a fixed order at the end. Block x = 0 of each task updates the bias.
+// grid (ceil(in / 32) * splits, B): block x is slab x % slabs of split x / slabs (split_total in
+// common.cuh), which walks rows [split_row(out, splits, z), split_row(out, splits, z + 1)). The deltas of
+// 256 rows at a time are staged in shared memory; the 8 partial column sums are added in a fixed order,
+// then the splits' sums in split order. Slab 0 of each split updates that split's bias elements.
 extern "C" __global__ void __launch_bounds__(LIN_BWD_ROWS * LIN_BWD_COLS, BWD_MIN_BLOCKS)
-linear_backward_update(float* p, int P, float scale, float* acc, int accOn,
-                                                  int wOff, int bOff, int in, int out,
-                                                  const float* x, const float* dy, const float* pre, int mode,
-                                                  float* dx) {
+linear_backward_update(float* p, int P, float scale, float* acc, int accOn, int wOff, int bOff, int in, int out,
+                       const float* x, const float* dy, const float* pre, int mode, float* dx, int splits,
+                       float* partial, int* arrivals) {
     __shared__ float d[LIN_BWD_TILE];
     __shared__ float part[LIN_BWD_ROWS][LIN_BWD_COLS];
     int b = blockIdx.y, tx = threadIdx.x, ty = threadIdx.y;
     int tid = ty * LIN_BWD_COLS + tx;
-    int col = blockIdx.x * LIN_BWD_COLS + tx;
+    int slabs = gridDim.x / splits, slab = blockIdx.x % slabs, z = blockIdx.x / slabs;
+    int col = slab * LIN_BWD_COLS + tx;
     size_t taskBase = (size_t)b * P;
     float xc = col < in ? x[(size_t)b * in + col] : 0.f;
     float s = 0.f;
-    for (int o0 = 0; o0 < out; o0 += LIN_BWD_TILE) {
-        int n = min(LIN_BWD_TILE, out - o0);
+    int end = split_row(out, splits, z + 1);
+    for (int o0 = split_row(out, splits, z); o0 < end; o0 += LIN_BWD_TILE) {
+        int n = min(LIN_BWD_TILE, end - o0);
         __syncthreads();  // the previous tile's deltas are no longer read
         for (int k = tid; k < n; k += LIN_BWD_ROWS * LIN_BWD_COLS) {
             size_t o = (size_t)b * out + o0 + k;
@@ -135,7 +138,7 @@ linear_backward_update(float* p, int P, float scale, float* acc, int accOn,
         size_t wAt = taskBase + wOff + (size_t)o0 * in + col;  // row o0 of this column
         if (col < in)
             s = column_dot_update(p + wAt, acc + wAt, in, d, ty, LIN_BWD_ROWS, n, xc, scale, accOn, s);
-        if (blockIdx.x == 0) {
+        if (slab == 0) {
             for (int k = tid; k < n; k += LIN_BWD_ROWS * LIN_BWD_COLS) {
                 size_t idx = taskBase + bOff + o0 + k;
                 apply_grad(p, acc, idx, p[idx], d[k], scale, accOn);
@@ -144,11 +147,11 @@ linear_backward_update(float* p, int P, float scale, float* acc, int accOn,
     }
     part[ty][tx] = s;
     __syncthreads();
-    if (ty == 0 && col < in) {
-        float t = 0.f;
+    float t = 0.f;
+    if (ty == 0 && col < in)
         for (int r = 0; r < LIN_BWD_ROWS; r++) t += part[r][tx];
+    if (split_total(&t, splits, z, slab, slabs, col, in, partial, arrivals) && ty == 0 && col < in)
         dx[(size_t)b * in + col] = t;
-    }
 }
 
 // ---- tangent (forward-over-reverse) kernels, for MAML's Hessian-vector products ----

@@ -84,19 +84,22 @@ __device__ __forceinline__ float lstm_gate_delta(int k, int r, int D, const floa
 // Backward fused with the update, one pass over the four gate matrices, as linear_backward_update:
 // dz = sum_k W_k^T da_k (old W) plus the direct path dc * f into the h half; W_k += scale * da_k z^T,
 // b_k += scale * da_k, h += scale * dz[:D], dx = dz[D:].
-// Thread mapping: block (32, 8), a 32-column slab of z per block, 8 row groups; grid (ceil(2D / 32), B).
-// Each block recomputes the gate deltas of a 256-row tile into shared memory from the saved
-// activations (cheap next to the weights). h[col] is written only by the block owning column col,
-// and nothing in this kernel reads h from the parameters.
+// Thread mapping: block (32, 8), a 32-column slab of z per block, 8 row groups; grid (ceil(2D / 32) *
+// splits, B), block x slab x % slabs of split x / slabs: the four gates' rows, 4D in all in gate order,
+// are cut into splits contiguous ranges (split_total in common.cuh). Each block recomputes the gate deltas
+// of a tile of at most 256 rows of its range into shared memory from the saved activations (cheap next
+// to the weights). h[col] is written only by the block that puts column col's total together, and
+// nothing in this kernel reads h from the parameters.
 extern "C" __global__ void __launch_bounds__(LSTM_BWD_ROWS * LSTM_BWD_COLS, BWD_MIN_BLOCKS)
-lstm_block_backward_update(float* p, int P, float scale, float* acc, int accOn,
-                                                      int hOff, int D, const float* z, const float* act,
-                                                      const float* c, const float* dy, float* dx) {
+lstm_block_backward_update(float* p, int P, float scale, float* acc, int accOn, int hOff, int D, const float* z,
+                           const float* act, const float* c, const float* dy, float* dx, int splits,
+                           float* partial, int* arrivals) {
     __shared__ float d[LSTM_BWD_TILE];
     __shared__ float part[LSTM_BWD_ROWS][LSTM_BWD_COLS];
     int b = blockIdx.y, tx = threadIdx.x, ty = threadIdx.y;
     int tid = ty * LSTM_BWD_COLS + tx;
-    int col = blockIdx.x * LSTM_BWD_COLS + tx;
+    int slabs = gridDim.x / splits, slab = blockIdx.x % slabs, sp = blockIdx.x / slabs;
+    int col = slab * LSTM_BWD_COLS + tx;
     int width = 2 * D;
     size_t taskBase = (size_t)b * P;
     const float* zb = z + (size_t)b * width;
@@ -105,11 +108,13 @@ lstm_block_backward_update(float* p, int P, float scale, float* acc, int accOn,
     const float* dyb = dy + (size_t)b * D;
     float zc = col < width ? zb[col] : 0.f;
     float s = 0.f;
-    for (int k = 0; k < 4; k++) {
+    int lo = split_row(4 * D, splits, sp), hi = split_row(4 * D, splits, sp + 1);
+    for (int k = lo / D; k < 4 && k * D < hi; k++) {
         size_t w = taskBase + lstm_gate_w(hOff, D, k);
         size_t bias = w + (size_t)width * D;
-        for (int r0 = 0; r0 < D; r0 += LSTM_BWD_TILE) {
-            int n = min(LSTM_BWD_TILE, D - r0);
+        int end = min(D, hi - k * D);
+        for (int r0 = max(0, lo - k * D); r0 < end; r0 += LSTM_BWD_TILE) {
+            int n = min(LSTM_BWD_TILE, end - r0);
             __syncthreads();  // the previous tile's deltas are no longer read
             for (int q = tid; q < n; q += LSTM_BWD_ROWS * LSTM_BWD_COLS)
                 d[q] = lstm_gate_delta(k, r0 + q, D, zb, ab, cb, dyb);
@@ -117,7 +122,7 @@ lstm_block_backward_update(float* p, int P, float scale, float* acc, int accOn,
             size_t wAt = w + (size_t)r0 * width + col;  // row r0 of this column
             if (col < width)
                 s = column_dot_update(p + wAt, acc + wAt, width, d, ty, LSTM_BWD_ROWS, n, zc, scale, accOn, s);
-            if (blockIdx.x == 0) {
+            if (slab == 0) {
                 for (int q = tid; q < n; q += LSTM_BWD_ROWS * LSTM_BWD_COLS) {
                     size_t idx = bias + r0 + q;
                     apply_grad(p, acc, idx, p[idx], d[q], scale, accOn);
@@ -127,16 +132,16 @@ lstm_block_backward_update(float* p, int P, float scale, float* acc, int accOn,
     }
     part[ty][tx] = s;
     __syncthreads();
-    if (ty == 0 && col < width) {
-        float t = 0.f;
+    float t = 0.f;
+    if (ty == 0 && col < width)
         for (int r = 0; r < LSTM_BWD_ROWS; r++) t += part[r][tx];
-        if (col < D) {
-            t += dyb[col] * ab[2 * D + col] * ab[col];  // c <- f * h: dc * f
-            size_t idx = taskBase + hOff + col;
-            apply_grad(p, acc, idx, p[idx], t, scale, accOn);
-        } else {
-            dx[(size_t)b * D + col - D] = t;
-        }
+    if (!split_total(&t, splits, sp, slab, slabs, col, width, partial, arrivals) || ty != 0 || col >= width) return;
+    if (col < D) {
+        t += dyb[col] * ab[2 * D + col] * ab[col];  // c <- f * h: dc * f
+        size_t idx = taskBase + hOff + col;
+        apply_grad(p, acc, idx, p[idx], t, scale, accOn);
+    } else {
+        dx[(size_t)b * D + col - D] = t;
     }
 }
 

@@ -11,7 +11,7 @@
 // Limits: it checks indexing, arithmetic, barriers and ordering, not speed. Blocks never overlap, so a
 // race between blocks shows only as an order dependence; there is no memory model (every write is seen
 // at once, no caches, no reordering); the lanes of a warp are not in lockstep (code that relies on
-// implicit warp synchrony gets no guarantee here either); no atomics, no dynamic shared memory; only the
+// implicit warp synchrony gets no guarantee here either); int atomicAdd only, no dynamic shared memory; only the
 // intrinsics the kernels use (a new one is a compile error here, to be added); host libm and host float
 // rounding (no fused multiply-add) instead of the GPU's, so results agree with a GPU to rounding, not bits.
 #pragma once
@@ -142,6 +142,16 @@ inline void sim_leave(SimBarrier& b) {
 }
 
 inline void __syncthreads() { sim_wait(g_blockBar); }
+
+// Blocks run one after another and threads switch only at barriers, so an atomic is a plain
+// read-modify-write and every write is already visible to the blocks that follow.
+inline int atomicAdd(int* a, int v) {
+    int old = *a;
+    *a = old + v;
+    return old;
+}
+
+inline void __threadfence() {}
 
 // Every lane of the warp must be present: the kernels pass the full mask.
 template <class T>

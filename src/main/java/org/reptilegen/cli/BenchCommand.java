@@ -42,6 +42,9 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--graphs", split = ",", paramLabel = "on|off", description = "cuda backend: replay the inner step as recorded CUDA graphs (on) or launch kernel by kernel (off); both give one case each. Default: on.")
     List<String> graphs;
 
+    @Option(names = "--row-splits", split = ",", paramLabel = "auto|N", description = "cuda backend: how many blocks share each column slab's rows in the fused backward kernels, chosen per launch for the GPU (auto) or fixed (1 to 16); several give one case each. Default: auto.")
+    List<String> rowSplits;
+
     @Option(names = "--repeats", paramLabel = "N", defaultValue = "3", description = "Timed runs per case (after one warm-up). Default: ${DEFAULT-VALUE}.")
     int repeats;
 
@@ -57,30 +60,35 @@ final class BenchCommand implements Callable<Integer> {
         List<String> graphModes = graphs != null ? graphs : List.of("on");
         for (String mode : graphModes)
             if (!mode.equals("on") && !mode.equals("off")) throw new IllegalArgumentException("--graphs takes on or off, got " + mode);
+        List<Integer> splits = new java.util.ArrayList<>();
+        for (String v : rowSplits != null ? rowSplits : List.of("auto")) splits.add(parseSplits(v));
         if (t < 1 || repeats < 1) throw new IllegalArgumentException("--steps and --repeats must be positive");
         for (int b : batches)
             if (b < 1) throw new IllegalArgumentException("--batch must be positive, got " + b);
+        boolean variants = graphModes.size() > 1 || splits.size() > 1;
         int failed = 0;
         for (String a : algos)
             for (int b : batches)
-                for (String mode : graphModes) {
-                    Algorithm algorithm = Algorithm.parse(a);
-                    ObjectNode line;
-                    try {
-                        line = runCase(cfg, algorithm, b, t, mode.equals("on"), graphModes.size() > 1);
-                    } catch (EngineException e) {
-                        // One case that does not fit or fails on the device must not cost the others their numbers.
-                        failed++;
-                        line = JSON.createObjectNode();
-                        line.put("config", cfg.source());
-                        line.put("algorithm", algorithm.configName());
-                        line.put("batch", b);
-                        line.put("steps", t);
-                        line.put("cuda_graphs", mode.equals("on"));
-                        line.put("error", e.getMessage());
+                for (String mode : graphModes)
+                    for (int split : splits) {
+                        Algorithm algorithm = Algorithm.parse(a);
+                        ObjectNode line;
+                        try {
+                            line = runCase(cfg, algorithm, b, t, mode.equals("on"), split, variants);
+                        } catch (EngineException e) {
+                            // One case that does not fit or fails on the device must not cost the others their numbers.
+                            failed++;
+                            line = JSON.createObjectNode();
+                            line.put("config", cfg.source());
+                            line.put("algorithm", algorithm.configName());
+                            line.put("batch", b);
+                            line.put("steps", t);
+                            line.put("cuda_graphs", mode.equals("on"));
+                            line.put("row_splits", split == 0 ? "auto" : Integer.toString(split));
+                            line.put("error", e.getMessage());
+                        }
+                        if (line != null) System.out.println(JSON.writeValueAsString(line));
                     }
-                    if (line != null) System.out.println(JSON.writeValueAsString(line));
-                }
         if (failed > 0) {
             System.err.println("error: " + failed + " of the cases failed (their lines carry \"error\")");
             return 1;
@@ -90,16 +98,35 @@ final class BenchCommand implements Callable<Integer> {
 
     private static final ObjectMapper JSON = new ObjectMapper();
 
-    /** One case; null when it would repeat another (the graph modes of an engine without graphs). */
-    private ObjectNode runCase(Config cfg, Algorithm algorithm, int b, int t, boolean graphsOn, boolean bothModes) {
+    /** --row-splits' values: auto is 0, else 1 to 16. */
+    private static int parseSplits(String v) {
+        if (v.equals("auto")) return 0;
+        try {
+            int n = Integer.parseInt(v);
+            if (n >= 1 && n <= 16) return n;
+        } catch (NumberFormatException e) {
+            // the message below says what is expected
+        }
+        throw new IllegalArgumentException("--row-splits takes auto or 1 to 16, got " + v);
+    }
+
+    /**
+     * One case; null when it would repeat another (the graph modes and row splits of an engine without
+     * them: only the first, graphs on and automatic splits, is run).
+     */
+    private ObjectNode runCase(Config cfg, Algorithm algorithm, int b, int t, boolean graphsOn, int splits, boolean variants) {
         EngineSettings base = EngineOptions.settings(cfg, engineOptions.threads);
         EngineSettings s = new EngineSettings(base.model(), algorithm, base.innerLr(), base.segment(),
                 Precision.FLOAT32, base.adam(), base.threads(), base.innerLrMode());
         int p = cfg.model().layout().size();
         try (Engine engine = engineOptions.create(s)) {
             boolean cuda = engine instanceof CudaEngine;
-            if (cuda) ((CudaEngine) engine).useGraphs(graphsOn);
-            else if (bothModes && !graphsOn) return null;
+            if (cuda) {
+                ((CudaEngine) engine).useGraphs(graphsOn);
+                ((CudaEngine) engine).useRowSplits(splits);
+            } else if (variants && (!graphsOn || splits != 0)) {
+                return null;
+            }
             engine.setState(TrainState.fresh(ParamInit.draw(cfg.model().layout(), Rng.of(cfg.seed(), Rng.STREAM_INIT), true),
                     s.rates().initial(s.innerLr())));
             TaskBatch tasks = randomTasks(cfg.task(), b, t, cfg);
@@ -119,7 +146,10 @@ final class BenchCommand implements Callable<Integer> {
             line.put("engine", engine.description());
             line.put("config", cfg.source());
             line.put("algorithm", algorithm.configName());
-            if (cuda) line.put("cuda_graphs", graphsOn);
+            if (cuda) {
+                line.put("cuda_graphs", graphsOn);
+                line.put("row_splits", ((CudaEngine) engine).rowSplits());
+            }
             line.put("batch", b);
             line.put("steps", t);
             line.put("params", p);

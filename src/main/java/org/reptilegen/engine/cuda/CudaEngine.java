@@ -105,6 +105,7 @@ public final class CudaEngine implements Engine {
         if (model.task().logits > CudaKernels.SAMPLE_MAX_CLASSES)
             throw new IllegalArgumentException("the cuda backend samples at most " + CudaKernels.SAMPLE_MAX_CLASSES + " classes");
         this.dev = Device.open();
+        this.rowSplits = RowSplits.auto(dev.multiprocessors);
         CUdeviceptr t = null, m = null, v = null, g = null;
         try {
             dev.enter();
@@ -411,6 +412,30 @@ public final class CudaEngine implements Engine {
         graphs = on;
     }
 
+    private RowSplits rowSplits;
+
+    /**
+     * How many blocks share each column slab's rows in the fused backward kernels: 0 chooses per launch
+     * for this GPU (the default), 1 to 16 fixes the number. The results differ only in the order in which
+     * the input gradient's sums are added; the batch's buffers are laid out again on the next call.
+     */
+    public synchronized void useRowSplits(int splits) {
+        RowSplits next = splits == 0 ? RowSplits.auto(dev.multiprocessors) : RowSplits.fixed(splits);
+        if (next.equals(rowSplits)) return;
+        rowSplits = next;
+        if (ws != null) {
+            dev.enter();
+            dev.sync("freeing the batch for new row splits");
+            ws.close();
+            ws = null;
+        }
+    }
+
+    /** The row splits in use: "auto" or their fixed number. */
+    public synchronized String rowSplits() {
+        return rowSplits.describe();
+    }
+
     /**
      * Runs the launches of one inner step {@code steps} times. With graphs, whole blocks of
      * STEPS_PER_GRAPH steps are recorded and replayed, so a step costs one launch per block instead of
@@ -560,7 +585,7 @@ public final class CudaEngine implements Engine {
             ws.close();
             ws = null;
         }
-        long need = Workspace.measure(model, tasks, cap, accumulate, segment, rated());
+        long need = Workspace.measure(model, tasks, cap, accumulate, segment, rated(), rowSplits);
         long free = dev.memInfo()[0];
         if (need + MARGIN > free) {
             long perTask = perTask(cap, accumulate, segment);
@@ -571,7 +596,7 @@ public final class CudaEngine implements Engine {
                     + " of device memory (" + Bytes.show(perTask) + " per task) but " + Bytes.show(free) + " is free on "
                     + dev.name + ": at most " + fit + " tasks fit; use --batch " + fit + " or less");
         }
-        ws = Workspace.allocate(dev, model, tasks, cap, accumulate, segment, rated());
+        ws = Workspace.allocate(dev, model, tasks, cap, accumulate, segment, rated(), rowSplits);
         return ws;
     }
 
@@ -580,14 +605,14 @@ public final class CudaEngine implements Engine {
     }
 
     private long perTask(int steps, boolean accumulate, int segment) {
-        return Workspace.measure(model, 2, steps, accumulate, segment, rated())
-                - Workspace.measure(model, 1, steps, accumulate, segment, rated());
+        return Workspace.measure(model, 2, steps, accumulate, segment, rated(), rowSplits)
+                - Workspace.measure(model, 1, steps, accumulate, segment, rated(), rowSplits);
     }
 
     /** How many tasks fit in free bytes. */
     private int fit(long free, int steps, boolean accumulate, int segment) {
         long per = perTask(steps, accumulate, segment);
-        long fixed = Workspace.measure(model, 1, steps, accumulate, segment, rated()) - per;
+        long fixed = Workspace.measure(model, 1, steps, accumulate, segment, rated(), rowSplits) - per;
         long n = (free - MARGIN - fixed) / Math.max(per, 1);
         return (int) Math.max(0, Math.min(n, MAX_TASKS));
     }

@@ -32,7 +32,7 @@ final class CudaKernels {
     /** Rows of W per forward block: one warp each. */
     static final int LINEAR_FORWARD_ROWS = 8;
     static final KernelSig LINEAR_BACKWARD_UPDATE = k("linear_backward_update",
-            "float* p, int P, float scale, float* acc, int accOn, int wOff, int bOff, int in, int out, const float* x, const float* dy, const float* pre, int mode, float* dx", 32, 8);
+            "float* p, int P, float scale, float* acc, int accOn, int wOff, int bOff, int in, int out, const float* x, const float* dy, const float* pre, int mode, float* dx, int splits, float* partial, int* arrivals", 32, 8);
     /** Columns of W per backward block. */
     static final int LINEAR_BACKWARD_COLS = 32;
     static final KernelSig LINEAR_FORWARD_TANGENT = k("linear_forward_tangent",
@@ -80,7 +80,7 @@ final class CudaKernels {
     /** Hidden units per forward block: one warp each. */
     static final int LSTM_FORWARD_UNITS = 8;
     static final KernelSig LSTM_BLOCK_BACKWARD_UPDATE = k("lstm_block_backward_update",
-            "float* p, int P, float scale, float* acc, int accOn, int hOff, int D, const float* z, const float* act, const float* c, const float* dy, float* dx", 32, 8);
+            "float* p, int P, float scale, float* acc, int accOn, int hOff, int D, const float* z, const float* act, const float* c, const float* dy, float* dx, int splits, float* partial, int* arrivals", 32, 8);
     /** Columns of z per backward block. */
     static final int LSTM_BACKWARD_COLS = 32;
     static final KernelSig LSTM_BLOCK_FORWARD_TANGENT = k("lstm_block_forward_tangent",

@@ -62,6 +62,8 @@ import jcuda.driver.JCudaDriver;
 final class Device implements AutoCloseable {
     final String name;
     final int ccMajor, ccMinor;
+    /** Streaming multiprocessors, for how many blocks run at once. */
+    final int multiprocessors;
     final CUstream stream = new CUstream();
     private final CUdevice device = new CUdevice();
     private final CUcontext context = new CUcontext();
@@ -84,6 +86,8 @@ final class Device implements AutoCloseable {
             ccMajor = v[0];
             cuDeviceGetAttribute(v, CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, device);
             ccMinor = v[0];
+            cuDeviceGetAttribute(v, CUdevice_attribute.CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, device);
+            multiprocessors = v[0];
             cuDevicePrimaryCtxRetain(context, device);
         } catch (CudaException e) {
             throw new DeviceException("CUDA error while opening GPU 0: " + e.getMessage());

@@ -254,6 +254,28 @@ final class StepPlan {
         return out.toArray(new Node[0]);
     }
 
+    /**
+     * The row splits of a fused backward-and-update launch over a matrix of width columns (slabs of
+     * cols) and rows rows, from the workspace's policy, and their scratch: the splits' column sums
+     * [splits x B x width] and the arrival counts [B x slabs], zero when uploaded and set back to zero
+     * by every launch (split_total in kernels/common.cuh).
+     */
+    private final class Splits {
+        final int slabs, count;
+        final CUdeviceptr partial, arrivals;
+
+        Splits(int width, int cols, int rows) {
+            slabs = blocks(width, cols);
+            count = w.rowSplits.splits((long) slabs * w.tasks, rows);
+            partial = w.arena.floats((long) count * w.tasks * width);
+            arrivals = w.arena.constInts(new int[Math.multiplyExact(w.tasks, slabs)]);
+        }
+
+        int gridX() {
+            return Math.multiplyExact(slabs, count);
+        }
+    }
+
     private static int activationKind(LayerSpec.Activation.Kind k) {
         return switch (k) {
             case RELU -> ACT_RELU;
@@ -375,12 +397,14 @@ final class StepPlan {
          */
         private final int wOff, bOff, mode;
         private final CUdeviceptr pre, preT;
+        private final Splits splits;
 
         LinearNode(String prefix, int in, int out, int mode, CUdeviceptr x, CUdeviceptr xT) {
             super(in, out, x, xT);
             this.wOff = offset(prefix + ".linear.weight");
             this.bOff = offset(prefix + ".linear.bias");
             this.mode = mode;
+            splits = new Splits(in, LINEAR_BACKWARD_COLS, out);
             boolean elementwise = mode != LIN_PLAIN;
             y = floats(out);
             yT = tangentFloats(out);
@@ -425,9 +449,10 @@ final class StepPlan {
         /** linear_backward_update for dy in the given mode (for LIN_GATED dy is the gated output's gradient). */
         Launch backwardLaunch(CUdeviceptr dy, Update u, int mode) {
             // linear_backward_update(float* p, int P, float scale, float* acc, int accOn, int wOff, int bOff, int in,
-            //                        int out, const float* x, const float* dy, const float* pre, int mode, float* dx)
-            return op(LINEAR_BACKWARD_UPDATE, blocks(in, LINEAR_BACKWARD_COLS), w.tasks,
-                    p, w.paramCount, u.scale(), u.acc(), u.accOn(), wOff, bOff, in, out, x, dy, pre, mode, dx);
+            //                        int out, const float* x, const float* dy, const float* pre, int mode, float* dx,
+            //                        int splits, float* partial, int* arrivals)
+            return op(LINEAR_BACKWARD_UPDATE, splits.gridX(), w.tasks, p, w.paramCount, u.scale(), u.acc(), u.accOn(), wOff,
+                    bOff, in, out, x, dy, pre, mode, dx, splits.count, splits.partial, splits.arrivals);
         }
 
         void backwardTangent(List<Launch> ops, CUdeviceptr dy, CUdeviceptr dyT) {
@@ -588,6 +613,7 @@ final class StepPlan {
     private final class LstmNode extends Node {
         private final int hOff, dim;
         private final CUdeviceptr z, act, c, zT, aT, cT;
+        private final Splits splits;
 
         LstmNode(String prefix, int dim, CUdeviceptr x, CUdeviceptr xT) {
             super(dim, dim, x, xT);
@@ -601,6 +627,7 @@ final class StepPlan {
                 if (offset(g + "weight") != wExpected || offset(g + "bias") != wExpected + 2L * dim * dim)
                     throw new IllegalStateException(prefix + ": lstm_block parameters are not laid out as lstm.cu reads them");
             }
+            splits = new Splits(2 * dim, LSTM_BACKWARD_COLS, 4 * dim);
             z = floats(2L * dim);
             act = floats(4L * dim);
             c = floats(dim);
@@ -631,9 +658,10 @@ final class StepPlan {
 
         void backward(List<Launch> ops, CUdeviceptr dy, Update u) {
             // lstm_block_backward_update(float* p, int P, float scale, float* acc, int accOn, int hOff, int D,
-            //                            const float* z, const float* act, const float* c, const float* dy, float* dx)
-            ops.add(op(LSTM_BLOCK_BACKWARD_UPDATE, blocks(2L * dim, LSTM_BACKWARD_COLS), w.tasks,
-                    p, w.paramCount, u.scale(), u.acc(), u.accOn(), hOff, dim, z, act, c, dy, dx));
+            //                            const float* z, const float* act, const float* c, const float* dy, float* dx,
+            //                            int splits, float* partial, int* arrivals)
+            ops.add(op(LSTM_BLOCK_BACKWARD_UPDATE, splits.gridX(), w.tasks, p, w.paramCount, u.scale(), u.acc(), u.accOn(),
+                    hOff, dim, z, act, c, dy, dx, splits.count, splits.partial, splits.arrivals));
         }
 
         void backwardTangent(List<Launch> ops, CUdeviceptr dy, CUdeviceptr dyT) {

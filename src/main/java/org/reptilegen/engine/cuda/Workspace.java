@@ -41,13 +41,16 @@ final class Workspace implements AutoCloseable {
     /** Sampling: each sample's random stream start [B] (64-bit), ended flags [B], drawn classes [B x T]. */
     final CUdeviceptr streams, done, out;
     final StepPlan plan;
+    /** How the fused backward launches share a slab's rows between blocks. */
+    final RowSplits rowSplits;
     private final Launch.Functions fns;
     private final CUdeviceptr base;
     private final Device dev;
 
     private Workspace(Device dev, CUdeviceptr base, ModelSpec spec, int tasks, int steps, boolean accumulates,
-                      int segment, boolean rated, Launch.Functions fns) {
+                      int segment, boolean rated, RowSplits rowSplits, Launch.Functions fns) {
         this.dev = dev;
+        this.rowSplits = rowSplits;
         this.base = base;
         this.fns = fns;
         this.tasks = tasks;
@@ -102,7 +105,13 @@ final class Workspace implements AutoCloseable {
 
     /** With the buffers of learned inner learning rates when rated. */
     static long measure(ModelSpec spec, int tasks, int steps, boolean accumulates, int segment, boolean rated) {
-        return new Workspace(null, null, spec, tasks, steps, accumulates, segment, rated, sig -> null).arena.used();
+        return measure(spec, tasks, steps, accumulates, segment, rated, RowSplits.NONE);
+    }
+
+    /** With the row splits' scratch of this policy. */
+    static long measure(ModelSpec spec, int tasks, int steps, boolean accumulates, int segment, boolean rated,
+                        RowSplits splits) {
+        return new Workspace(null, null, spec, tasks, steps, accumulates, segment, rated, splits, sig -> null).arena.used();
     }
 
     /** A workspace of placeholders: nothing allocated, nothing launchable, every launch argument checked. */
@@ -111,7 +120,11 @@ final class Workspace implements AutoCloseable {
     }
 
     static Workspace measuring(ModelSpec spec, int tasks, int steps, boolean accumulates, int segment) {
-        return new Workspace(null, null, spec, tasks, steps, accumulates, segment, false, sig -> null);
+        return measuring(spec, tasks, steps, accumulates, segment, RowSplits.NONE);
+    }
+
+    static Workspace measuring(ModelSpec spec, int tasks, int steps, boolean accumulates, int segment, RowSplits splits) {
+        return new Workspace(null, null, spec, tasks, steps, accumulates, segment, false, splits, sig -> null);
     }
 
     /**
@@ -127,14 +140,20 @@ final class Workspace implements AutoCloseable {
     }
 
     static Workspace at(CUdeviceptr base, ModelSpec spec, int tasks, int steps, boolean accumulates, int segment, boolean rated) {
-        return new Workspace(null, base, spec, tasks, steps, accumulates, segment, rated, sig -> null);
+        return at(base, spec, tasks, steps, accumulates, segment, rated, RowSplits.NONE);
     }
 
-    static Workspace allocate(Device dev, ModelSpec spec, int tasks, int steps, boolean accumulates, int segment, boolean rated) {
-        long bytes = measure(spec, tasks, steps, accumulates, segment, rated);
+    static Workspace at(CUdeviceptr base, ModelSpec spec, int tasks, int steps, boolean accumulates, int segment, boolean rated,
+                        RowSplits splits) {
+        return new Workspace(null, base, spec, tasks, steps, accumulates, segment, rated, splits, sig -> null);
+    }
+
+    static Workspace allocate(Device dev, ModelSpec spec, int tasks, int steps, boolean accumulates, int segment, boolean rated,
+                              RowSplits splits) {
+        long bytes = measure(spec, tasks, steps, accumulates, segment, rated, splits);
         CUdeviceptr base = dev.alloc(bytes, "a batch of " + tasks + " tasks");
         try {
-            Workspace ws = new Workspace(dev, base, spec, tasks, steps, accumulates, segment, rated, dev::function);
+            Workspace ws = new Workspace(dev, base, spec, tasks, steps, accumulates, segment, rated, splits, dev::function);
             ws.arena.uploadConstants(dev);
             return ws;
         } catch (RuntimeException e) {

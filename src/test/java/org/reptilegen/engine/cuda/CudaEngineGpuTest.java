@@ -112,6 +112,35 @@ class CudaEngineGpuTest {
         compareMetaGradient(m, Algorithm.FOMAML, 0.05, batch, theta, 1e-3, 1e-4, "text-mlp fomaml");
     }
 
+    /**
+     * Row splits on the device, where blocks of one slab really run at once and meet in split_total's
+     * atomic count: mnist-lstm at B = 50 (automatic: 3 splits of the lstm_block rows on a 132-SM card),
+     * one split, and 4, each against the CPU, and each twice with the same bits.
+     */
+    @Test
+    void rowSplitsMatchTheCpuAndRepeatBitForBit() {
+        ModelSpec m = CudaTestModels.MNIST_LSTM;
+        double[] theta = CudaTestModels.params(m, 47, 0.03);
+        TaskBatch batch = CudaTestModels.batch(m, 50, 6, 48, true);
+        double[] want = new double[theta.length];
+        try (CpuEngine cpu = new CpuEngine(settings(m, Algorithm.FOMAML, 0.05, Precision.FLOAT64))) {
+            cpu.setState(TrainState.fresh(theta));
+            cpu.metaGradient(batch, want);
+        }
+        for (int splits : new int[]{0, 1, 4}) {
+            try (CudaEngine gpu = new CudaEngine(settings(m, Algorithm.FOMAML, 0.05, Precision.FLOAT32))) {
+                gpu.useRowSplits(splits);
+                gpu.setState(TrainState.fresh(theta));
+                double[] g = new double[theta.length], again = new double[theta.length];
+                gpu.metaGradient(batch, g);
+                gpu.metaGradient(batch, again);
+                double e = relErr(g, want);
+                assertTrue(e < 1e-3, gpu.rowSplits() + " row splits: meta-gradient relative error " + e);
+                assertArrayEquals(g, again, 0.0, gpu.rowSplits() + " row splits: a second run");
+            }
+        }
+    }
+
     @Test
     void replayedGraphsGiveExactlyWhatKernelByKernelLaunchesGive() {
         // 2 * 16 + 7 steps: two recorded blocks replayed, and a remainder launched directly. MAML's

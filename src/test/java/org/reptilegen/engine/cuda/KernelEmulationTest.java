@@ -85,7 +85,11 @@ class KernelEmulationTest {
         }
 
         Layout(ModelSpec spec, int tasks, int steps, boolean accumulate, int segment, boolean rated) {
-            w = Workspace.at(new At(0), spec, tasks, Math.max(steps, 1), accumulate, segment, rated);
+            this(spec, tasks, steps, accumulate, segment, rated, RowSplits.NONE);
+        }
+
+        Layout(ModelSpec spec, int tasks, int steps, boolean accumulate, int segment, boolean rated, RowSplits splits) {
+            w = Workspace.at(new At(0), spec, tasks, Math.max(steps, 1), accumulate, segment, rated, splits);
             n = spec.layout().size();
             long o = align(w.bytes());
             theta = new At(o);
@@ -137,8 +141,13 @@ class KernelEmulationTest {
 
     /** The plan of CudaEngine.metaGradient (adam: metaStep with the Adam step t) from the given state. */
     private static Layout metaGradientPlan(ModelSpec spec, Algorithm alg, double alpha, TaskBatch batch, TrainState s, boolean adam) {
+        return metaGradientPlan(spec, alg, alpha, batch, s, adam, RowSplits.NONE);
+    }
+
+    private static Layout metaGradientPlan(ModelSpec spec, Algorithm alg, double alpha, TaskBatch batch, TrainState s, boolean adam,
+                                           RowSplits splits) {
         boolean fomaml = alg == Algorithm.FOMAML;
-        Layout l = new Layout(spec, batch.size(), batch.maxSteps(), fomaml);
+        Layout l = new Layout(spec, batch.size(), batch.maxSteps(), fomaml, 0, false, splits);
         l.plan.floats(l.theta, s.theta()).floats(l.m, s.adamM()).floats(l.v, s.adamV());
         l.innerLoops(batch, (float) alpha, fomaml);
         l.plan.launch(l.w.metaGradientMean(l.theta, l.g, fomaml));
@@ -494,6 +503,56 @@ class KernelEmulationTest {
         ModelSpec text = CudaTestModels.TINY_TEXT;
         Layout sample = samplePlan(text, CudaTestModels.params(text, 39), positions(true, 9), 6, 0.9, 11, true);
         assertSameBits(sample.plan, "text sampling");
+    }
+
+    /**
+     * Row splits: each backward slab's rows shared by 2, 3 or 7 blocks (7 leaves some splits of the
+     * narrow layers without rows), whose column sums the last block to arrive adds in split order.
+     * FOMAML (the update, its gradient sums and the input gradient) against the CPU, over two meta-
+     * batches in one plan, so the arrival counts must have been set back to zero by the first; reversed
+     * block and thread order give the same bits, whichever block comes last.
+     */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("splitCases")
+    void rowSplitsGiveTheCpusResultsWhateverBlockComesLast(String name, ModelSpec spec) throws Exception {
+        double[] theta = CudaTestModels.params(spec, 81);
+        TaskBatch batch = CudaTestModels.batch(spec, 3, 3, 82, true);
+        double[] g = new double[theta.length];
+        double[] nll;
+        try (CpuEngine cpu = new CpuEngine(settings(spec, Algorithm.FOMAML, 0.5, ADAM))) {
+            cpu.setState(TrainState.fresh(theta));
+            nll = cpu.metaGradient(batch, g);
+        }
+        for (int splits : new int[]{2, 3, 7}) {
+            Layout l = metaGradientPlan(spec, Algorithm.FOMAML, 0.5, batch, TrainState.fresh(theta), false, RowSplits.fixed(splits));
+            l.innerLoops(batch, 0.5f, true);
+            l.plan.launch(l.w.metaGradientMean(l.theta, l.g, true));
+            Result emu = Result.of(l, l.plan.run(dir, false));
+            assertClose(g, emu.g(), name + ", " + splits + " splits, meta-gradient");
+            assertNll(nll, emu.nll(), name + ", " + splits + " splits");
+            assertSameBits(l.plan, name + ", " + splits + " splits");
+        }
+    }
+
+    static java.util.stream.Stream<org.junit.jupiter.params.provider.Arguments> splitCases() {
+        java.util.Set<String> names = java.util.Set.of("linear", "lstm_block", "gated", "relu", "siren", "gated_residual",
+                "softmax cross-entropy");
+        return CudaTestModels.layerCases().filter(a -> names.contains((String) a.get()[0]));
+    }
+
+    @Test
+    void automaticRowSplitsFillTheLastWave() {
+        // 132 multiprocessors hold 528 blocks. mnist-lstm's lstm_block at B = 50: 16 slabs x 50 tasks = 800
+        // blocks, a last wave of 272; 3 splits of its 1,024 rows make 2,400, four full waves and one of 288.
+        RowSplits h100 = RowSplits.auto(132);
+        assertEquals(3, h100.splits(800, 1024));
+        // At B = 8 its 128 blocks would leave most multiprocessors idle: 4 splits (of 256 rows) make 512.
+        assertEquals(4, h100.splits(128, 1024));
+        // linear(256, 256): 256 rows are one split's least.
+        assertEquals(1, h100.splits(400, 256));
+        assertEquals(1, RowSplits.NONE.splits(800, 1024));
+        assertEquals(3, RowSplits.fixed(3).splits(800, 1024));
+        assertEquals(2, RowSplits.fixed(3).splits(800, 2));
     }
 
     private static ModelSpec layerCase(String name) {
