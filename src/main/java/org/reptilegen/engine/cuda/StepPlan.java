@@ -258,7 +258,8 @@ final class StepPlan {
      * The row splits of a fused backward-and-update launch over a matrix of width columns (slabs of
      * cols) and rows rows, from the workspace's policy, and their scratch: the splits' column sums
      * [splits x B x width] and the arrival counts [B x slabs], zero when uploaded and set back to zero
-     * by every launch (split_total in kernels/common.cuh).
+     * by every launch (split_total in kernels/common.cuh); one element each for one split, which never
+     * touches them.
      */
     private final class Splits {
         final int slabs, count;
@@ -267,8 +268,8 @@ final class StepPlan {
         Splits(int width, int cols, int rows) {
             slabs = blocks(width, cols);
             count = w.rowSplits.splits((long) slabs * w.tasks, rows);
-            partial = w.arena.floats((long) count * w.tasks * width);
-            arrivals = w.arena.constInts(new int[Math.multiplyExact(w.tasks, slabs)]);
+            partial = w.arena.floats(count > 1 ? (long) count * w.tasks * width : 1);
+            arrivals = w.arena.constInts(new int[count > 1 ? Math.multiplyExact(w.tasks, slabs) : 1]);
         }
 
         int gridX() {
