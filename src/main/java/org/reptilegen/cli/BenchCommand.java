@@ -65,6 +65,8 @@ final class BenchCommand implements Callable<Integer> {
         if (t < 1 || repeats < 1) throw new IllegalArgumentException("--steps and --repeats must be positive");
         for (int b : batches)
             if (b < 1) throw new IllegalArgumentException("--batch must be positive, got " + b);
+        // A backend that cannot run here fails every case the same way: one error, not one per case.
+        engineOptions.checkAvailable();
         boolean variants = graphModes.size() > 1 || splits.size() > 1;
         int failed = 0;
         for (String a : algos)

@@ -23,6 +23,11 @@ final class EngineOptions {
                 new Adam(cfg.outerLr(), cfg.beta1(), cfg.beta2(), cfg.eps()), threads, cfg.innerLr().mode());
     }
 
+    /** Fails with create's one-line error when the chosen backend cannot run here at all. */
+    void checkAvailable() {
+        Engines.checkAvailable(Engines.Backend.parse(backend));
+    }
+
     Engine create(Config cfg) {
         return create(settings(cfg, threads));
     }

@@ -23,13 +23,20 @@ public final class Engines {
         return null;
     }
 
+    /** Throws the error create gives for a backend that cannot run here at all (cuda without a driver, a GPU or the kernels). */
+    public static void checkAvailable(Backend backend) {
+        if (backend != Backend.CUDA) return;
+        String why = CudaEngine.unavailableReason();
+        if (why != null) throw new EngineException("--backend cuda: " + why);
+    }
+
     public static Engine create(EngineSettings settings, Backend backend, Consumer<String> notice) {
         switch (backend) {
             case CPU:
                 return new CpuEngine(settings);
             case CUDA: {
-                String why = CudaEngine.unavailableReason();
-                if (why == null) why = cudaUnsupported(settings);
+                checkAvailable(backend);
+                String why = cudaUnsupported(settings);
                 if (why != null) throw new EngineException("--backend cuda: " + why);
                 return new CudaEngine(settings);
             }

@@ -232,6 +232,14 @@ class CliTest {
         Run bad = run("bench", "--config", textConfig.toString(), "--batch", "0", "--backend", "cpu");
         assertEquals(1, bad.status());
         assertTrue(bad.err().contains("--batch"), bad.err());
+        if (org.reptilegen.engine.cuda.CudaEngine.unavailableReason() != null) {
+            // Every case would fail the same way: one line, before any case runs.
+            Run noGpu = run("bench", "--config", textConfig.toString(), "--batch", "2,3", "--backend", "cuda");
+            assertEquals(1, noGpu.status());
+            assertTrue(noGpu.out().isEmpty(), noGpu.out());
+            assertTrue(noGpu.err().contains("--backend cuda"), noGpu.err());
+            assertEquals(1, noGpu.err().strip().lines().count(), "one line: " + noGpu.err());
+        }
     }
 
     @Test
