@@ -129,19 +129,24 @@ __device__ __forceinline__ int split_row(int n, int splits, int z) {
     return (int)((long long)n * z / splits);
 }
 
-// Called by every thread of the block with t, the block's column sum for column col (threads with
-// threadIdx.y == 0 and col < width hold it). With one split it returns true at once. Otherwise each
-// block stores its sum in partial [splits x B x width], and the last of the slab's blocks to arrive
-// (arrivals [B x slabs] counts them, and that block sets it back to 0 for the next launch) returns
-// true with the total in t, added in split order, so which block comes last does not change the bits;
-// the others return false.
-__device__ __forceinline__ bool split_total(float* t, int splits, int z, int slab, int slabs, int col, int width,
-                                            float* partial, int* arrivals) {
+// Called by every thread of the block with t (and t2, for the Hessian-vector kernels' second sum, or
+// null), the block's column sums for column col (threads with threadIdx.y == 0 and col < width hold
+// them). With one split it returns true at once. Otherwise each block stores its sums in partial
+// [splits x sums x B x width], and the last of the slab's blocks to arrive (arrivals [B x slabs] counts
+// them, and that block sets it back to 0 for the next launch) returns true with the totals in t and
+// t2, added in split order, so which block comes last does not change the bits; the others return false.
+__device__ __forceinline__ bool split_total(float* t, float* t2, int splits, int z, int slab, int slabs, int col,
+                                            int width, float* partial, int* arrivals) {
     if (splits == 1) return true;
     __shared__ int last;
-    int b = blockIdx.y, B = gridDim.y;
+    int b = blockIdx.y, B = gridDim.y, sums = t2 ? 2 : 1;
+    size_t plane = (size_t)B * width;  // one sum of one split
+    float* mine = partial + (size_t)z * sums * plane + (size_t)b * width + col;
     bool holder = threadIdx.y == 0 && col < width;
-    if (holder) partial[((size_t)z * B + b) * width + col] = *t;
+    if (holder) {
+        mine[0] = *t;
+        if (t2) mine[plane] = *t2;
+    }
     __threadfence();
     __syncthreads();
     if (threadIdx.x == 0 && threadIdx.y == 0) {
@@ -154,9 +159,13 @@ __device__ __forceinline__ bool split_total(float* t, int splits, int z, int sla
     __threadfence();
     if (holder) {
         const volatile float* q = partial + (size_t)b * width + col;
-        float sum = 0.f;
-        for (int k = 0; k < splits; k++) sum += q[(size_t)k * B * width];
+        float sum = 0.f, sum2 = 0.f;
+        for (int k = 0; k < splits; k++) {
+            sum += q[(size_t)k * sums * plane];
+            if (t2) sum2 += q[((size_t)k * sums + 1) * plane];
+        }
         *t = sum;
+        if (t2) *t2 = sum2;
     }
     return true;
 }

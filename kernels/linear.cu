@@ -150,7 +150,7 @@ linear_backward_update(float* p, int P, float scale, float* acc, int accOn, int 
     float t = 0.f;
     if (ty == 0 && col < in)
         for (int r = 0; r < LIN_BWD_ROWS; r++) t += part[r][tx];
-    if (split_total(&t, splits, z, slab, slabs, col, in, partial, arrivals) && ty == 0 && col < in)
+    if (split_total(&t, nullptr, splits, z, slab, slabs, col, in, partial, arrivals) && ty == 0 && col < in)
         dx[(size_t)b * in + col] = t;
 }
 
@@ -235,27 +235,30 @@ extern "C" __global__ void linear_forward_tangent(const float* p, const float* v
 // (elementwise: d = dy f'(pre), dT = dyT f'(pre) + dy f''(pre) preT; LIN_GATED: d, dT the backward of a * sigmoid(c)
 // and its tangent at pre = [a; c], preT = [aT; cT], from dy, dyT [B x out / 2]), dx = W^T d, dxT = W^T dT + V^T d,
 // and the adjoint update with gW = d x^T, gb = d, (H v)W = dT x^T + d xT^T, (H v)b = dT. The parameters are not written.
-// Thread mapping as linear_backward_update: block (32, 8), grid (ceil(in / 32), B); both deltas of 256
-// rows at a time in shared memory, the 8 partial column sums added in a fixed order; block x = 0 of
-// each task updates the bias elements. Each element of lambda has one writer.
-extern "C" __global__ void linear_backward_tangent(const float* p, const float* v, int P, float* lambda, float* rg,
-                                                   int rgOn, double alpha, int wOff, int bOff, int in, int out,
-                                                   const float* x, const float* xT, const float* dy, const float* dyT,
-                                                   const float* pre, const float* preT, int mode,
-                                                   float* dx, float* dxT) {
+// Thread mapping and row splits as linear_backward_update: block (32, 8), grid (ceil(in / 32) * splits, B);
+// both deltas of 256 rows at a time in shared memory, the 8 partial column sums added in a fixed order,
+// then the splits' (both sums); slab 0 of each split updates its bias elements. Each element of lambda
+// has one writer.
+extern "C" __global__ void __launch_bounds__(LIN_BWD_ROWS * LIN_BWD_COLS, BWD_MIN_BLOCKS)
+linear_backward_tangent(const float* p, const float* v, int P, float* lambda, float* rg, int rgOn, double alpha,
+                        int wOff, int bOff, int in, int out, const float* x, const float* xT, const float* dy,
+                        const float* dyT, const float* pre, const float* preT, int mode, float* dx, float* dxT,
+                        int splits, float* partial, int* arrivals) {
     __shared__ float d[LIN_BWD_TILE];
     __shared__ float dT[LIN_BWD_TILE];
     __shared__ float part[LIN_BWD_ROWS][LIN_BWD_COLS];
     __shared__ float partT[LIN_BWD_ROWS][LIN_BWD_COLS];
     int b = blockIdx.y, tx = threadIdx.x, ty = threadIdx.y;
     int tid = ty * LIN_BWD_COLS + tx;
-    int col = blockIdx.x * LIN_BWD_COLS + tx;
+    int slabs = gridDim.x / splits, slab = blockIdx.x % slabs, z = blockIdx.x / slabs;
+    int col = slab * LIN_BWD_COLS + tx;
     size_t taskBase = (size_t)b * P;
     float xc = col < in ? x[(size_t)b * in + col] : 0.f;
     float xTc = col < in ? xT[(size_t)b * in + col] : 0.f;
     float s = 0.f, sT = 0.f;
-    for (int o0 = 0; o0 < out; o0 += LIN_BWD_TILE) {
-        int n = min(LIN_BWD_TILE, out - o0);
+    int end = split_row(out, splits, z + 1);
+    for (int o0 = split_row(out, splits, z); o0 < end; o0 += LIN_BWD_TILE) {
+        int n = min(LIN_BWD_TILE, end - o0);
         __syncthreads();  // the previous tile's deltas are no longer read
         for (int k = tid; k < n; k += LIN_BWD_ROWS * LIN_BWD_COLS) {
             size_t o = (size_t)b * out + o0 + k;
@@ -286,7 +289,7 @@ extern "C" __global__ void linear_backward_tangent(const float* p, const float* 
         if (col < in)
             column_dot_adjoint(p + wAt, v + wAt, lambda + wAt, rg + wAt, rgOn, alpha, in, d, dT, ty, LIN_BWD_ROWS, n,
                                xc, xTc, &s, &sT);
-        if (blockIdx.x == 0) {
+        if (slab == 0) {
             for (int k = tid; k < n; k += LIN_BWD_ROWS * LIN_BWD_COLS) {
                 adjoint_update(lambda, rg, rgOn, alpha, taskBase + bOff + o0 + k, d[k], dT[k]);
             }
@@ -295,12 +298,14 @@ extern "C" __global__ void linear_backward_tangent(const float* p, const float* 
     part[ty][tx] = s;
     partT[ty][tx] = sT;
     __syncthreads();
+    float t = 0.f, tT = 0.f;
     if (ty == 0 && col < in) {
-        float t = 0.f, tT = 0.f;
         for (int r = 0; r < LIN_BWD_ROWS; r++) {
             t += part[r][tx];
             tT += partT[r][tx];
         }
+    }
+    if (split_total(&t, &tT, splits, z, slab, slabs, col, in, partial, arrivals) && ty == 0 && col < in) {
         dx[(size_t)b * in + col] = t;
         dxT[(size_t)b * in + col] = tT;
     }

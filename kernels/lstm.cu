@@ -135,7 +135,7 @@ lstm_block_backward_update(float* p, int P, float scale, float* acc, int accOn, 
     float t = 0.f;
     if (ty == 0 && col < width)
         for (int r = 0; r < LSTM_BWD_ROWS; r++) t += part[r][tx];
-    if (!split_total(&t, splits, sp, slab, slabs, col, width, partial, arrivals) || ty != 0 || col >= width) return;
+    if (!split_total(&t, nullptr, splits, sp, slab, slabs, col, width, partial, arrivals) || ty != 0 || col >= width) return;
     if (col < D) {
         t += dyb[col] * ab[2 * D + col] * ab[col];  // c <- f * h: dc * f
         size_t idx = taskBase + hOff + col;
@@ -247,22 +247,23 @@ __device__ __forceinline__ void lstm_gate_delta_tangent(int k, int r, int D, con
 }
 
 // Backward tangent with the adjoint update, one pass over the four gates' W and V, mapping as
-// lstm_block_backward_update (block (32, 8), grid (ceil(2D / 32), B), 256-row tiles of both deltas in
-// shared memory): dz = sum_k W_k^T da_k + [dc f ; 0], dzT = sum_k (W_k^T daT_k + V_k^T da_k)
+// lstm_block_backward_update (block (32, 8), grid (ceil(2D / 32) * splits, B), the same row splits, tiles of
+// at most 256 rows of both deltas in shared memory): dz = sum_k W_k^T da_k + [dc f ; 0], dzT = sum_k (W_k^T daT_k + V_k^T da_k)
 // + [dcT f + dc fT ; 0]; dx = dz[D:], dxT = dzT[D:]; the adjoint update with gW_k = da_k z^T, gb_k = da_k,
 // (H v)W_k = daT_k z^T + da_k zT^T, (H v)b_k = daT_k, g_h = dz[:D], (H v)_h = dzT[:D]. The parameters are not written.
-extern "C" __global__ void lstm_block_backward_tangent(const float* p, const float* v, int P, float* lambda,
-                                                       float* rg, int rgOn, double alpha, int hOff, int D, const float* z, const float* zT,
-                                                       const float* act, const float* aT, const float* c,
-                                                       const float* cT, const float* dy, const float* dyT,
-                                                       float* dx, float* dxT) {
+extern "C" __global__ void __launch_bounds__(LSTM_BWD_ROWS * LSTM_BWD_COLS, BWD_MIN_BLOCKS)
+lstm_block_backward_tangent(const float* p, const float* v, int P, float* lambda, float* rg, int rgOn,
+                            double alpha, int hOff, int D, const float* z, const float* zT, const float* act,
+                            const float* aT, const float* c, const float* cT, const float* dy, const float* dyT,
+                            float* dx, float* dxT, int splits, float* partial, int* arrivals) {
     __shared__ float d[LSTM_BWD_TILE];
     __shared__ float dT[LSTM_BWD_TILE];
     __shared__ float part[LSTM_BWD_ROWS][LSTM_BWD_COLS];
     __shared__ float partT[LSTM_BWD_ROWS][LSTM_BWD_COLS];
     int b = blockIdx.y, tx = threadIdx.x, ty = threadIdx.y;
     int tid = ty * LSTM_BWD_COLS + tx;
-    int col = blockIdx.x * LSTM_BWD_COLS + tx;
+    int slabs = gridDim.x / splits, slab = blockIdx.x % slabs, sp = blockIdx.x / slabs;
+    int col = slab * LSTM_BWD_COLS + tx;
     int width = 2 * D;
     size_t taskBase = (size_t)b * P;
     const float* zb = z + (size_t)b * width;
@@ -276,11 +277,13 @@ extern "C" __global__ void lstm_block_backward_tangent(const float* p, const flo
     float zc = col < width ? zb[col] : 0.f;
     float zTc = col < width ? zTb[col] : 0.f;
     float s = 0.f, sT = 0.f;
-    for (int k = 0; k < 4; k++) {
+    int lo = split_row(4 * D, splits, sp), hi = split_row(4 * D, splits, sp + 1);
+    for (int k = lo / D; k < 4 && k * D < hi; k++) {
         size_t w = taskBase + lstm_gate_w(hOff, D, k);
         size_t bias = w + (size_t)width * D;
-        for (int r0 = 0; r0 < D; r0 += LSTM_BWD_TILE) {
-            int n = min(LSTM_BWD_TILE, D - r0);
+        int end = min(D, hi - k * D);
+        for (int r0 = max(0, lo - k * D); r0 < end; r0 += LSTM_BWD_TILE) {
+            int n = min(LSTM_BWD_TILE, end - r0);
             __syncthreads();  // the previous tile's deltas are no longer read
             for (int q = tid; q < n; q += LSTM_BWD_ROWS * LSTM_BWD_COLS)
                 lstm_gate_delta_tangent(k, r0 + q, D, zb, zTb, ab, aTb, cb, cTb, dyb, dyTb, &d[q], &dT[q]);
@@ -289,7 +292,7 @@ extern "C" __global__ void lstm_block_backward_tangent(const float* p, const flo
             if (col < width)
                 column_dot_adjoint(p + wAt, v + wAt, lambda + wAt, rg + wAt, rgOn, alpha, width, d, dT, ty,
                                    LSTM_BWD_ROWS, n, zc, zTc, &s, &sT);
-            if (blockIdx.x == 0) {
+            if (slab == 0) {
                 for (int q = tid; q < n; q += LSTM_BWD_ROWS * LSTM_BWD_COLS)
                     adjoint_update(lambda, rg, rgOn, alpha, bias + r0 + q, d[q], dT[q]);
             }
@@ -298,22 +301,23 @@ extern "C" __global__ void lstm_block_backward_tangent(const float* p, const flo
     part[ty][tx] = s;
     partT[ty][tx] = sT;
     __syncthreads();
+    float t = 0.f, tT = 0.f;
     if (ty == 0 && col < width) {
-        float t = 0.f, tT = 0.f;
         for (int r = 0; r < LSTM_BWD_ROWS; r++) {
             t += part[r][tx];
             tT += partT[r][tx];
         }
-        if (col < D) {
-            float f = ab[col], o = ab[2 * D + col];
-            float fT = f * (1.f - f) * aTb[col], oT = o * (1.f - o) * aTb[2 * D + col];
-            float dc = dyb[col] * o, dcT = dyTb[col] * o + dyb[col] * oT;
-            t += dc * f;  // c <- f * h
-            tT += dcT * f + dc * fT;
-            adjoint_update(lambda, rg, rgOn, alpha, taskBase + hOff + col, t, tT);
-        } else {
-            dx[(size_t)b * D + col - D] = t;
-            dxT[(size_t)b * D + col - D] = tT;
-        }
+    }
+    if (!split_total(&t, &tT, splits, sp, slab, slabs, col, width, partial, arrivals) || ty != 0 || col >= width) return;
+    if (col < D) {
+        float f = ab[col], o = ab[2 * D + col];
+        float fT = f * (1.f - f) * aTb[col], oT = o * (1.f - o) * aTb[2 * D + col];
+        float dc = dyb[col] * o, dcT = dyTb[col] * o + dyb[col] * oT;
+        t += dc * f;  // c <- f * h
+        tT += dcT * f + dc * fT;
+        adjoint_update(lambda, rg, rgOn, alpha, taskBase + hOff + col, t, tT);
+    } else {
+        dx[(size_t)b * D + col - D] = t;
+        dxT[(size_t)b * D + col - D] = tT;
     }
 }

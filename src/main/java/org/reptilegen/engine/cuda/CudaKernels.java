@@ -38,7 +38,7 @@ final class CudaKernels {
     static final KernelSig LINEAR_FORWARD_TANGENT = k("linear_forward_tangent",
             "const float* p, const float* v, int P, int wOff, int bOff, int in, int out, const float* x, const float* xT, int mode, float* y, float* pre, float* yT, float* preT", 256, 1);
     static final KernelSig LINEAR_BACKWARD_TANGENT = k("linear_backward_tangent",
-            "const float* p, const float* v, int P, float* lambda, float* rg, int rgOn, double alpha, int wOff, int bOff, int in, int out, const float* x, const float* xT, const float* dy, const float* dyT, const float* pre, const float* preT, int mode, float* dx, float* dxT", 32, 8);
+            "const float* p, const float* v, int P, float* lambda, float* rg, int rgOn, double alpha, int wOff, int bOff, int in, int out, const float* x, const float* xT, const float* dy, const float* dyT, const float* pre, const float* preT, int mode, float* dx, float* dxT, int splits, float* partial, int* arrivals", 32, 8);
 
     // activation.cu
     static final KernelSig ACTIVATION_FORWARD = k("activation_forward",
@@ -86,7 +86,7 @@ final class CudaKernels {
     static final KernelSig LSTM_BLOCK_FORWARD_TANGENT = k("lstm_block_forward_tangent",
             "const float* p, const float* v, int P, int hOff, int D, const float* x, const float* xT, float* z, float* act, float* c, float* y, float* zT, float* aT, float* cT, float* yT", 256, 1);
     static final KernelSig LSTM_BLOCK_BACKWARD_TANGENT = k("lstm_block_backward_tangent",
-            "const float* p, const float* v, int P, float* lambda, float* rg, int rgOn, double alpha, int hOff, int D, const float* z, const float* zT, const float* act, const float* aT, const float* c, const float* cT, const float* dy, const float* dyT, float* dx, float* dxT", 32, 8);
+            "const float* p, const float* v, int P, float* lambda, float* rg, int rgOn, double alpha, int hOff, int D, const float* z, const float* zT, const float* act, const float* aT, const float* c, const float* cT, const float* dy, const float* dyT, float* dx, float* dxT, int splits, float* partial, int* arrivals", 32, 8);
 
     // loss.cu
     static final KernelSig BCE_LOSS_GRAD = k("bce_loss_grad",

@@ -257,9 +257,10 @@ final class StepPlan {
     /**
      * The row splits of a fused backward-and-update launch over a matrix of width columns (slabs of
      * cols) and rows rows, from the workspace's policy, and their scratch: the splits' column sums
-     * [splits x B x width] and the arrival counts [B x slabs], zero when uploaded and set back to zero
-     * by every launch (split_total in kernels/common.cuh); one element each for one split, which never
-     * touches them.
+     * [splits x 2 x B x width] (the Hessian-vector kernels keep two) and the arrival counts [B x slabs],
+     * zero when uploaded and set back to zero by every launch (split_total in kernels/common.cuh); one
+     * element each for one split, which never touches them. The update and the tangent launch of a node
+     * share them: launches run one after another.
      */
     private final class Splits {
         final int slabs, count;
@@ -268,7 +269,7 @@ final class StepPlan {
         Splits(int width, int cols, int rows) {
             slabs = blocks(width, cols);
             count = w.rowSplits.splits((long) slabs * w.tasks, rows);
-            partial = w.arena.floats(count > 1 ? (long) count * w.tasks * width : 1);
+            partial = w.arena.floats(count > 1 ? 2L * count * w.tasks * width : 1);
             arrivals = w.arena.constInts(new int[count > 1 ? Math.multiplyExact(w.tasks, slabs) : 1]);
         }
 
@@ -463,11 +464,12 @@ final class StepPlan {
         /** linear_backward_tangent for dy, dyT in the given mode (for LIN_GATED the gated output's gradients). */
         Launch backwardTangentLaunch(CUdeviceptr dy, CUdeviceptr dyT, int mode) {
             // linear_backward_tangent(const float* p, const float* v, int P, float* lambda, float* rg, int rgOn,
-            //                         double alpha, int wOff, int bOff, int in, int out, const float* x, const float* xT, const float* dy, const float* dyT,
-            //                         const float* pre, const float* preT, int mode, float* dx, float* dxT)
-            return op(LINEAR_BACKWARD_TANGENT, blocks(in, LINEAR_BACKWARD_COLS), w.tasks,
+            //                         double alpha, int wOff, int bOff, int in, int out, const float* x, const float* xT,
+            //                         const float* dy, const float* dyT, const float* pre, const float* preT, int mode,
+            //                         float* dx, float* dxT, int splits, float* partial, int* arrivals)
+            return op(LINEAR_BACKWARD_TANGENT, splits.gridX(), w.tasks,
                     p, w.direction, w.paramCount, adjoint.lambda(), adjoint.rg(), adjoint.rgOn(), adjoint.alpha(), wOff, bOff,
-                    in, out, x, xT, dy, dyT, pre, preT, mode, dx, dxT);
+                    in, out, x, xT, dy, dyT, pre, preT, mode, dx, dxT, splits.count, splits.partial, splits.arrivals);
         }
     }
 
@@ -670,10 +672,10 @@ final class StepPlan {
             //                             double alpha, int hOff, int D,
             //                             const float* z, const float* zT, const float* act, const float* aT,
             //                             const float* c, const float* cT, const float* dy, const float* dyT,
-            //                             float* dx, float* dxT)
-            ops.add(op(LSTM_BLOCK_BACKWARD_TANGENT, blocks(2L * dim, LSTM_BACKWARD_COLS), w.tasks,
+            //                             float* dx, float* dxT, int splits, float* partial, int* arrivals)
+            ops.add(op(LSTM_BLOCK_BACKWARD_TANGENT, splits.gridX(), w.tasks,
                     p, w.direction, w.paramCount, adjoint.lambda(), adjoint.rg(), adjoint.rgOn(), adjoint.alpha(), hOff, dim,
-                    z, zT, act, aT, c, cT, dy, dyT, dx, dxT));
+                    z, zT, act, aT, c, cT, dy, dyT, dx, dxT, splits.count, splits.partial, splits.arrivals));
         }
     }
 

@@ -280,8 +280,13 @@ class KernelEmulationTest {
 
     /** As above; with perElement (learned rates, expanded) they are uploaded and their gradient's mean taken too. */
     private static Layout mamlPlan(ModelSpec spec, double alpha, TaskBatch batch, double[] theta, int k, double[] perElement) {
+        return mamlPlan(spec, alpha, batch, theta, k, perElement, RowSplits.NONE);
+    }
+
+    private static Layout mamlPlan(ModelSpec spec, double alpha, TaskBatch batch, double[] theta, int k, double[] perElement,
+                                   RowSplits splits) {
         int steps = batch.maxSteps();
-        Layout l = new Layout(spec, batch.size(), steps, false, k, perElement != null);
+        Layout l = new Layout(spec, batch.size(), steps, false, k, perElement != null, splits);
         l.plan.floats(l.theta, theta);
         if (perElement != null) l.plan.floats(l.w.rates, perElement);
         l.inputs(batch, spec.task().inputDim);
@@ -392,6 +397,10 @@ class KernelEmulationTest {
      * its FOMAML is 3e-5 off and its MAML 9e-5; at 0.05 both are 2e-6).
      */
     private void compareMaml(ModelSpec spec, double alpha, TaskBatch batch, long seed, String what) throws Exception {
+        compareMaml(spec, alpha, batch, seed, RowSplits.NONE, what);
+    }
+
+    private void compareMaml(ModelSpec spec, double alpha, TaskBatch batch, long seed, RowSplits splits, String what) throws Exception {
         double[] theta = CudaTestModels.params(spec, seed);
         double[] g = new double[theta.length];
         double[] nll;
@@ -402,7 +411,7 @@ class KernelEmulationTest {
         int steps = batch.maxSteps();
         double[] first = null;
         for (int k : java.util.stream.IntStream.of(1, 2, steps).map(k -> Math.min(k, steps)).distinct().toArray()) {
-            Layout l = mamlPlan(spec, alpha, batch, theta, k);
+            Layout l = mamlPlan(spec, alpha, batch, theta, k, null, splits);
             Memory mem = l.plan.run(dir, false);
             double[] emu = mem.doubles(l.g, l.n);
             assertTrue(Arrays.stream(emu).allMatch(Double::isFinite), what + " K=" + k + ": a meta-gradient that is not finite");
@@ -510,7 +519,7 @@ class KernelEmulationTest {
      * narrow layers without rows), whose column sums the last block to arrive adds in split order.
      * FOMAML (the update, its gradient sums and the input gradient) against the CPU, over two meta-
      * batches in one plan, so the arrival counts must have been set back to zero by the first; reversed
-     * block and thread order give the same bits, whichever block comes last.
+     * block and thread order give the same bits, whichever block comes last. Then MAML with 3 splits.
      */
     @ParameterizedTest(name = "{0}")
     @MethodSource("splitCases")
@@ -532,6 +541,8 @@ class KernelEmulationTest {
             assertNll(nll, emu.nll(), name + ", " + splits + " splits");
             assertSameBits(l.plan, name + ", " + splits + " splits");
         }
+        // The Hessian-vector kernels split the same way (two column sums each), in MAML with every segment length.
+        compareMaml(spec, 0.2, CudaTestModels.batch(spec, 2, 4, 23, true), 33, RowSplits.fixed(3), name + ", 3 splits");
     }
 
     static java.util.stream.Stream<org.junit.jupiter.params.provider.Arguments> splitCases() {
