@@ -52,6 +52,10 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--samples", paramLabel = "N", defaultValue = "-1", description = "Samples to draw at the end (default 16 images or 8 text lines; 0 = none).")
     int samples;
 
+    @Option(names = "--time-limit", paramLabel = "DURATION",
+            description = "Stop after the first meta-step that ends this long after the start (e.g. 90s, 10m, 1h30m), with a checkpoint, the held-out evaluation and samples, as at the last step: runs compared at equal wall time. A resumed run counts from its own start.")
+    String timeLimit;
+
     @Option(names = "--no-download", description = "Never download MNIST; fail with a message saying which files to put where.")
     boolean noDownload;
 
@@ -60,6 +64,7 @@ final class TrainCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
+        long limitNanos = timeLimit == null ? 0 : parseDuration(timeLimit).toNanos();
         Config cfg;
         TrainState state;
         long start;
@@ -113,13 +118,15 @@ final class TrainCommand implements Callable<Integer> {
             }, "checkpoint-on-interrupt");
             Runtime.getRuntime().addShutdownHook(hook);
             try {
-                Trainer.Result r = trainer.run(start, stop);
+                Trainer.Result r = trainer.run(start, stop, limitNanos);
                 progress.finish();
                 if (r.interrupted()) {
                     System.err.println("interrupted: checkpoint written at meta-step " + r.step() + " to " + r.checkpoint()
                             + "; continue with: train --out " + dir + " --resume");
                     return 130;
                 }
+                if (r.timedOut())
+                    System.err.println("time limit " + timeLimit + " reached at meta-step " + r.step() + " of " + cfg.steps());
                 Path samplesFile = writeSamples(engine, cfg, dir);
                 System.err.printf("done: meta-step %d, loss %.3f nats per task (mean over the last meta-batch)%n", r.step(), r.loss());
                 System.err.println("checkpoint: " + r.checkpoint());
@@ -145,6 +152,36 @@ final class TrainCommand implements Callable<Integer> {
         Sampling.write(s, file);
         if (s.lines() != null) for (String line : s.lines()) System.out.println(line);
         return file;
+    }
+
+    /** A duration as 90s, 10m, 1h30m, 2h (or ISO-8601, PT10M), for --time-limit; a bare number is seconds. */
+    static java.time.Duration parseDuration(String text) {
+        String t = text.strip().toLowerCase(java.util.Locale.ROOT);
+        java.time.Duration d = java.time.Duration.ZERO;
+        try {
+            if (t.startsWith("p")) {
+                d = java.time.Duration.parse(t.toUpperCase(java.util.Locale.ROOT));
+            } else if (t.matches("\\d+(\\.\\d+)?")) {
+                d = java.time.Duration.ofMillis(Math.round(Double.parseDouble(t) * 1000));
+            } else if (t.matches("(\\d+(\\.\\d+)?[hms])+")) {
+                java.util.regex.Matcher m = java.util.regex.Pattern.compile("(\\d+(?:\\.\\d+)?)([hms])").matcher(t);
+                while (m.find()) {
+                    double v = Double.parseDouble(m.group(1));
+                    long unit = switch (m.group(2)) {
+                        case "h" -> 3_600_000L;
+                        case "m" -> 60_000L;
+                        default -> 1_000L;
+                    };
+                    d = d.plusMillis(Math.round(v * unit));
+                }
+            } else {
+                throw new IllegalArgumentException();
+            }
+        } catch (RuntimeException e) {
+            throw new IllegalArgumentException("--time-limit: '" + text + "' is not a duration (examples: 90s, 10m, 1h30m)");
+        }
+        if (d.isZero() || d.isNegative()) throw new IllegalArgumentException("--time-limit must be positive, got " + text);
+        return d;
     }
 
     static String configName(String nameOrPath) {

@@ -35,8 +35,8 @@ public final class Trainer {
         void message(String line);
     }
 
-    /** How a run ended. */
-    public record Result(long step, double loss, boolean interrupted, Path checkpoint) {}
+    /** How a run ended: at its last meta-step, interrupted, or at its time limit (timedOut). */
+    public record Result(long step, double loss, boolean interrupted, boolean timedOut, Path checkpoint) {}
 
     private static final ObjectMapper JSON = new ObjectMapper();
 
@@ -63,6 +63,15 @@ public final class Trainer {
      * held-out tasks (if any); stops early, with a checkpoint, when {@code stop} is set.
      */
     public Result run(long start, AtomicBoolean stop) throws IOException {
+        return run(start, stop, 0);
+    }
+
+    /**
+     * As {@link #run(long, AtomicBoolean)}, and with limitNanos > 0 it also ends like a finished run
+     * (checkpoint, then the held-out evaluation) after the first meta-step that ends that long after
+     * the call: runs compared at equal wall time.
+     */
+    public Result run(long start, AtomicBoolean stop, long limitNanos) throws IOException {
         Files.createDirectories(out);
         Path metrics = out.resolve(METRICS);
         keepMetricsUpTo(metrics, start);
@@ -70,13 +79,14 @@ public final class Trainer {
         long total = cfg.steps();
         double loss = Double.NaN;
         long saved = start;
+        long end = total;
         try (BufferedWriter log = Files.newBufferedWriter(metrics, StandardCharsets.UTF_8,
                 StandardOpenOption.CREATE, StandardOpenOption.APPEND)) {
             long began = System.nanoTime();
             for (long s = start; s < total; s++) {
                 if (stop.get()) {
                     save(s);
-                    return new Result(s, loss, true, checkpointPath());
+                    return new Result(s, loss, true, false, checkpointPath());
                 }
                 TaskBatch batch = train.draw(Rng.of(cfg.seed(), Rng.STREAM_BATCH, s), batchSize);
                 long t0 = System.nanoTime();
@@ -90,7 +100,9 @@ public final class Trainer {
                 long taskSteps = 0;
                 for (int b = 0; b < batch.size(); b++) taskSteps += batch.steps(b);
                 double rate = taskSteps / seconds;
-                if (step % cfg.logEvery() == 0 || step == total) {
+                // The time limit ends the run at this step as its last step would have.
+                boolean last = step == total || (limitNanos > 0 && System.nanoTime() - began >= limitNanos);
+                if (step % cfg.logEvery() == 0 || last) {
                     ObjectNode line = JSON.createObjectNode();
                     line.put("step", step);
                     line.put("loss", loss);
@@ -102,22 +114,26 @@ public final class Trainer {
                     log.flush();
                 }
                 listener.step(step, total, loss, rate);
-                if ((cfg.checkpointEvery() > 0 && step % cfg.checkpointEvery() == 0) || step == total) {
+                if ((cfg.checkpointEvery() > 0 && step % cfg.checkpointEvery() == 0) || last) {
                     save(step);
                     saved = step;
                 }
-                if (test != null && cfg.evalEvery() > 0 && step % cfg.evalEvery() == 0 && step < total) {
+                if (last) {
+                    end = step;
+                    break;
+                }
+                if (test != null && cfg.evalEvery() > 0 && step % cfg.evalEvery() == 0) {
                     log.write(JSON.writeValueAsString(evaluate(step)));
                     log.newLine();
                     log.flush();
                 }
             }
             if (test != null) {
-                log.write(JSON.writeValueAsString(evaluate(total)));
+                log.write(JSON.writeValueAsString(evaluate(end)));
                 log.newLine();
             }
         }
-        return new Result(total, loss, false, checkpointPath());
+        return new Result(end, loss, false, end < total, checkpointPath());
     }
 
     /** Mean prequential NLL and bits per dimension of the first eval_tasks held-out tasks. */

@@ -206,6 +206,31 @@ class CliTest {
     }
 
     @Test
+    void aTimeLimitEndsTheRunAsItsLastStepWould() throws IOException {
+        Path t = dir.resolve("timed");
+        Run r = run("train", "--config", textConfig.toString(), "--data", corpus.toString(), "--out", t.toString(),
+                "--set", "steps=1000000", "--time-limit", "1s", "--samples", "2", "--backend", "cpu", "--threads", "1");
+        assertEquals(0, r.status(), r.err());
+        assertTrue(r.err().contains("time limit 1s reached at meta-step"), r.err());
+        long step = TrainingCheckpoint.read(t.resolve("checkpoint.safetensors"), true).step();
+        assertTrue(step >= 1 && step < 1_000_000, "stopped at " + step);
+        List<String> metrics = Files.readAllLines(t.resolve("metrics.jsonl"));
+        assertTrue(metrics.get(metrics.size() - 1).contains("\"eval_nll\"") && metrics.get(metrics.size() - 1).contains("\"step\":" + step),
+                "the held-out evaluation at the last step: " + metrics.get(metrics.size() - 1));
+        assertTrue(metrics.get(metrics.size() - 2).contains("\"step\":" + step + ","), "the last step's loss is logged");
+        assertTrue(Files.exists(t.resolve("samples.txt")));
+
+        Run bad = run("train", "--config", textConfig.toString(), "--out", dir.resolve("t2").toString(), "--time-limit", "soon");
+        assertEquals(1, bad.status());
+        assertTrue(bad.err().contains("--time-limit") && bad.err().contains("soon"), bad.err());
+        assertEquals(java.time.Duration.ofSeconds(5400), TrainCommand.parseDuration("1h30m"));
+        assertEquals(java.time.Duration.ofSeconds(90), TrainCommand.parseDuration("90s"));
+        assertEquals(java.time.Duration.ofSeconds(90), TrainCommand.parseDuration("90"));
+        assertEquals(java.time.Duration.ofMinutes(10), TrainCommand.parseDuration("PT10M"));
+        assertEquals(java.time.Duration.ofMillis(1500), TrainCommand.parseDuration("1.5s"));
+    }
+
+    @Test
     void benchPrintsOneJsonLinePerCase() throws IOException {
         Config cfg = Config.load(textConfig);
         long p = cfg.model().layout().size();
