@@ -103,7 +103,7 @@ final class TrainCommand implements Callable<Integer> {
             engine.setState(state);
             System.err.printf("training %s: %,d parameters, %s, meta-batch %d, %d steps per task, on %s%n",
                     cfg.source(), cfg.model().layout().size(), cfg.algorithm().configName(), cfg.metaBatch(), train.steps(), engine.description());
-            ProgressBar progress = new ProgressBar(System.err, System.console() != null);
+            ProgressBar progress = new ProgressBar(System.err, System.console() != null, limitNanos);
             Trainer trainer = new Trainer(cfg, engine, train, test, dir, progress);
 
             AtomicBoolean stop = new AtomicBoolean();
