@@ -54,7 +54,8 @@ public final class Config {
 
     /** The configs shipped with the program, loadable by name (see {@link #resolve}). */
     public static final List<String> BUILT_IN = List.of("mnist-gated-reptile", "mnist-lstm-maml", "mnist-lstm-reptile",
-            "mnist-siren-reptile", "text-mlp-reptile", "tiny-mnist", "tiny-mnist-maml", "tiny-text");
+            "mnist-siren-reptile", "small-mnist-lstm-maml", "small-mnist-lstm-reptile", "text-mlp-reptile", "tiny-mnist",
+            "tiny-mnist-maml", "tiny-text");
 
     /** Where mnist data is looked for when the config names none. */
     public static final String DEFAULT_MNIST_DATA = "data/mnist";

@@ -75,6 +75,9 @@ class ShippedConfigsTest {
         assertEquals(61_952, shipped("tiny-text").model().layout().size());
         assertEquals(3_073, shipped("tiny-mnist").model().layout().size());
         assertEquals(3_073, shipped("tiny-mnist-maml").model().layout().size());
+        // embed 1,792; linear(64,64) 4,160; three layernorm 384; two lstm_block(64) 66,176; linear(64,1) 65
+        assertEquals(72_577, shipped("small-mnist-lstm-reptile").model().layout().size());
+        assertEquals(72_577, shipped("small-mnist-lstm-maml").model().layout().size());
     }
 
     @Test
