@@ -3,6 +3,9 @@
 // Conventions of all kernels:
 // - Task parameters are one float buffer [B x P]: task b's vector starts at b * P and is laid out by
 //   the model's ParamLayout; offsets passed to kernels (wOff, bOff, ...) are in elements within a task.
+//   The layer kernels' P is the task stride, the parameter count rounded up to 32 floats, so every
+//   task's row starts on a 128-byte boundary and a warp's 128-byte access is one aligned line (meta.cu
+//   calls it S and zeroes the padding).
 // - Activations are [B x width] row-major, task-major.
 // - Updates follow one rule: p += scale * grad (scale = -alpha for the inner SGD step; 0 leaves p
 //   alone), and when accOn != 0 also acc += grad, acc laid out like p. A kernel reads every parameter

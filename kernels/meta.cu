@@ -1,33 +1,35 @@
 // The meta level: task copies from theta, the meta-gradient as a mean over tasks, the outer Adam step,
 // and the device step counter the per-step kernels read.
 //
-// theta, m, v are [P] floats; the task copies p and FOMAML's gradient sums acc are [B x P]; the
-// meta-gradient g is [P] doubles.
+// theta, m, v are [P] floats; the task copies p and FOMAML's gradient sums acc are [B x S]: one row of
+// S >= P floats per task (S a multiple of 32, so every task's row starts on a 128-byte boundary; the
+// S - P padding elements are zero in the task copies and read by no layer); the meta-gradient g is
+// [P] doubles.
 #include "common.cuh"
 
-// p[b, i] = theta[i], and acc[b, i] = 0 when accOn. grid (ceil(P / 256), B), block 256.
-extern "C" __global__ void tasks_from_theta(const float* theta, int P, int B, float* p, float* acc, int accOn) {
+// p[b, i] = theta[i] (0 in the padding), and acc[b, i] = 0 when accOn. grid (ceil(S / 256), B), block 256.
+extern "C" __global__ void tasks_from_theta(const float* theta, int P, int S, int B, float* p, float* acc, int accOn) {
     int i = blockIdx.x * blockDim.x + threadIdx.x;
     int b = blockIdx.y;
-    if (i >= P || b >= B) return;
-    size_t idx = (size_t)b * P + i;
-    p[idx] = theta[i];
+    if (i >= S || b >= B) return;
+    size_t idx = (size_t)b * S + i;
+    p[idx] = i < P ? theta[i] : 0.f;
     if (accOn) acc[idx] = 0.f;
 }
 
 // g[i] = mean over tasks, summed in task order in float64: of theta[i] - rows[b, i] (Reptile, rows the
 // tasks' final parameters), or of rows[b, i] (FOMAML, rows the tasks' gradient sums).
 // One thread per parameter, walking the tasks (coalesced across threads): grid ceil(P / 256), block 256.
-extern "C" __global__ void meta_gradient_mean(const float* rows, const float* theta, int reptile, int P, int B,
-                                              double* g) {
+extern "C" __global__ void meta_gradient_mean(const float* rows, const float* theta, int reptile, int P, int S,
+                                              int B, double* g) {
     int i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= P) return;
     double s = 0;
     if (reptile) {
         double th = theta[i];
-        for (int b = 0; b < B; b++) s += th - (double)rows[(size_t)b * P + i];
+        for (int b = 0; b < B; b++) s += th - (double)rows[(size_t)b * S + i];
     } else {
-        for (int b = 0; b < B; b++) s += (double)rows[(size_t)b * P + i];
+        for (int b = 0; b < B; b++) s += (double)rows[(size_t)b * S + i];
     }
     g[i] = s / B;
 }
@@ -58,7 +60,7 @@ extern "C" __global__ void step_advance(int* step) {
 }
 
 // ---- MAML: checkpoints of the task copies (the adjoint update itself runs inside the backward tangent kernels) ----
-// Every [B x P] buffer below is one row per task; one thread per element: grid (ceil(P / 256), B), block 256.
+// Every [B x S] buffer below is one row per task; one thread per element: grid (ceil(S / 256), B), block 256.
 
 // dst = src: a checkpoint of the task copies, or a segment state from its checkpoint.
 extern "C" __global__ void rows_copy(const float* src, float* dst, int P, int B) {
@@ -84,17 +86,18 @@ extern "C" __global__ void step_add(int* step, int delta) {
 
 // ---- learned inner learning rates (Meta-SGD) ----
 // With a rate per parameter element the layers' fused updates run with scale 0 and sum one step's
-// gradient into gs [B x P] instead; rated_step then applies p -= rates[i] * gs. This keeps the fused
+// gradient into gs [B x S] instead; rated_step then applies p -= rates[i] * gs. This keeps the fused
 // kernels, and so the fixed-rate path, as they are. rates is [P] floats, shared by every task.
-// One thread per element: grid (ceil(P / 256), B), block 256.
+// One thread per parameter element (the padding is left alone): grid (ceil(P / 256), B), block 256.
 
 // p -= rates * gs, then gs = 0 for the next step's sum; with accOn FOMAML's sums acc += gs and, for the
 // rates' gradient, q += gs^2.
-extern "C" __global__ void rated_step(float* p, float* gs, const float* rates, float* acc, float* q, int accOn, int P, int B) {
+extern "C" __global__ void rated_step(float* p, float* gs, const float* rates, float* acc, float* q, int accOn, int P,
+                                      int S, int B) {
     int i = blockIdx.x * blockDim.x + threadIdx.x;
     int b = blockIdx.y;
     if (i >= P || b >= B) return;
-    size_t idx = (size_t)b * P + i;
+    size_t idx = (size_t)b * S + i;
     float g = gs[idx];
     p[idx] -= rates[i] * g;
     gs[idx] = 0.f;
@@ -107,23 +110,23 @@ extern "C" __global__ void rated_step(float* p, float* gs, const float* rates, f
 // FOMAML's gradient of the per-element rates, the mean over tasks (in task order, float64) of
 // -((sum_t g_t)^2 - sum_t g_t^2) / 2 = -sum_{s<t} g_s g_t, from the sums acc and the squares q.
 // One thread per parameter walking the tasks: grid ceil(P / 256), block 256.
-extern "C" __global__ void rates_fomaml_mean(const float* acc, const float* q, int P, int B, double* gr) {
+extern "C" __global__ void rates_fomaml_mean(const float* acc, const float* q, int P, int S, int B, double* gr) {
     int i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= P) return;
     double s = 0;
     for (int b = 0; b < B; b++) {
-        double a = acc[(size_t)b * P + i];
-        s += -0.5 * (a * a - (double)q[(size_t)b * P + i]);
+        double a = acc[(size_t)b * S + i];
+        s += -0.5 * (a * a - (double)q[(size_t)b * S + i]);
     }
     gr[i] = s / B;
 }
 
 // MAML's tangent direction with learned rates, v = rates * lambda (the inner step moves theta_t by
 // -rates * g, so the adjoint meets H (rates * lambda)). Grid (ceil(P / 256), B), block 256.
-extern "C" __global__ void maml_direction(const float* lambda, const float* rates, float* v, int P, int B) {
+extern "C" __global__ void maml_direction(const float* lambda, const float* rates, float* v, int P, int S, int B) {
     int i = blockIdx.x * blockDim.x + threadIdx.x;
     int b = blockIdx.y;
     if (i >= P || b >= B) return;
-    size_t idx = (size_t)b * P + i;
+    size_t idx = (size_t)b * S + i;
     v[idx] = rates[i] * lambda[idx];
 }

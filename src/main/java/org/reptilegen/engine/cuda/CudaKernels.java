@@ -106,9 +106,9 @@ final class CudaKernels {
 
     // meta.cu
     static final KernelSig TASKS_FROM_THETA = k("tasks_from_theta",
-            "const float* theta, int P, int B, float* p, float* acc, int accOn", 256, 1);
+            "const float* theta, int P, int S, int B, float* p, float* acc, int accOn", 256, 1);
     static final KernelSig META_GRADIENT_MEAN = k("meta_gradient_mean",
-            "const float* rows, const float* theta, int reptile, int P, int B, double* g", 256, 1);
+            "const float* rows, const float* theta, int reptile, int P, int S, int B, double* g", 256, 1);
     static final KernelSig ADAM_STEP = k("adam_step",
             "float* theta, const double* g, float* m, float* v, int P, double beta1, double beta2, double eps, double stepSize, double sqrtBc2", 256, 1);
     static final KernelSig STEP_SET = k("step_set", "int* step, int value", 1, 1);
@@ -117,9 +117,9 @@ final class CudaKernels {
     static final KernelSig ROWS_ZERO = k("rows_zero", "float* dst, int P, int B", 256, 1);
     static final KernelSig STEP_ADD = k("step_add", "int* step, int delta", 1, 1);
     static final KernelSig RATED_STEP = k("rated_step",
-            "float* p, float* gs, const float* rates, float* acc, float* q, int accOn, int P, int B", 256, 1);
-    static final KernelSig RATES_FOMAML_MEAN = k("rates_fomaml_mean", "const float* acc, const float* q, int P, int B, double* gr", 256, 1);
-    static final KernelSig MAML_DIRECTION = k("maml_direction", "const float* lambda, const float* rates, float* v, int P, int B", 256, 1);
+            "float* p, float* gs, const float* rates, float* acc, float* q, int accOn, int P, int S, int B", 256, 1);
+    static final KernelSig RATES_FOMAML_MEAN = k("rates_fomaml_mean", "const float* acc, const float* q, int P, int S, int B, double* gr", 256, 1);
+    static final KernelSig MAML_DIRECTION = k("maml_direction", "const float* lambda, const float* rates, float* v, int P, int S, int B", 256, 1);
 
     static final List<KernelSig> ALL = List.of(
             EMBED_GATHER_FORWARD, EMBED_SCATTER_UPDATE, EMBED_SCATTER_ADJOINT, D2C_FORWARD,

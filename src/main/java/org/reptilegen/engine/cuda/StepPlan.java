@@ -101,9 +101,9 @@ final class StepPlan {
         this.nll = w.nllScratch;
         adjoint = w.rates != null ? new Adjoint(w.lambda, w.rateGrad, 1, 1.0) : new Adjoint(w.lambda, w.lambda, 0, alpha);
         List<Launch> ops = new ArrayList<>();
-        // maml_direction(const float* lambda, const float* rates, float* v, int P, int B)
+        // maml_direction(const float* lambda, const float* rates, float* v, int P, int S, int B)
         if (w.rates != null) ops.add(op(MAML_DIRECTION, blocks(w.paramCount, MAML_DIRECTION.blockX()), w.tasks,
-                w.lambda, w.rates, w.direction, w.paramCount, w.tasks));
+                w.lambda, w.rates, w.direction, w.paramCount, w.paramStride, w.tasks));
         for (Node n : nodes) n.forward(ops, true);
         ops.add(lossTangent());
         CUdeviceptr dy = dlogits, dyT = dlogitsT;
@@ -331,14 +331,14 @@ final class StepPlan {
             // embed_gather_forward(const float* p, int P, const int* meta, int tables, int outWidth,
             //                      const int* xs, int inDim, const int* step, int B, float* y)
             return op(EMBED_GATHER_FORWARD, blocks(out, EMBED_GATHER_FORWARD.blockX()), w.tasks,
-                    table, w.paramCount, meta, tables, out, w.xs, in, w.step, w.tasks, into);
+                    table, w.paramStride, meta, tables, out, w.xs, in, w.step, w.tasks, into);
         }
 
         private Launch scatter(CUdeviceptr table, Update u, CUdeviceptr dy) {
             // embed_scatter_update(float* p, int P, float scale, float* acc, int accOn, const int* meta, int tables,
             //                      int outWidth, const int* xs, int inDim, const int* step, int B, const float* dy)
             return op(EMBED_SCATTER_UPDATE, blocks(out, EMBED_SCATTER_UPDATE.blockX()), w.tasks,
-                    table, w.paramCount, u.scale(), u.acc(), u.accOn(), meta, tables, out, w.xs, in, w.step, w.tasks, dy);
+                    table, w.paramStride, u.scale(), u.acc(), u.accOn(), meta, tables, out, w.xs, in, w.step, w.tasks, dy);
         }
 
         void forward(List<Launch> ops, boolean tangent) {
@@ -356,7 +356,7 @@ final class StepPlan {
             // embed_scatter_adjoint(int P, const int* meta, int tables, int outWidth, const int* xs, int inDim,
             //                       const int* step, int B, const float* dy, const float* dyT, float* lambda,
             //                       float* rg, int rgOn, double alpha)
-            ops.add(op(EMBED_SCATTER_ADJOINT, blocks(out, EMBED_SCATTER_ADJOINT.blockX()), w.tasks, w.paramCount, meta,
+            ops.add(op(EMBED_SCATTER_ADJOINT, blocks(out, EMBED_SCATTER_ADJOINT.blockX()), w.tasks, w.paramStride, meta,
                     tables, out, w.xs, in, w.step, w.tasks, dy, dyT, adjoint.lambda(), adjoint.rg(), adjoint.rgOn(),
                     adjoint.alpha()));
         }
@@ -432,7 +432,7 @@ final class StepPlan {
             //                        float* preT)
             int rows = mode == LIN_GATED ? out / 2 : out;
             return op(LINEAR_FORWARD_TANGENT, blocks(rows, LINEAR_FORWARD_ROWS), w.tasks,
-                    p, w.direction, w.paramCount, wOff, bOff, in, out, x, xT, mode, into, pre, intoT, preT);
+                    p, w.direction, w.paramStride, wOff, bOff, in, out, x, xT, mode, into, pre, intoT, preT);
         }
 
         /** linear_forward into y in the given mode (for LIN_GATED y is the gated output, pre this node's y). */
@@ -441,7 +441,7 @@ final class StepPlan {
             //                float* pre, int mode)
             int rows = mode == LIN_GATED ? out / 2 : out;
             return op(LINEAR_FORWARD, blocks(rows, LINEAR_FORWARD_ROWS), w.tasks,
-                    p, w.paramCount, wOff, bOff, in, out, x, into, pre, mode);
+                    p, w.paramStride, wOff, bOff, in, out, x, into, pre, mode);
         }
 
         void backward(List<Launch> ops, CUdeviceptr dy, Update u) {
@@ -453,7 +453,7 @@ final class StepPlan {
             // linear_backward_update(float* p, int P, float scale, float* acc, int accOn, int wOff, int bOff, int in,
             //                        int out, const float* x, const float* dy, const float* pre, int mode, float* dx,
             //                        int splits, float* partial, int* arrivals)
-            return op(LINEAR_BACKWARD_UPDATE, splits.gridX(), w.tasks, p, w.paramCount, u.scale(), u.acc(), u.accOn(), wOff,
+            return op(LINEAR_BACKWARD_UPDATE, splits.gridX(), w.tasks, p, w.paramStride, u.scale(), u.acc(), u.accOn(), wOff,
                     bOff, in, out, x, dy, pre, mode, dx, splits.count, splits.partial, splits.arrivals);
         }
 
@@ -468,7 +468,7 @@ final class StepPlan {
             //                         const float* dy, const float* dyT, const float* pre, const float* preT, int mode,
             //                         float* dx, float* dxT, int splits, float* partial, int* arrivals)
             return op(LINEAR_BACKWARD_TANGENT, splits.gridX(), w.tasks,
-                    p, w.direction, w.paramCount, adjoint.lambda(), adjoint.rg(), adjoint.rgOn(), adjoint.alpha(), wOff, bOff,
+                    p, w.direction, w.paramStride, adjoint.lambda(), adjoint.rg(), adjoint.rgOn(), adjoint.alpha(), wOff, bOff,
                     in, out, x, xT, dy, dyT, pre, preT, mode, dx, dxT, splits.count, splits.partial, splits.arrivals);
         }
     }
@@ -590,17 +590,17 @@ final class StepPlan {
 
         void forward(List<Launch> ops, boolean tangent) {
             // layernorm_forward(const float* p, int P, int gOff, int bOff, int dim, const float* x, float* stats, float* y)
-            ops.add(op(LAYERNORM_FORWARD, w.tasks, 1, p, w.paramCount, gOff, bOff, in, x, stats, y));
+            ops.add(op(LAYERNORM_FORWARD, w.tasks, 1, p, w.paramStride, gOff, bOff, in, x, stats, y));
             if (!tangent) return;
             // layernorm_forward_tangent(const float* p, const float* v, int P, int gOff, int bOff, int dim, const float* x,
             //                           const float* xT, const float* stats, float* tstats, float* yT)
-            ops.add(op(LAYERNORM_FORWARD_TANGENT, w.tasks, 1, p, w.direction, w.paramCount, gOff, bOff, in, x, xT, stats, tstats, yT));
+            ops.add(op(LAYERNORM_FORWARD_TANGENT, w.tasks, 1, p, w.direction, w.paramStride, gOff, bOff, in, x, xT, stats, tstats, yT));
         }
 
         void backward(List<Launch> ops, CUdeviceptr dy, Update u) {
             // layernorm_backward_update(float* p, int P, float scale, float* acc, int accOn, int gOff, int bOff, int dim,
             //                           const float* x, const float* stats, const float* dy, float* dx)
-            ops.add(op(LAYERNORM_BACKWARD_UPDATE, w.tasks, 1, p, w.paramCount, u.scale(), u.acc(), u.accOn(),
+            ops.add(op(LAYERNORM_BACKWARD_UPDATE, w.tasks, 1, p, w.paramStride, u.scale(), u.acc(), u.accOn(),
                     gOff, bOff, in, x, stats, dy, dx));
         }
 
@@ -608,7 +608,7 @@ final class StepPlan {
             // layernorm_backward_tangent(const float* p, const float* v, int P, float* lambda, float* rg, int rgOn,
             //                            double alpha, int gOff, int bOff, int dim, const float* x, const float* xT, const float* stats, const float* tstats,
             //                            const float* dy, const float* dyT, float* dx, float* dxT)
-            ops.add(op(LAYERNORM_BACKWARD_TANGENT, w.tasks, 1, p, w.direction, w.paramCount, adjoint.lambda(), adjoint.rg(),
+            ops.add(op(LAYERNORM_BACKWARD_TANGENT, w.tasks, 1, p, w.direction, w.paramStride, adjoint.lambda(), adjoint.rg(),
                     adjoint.rgOn(), adjoint.alpha(), gOff, bOff, in, x, xT, stats, tstats, dy, dyT, dx, dxT));
         }
     }
@@ -650,20 +650,20 @@ final class StepPlan {
                 //                            const float* xT, float* z, float* act, float* c, float* y, float* zT,
                 //                            float* aT, float* cT, float* yT)
                 ops.add(op(LSTM_BLOCK_FORWARD_TANGENT, blocks(dim, LSTM_FORWARD_UNITS), w.tasks,
-                        p, w.direction, w.paramCount, hOff, dim, x, xT, z, act, c, y, zT, aT, cT, yT));
+                        p, w.direction, w.paramStride, hOff, dim, x, xT, z, act, c, y, zT, aT, cT, yT));
                 return;
             }
             // lstm_block_forward(const float* p, int P, int hOff, int D, const float* x, float* z, float* act,
             //                    float* c, float* y)
             ops.add(op(LSTM_BLOCK_FORWARD, blocks(dim, LSTM_FORWARD_UNITS), w.tasks,
-                    p, w.paramCount, hOff, dim, x, z, act, c, y));
+                    p, w.paramStride, hOff, dim, x, z, act, c, y));
         }
 
         void backward(List<Launch> ops, CUdeviceptr dy, Update u) {
             // lstm_block_backward_update(float* p, int P, float scale, float* acc, int accOn, int hOff, int D,
             //                            const float* z, const float* act, const float* c, const float* dy, float* dx,
             //                            int splits, float* partial, int* arrivals)
-            ops.add(op(LSTM_BLOCK_BACKWARD_UPDATE, splits.gridX(), w.tasks, p, w.paramCount, u.scale(), u.acc(), u.accOn(),
+            ops.add(op(LSTM_BLOCK_BACKWARD_UPDATE, splits.gridX(), w.tasks, p, w.paramStride, u.scale(), u.acc(), u.accOn(),
                     hOff, dim, z, act, c, dy, dx, splits.count, splits.partial, splits.arrivals));
         }
 
@@ -674,7 +674,7 @@ final class StepPlan {
             //                             const float* c, const float* cT, const float* dy, const float* dyT,
             //                             float* dx, float* dxT, int splits, float* partial, int* arrivals)
             ops.add(op(LSTM_BLOCK_BACKWARD_TANGENT, splits.gridX(), w.tasks,
-                    p, w.direction, w.paramCount, adjoint.lambda(), adjoint.rg(), adjoint.rgOn(), adjoint.alpha(), hOff, dim,
+                    p, w.direction, w.paramStride, adjoint.lambda(), adjoint.rg(), adjoint.rgOn(), adjoint.alpha(), hOff, dim,
                     z, zT, act, aT, c, cT, dy, dyT, dx, dxT, splits.count, splits.partial, splits.arrivals));
         }
     }

@@ -17,6 +17,11 @@ import org.reptilegen.model.ModelSpec;
  */
 final class Workspace implements AutoCloseable {
     final int tasks, steps, paramCount;
+    /**
+     * Floats per task in every [B x P] buffer: the parameter count rounded up to 32, so each task's row
+     * starts on a 128-byte boundary (the padding is zero in the task copies and read by no layer).
+     */
+    final int paramStride;
     final boolean accumulates;
     /** MAML's segment length K, 0 without MAML's buffers; the number of checkpoints, ceil(steps / K). */
     final int segment, checkpoints;
@@ -56,13 +61,14 @@ final class Workspace implements AutoCloseable {
         this.tasks = tasks;
         this.steps = steps;
         this.paramCount = spec.layout().size();
+        this.paramStride = strideFor(paramCount);
         this.accumulates = accumulates;
         if (segment < 0 || segment > Math.max(steps, 1))
             throw new IllegalArgumentException("segment " + segment + " for " + steps + " steps");
         this.segment = segment;
         this.checkpoints = segment == 0 ? 0 : (Math.max(steps, 1) + segment - 1) / segment;
         this.arena = base == null ? Arena.measuring() : Arena.over(base);
-        long bp = (long) tasks * paramCount;
+        long bp = (long) tasks * paramStride;
         params = arena.floats(bp);
         acc = accumulates ? arena.floats(bp) : null;
         xs = arena.ints((long) steps * tasks * spec.task().inputDim);
@@ -201,45 +207,45 @@ final class Workspace implements AutoCloseable {
 
     /** p -= rates * gs (gs then zero); accumulating, FOMAML's sums and squares too. */
     Launch ratedStep(CUdeviceptr p, boolean accumulate) {
-        // rated_step(float* p, float* gs, const float* rates, float* acc, float* q, int accOn, int P, int B)
-        return rows(CudaKernels.RATED_STEP, p, gs, rates, accumulate ? acc : p, accumulate ? q : p, accumulate ? 1 : 0,
-                paramCount, tasks);
+        // rated_step(float* p, float* gs, const float* rates, float* acc, float* q, int accOn, int P, int S, int B)
+        return Launch.of(fns, CudaKernels.RATED_STEP, Launch.blocks(paramCount, CudaKernels.RATED_STEP.blockX()), tasks,
+                p, gs, rates, accumulate ? acc : p, accumulate ? q : p, accumulate ? 1 : 0, paramCount, paramStride, tasks);
     }
 
     /** Before a task loop: task copies from theta (and zero gradient sums when accumulating), step 0. */
     List<Launch> start(CUdeviceptr theta, boolean accumulate) {
-        // tasks_from_theta(const float* theta, int P, int B, float* p, float* acc, int accOn)
-        Launch copies = Launch.of(fns, CudaKernels.TASKS_FROM_THETA, Launch.blocks(paramCount, CudaKernels.TASKS_FROM_THETA.blockX()),
-                tasks, theta, paramCount, tasks, params, accumulate ? acc : params, accumulate ? 1 : 0);
+        // tasks_from_theta(const float* theta, int P, int S, int B, float* p, float* acc, int accOn)
+        Launch copies = Launch.of(fns, CudaKernels.TASKS_FROM_THETA, Launch.blocks(paramStride, CudaKernels.TASKS_FROM_THETA.blockX()),
+                tasks, theta, paramCount, paramStride, tasks, params, accumulate ? acc : params, accumulate ? 1 : 0);
         // step_set(int* step, int value)
         Launch set = Launch.of(fns, CudaKernels.STEP_SET, 1, 1, step, 0);
         if (rates == null) return List.of(copies, set);
         List<Launch> ops = new java.util.ArrayList<>(List.of(copies, set));
         // rows_zero(float* dst, int P, int B)
-        ops.add(rows(CudaKernels.ROWS_ZERO, gs, paramCount, tasks));
-        if (accumulate) ops.add(rows(CudaKernels.ROWS_ZERO, q, paramCount, tasks));
+        ops.add(rows(CudaKernels.ROWS_ZERO, gs, paramStride, tasks));
+        if (accumulate) ops.add(rows(CudaKernels.ROWS_ZERO, q, paramStride, tasks));
         return ops;
     }
 
     /** After FOMAML's loop with learned rates: rateMean = the mean over tasks of the per-element rates' gradient. */
     Launch ratesFomamlMean() {
-        // rates_fomaml_mean(const float* acc, const float* q, int P, int B, double* gr)
+        // rates_fomaml_mean(const float* acc, const float* q, int P, int S, int B, double* gr)
         return Launch.of(fns, CudaKernels.RATES_FOMAML_MEAN, Launch.blocks(paramCount, CudaKernels.RATES_FOMAML_MEAN.blockX()), 1,
-                acc, q, paramCount, tasks, rateMean);
+                acc, q, paramCount, paramStride, tasks, rateMean);
     }
 
     /** After MAML's reverse sweep with learned rates: rateMean = the mean over tasks of the rate-gradient rows. */
     Launch ratesMamlMean(CUdeviceptr theta) {
-        // meta_gradient_mean(const float* rows, const float* theta, int reptile, int P, int B, double* g)
+        // meta_gradient_mean(const float* rows, const float* theta, int reptile, int P, int S, int B, double* g)
         return Launch.of(fns, CudaKernels.META_GRADIENT_MEAN, Launch.blocks(paramCount, CudaKernels.META_GRADIENT_MEAN.blockX()), 1,
-                rateGrad, theta, 0, paramCount, tasks, rateMean);
+                rateGrad, theta, 0, paramCount, paramStride, tasks, rateMean);
     }
 
     /** After a task loop: g = theta - mean of the task copies (Reptile) or the mean of the gradient sums (FOMAML). */
     Launch metaGradientMean(CUdeviceptr theta, CUdeviceptr g, boolean fomaml) {
-        // meta_gradient_mean(const float* rows, const float* theta, int reptile, int P, int B, double* g)
+        // meta_gradient_mean(const float* rows, const float* theta, int reptile, int P, int S, int B, double* g)
         return Launch.of(fns, CudaKernels.META_GRADIENT_MEAN, Launch.blocks(paramCount, CudaKernels.META_GRADIENT_MEAN.blockX()), 1,
-                fomaml ? acc : params, theta, fomaml ? 0 : 1, paramCount, tasks, g);
+                fomaml ? acc : params, theta, fomaml ? 0 : 1, paramCount, paramStride, tasks, g);
     }
 
     /** The outer Adam step t on theta with the meta-gradient g (float64). */
@@ -255,8 +261,14 @@ final class Workspace implements AutoCloseable {
 
     // ---- MAML ----
 
+    /** A one-thread-per-element launch over the [B x stride] rows (rows_copy, rows_zero). */
     private Launch rows(KernelSig sig, Object... args) {
-        return Launch.of(fns, sig, Launch.blocks(paramCount, sig.blockX()), tasks, args);
+        return Launch.of(fns, sig, Launch.blocks(paramStride, sig.blockX()), tasks, args);
+    }
+
+    /** Floats per task row for count parameters: count rounded up to 32 (128 bytes). */
+    static int strideFor(int count) {
+        return Math.addExact(count, 31) / 32 * 32;
     }
 
     private void needMaml() {
@@ -267,8 +279,8 @@ final class Workspace implements AutoCloseable {
     List<Launch> mamlStart() {
         needMaml();
         // rows_zero(float* dst, int P, int B)
-        List<Launch> ops = new java.util.ArrayList<>(List.of(rows(CudaKernels.ROWS_ZERO, lambda, paramCount, tasks)));
-        if (rateGrad != null) ops.add(rows(CudaKernels.ROWS_ZERO, rateGrad, paramCount, tasks));
+        List<Launch> ops = new java.util.ArrayList<>(List.of(rows(CudaKernels.ROWS_ZERO, lambda, paramStride, tasks)));
+        if (rateGrad != null) ops.add(rows(CudaKernels.ROWS_ZERO, rateGrad, paramStride, tasks));
         return ops;
     }
 
@@ -276,7 +288,7 @@ final class Workspace implements AutoCloseable {
     Launch checkpoint(int seg) {
         needMaml();
         // rows_copy(const float* src, float* dst, int P, int B)
-        return rows(CudaKernels.ROWS_COPY, params, checkpointRows[seg], paramCount, tasks);
+        return rows(CudaKernels.ROWS_COPY, params, checkpointRows[seg], paramStride, tasks);
     }
 
     private List<List<Launch>> recomputeSteps, hvpSteps;
@@ -296,7 +308,7 @@ final class Workspace implements AutoCloseable {
     List<Launch> mamlSegmentEntry(int seg) {
         needMaml();
         // rows_copy(const float* src, float* dst, int P, int B)
-        return List.of(rows(CudaKernels.ROWS_COPY, checkpointRows[seg], states[0], paramCount, tasks),
+        return List.of(rows(CudaKernels.ROWS_COPY, checkpointRows[seg], states[0], paramStride, tasks),
                 // step_set(int* step, int value)
                 Launch.of(fns, CudaKernels.STEP_SET, 1, 1, step, seg * segment));
     }
@@ -324,7 +336,7 @@ final class Workspace implements AutoCloseable {
         List<Launch> ops = new java.util.ArrayList<>();
         for (int j = 1; j < length; j++) {
             // rows_copy(const float* src, float* dst, int P, int B)
-            ops.add(rows(CudaKernels.ROWS_COPY, states[j - 1], states[j], paramCount, tasks));
+            ops.add(rows(CudaKernels.ROWS_COPY, states[j - 1], states[j], paramStride, tasks));
             ops.addAll(recomputeSteps.get(j));
         }
         // The recomputation leaves the counter at the segment's last step; each Hessian-vector step moves it back by one.
@@ -335,9 +347,9 @@ final class Workspace implements AutoCloseable {
     /** After the reverse sweep: g = the mean over tasks of lambda_0. */
     Launch mamlMean(CUdeviceptr theta, CUdeviceptr g) {
         needMaml();
-        // meta_gradient_mean(const float* rows, const float* theta, int reptile, int P, int B, double* g)
+        // meta_gradient_mean(const float* rows, const float* theta, int reptile, int P, int S, int B, double* g)
         return Launch.of(fns, CudaKernels.META_GRADIENT_MEAN, Launch.blocks(paramCount, CudaKernels.META_GRADIENT_MEAN.blockX()), 1,
-                lambda, theta, 0, paramCount, tasks, g);
+                lambda, theta, 0, paramCount, paramStride, tasks, g);
     }
 
     /** Bytes of the one allocation. */
