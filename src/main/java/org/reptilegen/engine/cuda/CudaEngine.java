@@ -105,7 +105,7 @@ public final class CudaEngine implements Engine {
         if (model.task().logits > CudaKernels.SAMPLE_MAX_CLASSES)
             throw new IllegalArgumentException("the cuda backend samples at most " + CudaKernels.SAMPLE_MAX_CLASSES + " classes");
         this.dev = Device.open();
-        this.rowSplits = RowSplits.auto(dev.multiprocessors);
+        this.rowSplits = autoRowSplits();
         CUdeviceptr t = null, m = null, v = null, g = null;
         try {
             dev.enter();
@@ -420,7 +420,7 @@ public final class CudaEngine implements Engine {
      * the input gradient's sums are added; the batch's buffers are laid out again on the next call.
      */
     public synchronized void useRowSplits(int splits) {
-        RowSplits next = splits == 0 ? RowSplits.auto(dev.multiprocessors) : RowSplits.fixed(splits);
+        RowSplits next = splits == 0 ? autoRowSplits() : RowSplits.fixed(splits);
         if (next.equals(rowSplits)) return;
         rowSplits = next;
         if (ws != null) {
@@ -431,9 +431,21 @@ public final class CudaEngine implements Engine {
         }
     }
 
-    /** The row splits in use: "auto" or their fixed number. */
+    /** Row splits chosen per launch for this GPU: its multiprocessors, and the fewest blocks of any fused backward kernel that fit on one. */
+    private RowSplits autoRowSplits() {
+        int perSm = Integer.MAX_VALUE;
+        for (KernelSig k : List.of(CudaKernels.LINEAR_BACKWARD_UPDATE, CudaKernels.LSTM_BLOCK_BACKWARD_UPDATE,
+                CudaKernels.LINEAR_BACKWARD_TANGENT, CudaKernels.LSTM_BLOCK_BACKWARD_TANGENT))
+            perSm = Math.min(perSm, dev.residentBlocks(k));
+        return RowSplits.auto(dev.multiprocessors, perSm);
+    }
+
+    /**
+     * The row splits in use: "auto" or their fixed number, and once a batch is laid out, what each fused
+     * backward launch got, first layer first (e.g. "auto: 1,3,3,1").
+     */
     public synchronized String rowSplits() {
-        return rowSplits.describe();
+        return rowSplits.describe() + (ws == null ? "" : ": " + ws.plan.splitCounts());
     }
 
     /**

@@ -227,6 +227,17 @@ final class Device implements AutoCloseable {
         return f;
     }
 
+    /** Blocks of sig that fit on one multiprocessor at once, as the driver computes it; 0 if it cannot say. */
+    int residentBlocks(KernelSig sig) {
+        int[] n = new int[1];
+        try {
+            JCudaDriver.cuOccupancyMaxActiveBlocksPerMultiprocessor(n, function(sig), sig.blockX() * sig.blockY(), 0);
+            return n[0];
+        } catch (RuntimeException e) {
+            return 0;  // the caller has a default
+        }
+    }
+
     /** {free, total} bytes of device memory. */
     long[] memInfo() {
         long[] free = new long[1], total = new long[1];

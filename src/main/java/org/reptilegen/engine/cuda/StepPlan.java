@@ -47,6 +47,8 @@ final class StepPlan {
     private record Adjoint(CUdeviceptr lambda, CUdeviceptr rg, int rgOn, double alpha) {}
 
     private Adjoint adjoint;
+    /** The row splits of each fused backward launch, in the order the layers were built. */
+    private final List<Integer> splitCounts = new ArrayList<>();
 
     StepPlan(ModelSpec spec, Workspace w, Launch.Functions fns) {
         this.w = w;
@@ -68,6 +70,11 @@ final class StepPlan {
         logitsT = xT;
         dlogits = w.arena.floats((long) w.tasks * width);
         dlogitsT = tangentFloats(width);
+    }
+
+    /** The row splits of the fused backward launches, first layer first, e.g. "1,3,3,1". */
+    String splitCounts() {
+        return String.join(",", splitCounts.stream().map(String::valueOf).toList());
     }
 
     /** One inner SGD step of every task. */
@@ -269,6 +276,7 @@ final class StepPlan {
         Splits(int width, int cols, int rows) {
             slabs = blocks(width, cols);
             count = w.rowSplits.splits((long) slabs * w.tasks, rows);
+            splitCounts.add(count);
             partial = w.arena.floats(count > 1 ? 2L * count * w.tasks * width : 1);
             arrivals = w.arena.constInts(new int[count > 1 ? Math.multiplyExact(w.tasks, slabs) : 1]);
         }

@@ -56,6 +56,16 @@ class PlanBuildTest {
         assertEquals(18, Workspace.measuring(CudaTestModels.MNIST_LSTM, 50, 784, false).trainStep(1e-3f, false).size());
     }
 
+    /** What the automatic row splits give mnist-lstm's fused backward launches on a 132-SM card. */
+    @Test
+    void automaticRowSplitsOfMnistLstm() {
+        RowSplits h100 = RowSplits.auto(132);
+        assertEquals("1,3,3,1", Workspace.measuring(CudaTestModels.MNIST_LSTM, 50, 784, false, 0, h100).plan.splitCounts());
+        assertEquals("1,4,4,1", Workspace.measuring(CudaTestModels.MNIST_LSTM, 8, 784, false, 0, h100).plan.splitCounts());
+        assertEquals("1,1,1,1", Workspace.measuring(CudaTestModels.MNIST_LSTM, 256, 784, false, 0, h100).plan.splitCounts());
+        assertEquals("1,1,1,1", Workspace.measuring(CudaTestModels.MNIST_LSTM, 50, 784, false).plan.splitCounts());
+    }
+
     /**
      * text-mlp's six linear -> relu pairs run as one forward and one backward launch each: embed, 7 linear,
      * loss, 7 linear backward, embed scatter, advance = 18 launches (30 with relu as its own kernels).
