@@ -699,24 +699,32 @@ final class StepPlan {
         return tangent ? last.yT : last.y;
     }
 
-    private final class ResidualNode extends Node {
-        private final Node[] inner;
+    /** A node around a chain of inner layers fed with its own input (residual and gated_residual). */
+    private abstract class ChainNode extends Node {
+        final Node[] inner;
 
-        ResidualNode(String prefix, List<LayerSpec> layers, int dim, CUdeviceptr x, CUdeviceptr xT) {
+        ChainNode(String prefix, List<LayerSpec> layers, int dim, CUdeviceptr x, CUdeviceptr xT) {
             super(dim, dim, x, xT);
             inner = chain(layers, prefix, dim, x, xT);
+        }
+
+        /** The inner chain's output: the input itself when the chain is empty. */
+        CUdeviceptr innerOut() {
+            return chainOut(inner, x, false);
+        }
+
+        CUdeviceptr innerOutT() {
+            return chainOut(inner, xT, true);
+        }
+    }
+
+    private final class ResidualNode extends ChainNode {
+        ResidualNode(String prefix, List<LayerSpec> layers, int dim, CUdeviceptr x, CUdeviceptr xT) {
+            super(prefix, layers, dim, x, xT);
             y = floats(dim);
             dx = floats(dim);
             yT = tangentFloats(dim);
             dxT = tangentFloats(dim);
-        }
-
-        private CUdeviceptr innerOut() {
-            return chainOut(inner, x, false);
-        }
-
-        private CUdeviceptr innerOutT() {
-            return chainOut(inner, xT, true);
         }
 
         void forward(List<Launch> ops, boolean tangent) {
@@ -737,14 +745,12 @@ final class StepPlan {
         }
     }
 
-    private final class GatedResidualNode extends Node {
-        private final Node[] inner;
+    private final class GatedResidualNode extends ChainNode {
         private final LinearNode gate;
         private final CUdeviceptr da, dgp, daT, dgpT;
 
         GatedResidualNode(String prefix, List<LayerSpec> layers, int dim, CUdeviceptr x, CUdeviceptr xT) {
-            super(dim, dim, x, xT);
-            inner = chain(layers, prefix, dim, x, xT);
+            super(prefix, layers, dim, x, xT);
             gate = new LinearNode(prefix + ".weights", dim, dim, LIN_PLAIN, x, xT);
             y = floats(dim);
             da = floats(dim);
@@ -754,14 +760,6 @@ final class StepPlan {
             daT = tangentFloats(dim);
             dgpT = tangentFloats(dim);
             dxT = tangentFloats(dim);
-        }
-
-        private CUdeviceptr innerOut() {
-            return chainOut(inner, x, false);
-        }
-
-        private CUdeviceptr innerOutT() {
-            return chainOut(inner, xT, true);
         }
 
         void forward(List<Launch> ops, boolean tangent) {
