@@ -173,6 +173,29 @@ __device__ __forceinline__ bool split_total(float* t, float* t2, int splits, int
     return true;
 }
 
+// The end of a fused backward kernel: the block's column sums of s (and s2, or null) over its
+// blockDim.y row groups, added in row-group order through part (and part2): blockDim.y x blockDim.x
+// floats of shared memory each; then the splits' total (split_total). Called by every thread; true
+// where the totals are final, held in s and s2 by the threads with threadIdx.y == 0 and col < width.
+__device__ __forceinline__ bool column_total(float* s, float* s2, float* part, float* part2, int splits, int z,
+                                             int slab, int slabs, int col, int width, float* partial,
+                                             int* arrivals) {
+    int tx = threadIdx.x, ty = threadIdx.y, cols = blockDim.x;
+    part[ty * cols + tx] = *s;
+    if (s2) part2[ty * cols + tx] = *s2;
+    __syncthreads();
+    float t = 0.f, t2 = 0.f;
+    if (ty == 0 && col < width) {
+        for (int r = 0; r < (int)blockDim.y; r++) {
+            t += part[r * cols + tx];
+            if (s2) t2 += part2[r * cols + tx];
+        }
+    }
+    *s = t;
+    if (s2) *s2 = t2;
+    return split_total(s, s2, splits, z, slab, slabs, col, width, partial, arrivals);
+}
+
 // Column walk fused with the update rule: over tile rows r = first, first + step, ... < n, with the
 // element of row r at w[r * stride] (acc laid out alike) and its delta d[r] (shared memory), returns
 // s + sum_r W[r] d[r] from the old W, and applies W[r] += scale * d[r] xc (acc += d[r] xc with accOn).

@@ -145,13 +145,9 @@ linear_backward_update(float* p, int P, float scale, float* acc, int accOn, int 
             }
         }
     }
-    part[ty][tx] = s;
-    __syncthreads();
-    float t = 0.f;
-    if (ty == 0 && col < in)
-        for (int r = 0; r < LIN_BWD_ROWS; r++) t += part[r][tx];
-    if (split_total(&t, nullptr, splits, z, slab, slabs, col, in, partial, arrivals) && ty == 0 && col < in)
-        dx[(size_t)b * in + col] = t;
+    if (column_total(&s, nullptr, &part[0][0], nullptr, splits, z, slab, slabs, col, in, partial, arrivals) && ty == 0
+        && col < in)
+        dx[(size_t)b * in + col] = s;
 }
 
 // ---- tangent (forward-over-reverse) kernels, for MAML's Hessian-vector products ----
@@ -295,18 +291,9 @@ linear_backward_tangent(const float* p, const float* v, int P, float* lambda, fl
             }
         }
     }
-    part[ty][tx] = s;
-    partT[ty][tx] = sT;
-    __syncthreads();
-    float t = 0.f, tT = 0.f;
-    if (ty == 0 && col < in) {
-        for (int r = 0; r < LIN_BWD_ROWS; r++) {
-            t += part[r][tx];
-            tT += partT[r][tx];
-        }
-    }
-    if (split_total(&t, &tT, splits, z, slab, slabs, col, in, partial, arrivals) && ty == 0 && col < in) {
-        dx[(size_t)b * in + col] = t;
-        dxT[(size_t)b * in + col] = tT;
+    if (column_total(&s, &sT, &part[0][0], &partT[0][0], splits, z, slab, slabs, col, in, partial, arrivals) && ty == 0
+        && col < in) {
+        dx[(size_t)b * in + col] = s;
+        dxT[(size_t)b * in + col] = sT;
     }
 }

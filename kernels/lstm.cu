@@ -130,12 +130,10 @@ lstm_block_backward_update(float* p, int P, float scale, float* acc, int accOn, 
             }
         }
     }
-    part[ty][tx] = s;
-    __syncthreads();
-    float t = 0.f;
-    if (ty == 0 && col < width)
-        for (int r = 0; r < LSTM_BWD_ROWS; r++) t += part[r][tx];
-    if (!split_total(&t, nullptr, splits, sp, slab, slabs, col, width, partial, arrivals) || ty != 0 || col >= width) return;
+    float t = s;
+    if (!column_total(&t, nullptr, &part[0][0], nullptr, splits, sp, slab, slabs, col, width, partial, arrivals)
+        || ty != 0 || col >= width)
+        return;
     if (col < D) {
         t += dyb[col] * ab[2 * D + col] * ab[col];  // c <- f * h: dc * f
         size_t idx = taskBase + hOff + col;
@@ -298,17 +296,10 @@ lstm_block_backward_tangent(const float* p, const float* v, int P, float* lambda
             }
         }
     }
-    part[ty][tx] = s;
-    partT[ty][tx] = sT;
-    __syncthreads();
-    float t = 0.f, tT = 0.f;
-    if (ty == 0 && col < width) {
-        for (int r = 0; r < LSTM_BWD_ROWS; r++) {
-            t += part[r][tx];
-            tT += partT[r][tx];
-        }
-    }
-    if (!split_total(&t, &tT, splits, sp, slab, slabs, col, width, partial, arrivals) || ty != 0 || col >= width) return;
+    float t = s, tT = sT;
+    if (!column_total(&t, &tT, &part[0][0], &partT[0][0], splits, sp, slab, slabs, col, width, partial, arrivals)
+        || ty != 0 || col >= width)
+        return;
     if (col < D) {
         float f = ab[col], o = ab[2 * D + col];
         float fT = f * (1.f - f) * aTb[col], oT = o * (1.f - o) * aTb[2 * D + col];
