@@ -30,10 +30,20 @@ __device__ __forceinline__ float warp_max(float v) {
     return v;
 }
 
+// A thread's index within its block and the block's thread count, for 1D and 2D blocks alike: with a
+// block of (32, k) threads, warp w is the row threadIdx.y == w.
+__device__ __forceinline__ int block_thread() {
+    return threadIdx.y * blockDim.x + threadIdx.x;
+}
+
+__device__ __forceinline__ int block_threads() {
+    return blockDim.x * blockDim.y;
+}
+
 // Sum over a block whose size is a multiple of 32 (at most 1024); every thread gets the result.
 // scratch holds 32 floats; it may be reused by the next call (the leading barrier protects it).
 __device__ __forceinline__ float block_sum(float v, float* scratch) {
-    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+    int t = block_thread(), lane = t & 31, warp = t >> 5, warps = block_threads() >> 5;
     v = warp_sum(v);
     __syncthreads();
     if (lane == 0) scratch[warp] = v;
@@ -42,12 +52,31 @@ __device__ __forceinline__ float block_sum(float v, float* scratch) {
 }
 
 __device__ __forceinline__ float block_max(float v, float* scratch) {
-    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+    int t = block_thread(), lane = t & 31, warp = t >> 5, warps = block_threads() >> 5;
     v = warp_max(v);
     __syncthreads();
     if (lane == 0) scratch[warp] = v;
     __syncthreads();
     return warp_max(lane < warps ? scratch[lane] : -INFINITY);
+}
+
+// ---- the last of a group of blocks to arrive ----
+// Called by every thread of each of the count blocks that share *counter, after their writes:
+// returns true in every thread of the block that arrives last, false in the others. The last block
+// sets the counter back to 0 for the next launch, and its reads after the call see the writes the
+// other blocks made before theirs (a fence on both sides of the atomic count); it reads them through
+// volatile pointers, so that nothing comes from a cache filled before.
+__device__ __forceinline__ bool last_arrival(int* counter, int count) {
+    __shared__ int last;
+    __threadfence();
+    __syncthreads();
+    if (threadIdx.x == 0 && threadIdx.y == 0) {
+        last = atomicAdd(counter, 1) == count - 1;
+        if (last) *counter = 0;
+    }
+    __syncthreads();
+    if (last) __threadfence();
+    return last;
 }
 
 // The logistic sigmoid without overflow for large |x| (as the CPU engine computes it).
@@ -141,7 +170,6 @@ __device__ __forceinline__ int split_row(int n, int splits, int z) {
 __device__ __forceinline__ bool split_total(float* t, float* t2, int splits, int z, int slab, int slabs, int col,
                                             int width, float* partial, int* arrivals) {
     if (splits == 1) return true;
-    __shared__ int last;
     int b = blockIdx.y, B = gridDim.y, sums = t2 ? 2 : 1;
     size_t plane = (size_t)B * width;  // one sum of one split
     float* mine = partial + (size_t)z * sums * plane + (size_t)b * width + col;
@@ -150,16 +178,7 @@ __device__ __forceinline__ bool split_total(float* t, float* t2, int splits, int
         mine[0] = *t;
         if (t2) mine[plane] = *t2;
     }
-    __threadfence();
-    __syncthreads();
-    if (threadIdx.x == 0 && threadIdx.y == 0) {
-        int* a = arrivals + (size_t)b * slabs + slab;
-        last = atomicAdd(a, 1) == splits - 1;
-        if (last) *a = 0;
-    }
-    __syncthreads();
-    if (!last) return false;
-    __threadfence();
+    if (!last_arrival(arrivals + (size_t)b * slabs + slab, splits)) return false;
     if (holder) {
         const volatile float* q = partial + (size_t)b * width + col;
         float sum = 0.f, sum2 = 0.f;

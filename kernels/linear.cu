@@ -5,7 +5,7 @@
 // W is [out x in] row-major at p + b * P + wOff (PyTorch's layout), the bias [out] at bOff.
 // x is [B x in], y [B x out] ([B x out / 2] when gated), and the pre-activation pre [B x out]
 // (siren, the activations, gated: the backward's f'(a) and sigmoid(c) are recomputed from it, not stored).
-#include "common.cuh"
+#include "layernorm.cuh"
 
 #define LIN_FWD_WARPS 8
 
@@ -39,8 +39,8 @@ __device__ __forceinline__ void lin_derivs(int mode, float a, float* f1, float* 
 // grid (ceil(out / 8), B), block 256. The elementwise modes also store the pre-activation in pre.
 // LIN_GATED: grid (ceil(d / 8), B) with d = out / 2; warp r computes both rows r (a) and d + r (c),
 // so the product a * sigmoid(c) needs no second kernel and no exchange between warps; both go to pre.
-extern "C" __global__ void linear_forward(const float* p, int P, int wOff, int bOff, int in, int out,
-                                          const float* x, float* y, float* pre, int mode) {
+__device__ __forceinline__ void linear_forward_rows(const float* p, int P, int wOff, int bOff, int in, int out,
+                                                    const float* x, float* y, float* pre, int mode) {
     int b = blockIdx.y;
     int row = blockIdx.x * LIN_FWD_WARPS + (threadIdx.x >> 5);
     int lane = threadIdx.x & 31;
@@ -84,6 +84,15 @@ extern "C" __global__ void linear_forward(const float* p, int P, int wOff, int b
     }
 }
 
+// With lnArrivals (else null), the layernorm that follows runs in the last of each task's blocks, on
+// y (layernorm_forward_tail): lnG, lnB its parameters, lnStats [B x 2] and lnY [B x rows] its outputs.
+extern "C" __global__ void linear_forward(const float* p, int P, int wOff, int bOff, int in, int out,
+                                          const float* x, float* y, float* pre, int mode, int* lnArrivals,
+                                          int lnG, int lnB, float* lnStats, float* lnY) {
+    linear_forward_rows(p, P, wOff, bOff, in, out, x, y, pre, mode);
+    layernorm_forward_tail(lnArrivals, gridDim.x, p, P, lnG, lnB, mode == LIN_GATED ? out / 2 : out, y, lnStats, lnY);
+}
+
 #define LIN_BWD_COLS 32
 #define LIN_BWD_ROWS 8
 #define LIN_BWD_TILE 256
@@ -98,10 +107,14 @@ extern "C" __global__ void linear_forward(const float* p, int P, int wOff, int b
 // common.cuh), which walks rows [split_row(out, splits, z), split_row(out, splits, z + 1)). The deltas of
 // 256 rows at a time are staged in shared memory; the 8 partial column sums are added in a fixed order,
 // then the splits' sums in split order. Slab 0 of each split updates that split's bias elements.
+// With lnArrivals (else null), the layernorm before this linear (its output is x) runs its backward in
+// the last block of each task to finish dx (layernorm_backward_tail): lnG, lnB its parameters, lnX and
+// lnStats its input and statistics, lnDx [B x in] its input gradient.
 extern "C" __global__ void __launch_bounds__(LIN_BWD_ROWS * LIN_BWD_COLS, BWD_MIN_BLOCKS)
 linear_backward_update(float* p, int P, float scale, float* acc, int accOn, int wOff, int bOff, int in, int out,
                        const float* x, const float* dy, const float* pre, int mode, float* dx, int splits,
-                       float* partial, int* arrivals) {
+                       float* partial, int* arrivals, int* lnArrivals, int lnG, int lnB, const float* lnX,
+                       const float* lnStats, float* lnDx) {
     __shared__ float d[LIN_BWD_TILE];
     __shared__ float part[LIN_BWD_ROWS][LIN_BWD_COLS];
     int b = blockIdx.y, tx = threadIdx.x, ty = threadIdx.y;
@@ -145,9 +158,10 @@ linear_backward_update(float* p, int P, float scale, float* acc, int accOn, int 
             }
         }
     }
-    if (column_total(&s, nullptr, &part[0][0], nullptr, splits, z, slab, slabs, col, in, partial, arrivals) && ty == 0
-        && col < in)
-        dx[(size_t)b * in + col] = s;
+    if (!column_total(&s, nullptr, &part[0][0], nullptr, splits, z, slab, slabs, col, in, partial, arrivals)) return;
+    if (ty == 0 && col < in) dx[(size_t)b * in + col] = s;
+    // The slabs' final blocks, one per slab, count towards the layernorm before this linear.
+    layernorm_backward_tail(lnArrivals, slabs, p, P, scale, acc, accOn, lnG, lnB, in, lnX, lnStats, dx, lnDx);
 }
 
 // ---- tangent (forward-over-reverse) kernels, for MAML's Hessian-vector products ----

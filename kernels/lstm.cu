@@ -4,7 +4,7 @@
 // Parameters of one task from hOff: h [D], then for each gate k = f, i, o, u: W_k [D x 2D] row-major and
 // b_k [D], so gate k's weight starts at hOff + D + k * (2D*D + D). Activations, [B x ...]: x, y, c [B x D];
 // z [B x 2D] (z's h half keeps the old h for the backward, which updates h); act [B x 4D] = f, i, o, tanh u.
-#include "common.cuh"
+#include "layernorm.cuh"
 
 #define LSTM_FWD_WARPS 8
 
@@ -12,10 +12,8 @@ __device__ __forceinline__ size_t lstm_gate_w(int hOff, int D, int k) {
     return (size_t)hOff + D + (size_t)k * (2 * (size_t)D * D + D);
 }
 
-// Forward: one warp per hidden unit j computes row j of all four gates (the four products share the
-// read of z), then lane 0 applies the activations and the cell. grid (ceil(D / 8), B), block 256.
-extern "C" __global__ void lstm_block_forward(const float* p, int P, int hOff, int D, const float* x,
-                                              float* z, float* act, float* c, float* y) {
+__device__ __forceinline__ void lstm_block_forward_units(const float* p, int P, int hOff, int D, const float* x,
+                                                        float* z, float* act, float* c, float* y) {
     int b = blockIdx.y;
     int j = blockIdx.x * LSTM_FWD_WARPS + (threadIdx.x >> 5);
     int lane = threadIdx.x & 31;
@@ -63,6 +61,17 @@ extern "C" __global__ void lstm_block_forward(const float* p, int P, int hOff, i
     }
 }
 
+// Forward: one warp per hidden unit j computes row j of all four gates (the four products share the
+// read of z), then lane 0 applies the activations and the cell. grid (ceil(D / 8), B), block 256.
+// With lnArrivals (else null), the layernorm that follows runs in the last of each task's blocks, on
+// y (layernorm_forward_tail): lnG, lnB its parameters, lnStats [B x 2] and lnY [B x D] its outputs.
+extern "C" __global__ void lstm_block_forward(const float* p, int P, int hOff, int D, const float* x,
+                                              float* z, float* act, float* c, float* y, int* lnArrivals,
+                                              int lnG, int lnB, float* lnStats, float* lnY) {
+    lstm_block_forward_units(p, P, hOff, D, x, z, act, c, y);
+    layernorm_forward_tail(lnArrivals, gridDim.x, p, P, lnG, lnB, D, y, lnStats, lnY);
+}
+
 // The gradient of gate k's pre-activation at unit r, from the saved activations.
 __device__ __forceinline__ float lstm_gate_delta(int k, int r, int D, const float* zb, const float* ab,
                                                  const float* cb, const float* dyb) {
@@ -89,11 +98,14 @@ __device__ __forceinline__ float lstm_gate_delta(int k, int r, int D, const floa
 // are cut into splits contiguous ranges (split_total in common.cuh). Each block recomputes the gate deltas
 // of a tile of at most 256 rows of its range into shared memory from the saved activations (cheap next
 // to the weights). h[col] is written only by the block that puts column col's total together, and
-// nothing in this kernel reads h from the parameters.
+// nothing in this kernel reads h from the parameters. With lnArrivals (else null), the layernorm before
+// this block (its output is x) runs its backward in the last block of each task to finish dx
+// (layernorm_backward_tail): lnG, lnB its parameters, lnX, lnStats its input and statistics, lnDx [B x D].
 extern "C" __global__ void __launch_bounds__(LSTM_BWD_ROWS * LSTM_BWD_COLS, BWD_MIN_BLOCKS)
 lstm_block_backward_update(float* p, int P, float scale, float* acc, int accOn, int hOff, int D, const float* z,
                            const float* act, const float* c, const float* dy, float* dx, int splits,
-                           float* partial, int* arrivals) {
+                           float* partial, int* arrivals, int* lnArrivals, int lnG, int lnB, const float* lnX,
+                           const float* lnStats, float* lnDx) {
     __shared__ float d[LSTM_BWD_TILE];
     __shared__ float part[LSTM_BWD_ROWS][LSTM_BWD_COLS];
     int b = blockIdx.y, tx = threadIdx.x, ty = threadIdx.y;
@@ -131,16 +143,16 @@ lstm_block_backward_update(float* p, int P, float scale, float* acc, int accOn, 
         }
     }
     float t = s;
-    if (!column_total(&t, nullptr, &part[0][0], nullptr, splits, sp, slab, slabs, col, width, partial, arrivals)
-        || ty != 0 || col >= width)
-        return;
-    if (col < D) {
+    if (!column_total(&t, nullptr, &part[0][0], nullptr, splits, sp, slab, slabs, col, width, partial, arrivals)) return;
+    if (ty == 0 && col < D) {
         t += dyb[col] * ab[2 * D + col] * ab[col];  // c <- f * h: dc * f
         size_t idx = taskBase + hOff + col;
         apply_grad(p, acc, idx, p[idx], t, scale, accOn);
-    } else {
+    } else if (ty == 0 && col < width) {
         dx[(size_t)b * D + col - D] = t;
     }
+    // The slabs' final blocks, one per slab, count towards the layernorm before this block.
+    layernorm_backward_tail(lnArrivals, slabs, p, P, scale, acc, accOn, lnG, lnB, D, lnX, lnStats, dx, lnDx);
 }
 
 // ---- tangents, for MAML's Hessian-vector products; v (the direction), lambda, rg are [B x P] like p ----

@@ -13,7 +13,7 @@
 //   longs OFF N v1 .. vN     64-bit values
 //   zero OFF BYTES
 //   launch NAME GX GY BX BY N a1 .. aN
-//                            each argument a kind letter and a value: p byte offset, i int, l long long,
+//                            each argument a kind letter and a value: p byte offset (-1: null), i int, l long long,
 //                            f float bits, d double bits
 // At the end the whole arena is written to OUT.
 //
@@ -51,6 +51,7 @@ template <class T> struct From;
 template <class T> struct From<T*> {
     static T* get(const char* k, int i, const Arg& a) {
         expectKind(k, i, a, 'p');
+        if (a.value == -1) return nullptr;
         if (a.value < 0 || a.value > g_bytes) die(std::string(k) + ": argument " + std::to_string(i) + " points outside the arena");
         return (T*)(g_mem + a.value);
     }

@@ -37,6 +37,7 @@ inline dim3 threadIdx, blockIdx, blockDim, gridDim;
 #define __device__
 #define __host__
 #define __forceinline__ inline
+#define __noinline__ __attribute__((noinline))
 // Register budgets mean nothing on the host.
 #define __launch_bounds__(...)
 // Function-local statics: one copy shared by the block's threads; blocks run one at a time.

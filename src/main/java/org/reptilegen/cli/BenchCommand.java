@@ -45,6 +45,9 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--row-splits", split = ",", paramLabel = "auto|N", description = "cuda backend: how many blocks share each column slab's rows in the fused backward kernels, chosen per launch for the GPU (auto) or fixed (1 to 16); several give one case each. Default: auto.")
     List<String> rowSplits;
 
+    @Option(names = "--layernorm-tails", split = ",", paramLabel = "on|off", description = "cuda backend: run a layernorm next to a linear or lstm_block inside that layer's kernels (on) or in launches of its own (off); both give one case each. Default: on.")
+    List<String> layerNormTails;
+
     @Option(names = "--repeats", paramLabel = "N", defaultValue = "3", description = "Timed runs per case (after one warm-up). Default: ${DEFAULT-VALUE}.")
     int repeats;
 
@@ -57,40 +60,38 @@ final class BenchCommand implements Callable<Integer> {
         int t = steps != null ? steps : cfg.taskLength();
         List<Integer> batches = batch != null ? batch : List.of(cfg.metaBatch());
         List<String> algos = algo != null ? algo : List.of(cfg.algorithm().configName());
-        List<String> graphModes = graphs != null ? graphs : List.of("on");
-        for (String mode : graphModes)
-            if (!mode.equals("on") && !mode.equals("off")) throw new IllegalArgumentException("--graphs takes on or off, got " + mode);
-        List<Integer> splits = new java.util.ArrayList<>();
-        for (String v : rowSplits != null ? rowSplits : List.of("auto")) splits.add(parseSplits(v));
+        List<Variant> variants = new java.util.ArrayList<>();
+        for (boolean g : onOff("--graphs", graphs))
+            for (String v : rowSplits != null ? rowSplits : List.of("auto"))
+                for (boolean tails : onOff("--layernorm-tails", layerNormTails)) variants.add(new Variant(g, parseSplits(v), tails));
         if (t < 1 || repeats < 1) throw new IllegalArgumentException("--steps and --repeats must be positive");
         for (int b : batches)
             if (b < 1) throw new IllegalArgumentException("--batch must be positive, got " + b);
         // A backend that cannot run here fails every case the same way: one error, not one per case.
         engineOptions.checkAvailable();
-        boolean variants = graphModes.size() > 1 || splits.size() > 1;
         int failed = 0;
         for (String a : algos)
             for (int b : batches)
-                for (String mode : graphModes)
-                    for (int split : splits) {
-                        Algorithm algorithm = Algorithm.parse(a);
-                        ObjectNode line;
-                        try {
-                            line = runCase(cfg, algorithm, b, t, mode.equals("on"), split, variants);
-                        } catch (EngineException e) {
-                            // One case that does not fit or fails on the device must not cost the others their numbers.
-                            failed++;
-                            line = JSON.createObjectNode();
-                            line.put("config", cfg.source());
-                            line.put("algorithm", algorithm.configName());
-                            line.put("batch", b);
-                            line.put("steps", t);
-                            line.put("cuda_graphs", mode.equals("on"));
-                            line.put("row_splits", split == 0 ? "auto" : Integer.toString(split));
-                            line.put("error", e.getMessage());
-                        }
-                        if (line != null) System.out.println(JSON.writeValueAsString(line));
+                for (Variant v : variants) {
+                    Algorithm algorithm = Algorithm.parse(a);
+                    ObjectNode line;
+                    try {
+                        line = runCase(cfg, algorithm, b, t, v, variants.size() > 1);
+                    } catch (EngineException e) {
+                        // One case that does not fit or fails on the device must not cost the others their numbers.
+                        failed++;
+                        line = JSON.createObjectNode();
+                        line.put("config", cfg.source());
+                        line.put("algorithm", algorithm.configName());
+                        line.put("batch", b);
+                        line.put("steps", t);
+                        line.put("cuda_graphs", v.graphs());
+                        line.put("row_splits", v.splits() == 0 ? "auto" : Integer.toString(v.splits()));
+                        line.put("layernorm_tails", v.layerNormTails());
+                        line.put("error", e.getMessage());
                     }
+                    if (line != null) System.out.println(JSON.writeValueAsString(line));
+                }
         if (failed > 0) {
             System.err.println("error: " + failed + " of the cases failed (their lines carry \"error\")");
             return 1;
@@ -99,6 +100,24 @@ final class BenchCommand implements Callable<Integer> {
     }
 
     private static final ObjectMapper JSON = new ObjectMapper();
+
+    /** How the cuda backend lays out a case's launches: graphs or not, the row splits (0: auto), the layernorm tails. */
+    private record Variant(boolean graphs, int splits, boolean layerNormTails) {
+        /** The cuda backend's defaults, the one variant the cpu backend runs. */
+        boolean isDefault() {
+            return graphs && splits == 0 && layerNormTails;
+        }
+    }
+
+    /** An on|off option's values (on when not given). */
+    private static List<Boolean> onOff(String option, List<String> values) {
+        List<Boolean> out = new java.util.ArrayList<>();
+        for (String v : values != null ? values : List.of("on")) {
+            if (!v.equals("on") && !v.equals("off")) throw new IllegalArgumentException(option + " takes on or off, got " + v);
+            out.add(v.equals("on"));
+        }
+        return out;
+    }
 
     /** --row-splits' values: auto is 0, else 1 to 16. */
     private static int parseSplits(String v) {
@@ -113,10 +132,10 @@ final class BenchCommand implements Callable<Integer> {
     }
 
     /**
-     * One case; null when it would repeat another (the graph modes and row splits of an engine without
-     * them: only the first, graphs on and automatic splits, is run).
+     * One case; null when it would repeat another (the cuda variants on an engine without them: only the
+     * default one is run).
      */
-    private ObjectNode runCase(Config cfg, Algorithm algorithm, int b, int t, boolean graphsOn, int splits, boolean variants) {
+    private ObjectNode runCase(Config cfg, Algorithm algorithm, int b, int t, Variant v, boolean variants) {
         EngineSettings base = EngineOptions.settings(cfg, engineOptions.threads);
         EngineSettings s = new EngineSettings(base.model(), algorithm, base.innerLr(), base.segment(),
                 Precision.FLOAT32, base.adam(), base.threads(), base.innerLrMode());
@@ -124,9 +143,11 @@ final class BenchCommand implements Callable<Integer> {
         try (Engine engine = engineOptions.create(s)) {
             boolean cuda = engine instanceof CudaEngine;
             if (cuda) {
-                ((CudaEngine) engine).useGraphs(graphsOn);
-                ((CudaEngine) engine).useRowSplits(splits);
-            } else if (variants && (!graphsOn || splits != 0)) {
+                CudaEngine c = (CudaEngine) engine;
+                c.useGraphs(v.graphs());
+                c.useRowSplits(v.splits());
+                c.useLayerNormTails(v.layerNormTails());
+            } else if (variants && !v.isDefault()) {
                 return null;
             }
             engine.setState(TrainState.fresh(ParamInit.draw(cfg.model().layout(), Rng.of(cfg.seed(), Rng.STREAM_INIT), true),
@@ -149,8 +170,9 @@ final class BenchCommand implements Callable<Integer> {
             line.put("config", cfg.source());
             line.put("algorithm", algorithm.configName());
             if (cuda) {
-                line.put("cuda_graphs", graphsOn);
+                line.put("cuda_graphs", v.graphs());
                 line.put("row_splits", ((CudaEngine) engine).rowSplits());
+                line.put("layernorm_tails", v.layerNormTails());
             }
             line.put("batch", b);
             line.put("steps", t);

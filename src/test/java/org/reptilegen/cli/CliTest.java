@@ -257,6 +257,14 @@ class CliTest {
         Run bad = run("bench", "--config", textConfig.toString(), "--batch", "0", "--backend", "cpu");
         assertEquals(1, bad.status());
         assertTrue(bad.err().contains("--batch"), bad.err());
+        // The cuda backend's variants: the cpu backend has none of them and runs each case once.
+        Run variants = run("bench", "--config", textConfig.toString(), "--batch", "2", "--steps", "3", "--repeats", "1",
+                "--graphs", "on,off", "--row-splits", "auto,2", "--layernorm-tails", "on,off", "--backend", "cpu", "--threads", "1");
+        assertEquals(0, variants.status(), variants.err());
+        assertEquals(1, variants.out().strip().lines().count(), variants.out());
+        Run badTails = run("bench", "--config", textConfig.toString(), "--layernorm-tails", "maybe", "--backend", "cpu");
+        assertEquals(1, badTails.status());
+        assertTrue(badTails.err().contains("--layernorm-tails") && badTails.err().contains("maybe"), badTails.err());
         if (org.reptilegen.engine.cuda.CudaEngine.unavailableReason() != null) {
             // Every case would fail the same way: one line, before any case runs.
             Run noGpu = run("bench", "--config", textConfig.toString(), "--batch", "2,3", "--backend", "cuda");

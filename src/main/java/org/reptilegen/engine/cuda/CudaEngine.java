@@ -105,7 +105,7 @@ public final class CudaEngine implements Engine {
         if (model.task().logits > CudaKernels.SAMPLE_MAX_CLASSES)
             throw new IllegalArgumentException("the cuda backend samples at most " + CudaKernels.SAMPLE_MAX_CLASSES + " classes");
         this.dev = Device.open();
-        this.rowSplits = autoRowSplits();
+        this.options = PlanOptions.of(autoRowSplits());
         CUdeviceptr t = null, m = null, v = null, g = null;
         try {
             dev.enter();
@@ -412,7 +412,7 @@ public final class CudaEngine implements Engine {
         graphs = on;
     }
 
-    private RowSplits rowSplits;
+    private PlanOptions options;
 
     /**
      * How many blocks share each column slab's rows in the fused backward kernels: 0 chooses per launch
@@ -420,12 +420,24 @@ public final class CudaEngine implements Engine {
      * the input gradient's sums are added; the batch's buffers are laid out again on the next call.
      */
     public synchronized void useRowSplits(int splits) {
-        RowSplits next = splits == 0 ? autoRowSplits() : RowSplits.fixed(splits);
-        if (next.equals(rowSplits)) return;
-        rowSplits = next;
+        replan(options.withRowSplits(splits == 0 ? autoRowSplits() : RowSplits.fixed(splits)));
+    }
+
+    /**
+     * Whether a layernorm next to a linear or lstm_block runs inside that layer's kernels, in the last
+     * block of each task (on, the default), or in launches of its own: the same values, fewer dependent
+     * launches per step. The batch's buffers are laid out again on the next call.
+     */
+    public synchronized void useLayerNormTails(boolean on) {
+        replan(options.withLayerNormTails(on));
+    }
+
+    private void replan(PlanOptions next) {
+        if (next.equals(options)) return;
+        options = next;
         if (ws != null) {
             dev.enter();
-            dev.sync("freeing the batch for new row splits");
+            dev.sync("freeing the batch for a new plan");
             ws.close();
             ws = null;
         }
@@ -445,7 +457,7 @@ public final class CudaEngine implements Engine {
      * backward launch got, first layer first (e.g. "auto: 1,3,3,1").
      */
     public synchronized String rowSplits() {
-        return rowSplits.describe() + (ws == null ? "" : ": " + ws.plan.splitCounts());
+        return options.rowSplits().describe() + (ws == null ? "" : ": " + ws.plan.splitCounts());
     }
 
     /**
@@ -597,7 +609,7 @@ public final class CudaEngine implements Engine {
             ws.close();
             ws = null;
         }
-        long need = Workspace.measure(model, tasks, cap, accumulate, segment, rated(), rowSplits);
+        long need = Workspace.measure(model, tasks, cap, accumulate, segment, rated(), options);
         long free = dev.memInfo()[0];
         if (need + MARGIN > free) {
             long perTask = perTask(cap, accumulate, segment);
@@ -608,7 +620,7 @@ public final class CudaEngine implements Engine {
                     + " of device memory (" + Bytes.show(perTask) + " per task) but " + Bytes.show(free) + " is free on "
                     + dev.name + ": at most " + fit + " tasks fit; use --batch " + fit + " or less");
         }
-        ws = Workspace.allocate(dev, model, tasks, cap, accumulate, segment, rated(), rowSplits);
+        ws = Workspace.allocate(dev, model, tasks, cap, accumulate, segment, rated(), options);
         return ws;
     }
 
@@ -617,14 +629,14 @@ public final class CudaEngine implements Engine {
     }
 
     private long perTask(int steps, boolean accumulate, int segment) {
-        return Workspace.measure(model, 2, steps, accumulate, segment, rated(), rowSplits)
-                - Workspace.measure(model, 1, steps, accumulate, segment, rated(), rowSplits);
+        return Workspace.measure(model, 2, steps, accumulate, segment, rated(), options)
+                - Workspace.measure(model, 1, steps, accumulate, segment, rated(), options);
     }
 
     /** How many tasks fit in free bytes. */
     private int fit(long free, int steps, boolean accumulate, int segment) {
         long per = perTask(steps, accumulate, segment);
-        long fixed = Workspace.measure(model, 1, steps, accumulate, segment, rated(), rowSplits) - per;
+        long fixed = Workspace.measure(model, 1, steps, accumulate, segment, rated(), options) - per;
         long n = (free - MARGIN - fixed) / Math.max(per, 1);
         return (int) Math.max(0, Math.min(n, MAX_TASKS));
     }

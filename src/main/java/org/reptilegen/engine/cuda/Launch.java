@@ -29,6 +29,9 @@ final class Launch {
         this.params = params;
     }
 
+    /** The null pointer, for a pointer argument that selects nothing (a kernel checks it against null). */
+    static final CUdeviceptr NULL = new CUdeviceptr();
+
     /** Resolves a kernel to its function on the device, or to nothing for a plan that is only measured. */
     interface Functions {
         CUfunction get(KernelSig sig);

@@ -46,16 +46,16 @@ final class Workspace implements AutoCloseable {
     /** Sampling: each sample's random stream start [B] (64-bit), ended flags [B], drawn classes [B x T]. */
     final CUdeviceptr streams, done, out;
     final StepPlan plan;
-    /** How the fused backward launches share a slab's rows between blocks. */
-    final RowSplits rowSplits;
+    /** How the plan's launches are laid out: the fused backward launches' row splits, the layernorm tails. */
+    final PlanOptions options;
     private final Launch.Functions fns;
     private final CUdeviceptr base;
     private final Device dev;
 
     private Workspace(Device dev, CUdeviceptr base, ModelSpec spec, int tasks, int steps, boolean accumulates,
-                      int segment, boolean rated, RowSplits rowSplits, Launch.Functions fns) {
+                      int segment, boolean rated, PlanOptions options, Launch.Functions fns) {
         this.dev = dev;
-        this.rowSplits = rowSplits;
+        this.options = options;
         this.base = base;
         this.fns = fns;
         this.tasks = tasks;
@@ -111,13 +111,13 @@ final class Workspace implements AutoCloseable {
 
     /** With the buffers of learned inner learning rates when rated. */
     static long measure(ModelSpec spec, int tasks, int steps, boolean accumulates, int segment, boolean rated) {
-        return measure(spec, tasks, steps, accumulates, segment, rated, RowSplits.NONE);
+        return measure(spec, tasks, steps, accumulates, segment, rated, PlanOptions.DEFAULT);
     }
 
-    /** With the row splits' scratch of this policy. */
+    /** Laid out with these options (the row splits' scratch, the layernorm tails' counts). */
     static long measure(ModelSpec spec, int tasks, int steps, boolean accumulates, int segment, boolean rated,
-                        RowSplits splits) {
-        return new Workspace(null, null, spec, tasks, steps, accumulates, segment, rated, splits, sig -> null).arena.used();
+                        PlanOptions options) {
+        return new Workspace(null, null, spec, tasks, steps, accumulates, segment, rated, options, sig -> null).arena.used();
     }
 
     /** A workspace of placeholders: nothing allocated, nothing launchable, every launch argument checked. */
@@ -126,11 +126,11 @@ final class Workspace implements AutoCloseable {
     }
 
     static Workspace measuring(ModelSpec spec, int tasks, int steps, boolean accumulates, int segment) {
-        return measuring(spec, tasks, steps, accumulates, segment, RowSplits.NONE);
+        return measuring(spec, tasks, steps, accumulates, segment, PlanOptions.DEFAULT);
     }
 
-    static Workspace measuring(ModelSpec spec, int tasks, int steps, boolean accumulates, int segment, RowSplits splits) {
-        return new Workspace(null, null, spec, tasks, steps, accumulates, segment, false, splits, sig -> null);
+    static Workspace measuring(ModelSpec spec, int tasks, int steps, boolean accumulates, int segment, PlanOptions options) {
+        return new Workspace(null, null, spec, tasks, steps, accumulates, segment, false, options, sig -> null);
     }
 
     /**
@@ -146,20 +146,20 @@ final class Workspace implements AutoCloseable {
     }
 
     static Workspace at(CUdeviceptr base, ModelSpec spec, int tasks, int steps, boolean accumulates, int segment, boolean rated) {
-        return at(base, spec, tasks, steps, accumulates, segment, rated, RowSplits.NONE);
+        return at(base, spec, tasks, steps, accumulates, segment, rated, PlanOptions.DEFAULT);
     }
 
     static Workspace at(CUdeviceptr base, ModelSpec spec, int tasks, int steps, boolean accumulates, int segment, boolean rated,
-                        RowSplits splits) {
-        return new Workspace(null, base, spec, tasks, steps, accumulates, segment, rated, splits, sig -> null);
+                        PlanOptions options) {
+        return new Workspace(null, base, spec, tasks, steps, accumulates, segment, rated, options, sig -> null);
     }
 
     static Workspace allocate(Device dev, ModelSpec spec, int tasks, int steps, boolean accumulates, int segment, boolean rated,
-                              RowSplits splits) {
-        long bytes = measure(spec, tasks, steps, accumulates, segment, rated, splits);
+                              PlanOptions options) {
+        long bytes = measure(spec, tasks, steps, accumulates, segment, rated, options);
         CUdeviceptr base = dev.alloc(bytes, "a batch of " + tasks + " tasks");
         try {
-            Workspace ws = new Workspace(dev, base, spec, tasks, steps, accumulates, segment, rated, splits, dev::function);
+            Workspace ws = new Workspace(dev, base, spec, tasks, steps, accumulates, segment, rated, options, dev::function);
             ws.arena.uploadConstants(dev);
             return ws;
         } catch (RuntimeException e) {

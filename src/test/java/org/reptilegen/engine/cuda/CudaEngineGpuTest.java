@@ -141,6 +141,38 @@ class CudaEngineGpuTest {
         }
     }
 
+    /**
+     * The layernorm tails on the device, where a task's blocks really finish in any order and meet in
+     * last_arrival's count: mnist-lstm at B = 50 with automatic row splits, tails on and off, each against
+     * the CPU; the tails add in the layernorm kernels' order, so both give the same bits, run after run.
+     */
+    @Test
+    void layernormTailsMatchTheirOwnKernelsBitForBit() {
+        ModelSpec m = CudaTestModels.MNIST_LSTM;
+        double[] theta = CudaTestModels.params(m, 57, 0.03);
+        TaskBatch batch = CudaTestModels.batch(m, 50, 6, 58, true);
+        double[] want = new double[theta.length];
+        try (CpuEngine cpu = new CpuEngine(settings(m, Algorithm.FOMAML, 0.05, Precision.FLOAT64))) {
+            cpu.setState(TrainState.fresh(theta));
+            cpu.metaGradient(batch, want);
+        }
+        double[][] got = new double[2][theta.length];
+        for (int v = 0; v < 2; v++) {
+            try (CudaEngine gpu = new CudaEngine(settings(m, Algorithm.FOMAML, 0.05, Precision.FLOAT32))) {
+                gpu.useLayerNormTails(v == 0);
+                gpu.setState(TrainState.fresh(theta));
+                double[] again = new double[theta.length];
+                gpu.metaGradient(batch, got[v]);
+                gpu.metaGradient(batch, again);
+                double e = relErr(got[v], want);
+                String what = v == 0 ? "layernorm tails" : "layernorm kernels";
+                assertTrue(e < 1e-3, what + ": meta-gradient relative error " + e);
+                assertArrayEquals(got[v], again, 0.0, what + ": a second run");
+            }
+        }
+        assertArrayEquals(got[1], got[0], 0.0, "tails against the layernorm's own kernels");
+    }
+
     @Test
     void replayedGraphsGiveExactlyWhatKernelByKernelLaunchesGive() {
         // 2 * 16 + 7 steps: two recorded blocks replayed, and a remainder launched directly. MAML's

@@ -89,6 +89,10 @@ final class CudaTestModels {
                         new LayerSpec.Residual(List.of(new LayerSpec.Gated(), lin(40, 80))), new LayerSpec.Gated(), lin(40, 1)))),
                 Arguments.of("layernorm", new ModelSpec(TaskKind.MNIST, List.of(EMB, lin(40, 300), new LayerSpec.LayerNorm(300), lin(300, 1)))),
                 Arguments.of("lstm_block", new ModelSpec(TaskKind.MNIST, List.of(EMB, lin(40, 270), new LayerSpec.LstmBlock(270), lin(270, 1)))),
+                // A layernorm between two big layers runs inside their kernels (forward in the one before, backward
+                // in the one after): here between a linear and an lstm_block, and between an lstm_block and a linear.
+                Arguments.of("layernorms around lstm_block", new ModelSpec(TaskKind.MNIST, List.of(EMB, lin(40, 270),
+                        new LayerSpec.LayerNorm(270), new LayerSpec.LstmBlock(270), new LayerSpec.LayerNorm(270), lin(270, 1)))),
                 Arguments.of("siren", new ModelSpec(TaskKind.MNIST, List.of(new LayerSpec.D2c(28), new LayerSpec.Siren(2, 50), new LayerSpec.Siren(50, 40), lin(40, 1)))),
                 Arguments.of("residual", new ModelSpec(TaskKind.MNIST, List.of(EMB, new LayerSpec.Residual(List.of(lin(40, 40), act(Kind.TANH))), lin(40, 1)))),
                 Arguments.of("empty residual", new ModelSpec(TaskKind.MNIST, List.of(EMB, new LayerSpec.Residual(List.of()), lin(40, 1)))),

@@ -85,11 +85,11 @@ class KernelEmulationTest {
         }
 
         Layout(ModelSpec spec, int tasks, int steps, boolean accumulate, int segment, boolean rated) {
-            this(spec, tasks, steps, accumulate, segment, rated, RowSplits.NONE);
+            this(spec, tasks, steps, accumulate, segment, rated, PlanOptions.DEFAULT);
         }
 
-        Layout(ModelSpec spec, int tasks, int steps, boolean accumulate, int segment, boolean rated, RowSplits splits) {
-            w = Workspace.at(new At(0), spec, tasks, Math.max(steps, 1), accumulate, segment, rated, splits);
+        Layout(ModelSpec spec, int tasks, int steps, boolean accumulate, int segment, boolean rated, PlanOptions options) {
+            w = Workspace.at(new At(0), spec, tasks, Math.max(steps, 1), accumulate, segment, rated, options);
             n = spec.layout().size();
             long o = align(w.bytes());
             theta = new At(o);
@@ -141,13 +141,13 @@ class KernelEmulationTest {
 
     /** The plan of CudaEngine.metaGradient (adam: metaStep with the Adam step t) from the given state. */
     private static Layout metaGradientPlan(ModelSpec spec, Algorithm alg, double alpha, TaskBatch batch, TrainState s, boolean adam) {
-        return metaGradientPlan(spec, alg, alpha, batch, s, adam, RowSplits.NONE);
+        return metaGradientPlan(spec, alg, alpha, batch, s, adam, PlanOptions.DEFAULT);
     }
 
     private static Layout metaGradientPlan(ModelSpec spec, Algorithm alg, double alpha, TaskBatch batch, TrainState s, boolean adam,
-                                           RowSplits splits) {
+                                           PlanOptions options) {
         boolean fomaml = alg == Algorithm.FOMAML;
-        Layout l = new Layout(spec, batch.size(), batch.maxSteps(), fomaml, 0, false, splits);
+        Layout l = new Layout(spec, batch.size(), batch.maxSteps(), fomaml, 0, false, options);
         l.plan.floats(l.theta, s.theta()).floats(l.m, s.adamM()).floats(l.v, s.adamV());
         l.innerLoops(batch, (float) alpha, fomaml);
         l.plan.launch(l.w.metaGradientMean(l.theta, l.g, fomaml));
@@ -280,13 +280,13 @@ class KernelEmulationTest {
 
     /** As above; with perElement (learned rates, expanded) they are uploaded and their gradient's mean taken too. */
     private static Layout mamlPlan(ModelSpec spec, double alpha, TaskBatch batch, double[] theta, int k, double[] perElement) {
-        return mamlPlan(spec, alpha, batch, theta, k, perElement, RowSplits.NONE);
+        return mamlPlan(spec, alpha, batch, theta, k, perElement, PlanOptions.DEFAULT);
     }
 
     private static Layout mamlPlan(ModelSpec spec, double alpha, TaskBatch batch, double[] theta, int k, double[] perElement,
-                                   RowSplits splits) {
+                                   PlanOptions options) {
         int steps = batch.maxSteps();
-        Layout l = new Layout(spec, batch.size(), steps, false, k, perElement != null, splits);
+        Layout l = new Layout(spec, batch.size(), steps, false, k, perElement != null, options);
         l.plan.floats(l.theta, theta);
         if (perElement != null) l.plan.floats(l.w.rates, perElement);
         l.inputs(batch, spec.task().inputDim);
@@ -397,10 +397,10 @@ class KernelEmulationTest {
      * its FOMAML is 3e-5 off and its MAML 9e-5; at 0.05 both are 2e-6).
      */
     private void compareMaml(ModelSpec spec, double alpha, TaskBatch batch, long seed, String what) throws Exception {
-        compareMaml(spec, alpha, batch, seed, RowSplits.NONE, what);
+        compareMaml(spec, alpha, batch, seed, PlanOptions.DEFAULT, what);
     }
 
-    private void compareMaml(ModelSpec spec, double alpha, TaskBatch batch, long seed, RowSplits splits, String what) throws Exception {
+    private void compareMaml(ModelSpec spec, double alpha, TaskBatch batch, long seed, PlanOptions options, String what) throws Exception {
         double[] theta = CudaTestModels.params(spec, seed);
         double[] g = new double[theta.length];
         double[] nll;
@@ -411,7 +411,7 @@ class KernelEmulationTest {
         int steps = batch.maxSteps();
         double[] first = null;
         for (int k : java.util.stream.IntStream.of(1, 2, steps).map(k -> Math.min(k, steps)).distinct().toArray()) {
-            Layout l = mamlPlan(spec, alpha, batch, theta, k, null, splits);
+            Layout l = mamlPlan(spec, alpha, batch, theta, k, null, options);
             Memory mem = l.plan.run(dir, false);
             double[] emu = mem.doubles(l.g, l.n);
             assertTrue(Arrays.stream(emu).allMatch(Double::isFinite), what + " K=" + k + ": a meta-gradient that is not finite");
@@ -509,6 +509,10 @@ class KernelEmulationTest {
         assertSameBits(lstm.plan, "lstm_block reptile");
         Layout maml = mamlPlan(nested, 0.3, CudaTestModels.batch(nested, 2, 3, 43, true), CudaTestModels.params(nested, 44), 2);
         assertSameBits(maml.plan, "nested residuals maml");
+        ModelSpec around = layerCase("layernorms around lstm_block");
+        Layout tails = metaGradientPlan(around, Algorithm.FOMAML, 0.3, CudaTestModels.batch(around, 3, 2, 47, true),
+                TrainState.fresh(CudaTestModels.params(around, 48)), false, PlanOptions.of(RowSplits.fixed(3)));
+        assertSameBits(tails.plan, "layernorm tails, 3 splits");
         ModelSpec text = CudaTestModels.TINY_TEXT;
         Layout sample = samplePlan(text, CudaTestModels.params(text, 39), positions(true, 9), 6, 0.9, 11, true);
         assertSameBits(sample.plan, "text sampling");
@@ -533,7 +537,7 @@ class KernelEmulationTest {
             nll = cpu.metaGradient(batch, g);
         }
         for (int splits : new int[]{2, 3, 7}) {
-            Layout l = metaGradientPlan(spec, Algorithm.FOMAML, 0.5, batch, TrainState.fresh(theta), false, RowSplits.fixed(splits));
+            Layout l = metaGradientPlan(spec, Algorithm.FOMAML, 0.5, batch, TrainState.fresh(theta), false, PlanOptions.of(RowSplits.fixed(splits)));
             l.innerLoops(batch, 0.5f, true);
             l.plan.launch(l.w.metaGradientMean(l.theta, l.g, true));
             Result emu = Result.of(l, l.plan.run(dir, false));
@@ -542,12 +546,48 @@ class KernelEmulationTest {
             assertSameBits(l.plan, name + ", " + splits + " splits");
         }
         // The Hessian-vector kernels split the same way (two column sums each), in MAML with every segment length.
-        compareMaml(spec, 0.2, CudaTestModels.batch(spec, 2, 4, 23, true), 33, RowSplits.fixed(3), name + ", 3 splits");
+        compareMaml(spec, 0.2, CudaTestModels.batch(spec, 2, 4, 23, true), 33, PlanOptions.of(RowSplits.fixed(3)), name + ", 3 splits");
+    }
+
+    /**
+     * A layernorm run as a tail of its neighbours' kernels (the default) and by its own kernels give the same
+     * bits: the tail's block adds the features' terms in the same order as layernorm.cu's kernels do.
+     * Both against the CPU, over two meta-batches (the tails' arrival counts must be back at zero).
+     */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("tailCases")
+    void layernormTailsAndOwnKernelsAgree(String name, ModelSpec spec) throws Exception {
+        double[] theta = CudaTestModels.params(spec, 91);
+        TaskBatch batch = CudaTestModels.batch(spec, 3, 3, 92, true);
+        double[] g = new double[theta.length];
+        double[] nll;
+        try (CpuEngine cpu = new CpuEngine(settings(spec, Algorithm.FOMAML, 0.5, ADAM))) {
+            cpu.setState(TrainState.fresh(theta));
+            nll = cpu.metaGradient(batch, g);
+        }
+        double[][] got = new double[2][];
+        for (boolean tails : new boolean[]{true, false}) {
+            Layout l = metaGradientPlan(spec, Algorithm.FOMAML, 0.5, batch, TrainState.fresh(theta), false,
+                    PlanOptions.DEFAULT.withLayerNormTails(tails));
+            l.innerLoops(batch, 0.5f, true);
+            l.plan.launch(l.w.metaGradientMean(l.theta, l.g, true));
+            Result emu = Result.of(l, l.plan.run(dir, false));
+            String what = name + (tails ? ", tails" : ", own kernels");
+            assertClose(g, emu.g(), what + ", meta-gradient");
+            assertNll(nll, emu.nll(), what);
+            got[tails ? 0 : 1] = emu.g();
+        }
+        assertArrayEquals(got[1], got[0], name + ": the tails changed the bits");
+    }
+
+    static java.util.stream.Stream<org.junit.jupiter.params.provider.Arguments> tailCases() {
+        java.util.Set<String> names = java.util.Set.of("layernorm", "layernorms around lstm_block", "gated after layernorm");
+        return CudaTestModels.layerCases().filter(a -> names.contains((String) a.get()[0]));
     }
 
     static java.util.stream.Stream<org.junit.jupiter.params.provider.Arguments> splitCases() {
         java.util.Set<String> names = java.util.Set.of("linear", "lstm_block", "gated", "relu", "siren", "gated_residual",
-                "softmax cross-entropy");
+                "softmax cross-entropy", "layernorms around lstm_block");
         return CudaTestModels.layerCases().filter(a -> names.contains((String) a.get()[0]));
     }
 

@@ -185,7 +185,7 @@ final class KernelEmulator {
                     .append(' ').append(l.sig.blockX()).append(' ').append(l.sig.blockY()).append(' ').append(l.args.size());
             for (Object a : l.args) {
                 text.append(' ');
-                if (a instanceof CUdeviceptr p) text.append('p').append(offset(p));
+                if (a instanceof CUdeviceptr p) text.append('p').append(p == Launch.NULL ? -1 : offset(p));
                 else if (a instanceof Integer v) text.append('i').append(v);
                 else if (a instanceof Long v) text.append('l').append(v);
                 else if (a instanceof Float v) text.append('f').append(Float.floatToRawIntBits(v));

@@ -52,14 +52,32 @@ class PlanBuildTest {
         buildAll(CudaTestModels.MNIST_LSTM, 50, 784);
         buildAll(CudaTestModels.TEXT_MLP, 50, 128);
         buildAll(CudaTestModels.MNIST_SIREN, 50, 784);
-        // embed, 3 layernorm, 2 lstm, 2 linear: forward 8, loss 1, backward 8, advance 1.
-        assertEquals(18, Workspace.measuring(CudaTestModels.MNIST_LSTM, 50, 784, false).trainStep(1e-3f, false).size());
+    }
+
+    /**
+     * mnist-lstm's step: embed, 3 layernorm, 2 lstm, 2 linear make forward 8, loss 1, backward 8, advance 1:
+     * 18 launches. Each layernorm sits between two big layers, so with the tails the one before runs its
+     * forward and the one after its backward: 12 launches, none of them a layernorm's. MAML's
+     * Hessian-vector step keeps the layernorm kernels for the tangents; its recomputation is the plain step.
+     */
+    @Test
+    void mnistLstmRunsItsLayernormsInsideTheirNeighbours() {
+        ModelSpec m = CudaTestModels.MNIST_LSTM;
+        List<Launch> step = Workspace.measuring(m, 50, 784, false).trainStep(1e-3f, false);
+        assertEquals(12, step.size());
+        assertTrue(step.stream().noneMatch(l -> l.sig.name().startsWith("layernorm_")), "no separate layernorm launch");
+        PlanOptions own = PlanOptions.DEFAULT.withLayerNormTails(false);
+        assertEquals(18, Workspace.measuring(m, 50, 784, false, 0, own).trainStep(1e-3f, false).size());
+        Workspace maml = Workspace.measuring(m, 2, 8, false, 4);
+        List<Launch> hvp = maml.plan.hvpStep(maml.params, 0.1);
+        assertEquals(9, hvp.stream().filter(l -> l.sig.name().startsWith("layernorm_")).count(),
+                "each layernorm's forward, forward tangent and backward tangent");
     }
 
     /** What the automatic row splits give mnist-lstm's fused backward launches on a 132-SM card. */
     @Test
     void automaticRowSplitsOfMnistLstm() {
-        RowSplits h100 = RowSplits.auto(132);
+        PlanOptions h100 = PlanOptions.of(RowSplits.auto(132));
         assertEquals("1,3,3,1", Workspace.measuring(CudaTestModels.MNIST_LSTM, 50, 784, false, 0, h100).plan.splitCounts());
         assertEquals("1,4,4,1", Workspace.measuring(CudaTestModels.MNIST_LSTM, 8, 784, false, 0, h100).plan.splitCounts());
         assertEquals("1,1,1,1", Workspace.measuring(CudaTestModels.MNIST_LSTM, 256, 784, false, 0, h100).plan.splitCounts());
@@ -86,14 +104,17 @@ class PlanBuildTest {
      * gate_mul), loss 1, backward 22 (the same, plus the residual's add), advance 1. Fused: 45 - 2 * 7 = 31.
      * MAML's Hessian-vector step was 60: each pair also ran gated_forward, gated_forward_tangent and
      * gated_backward_tangent. Fused: 60 - 3 * 7 = 39. The adjoint update inside the backward tangents then
-     * took out maml_adjoint and one of the embedding's two scatters: 37.
+     * took out maml_adjoint and one of the embedding's two scatters: 37. Of its three layernorms, the first
+     * follows a linear -> gated pair (forward tail; the others follow the residual block or open it) and
+     * all three feed a linear (backward tail): 27.
      */
     @Test
     void mnistGatedFusesEachLinearGatedPair() {
         buildAll(CudaTestModels.MNIST_GATED, 50, 784);
         List<Launch> step = Workspace.measuring(CudaTestModels.MNIST_GATED, 50, 784, false).trainStep(1e-3f, false);
-        assertEquals(31, step.size());
+        assertEquals(27, step.size());
         assertTrue(step.stream().noneMatch(l -> l.sig.name().startsWith("gated_")), "no separate gated launch");
+        assertEquals(2, step.stream().filter(l -> l.sig.name().equals("layernorm_forward")).count(), "those around the residual");
         Workspace m = Workspace.measuring(CudaTestModels.MNIST_GATED, 2, 8, false, 4);
         List<Launch> hvp = m.plan.hvpStep(m.params, 0.1);
         assertEquals(37, hvp.size());
