@@ -122,22 +122,37 @@ class CudaEngineGpuTest {
         ModelSpec m = CudaTestModels.MNIST_LSTM;
         double[] theta = CudaTestModels.params(m, 47, 0.03);
         TaskBatch batch = CudaTestModels.batch(m, 50, 6, 48, true);
+        double[] want = cpuFomaml(m, batch, theta);
+        for (int splits : new int[]{0, 1, 4}) fomamlTwice(m, batch, theta, want, gpu -> gpu.useRowSplits(splits), "row splits");
+    }
+
+    /** The CPU engine's FOMAML meta-gradient (alpha 0.05, float64). */
+    private static double[] cpuFomaml(ModelSpec m, TaskBatch batch, double[] theta) {
         double[] want = new double[theta.length];
         try (CpuEngine cpu = new CpuEngine(settings(m, Algorithm.FOMAML, 0.05, Precision.FLOAT64))) {
             cpu.setState(TrainState.fresh(theta));
             cpu.metaGradient(batch, want);
         }
-        for (int splits : new int[]{0, 1, 4}) {
-            try (CudaEngine gpu = new CudaEngine(settings(m, Algorithm.FOMAML, 0.05, Precision.FLOAT32))) {
-                gpu.useRowSplits(splits);
-                gpu.setState(TrainState.fresh(theta));
-                double[] g = new double[theta.length], again = new double[theta.length];
-                gpu.metaGradient(batch, g);
-                gpu.metaGradient(batch, again);
-                double e = relErr(g, want);
-                assertTrue(e < 1e-3, gpu.rowSplits() + " row splits: meta-gradient relative error " + e);
-                assertArrayEquals(g, again, 0.0, gpu.rowSplits() + " row splits: a second run");
-            }
+        return want;
+    }
+
+    /**
+     * The GPU's FOMAML meta-gradient with the engine set up by setup, within 1e-3 of want, and the same
+     * bits from a second run; returns it.
+     */
+    private static double[] fomamlTwice(ModelSpec m, TaskBatch batch, double[] theta, double[] want,
+                                        java.util.function.Consumer<CudaEngine> setup, String what) {
+        try (CudaEngine gpu = new CudaEngine(settings(m, Algorithm.FOMAML, 0.05, Precision.FLOAT32))) {
+            setup.accept(gpu);
+            gpu.setState(TrainState.fresh(theta));
+            double[] g = new double[theta.length], again = new double[theta.length];
+            gpu.metaGradient(batch, g);
+            gpu.metaGradient(batch, again);
+            String how = what + " (" + gpu.rowSplits() + ")";
+            double e = relErr(g, want);
+            assertTrue(e < 1e-3, how + ": meta-gradient relative error " + e);
+            assertArrayEquals(g, again, 0.0, how + ": a second run");
+            return g;
         }
     }
 
@@ -151,26 +166,10 @@ class CudaEngineGpuTest {
         ModelSpec m = CudaTestModels.MNIST_LSTM;
         double[] theta = CudaTestModels.params(m, 57, 0.03);
         TaskBatch batch = CudaTestModels.batch(m, 50, 6, 58, true);
-        double[] want = new double[theta.length];
-        try (CpuEngine cpu = new CpuEngine(settings(m, Algorithm.FOMAML, 0.05, Precision.FLOAT64))) {
-            cpu.setState(TrainState.fresh(theta));
-            cpu.metaGradient(batch, want);
-        }
-        double[][] got = new double[2][theta.length];
-        for (int v = 0; v < 2; v++) {
-            try (CudaEngine gpu = new CudaEngine(settings(m, Algorithm.FOMAML, 0.05, Precision.FLOAT32))) {
-                gpu.useLayerNormTails(v == 0);
-                gpu.setState(TrainState.fresh(theta));
-                double[] again = new double[theta.length];
-                gpu.metaGradient(batch, got[v]);
-                gpu.metaGradient(batch, again);
-                double e = relErr(got[v], want);
-                String what = v == 0 ? "layernorm tails" : "layernorm kernels";
-                assertTrue(e < 1e-3, what + ": meta-gradient relative error " + e);
-                assertArrayEquals(got[v], again, 0.0, what + ": a second run");
-            }
-        }
-        assertArrayEquals(got[1], got[0], 0.0, "tails against the layernorm's own kernels");
+        double[] want = cpuFomaml(m, batch, theta);
+        double[] tails = fomamlTwice(m, batch, theta, want, gpu -> gpu.useLayerNormTails(true), "layernorm tails");
+        double[] own = fomamlTwice(m, batch, theta, want, gpu -> gpu.useLayerNormTails(false), "layernorm kernels");
+        assertArrayEquals(own, tails, 0.0, "tails against the layernorm's own kernels");
     }
 
     @Test

@@ -160,6 +160,31 @@ class KernelEmulationTest {
         return Result.of(l, l.plan.run(dir, false));
     }
 
+    /** The CPU engine's FOMAML meta-gradient (alpha 0.5) into g; returns the tasks' losses. */
+    private static double[] cpuFomaml(ModelSpec spec, TaskBatch batch, double[] theta, double[] g) {
+        try (CpuEngine cpu = new CpuEngine(settings(spec, Algorithm.FOMAML, 0.5, ADAM))) {
+            cpu.setState(TrainState.fresh(theta));
+            return cpu.metaGradient(batch, g);
+        }
+    }
+
+    /**
+     * The emulated FOMAML meta-gradient (alpha 0.5) laid out with options, over two meta-batches in one plan
+     * (so every arrival count must be back at zero after the first), checked against the CPU's g and nll.
+     */
+    private Emulated fomamlTwice(ModelSpec spec, TaskBatch batch, double[] theta, PlanOptions options, double[] g, double[] nll,
+                                 String what) throws Exception {
+        Layout l = metaGradientPlan(spec, Algorithm.FOMAML, 0.5, batch, TrainState.fresh(theta), false, options);
+        l.innerLoops(batch, 0.5f, true);
+        l.plan.launch(l.w.metaGradientMean(l.theta, l.g, true));
+        Result emu = Result.of(l, l.plan.run(dir, false));
+        assertClose(g, emu.g(), what + ", meta-gradient");
+        assertNll(nll, emu.nll(), what);
+        return new Emulated(l, emu);
+    }
+
+    private record Emulated(Layout layout, Result result) {}
+
     private static void assertClose(double[] want, double[] got, String what) {
         double e = relErr(got, want);
         assertTrue(e <= BOUND, what + ": relative error " + e + " (bound " + BOUND + ")");
@@ -531,19 +556,10 @@ class KernelEmulationTest {
         double[] theta = CudaTestModels.params(spec, 81);
         TaskBatch batch = CudaTestModels.batch(spec, 3, 3, 82, true);
         double[] g = new double[theta.length];
-        double[] nll;
-        try (CpuEngine cpu = new CpuEngine(settings(spec, Algorithm.FOMAML, 0.5, ADAM))) {
-            cpu.setState(TrainState.fresh(theta));
-            nll = cpu.metaGradient(batch, g);
-        }
+        double[] nll = cpuFomaml(spec, batch, theta, g);
         for (int splits : new int[]{2, 3, 7}) {
-            Layout l = metaGradientPlan(spec, Algorithm.FOMAML, 0.5, batch, TrainState.fresh(theta), false, PlanOptions.of(RowSplits.fixed(splits)));
-            l.innerLoops(batch, 0.5f, true);
-            l.plan.launch(l.w.metaGradientMean(l.theta, l.g, true));
-            Result emu = Result.of(l, l.plan.run(dir, false));
-            assertClose(g, emu.g(), name + ", " + splits + " splits, meta-gradient");
-            assertNll(nll, emu.nll(), name + ", " + splits + " splits");
-            assertSameBits(l.plan, name + ", " + splits + " splits");
+            Emulated e = fomamlTwice(spec, batch, theta, PlanOptions.of(RowSplits.fixed(splits)), g, nll, name + ", " + splits + " splits");
+            assertSameBits(e.layout().plan, name + ", " + splits + " splits");
         }
         // The Hessian-vector kernels split the same way (two column sums each), in MAML with every segment length.
         compareMaml(spec, 0.2, CudaTestModels.batch(spec, 2, 4, 23, true), 33, PlanOptions.of(RowSplits.fixed(3)), name + ", 3 splits");
@@ -560,22 +576,11 @@ class KernelEmulationTest {
         double[] theta = CudaTestModels.params(spec, 91);
         TaskBatch batch = CudaTestModels.batch(spec, 3, 3, 92, true);
         double[] g = new double[theta.length];
-        double[] nll;
-        try (CpuEngine cpu = new CpuEngine(settings(spec, Algorithm.FOMAML, 0.5, ADAM))) {
-            cpu.setState(TrainState.fresh(theta));
-            nll = cpu.metaGradient(batch, g);
-        }
+        double[] nll = cpuFomaml(spec, batch, theta, g);
         double[][] got = new double[2][];
         for (boolean tails : new boolean[]{true, false}) {
-            Layout l = metaGradientPlan(spec, Algorithm.FOMAML, 0.5, batch, TrainState.fresh(theta), false,
-                    PlanOptions.DEFAULT.withLayerNormTails(tails));
-            l.innerLoops(batch, 0.5f, true);
-            l.plan.launch(l.w.metaGradientMean(l.theta, l.g, true));
-            Result emu = Result.of(l, l.plan.run(dir, false));
-            String what = name + (tails ? ", tails" : ", own kernels");
-            assertClose(g, emu.g(), what + ", meta-gradient");
-            assertNll(nll, emu.nll(), what);
-            got[tails ? 0 : 1] = emu.g();
+            got[tails ? 0 : 1] = fomamlTwice(spec, batch, theta, PlanOptions.DEFAULT.withLayerNormTails(tails), g, nll,
+                    name + (tails ? ", tails" : ", own kernels")).result().g();
         }
         assertArrayEquals(got[1], got[0], name + ": the tails changed the bits");
     }
