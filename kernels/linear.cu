@@ -5,6 +5,7 @@
 // W is [out x in] row-major at p + b * P + wOff (PyTorch's layout), the bias [out] at bOff.
 // x is [B x in], y [B x out] ([B x out / 2] when gated), and the pre-activation pre [B x out]
 // (siren, the activations, gated: the backward's f'(a) and sigmoid(c) are recomputed from it, not stored).
+#include "embed.cuh"
 #include "layernorm.cuh"
 
 #define LIN_FWD_WARPS 8
@@ -39,8 +40,27 @@ __device__ __forceinline__ void lin_derivs(int mode, float a, float* f1, float* 
 // grid (ceil(out / 8), B), block 256. The elementwise modes also store the pre-activation in pre.
 // LIN_GATED: grid (ceil(d / 8), B) with d = out / 2; warp r computes both rows r (a) and d + r (c),
 // so the product a * sigmoid(c) needs no second kernel and no exchange between warps; both go to pre.
+// The input of a linear: x (EMBED false), or with the embedding folded in, the task's table elements that
+// the embedding would have gathered into x (embed_element, from the embedding's meta, tables, xs, inDim).
+struct LinInput {
+    const float* xb;
+    const float* task;
+    const int* meta;
+    int tables;
+    const int* xs;
+    int inDim;
+    const int* step;
+};
+
+template <bool EMBED>
+__device__ __forceinline__ float lin_input(const LinInput& in, int i) {
+    if (!EMBED) return in.xb[i];
+    return in.task[embed_element(in.meta, in.tables, i, in.xs, in.inDim, in.step, gridDim.y, blockIdx.y)];
+}
+
+template <bool EMBED>
 __device__ __forceinline__ void linear_forward_rows(const float* p, int P, int wOff, int bOff, int in, int out,
-                                                    const float* x, float* y, float* pre, int mode) {
+                                                    const LinInput& src, float* y, float* pre, int mode) {
     int b = blockIdx.y;
     int row = blockIdx.x * LIN_FWD_WARPS + (threadIdx.x >> 5);
     int lane = threadIdx.x & 31;
@@ -48,12 +68,11 @@ __device__ __forceinline__ void linear_forward_rows(const float* p, int P, int w
     if (row >= rows) return;  // the whole warp leaves together
     const float* task = TASK_ROW(p, b, P);
     const float* w = task + wOff + (size_t)row * in;
-    const float* xb = x + (size_t)b * in;
     if (mode == LIN_GATED) {
         const float* wc = w + (size_t)rows * in;
         float sa = 0.f, sc = 0.f;
         for (int i = lane; i < in; i += 32) {
-            float xi = xb[i];
+            float xi = lin_input<EMBED>(src, i);
             sa += w[i] * xi;
             sc += wc[i] * xi;
         }
@@ -70,7 +89,7 @@ __device__ __forceinline__ void linear_forward_rows(const float* p, int P, int w
         return;
     }
     float s = 0.f;
-    for (int i = lane; i < in; i += 32) s += w[i] * xb[i];
+    for (int i = lane; i < in; i += 32) s += w[i] * lin_input<EMBED>(src, i);
     s = warp_sum(s);
     if (lane == 0) {
         float a = s + task[bOff + row];
@@ -84,12 +103,24 @@ __device__ __forceinline__ void linear_forward_rows(const float* p, int P, int w
     }
 }
 
-// With lnArrivals (else null), the layernorm that follows runs in the last of each task's blocks, on
-// y (layernorm_forward_tail): lnG, lnB its parameters, lnStats [B x 2] and lnY [B x rows] its outputs.
+// With emMeta (else null), the embedding before this linear is folded in: the input comes from the
+// task's tables (emMeta, emTables, xs, inDim, step as embed_gather_forward's), and block 0 of each task
+// also writes it to x, the embedding's output, which the backward reads. With lnArrivals (else null), the
+// layernorm that follows runs in the last of each task's blocks, on y (layernorm_forward_tail): lnG, lnB
+// its parameters, lnStats [B x 2] and lnY [B x rows] its outputs.
 extern "C" __global__ void linear_forward(const float* p, int P, int wOff, int bOff, int in, int out,
-                                          const float* x, float* y, float* pre, int mode, int* lnArrivals,
-                                          int lnG, int lnB, float* lnStats, float* lnY) {
-    linear_forward_rows(p, P, wOff, bOff, in, out, x, y, pre, mode);
+                                          float* x, float* y, float* pre, int mode, const int* emMeta, int emTables,
+                                          const int* xs, int inDim, const int* step, int* lnArrivals, int lnG,
+                                          int lnB, float* lnStats, float* lnY) {
+    int b = blockIdx.y;
+    LinInput src{x + (size_t)b * in, TASK_ROW(p, b, P), emMeta, emTables, xs, inDim, step};
+    if (emMeta) {
+        linear_forward_rows<true>(p, P, wOff, bOff, in, out, src, y, pre, mode);
+        if (blockIdx.x == 0)
+            for (int i = threadIdx.x; i < in; i += blockDim.x) x[(size_t)b * in + i] = lin_input<true>(src, i);
+    } else {
+        linear_forward_rows<false>(p, P, wOff, bOff, in, out, src, y, pre, mode);
+    }
     layernorm_forward_tail(lnArrivals, gridDim.x, p, P, lnG, lnB, mode == LIN_GATED ? out / 2 : out, y, lnStats, lnY);
 }
 
@@ -107,14 +138,18 @@ extern "C" __global__ void linear_forward(const float* p, int P, int wOff, int b
 // common.cuh), which walks rows [split_row(out, splits, z), split_row(out, splits, z + 1)). The deltas of
 // 256 rows at a time are staged in shared memory; the 8 partial column sums are added in a fixed order,
 // then the splits' sums in split order. Slab 0 of each split updates that split's bias elements.
-// With lnArrivals (else null), the layernorm before this linear (its output is x) runs its backward in
-// the last block of each task to finish dx (layernorm_backward_tail): lnG, lnB its parameters, lnX and
-// lnStats its input and statistics, lnDx [B x in] its input gradient.
+// With emMeta (else null), the embedding before this linear is folded in: the block that finishes column
+// col of dx also applies it to the table element that input col was gathered from (embed_scatter_update's
+// work; emMeta, emTables, xs, inDim, step as there). With lnArrivals (else null), the layernorm before
+// this linear (its output is x) runs its backward in the last block of each task to finish dx
+// (layernorm_backward_tail): lnG, lnB its parameters, lnX and lnStats its input and statistics, lnDx
+// [B x in] its input gradient.
 extern "C" __global__ void __launch_bounds__(LIN_BWD_ROWS * LIN_BWD_COLS, BWD_MIN_BLOCKS)
 linear_backward_update(float* p, int P, float scale, float* acc, int accOn, int wOff, int bOff, int in, int out,
                        const float* x, const float* dy, const float* pre, int mode, float* dx, int splits,
-                       float* partial, int* arrivals, int* lnArrivals, int lnG, int lnB, const float* lnX,
-                       const float* lnStats, float* lnDx) {
+                       float* partial, int* arrivals, const int* emMeta, int emTables, const int* xs, int inDim,
+                       const int* step, int* lnArrivals, int lnG, int lnB, const float* lnX, const float* lnStats,
+                       float* lnDx) {
     __shared__ float d[LIN_BWD_TILE];
     __shared__ float part[LIN_BWD_ROWS][LIN_BWD_COLS];
     int b = blockIdx.y, tx = threadIdx.x, ty = threadIdx.y;
@@ -159,7 +194,14 @@ linear_backward_update(float* p, int P, float scale, float* acc, int accOn, int 
         }
     }
     if (!column_total(&s, nullptr, &part[0][0], nullptr, splits, z, slab, slabs, col, in, partial, arrivals)) return;
-    if (ty == 0 && col < in) dx[(size_t)b * in + col] = s;
+    if (ty == 0 && col < in) {
+        dx[(size_t)b * in + col] = s;
+        // The folded embedding's update: the looked-up element behind input col moves along its gradient.
+        if (emMeta) {
+            size_t idx = taskBase + embed_element(emMeta, emTables, col, xs, inDim, step, gridDim.y, b);
+            apply_grad(p, acc, idx, p[idx], s, scale, accOn);
+        }
+    }
     // The slabs' final blocks, one per slab, count towards the layernorm before this linear.
     layernorm_backward_tail(lnArrivals, slabs, p, P, scale, acc, accOn, lnG, lnB, in, lnX, lnStats, dx, lnDx);
 }

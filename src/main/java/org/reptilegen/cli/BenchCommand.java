@@ -45,8 +45,8 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--row-splits", split = ",", paramLabel = "auto|N", description = "cuda backend: how many blocks share each column slab's rows in the fused backward kernels, chosen per launch for the GPU (auto) or fixed (1 to 16); several give one case each. Default: auto.")
     List<String> rowSplits;
 
-    @Option(names = "--layernorm-tails", split = ",", paramLabel = "on|off", description = "cuda backend: run a layernorm next to a linear or lstm_block inside that layer's kernels (on) or in launches of its own (off); both give one case each. Default: on.")
-    List<String> layerNormTails;
+    @Option(names = "--fold-small-layers", split = ",", paramLabel = "on|off", description = "cuda backend: run the layernorms and the embedding next to a linear or lstm_block inside that layer's kernels (on) or in launches of their own (off); both give one case each. Default: on.")
+    List<String> smallLayersFolded;
 
     @Option(names = "--repeats", paramLabel = "N", defaultValue = "3", description = "Timed runs per case (after one warm-up). Default: ${DEFAULT-VALUE}.")
     int repeats;
@@ -63,7 +63,7 @@ final class BenchCommand implements Callable<Integer> {
         List<Variant> variants = new java.util.ArrayList<>();
         for (boolean g : onOff("--graphs", graphs))
             for (String v : rowSplits != null ? rowSplits : List.of("auto"))
-                for (boolean tails : onOff("--layernorm-tails", layerNormTails)) variants.add(new Variant(g, parseSplits(v), tails));
+                for (boolean fold : onOff("--fold-small-layers", smallLayersFolded)) variants.add(new Variant(g, parseSplits(v), fold));
         if (t < 1 || repeats < 1) throw new IllegalArgumentException("--steps and --repeats must be positive");
         for (int b : batches)
             if (b < 1) throw new IllegalArgumentException("--batch must be positive, got " + b);
@@ -87,7 +87,7 @@ final class BenchCommand implements Callable<Integer> {
                         line.put("steps", t);
                         line.put("cuda_graphs", v.graphs());
                         line.put("row_splits", v.splits() == 0 ? "auto" : Integer.toString(v.splits()));
-                        line.put("layernorm_tails", v.layerNormTails());
+                        line.put("small_layers_folded", v.smallLayersFolded());
                         line.put("error", e.getMessage());
                     }
                     if (line != null) System.out.println(JSON.writeValueAsString(line));
@@ -101,11 +101,11 @@ final class BenchCommand implements Callable<Integer> {
 
     private static final ObjectMapper JSON = new ObjectMapper();
 
-    /** How the cuda backend lays out a case's launches: graphs or not, the row splits (0: auto), the layernorm tails. */
-    private record Variant(boolean graphs, int splits, boolean layerNormTails) {
+    /** How the cuda backend lays out a case's launches: graphs or not, the row splits (0: auto), the small layers folded or not. */
+    private record Variant(boolean graphs, int splits, boolean smallLayersFolded) {
         /** The cuda backend's defaults, the one variant the cpu backend runs. */
         boolean isDefault() {
-            return graphs && splits == 0 && layerNormTails;
+            return graphs && splits == 0 && smallLayersFolded;
         }
     }
 
@@ -146,7 +146,7 @@ final class BenchCommand implements Callable<Integer> {
                 CudaEngine c = (CudaEngine) engine;
                 c.useGraphs(v.graphs());
                 c.useRowSplits(v.splits());
-                c.useLayerNormTails(v.layerNormTails());
+                c.foldSmallLayers(v.smallLayersFolded());
             } else if (variants && !v.isDefault()) {
                 return null;
             }
@@ -172,7 +172,7 @@ final class BenchCommand implements Callable<Integer> {
             if (cuda) {
                 line.put("cuda_graphs", v.graphs());
                 line.put("row_splits", ((CudaEngine) engine).rowSplits());
-                line.put("layernorm_tails", v.layerNormTails());
+                line.put("small_layers_folded", v.smallLayersFolded());
             }
             line.put("batch", b);
             line.put("steps", t);

@@ -259,12 +259,12 @@ class CliTest {
         assertTrue(bad.err().contains("--batch"), bad.err());
         // The cuda backend's variants: the cpu backend has none of them and runs each case once.
         Run variants = run("bench", "--config", textConfig.toString(), "--batch", "2", "--steps", "3", "--repeats", "1",
-                "--graphs", "on,off", "--row-splits", "auto,2", "--layernorm-tails", "on,off", "--backend", "cpu", "--threads", "1");
+                "--graphs", "on,off", "--row-splits", "auto,2", "--fold-small-layers", "on,off", "--backend", "cpu", "--threads", "1");
         assertEquals(0, variants.status(), variants.err());
         assertEquals(1, variants.out().strip().lines().count(), variants.out());
-        Run badTails = run("bench", "--config", textConfig.toString(), "--layernorm-tails", "maybe", "--backend", "cpu");
+        Run badTails = run("bench", "--config", textConfig.toString(), "--fold-small-layers", "maybe", "--backend", "cpu");
         assertEquals(1, badTails.status());
-        assertTrue(badTails.err().contains("--layernorm-tails") && badTails.err().contains("maybe"), badTails.err());
+        assertTrue(badTails.err().contains("--fold-small-layers") && badTails.err().contains("maybe"), badTails.err());
         if (org.reptilegen.engine.cuda.CudaEngine.unavailableReason() != null) {
             // Every case would fail the same way: one line, before any case runs.
             Run noGpu = run("bench", "--config", textConfig.toString(), "--batch", "2,3", "--backend", "cuda");

@@ -424,12 +424,12 @@ public final class CudaEngine implements Engine {
     }
 
     /**
-     * Whether a layernorm next to a linear or lstm_block runs inside that layer's kernels, in the last
-     * block of each task (on, the default), or in launches of its own: the same values, fewer dependent
-     * launches per step. The batch's buffers are laid out again on the next call.
+     * Whether the layernorms and the embedding next to a linear or lstm_block run inside that layer's
+     * kernels (on, the default) or in launches of their own: the same values, fewer dependent launches
+     * per step. The batch's buffers are laid out again on the next call.
      */
-    public synchronized void useLayerNormTails(boolean on) {
-        replan(options.withLayerNormTails(on));
+    public synchronized void foldSmallLayers(boolean on) {
+        replan(options.withSmallLayersFolded(on));
     }
 
     private void replan(PlanOptions next) {

@@ -2,12 +2,12 @@ package org.reptilegen.engine.cuda;
 
 /**
  * Choices in how a step plan's launches are laid out that change how fast it runs, not what it computes
- * (up to the order of float additions): the row splits of the fused backward kernels, and whether a
- * layernorm next to a linear or lstm_block runs inside that layer's kernels (layernorm.cuh's tails)
- * instead of in launches of its own. {@code bench} compares them in one run.
+ * (up to the order of float additions): the row splits of the fused backward kernels, and whether the
+ * small layers next to a linear or lstm_block (layernorm, embedding) run inside that layer's kernels
+ * instead of in launches of their own (StepPlan.foldSmallLayers). {@code bench} compares them in one run.
  */
-record PlanOptions(RowSplits rowSplits, boolean layerNormTails) {
-    /** One block per slab, layernorm tails on: the plan the tests lay out unless they say otherwise. */
+record PlanOptions(RowSplits rowSplits, boolean smallLayersFolded) {
+    /** One block per slab, small layers folded: the plan the tests lay out unless they say otherwise. */
     static final PlanOptions DEFAULT = new PlanOptions(RowSplits.NONE, true);
 
     PlanOptions {
@@ -19,10 +19,10 @@ record PlanOptions(RowSplits rowSplits, boolean layerNormTails) {
     }
 
     PlanOptions withRowSplits(RowSplits splits) {
-        return new PlanOptions(splits, layerNormTails);
+        return new PlanOptions(splits, smallLayersFolded);
     }
 
-    PlanOptions withLayerNormTails(boolean on) {
+    PlanOptions withSmallLayersFolded(boolean on) {
         return new PlanOptions(rowSplits, on);
     }
 }

@@ -259,61 +259,83 @@ final class StepPlan {
             xT = n.yT;
             in = n.out;
         }
-        if (w.options.layerNormTails()) hostLayerNorms(out);
+        if (w.options.smallLayersFolded()) foldSmallLayers(out);
         return out.toArray(new Node[0]);
     }
 
     /**
-     * Hands each layernorm of a chain to the big layers next to it (layernorm.cuh's tails): its forward to
-     * the linear or lstm_block before it, which runs it in the last of each task's blocks once the task's
-     * output is complete; its backward to the one after it, once that layer's input gradient is. Each
-     * saves the step a launch and a dependent phase (mnist-lstm: 18 to 12). Only neighbours within one
-     * chain pair up, so the layernorm's output and input gradient have no other reader. MAML's
-     * Hessian-vector step keeps the layernorm's own kernels for its tangents.
+     * Folds the small layers of a chain into the kernels of the big ones next to them, so that each saves
+     * the step a launch and a dependent phase each way (mnist-lstm: 18 launches to 10; kernels/README.md):
+     * <ul>
+     * <li>a layernorm's forward into the linear or lstm_block before it, which runs it in the last of each
+     * task's blocks once the task's output is complete, and its backward into the one after it, once that
+     * layer's input gradient is (layernorm.cuh's tails);
+     * <li>an embedding into the linear after it, whose forward reads its input from the tables and whose
+     * backward applies each input gradient element to the table element it came from.
+     * </ul>
+     * Only neighbours within one chain pair up, so the small layer's output and input gradient have no
+     * other reader. MAML's Hessian-vector step keeps the small layers' own kernels for its tangents.
      */
-    private void hostLayerNorms(List<Node> chain) {
+    private void foldSmallLayers(List<Node> chain) {
         for (int j = 0; j < chain.size(); j++) {
+            Folded before = j > 0 ? foldedOf(chain.get(j - 1)) : null;
+            Folded after = j + 1 < chain.size() ? foldedOf(chain.get(j + 1)) : null;
+            if (chain.get(j) instanceof EmbedNode e && after != null && after.linear) {
+                after.input = e;
+                e.folded = true;
+            }
             if (!(chain.get(j) instanceof LayerNormNode ln)) continue;
-            Tails before = j > 0 ? tailsOf(chain.get(j - 1)) : null;
             if (before != null) {
                 before.after = ln;
                 before.afterArrivals = w.arena.constInts(new int[w.tasks]);
-                ln.forwardHosted = true;
+                ln.forwardFolded = true;
             }
-            Tails after = j + 1 < chain.size() ? tailsOf(chain.get(j + 1)) : null;
             if (after != null) {
                 after.before = ln;
                 after.beforeArrivals = w.arena.constInts(new int[w.tasks]);
-                ln.backwardHosted = true;
+                ln.backwardFolded = true;
             }
         }
     }
 
-    /** The tails of a node whose plain kernels can run a layernorm's (linear, gated linear, lstm_block), or null. */
-    private static Tails tailsOf(Node n) {
-        if (n instanceof LinearNode l) return l.tails;
-        if (n instanceof LinearGatedNode g) return g.linear.tails;
-        if (n instanceof LstmNode l) return l.tails;
+    /** What a node whose plain kernels take small layers in (linear, gated linear, lstm_block) holds, or null. */
+    private static Folded foldedOf(Node n) {
+        if (n instanceof LinearNode l) return l.folded;
+        if (n instanceof LinearGatedNode g) return g.linear.folded;
+        if (n instanceof LstmNode l) return l.folded;
         return null;
     }
 
     /**
-     * The layernorms a big layer's plain kernels run as tails: after, the one its output feeds (forward),
-     * before, the one that feeds its input (backward); each with its per-task arrival counts [B], zero
-     * when uploaded and set back to zero by every launch. Absent, the kernels get null and skip the tail.
+     * The small layers a big layer's plain kernels run: input, the embedding its forward reads from and its
+     * backward updates (linear only); after, the layernorm its output feeds (forward tail); before, the
+     * one that feeds its input (backward tail), each with its per-task arrival counts [B], zero when
+     * uploaded and set back to zero by every launch. Absent, the kernels get null and skip the work.
      */
-    private static final class Tails {
+    private final class Folded {
+        final boolean linear;
+        EmbedNode input;
         LayerNormNode after, before;
         CUdeviceptr afterArrivals, beforeArrivals;
 
-        /** The forward kernel's last arguments: int* lnArrivals, int lnG, int lnB, float* lnStats, float* lnY. */
+        Folded(boolean linear) {
+            this.linear = linear;
+        }
+
+        /** The linear kernels' embedding arguments: const int* emMeta, int emTables, const int* xs, int inDim, const int* step. */
+        Object[] embed() {
+            if (input == null) return new Object[]{Launch.NULL, 0, Launch.NULL, 0, Launch.NULL};
+            return new Object[]{input.meta, input.tables, w.xs, input.in, w.step};
+        }
+
+        /** The forward kernels' last arguments: int* lnArrivals, int lnG, int lnB, float* lnStats, float* lnY. */
         Object[] forward() {
             if (after == null) return new Object[]{Launch.NULL, 0, 0, Launch.NULL, Launch.NULL};
             return new Object[]{afterArrivals, after.gOff, after.bOff, after.stats, after.y};
         }
 
         /**
-         * The backward kernel's last arguments: int* lnArrivals, int lnG, int lnB, const float* lnX,
+         * The backward kernels' last arguments: int* lnArrivals, int lnG, int lnB, const float* lnX,
          * const float* lnStats, float* lnDx.
          */
         Object[] backward() {
@@ -322,10 +344,10 @@ final class StepPlan {
         }
     }
 
-    private static Object[] with(Object[] args, Object[] tail) {
-        Object[] all = Arrays.copyOf(args, args.length + tail.length);
-        System.arraycopy(tail, 0, all, args.length, tail.length);
-        return all;
+    private static Object[] with(Object[]... parts) {
+        List<Object> all = new ArrayList<>();
+        for (Object[] part : parts) all.addAll(Arrays.asList(part));
+        return all.toArray();
     }
 
     /**
@@ -381,8 +403,10 @@ final class StepPlan {
     }
 
     private final class EmbedNode extends Node {
-        private final CUdeviceptr meta;
-        private final int tables;
+        final CUdeviceptr meta;
+        final int tables;
+        /** Whether the linear after it runs its plain forward and backward (foldSmallLayers). */
+        boolean folded;
 
         EmbedNode(LayerSpec.Embed spec, String prefix) {
             super(spec.tables().size(), spec.outDim(spec.tables().size(), prefix), null, null);
@@ -417,12 +441,14 @@ final class StepPlan {
         }
 
         void forward(List<Launch> ops, boolean tangent) {
+            if (folded && !tangent) return;
             ops.add(gather(p, y));
             // The output is linear in the tables: its tangent is the direction's rows.
             if (tangent) ops.add(gather(w.direction, yT));
         }
 
         void backward(List<Launch> ops, CUdeviceptr dy, Update u) {
+            if (folded) return;
             ops.add(scatter(p, u, dy));
         }
 
@@ -475,7 +501,7 @@ final class StepPlan {
         private final int wOff, bOff, mode;
         private final CUdeviceptr pre, preT;
         private final Splits splits;
-        final Tails tails = new Tails();
+        final Folded folded = new Folded(true);
 
         LinearNode(String prefix, int in, int out, int mode, CUdeviceptr x, CUdeviceptr xT) {
             super(in, out, x, xT);
@@ -514,10 +540,11 @@ final class StepPlan {
         /** linear_forward into y in the given mode (for LIN_GATED y is the gated output, pre this node's y). */
         Launch forwardLaunch(CUdeviceptr into, int mode) {
             // linear_forward(const float* p, int P, int wOff, int bOff, int in, int out, const float* x, float* y,
-            //                float* pre, int mode, int* lnArrivals, int lnG, int lnB, float* lnStats, float* lnY)
+            //                float* pre, int mode, const int* emMeta, int emTables, const int* xs, int inDim,
+            //                const int* step, int* lnArrivals, int lnG, int lnB, float* lnStats, float* lnY)
             int rows = mode == LIN_GATED ? out / 2 : out;
             return op(LINEAR_FORWARD, blocks(rows, LINEAR_FORWARD_ROWS), w.tasks,
-                    with(new Object[]{p, w.paramStride, wOff, bOff, in, out, x, into, pre, mode}, tails.forward()));
+                    with(new Object[]{p, w.paramStride, wOff, bOff, in, out, x, into, pre, mode}, folded.embed(), folded.forward()));
         }
 
         void backward(List<Launch> ops, CUdeviceptr dy, Update u) {
@@ -528,11 +555,12 @@ final class StepPlan {
         Launch backwardLaunch(CUdeviceptr dy, Update u, int mode) {
             // linear_backward_update(float* p, int P, float scale, float* acc, int accOn, int wOff, int bOff, int in,
             //                        int out, const float* x, const float* dy, const float* pre, int mode, float* dx,
-            //                        int splits, float* partial, int* arrivals, int* lnArrivals, int lnG, int lnB,
+            //                        int splits, float* partial, int* arrivals, const int* emMeta, int emTables,
+            //                        const int* xs, int inDim, const int* step, int* lnArrivals, int lnG, int lnB,
             //                        const float* lnX, const float* lnStats, float* lnDx)
             return op(LINEAR_BACKWARD_UPDATE, splits.gridX(), w.tasks, with(new Object[]{p, w.paramStride, u.scale(), u.acc(),
                     u.accOn(), wOff, bOff, in, out, x, dy, pre, mode, dx, splits.count, splits.partial, splits.arrivals},
-                    tails.backward()));
+                    folded.embed(), folded.backward()));
         }
 
         void backwardTangent(List<Launch> ops, CUdeviceptr dy, CUdeviceptr dyT) {
@@ -653,8 +681,8 @@ final class StepPlan {
     private final class LayerNormNode extends Node {
         final int gOff, bOff;
         final CUdeviceptr stats, tstats;
-        /** Whether the plain forward or backward runs as a tail of a neighbour's kernel (hostLayerNorms). */
-        boolean forwardHosted, backwardHosted;
+        /** Whether the plain forward or backward runs as a tail of a neighbour's kernel (foldSmallLayers). */
+        boolean forwardFolded, backwardFolded;
 
         LayerNormNode(String prefix, int dim, CUdeviceptr x, CUdeviceptr xT) {
             super(dim, dim, x, xT);
@@ -669,7 +697,7 @@ final class StepPlan {
         }
 
         void forward(List<Launch> ops, boolean tangent) {
-            if (forwardHosted && !tangent) return;
+            if (forwardFolded && !tangent) return;
             // layernorm_forward(const float* p, int P, int gOff, int bOff, int dim, const float* x, float* stats, float* y)
             ops.add(op(LAYERNORM_FORWARD, w.tasks, 1, p, w.paramStride, gOff, bOff, in, x, stats, y));
             if (!tangent) return;
@@ -679,7 +707,7 @@ final class StepPlan {
         }
 
         void backward(List<Launch> ops, CUdeviceptr dy, Update u) {
-            if (backwardHosted) return;
+            if (backwardFolded) return;
             // layernorm_backward_update(float* p, int P, float scale, float* acc, int accOn, int gOff, int bOff, int dim,
             //                           const float* x, const float* stats, const float* dy, float* dx)
             ops.add(op(LAYERNORM_BACKWARD_UPDATE, w.tasks, 1, p, w.paramStride, u.scale(), u.acc(), u.accOn(),
@@ -699,7 +727,7 @@ final class StepPlan {
         private final int hOff, dim;
         private final CUdeviceptr z, act, c, zT, aT, cT;
         private final Splits splits;
-        final Tails tails = new Tails();
+        final Folded folded = new Folded(false);
 
         LstmNode(String prefix, int dim, CUdeviceptr x, CUdeviceptr xT) {
             super(dim, dim, x, xT);
@@ -739,7 +767,7 @@ final class StepPlan {
             // lstm_block_forward(const float* p, int P, int hOff, int D, const float* x, float* z, float* act,
             //                    float* c, float* y, int* lnArrivals, int lnG, int lnB, float* lnStats, float* lnY)
             ops.add(op(LSTM_BLOCK_FORWARD, blocks(dim, LSTM_FORWARD_UNITS), w.tasks,
-                    with(new Object[]{p, w.paramStride, hOff, dim, x, z, act, c, y}, tails.forward())));
+                    with(new Object[]{p, w.paramStride, hOff, dim, x, z, act, c, y}, folded.forward())));
         }
 
         void backward(List<Launch> ops, CUdeviceptr dy, Update u) {
@@ -749,7 +777,7 @@ final class StepPlan {
             //                            const float* lnX, const float* lnStats, float* lnDx)
             ops.add(op(LSTM_BLOCK_BACKWARD_UPDATE, splits.gridX(), w.tasks, with(new Object[]{p, w.paramStride, u.scale(),
                     u.acc(), u.accOn(), hOff, dim, z, act, c, dy, dx, splits.count, splits.partial, splits.arrivals},
-                    tails.backward())));
+                    folded.backward())));
         }
 
         void backwardTangent(List<Launch> ops, CUdeviceptr dy, CUdeviceptr dyT) {

@@ -157,19 +157,19 @@ class CudaEngineGpuTest {
     }
 
     /**
-     * The layernorm tails on the device, where a task's blocks really finish in any order and meet in
-     * last_arrival's count: mnist-lstm at B = 50 with automatic row splits, tails on and off, each against
-     * the CPU; the tails add in the layernorm kernels' order, so both give the same bits, run after run.
+     * The small layers folded on the device, where a task's blocks really finish in any order and meet in
+     * last_arrival's count: mnist-lstm at B = 50 with automatic row splits, folded and not, each against
+     * the CPU; the folded layers add in their own kernels' order, so both give the same bits, run after run.
      */
     @Test
-    void layernormTailsMatchTheirOwnKernelsBitForBit() {
+    void foldedSmallLayersMatchTheirOwnKernelsBitForBit() {
         ModelSpec m = CudaTestModels.MNIST_LSTM;
         double[] theta = CudaTestModels.params(m, 57, 0.03);
         TaskBatch batch = CudaTestModels.batch(m, 50, 6, 58, true);
         double[] want = cpuFomaml(m, batch, theta);
-        double[] tails = fomamlTwice(m, batch, theta, want, gpu -> gpu.useLayerNormTails(true), "layernorm tails");
-        double[] own = fomamlTwice(m, batch, theta, want, gpu -> gpu.useLayerNormTails(false), "layernorm kernels");
-        assertArrayEquals(own, tails, 0.0, "tails against the layernorm's own kernels");
+        double[] tails = fomamlTwice(m, batch, theta, want, gpu -> gpu.foldSmallLayers(true), "small layers folded");
+        double[] own = fomamlTwice(m, batch, theta, want, gpu -> gpu.foldSmallLayers(false), "their own kernels");
+        assertArrayEquals(own, tails, 0.0, "folded against their own kernels");
     }
 
     @Test

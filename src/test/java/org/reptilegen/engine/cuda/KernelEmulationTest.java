@@ -535,9 +535,9 @@ class KernelEmulationTest {
         Layout maml = mamlPlan(nested, 0.3, CudaTestModels.batch(nested, 2, 3, 43, true), CudaTestModels.params(nested, 44), 2);
         assertSameBits(maml.plan, "nested residuals maml");
         ModelSpec around = layerCase("layernorms around lstm_block");
-        Layout tails = metaGradientPlan(around, Algorithm.FOMAML, 0.3, CudaTestModels.batch(around, 3, 2, 47, true),
+        Layout folded = metaGradientPlan(around, Algorithm.FOMAML, 0.3, CudaTestModels.batch(around, 3, 2, 47, true),
                 TrainState.fresh(CudaTestModels.params(around, 48)), false, PlanOptions.of(RowSplits.fixed(3)));
-        assertSameBits(tails.plan, "layernorm tails, 3 splits");
+        assertSameBits(folded.plan, "small layers folded, 3 splits");
         ModelSpec text = CudaTestModels.TINY_TEXT;
         Layout sample = samplePlan(text, CudaTestModels.params(text, 39), positions(true, 9), 6, 0.9, 11, true);
         assertSameBits(sample.plan, "text sampling");
@@ -566,27 +566,28 @@ class KernelEmulationTest {
     }
 
     /**
-     * A layernorm run as a tail of its neighbours' kernels (the default) and by its own kernels give the same
-     * bits: the tail's block adds the features' terms in the same order as layernorm.cu's kernels do.
-     * Both against the CPU, over two meta-batches (the tails' arrival counts must be back at zero).
+     * Layernorms and embeddings folded into their neighbours' kernels (the default) and run by their own
+     * kernels give the same bits: a layernorm tail's block adds the features' terms in the same order as
+     * layernorm.cu's kernels do, and the folded embedding reads and updates the same elements. Both
+     * against the CPU, over two meta-batches (the tails' arrival counts must be back at zero).
      */
     @ParameterizedTest(name = "{0}")
-    @MethodSource("tailCases")
-    void layernormTailsAndOwnKernelsAgree(String name, ModelSpec spec) throws Exception {
+    @MethodSource("foldCases")
+    void foldedSmallLayersAndTheirOwnKernelsAgree(String name, ModelSpec spec) throws Exception {
         double[] theta = CudaTestModels.params(spec, 91);
         TaskBatch batch = CudaTestModels.batch(spec, 3, 3, 92, true);
         double[] g = new double[theta.length];
         double[] nll = cpuFomaml(spec, batch, theta, g);
         double[][] got = new double[2][];
-        for (boolean tails : new boolean[]{true, false}) {
-            got[tails ? 0 : 1] = fomamlTwice(spec, batch, theta, PlanOptions.DEFAULT.withLayerNormTails(tails), g, nll,
-                    name + (tails ? ", tails" : ", own kernels")).result().g();
+        for (boolean fold : new boolean[]{true, false}) {
+            got[fold ? 0 : 1] = fomamlTwice(spec, batch, theta, PlanOptions.DEFAULT.withSmallLayersFolded(fold), g, nll,
+                    name + (fold ? ", folded" : ", own kernels")).result().g();
         }
-        assertArrayEquals(got[1], got[0], name + ": the tails changed the bits");
+        assertArrayEquals(got[1], got[0], name + ": folding changed the bits");
     }
 
-    static java.util.stream.Stream<org.junit.jupiter.params.provider.Arguments> tailCases() {
-        java.util.Set<String> names = java.util.Set.of("layernorm", "layernorms around lstm_block", "gated after layernorm");
+    static java.util.stream.Stream<org.junit.jupiter.params.provider.Arguments> foldCases() {
+        java.util.Set<String> names = java.util.Set.of("embed", "layernorm", "layernorms around lstm_block", "gated after layernorm");
         return CudaTestModels.layerCases().filter(a -> names.contains((String) a.get()[0]));
     }
 

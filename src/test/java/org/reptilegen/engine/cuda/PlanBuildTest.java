@@ -56,22 +56,25 @@ class PlanBuildTest {
 
     /**
      * mnist-lstm's step: embed, 3 layernorm, 2 lstm, 2 linear make forward 8, loss 1, backward 8, advance 1:
-     * 18 launches. Each layernorm sits between two big layers, so with the tails the one before runs its
-     * forward and the one after its backward: 12 launches, none of them a layernorm's. MAML's
-     * Hessian-vector step keeps the layernorm kernels for the tangents; its recomputation is the plain step.
+     * 18 launches. Each layernorm sits between two big layers, so the one before runs its forward and the
+     * one after its backward, and the first linear reads the embedding's tables and updates them: 10
+     * launches, none of them a layernorm's or the embedding's. MAML's Hessian-vector step keeps their own
+     * kernels for the tangents; its recomputation is the plain step.
      */
     @Test
-    void mnistLstmRunsItsLayernormsInsideTheirNeighbours() {
+    void mnistLstmFoldsItsSmallLayersIntoTheirNeighbours() {
         ModelSpec m = CudaTestModels.MNIST_LSTM;
         List<Launch> step = Workspace.measuring(m, 50, 784, false).trainStep(1e-3f, false);
-        assertEquals(12, step.size());
-        assertTrue(step.stream().noneMatch(l -> l.sig.name().startsWith("layernorm_")), "no separate layernorm launch");
-        PlanOptions own = PlanOptions.DEFAULT.withLayerNormTails(false);
+        assertEquals(10, step.size());
+        assertTrue(step.stream().noneMatch(l -> l.sig.name().startsWith("layernorm_") || l.sig.name().startsWith("embed_")),
+                "no separate layernorm or embedding launch");
+        PlanOptions own = PlanOptions.DEFAULT.withSmallLayersFolded(false);
         assertEquals(18, Workspace.measuring(m, 50, 784, false, 0, own).trainStep(1e-3f, false).size());
         Workspace maml = Workspace.measuring(m, 2, 8, false, 4);
         List<Launch> hvp = maml.plan.hvpStep(maml.params, 0.1);
         assertEquals(9, hvp.stream().filter(l -> l.sig.name().startsWith("layernorm_")).count(),
                 "each layernorm's forward, forward tangent and backward tangent");
+        assertEquals(3, hvp.stream().filter(l -> l.sig.name().startsWith("embed_")).count(), "two gathers, the adjoint scatter");
     }
 
     /** What the automatic row splits give mnist-lstm's fused backward launches on a 132-SM card. */
@@ -86,12 +89,13 @@ class PlanBuildTest {
 
     /**
      * text-mlp's six linear -> relu pairs run as one forward and one backward launch each: embed, 7 linear,
-     * loss, 7 linear backward, embed scatter, advance = 18 launches (30 with relu as its own kernels).
+     * loss, 7 linear backward, embed scatter, advance = 18 launches (30 with relu as its own kernels); the
+     * embedding folded into the first linear takes out its two: 16.
      */
     @Test
     void textMlpFusesEachLinearReluPair() {
         List<Launch> step = Workspace.measuring(CudaTestModels.TEXT_MLP, 50, 128, false).trainStep(1e-3f, false);
-        assertEquals(18, step.size());
+        assertEquals(16, step.size());
         assertTrue(step.stream().noneMatch(l -> l.sig.name().startsWith("activation_")), "no separate activation launch");
         Workspace m = Workspace.measuring(CudaTestModels.TEXT_MLP, 2, 8, false, 4);
         assertTrue(m.plan.hvpStep(m.params, 0.1).stream().noneMatch(l -> l.sig.name().startsWith("activation_")),
@@ -106,13 +110,13 @@ class PlanBuildTest {
      * gated_backward_tangent. Fused: 60 - 3 * 7 = 39. The adjoint update inside the backward tangents then
      * took out maml_adjoint and one of the embedding's two scatters: 37. Of its three layernorms, the first
      * follows a linear -> gated pair (forward tail; the others follow the residual block or open it) and
-     * all three feed a linear (backward tail): 27.
+     * all three feed a linear (backward tail), and the embedding is folded into the first linear: 25.
      */
     @Test
     void mnistGatedFusesEachLinearGatedPair() {
         buildAll(CudaTestModels.MNIST_GATED, 50, 784);
         List<Launch> step = Workspace.measuring(CudaTestModels.MNIST_GATED, 50, 784, false).trainStep(1e-3f, false);
-        assertEquals(27, step.size());
+        assertEquals(25, step.size());
         assertTrue(step.stream().noneMatch(l -> l.sig.name().startsWith("gated_")), "no separate gated launch");
         assertEquals(2, step.stream().filter(l -> l.sig.name().equals("layernorm_forward")).count(), "those around the residual");
         Workspace m = Workspace.measuring(CudaTestModels.MNIST_GATED, 2, 8, false, 4);
