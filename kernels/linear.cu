@@ -36,10 +36,6 @@ __device__ __forceinline__ void lin_derivs(int mode, float a, float* f1, float* 
     }
 }
 
-// Forward: one warp per output row, lanes stride along the row (coalesced), then a warp sum.
-// grid (ceil(out / 8), B), block 256. The elementwise modes also store the pre-activation in pre.
-// LIN_GATED: grid (ceil(d / 8), B) with d = out / 2; warp r computes both rows r (a) and d + r (c),
-// so the product a * sigmoid(c) needs no second kernel and no exchange between warps; both go to pre.
 // The input of a linear: x (EMBED false), or with the embedding folded in, the task's table elements that
 // the embedding would have gathered into x (embed_element, from the embedding's meta, tables, xs, inDim).
 struct LinInput {
@@ -58,6 +54,10 @@ __device__ __forceinline__ float lin_input(const LinInput& in, int i) {
     return in.task[embed_element(in.meta, in.tables, i, in.xs, in.inDim, in.step, gridDim.y, blockIdx.y)];
 }
 
+// Forward: one warp per output row, lanes stride along the row (coalesced), then a warp sum.
+// grid (ceil(out / 8), B), block 256. The elementwise modes also store the pre-activation in pre.
+// LIN_GATED: grid (ceil(d / 8), B) with d = out / 2; warp r computes both rows r (a) and d + r (c),
+// so the product a * sigmoid(c) needs no second kernel and no exchange between warps; both go to pre.
 template <bool EMBED>
 __device__ __forceinline__ void linear_forward_rows(const float* p, int P, int wOff, int bOff, int in, int out,
                                                     const LinInput& src, float* y, float* pre, int mode) {

@@ -329,7 +329,7 @@ final class StepPlan {
         }
 
         /** The forward kernels' last arguments: int* lnArrivals, int lnG, int lnB, float* lnStats, float* lnY. */
-        Object[] forward() {
+        Object[] layerNormForward() {
             if (after == null) return new Object[]{Launch.NULL, 0, 0, Launch.NULL, Launch.NULL};
             return new Object[]{afterArrivals, after.gOff, after.bOff, after.stats, after.y};
         }
@@ -338,7 +338,7 @@ final class StepPlan {
          * The backward kernels' last arguments: int* lnArrivals, int lnG, int lnB, const float* lnX,
          * const float* lnStats, float* lnDx.
          */
-        Object[] backward() {
+        Object[] layerNormBackward() {
             if (before == null) return new Object[]{Launch.NULL, 0, 0, Launch.NULL, Launch.NULL, Launch.NULL};
             return new Object[]{beforeArrivals, before.gOff, before.bOff, before.x, before.stats, before.dx};
         }
@@ -539,12 +539,12 @@ final class StepPlan {
 
         /** linear_forward into y in the given mode (for LIN_GATED y is the gated output, pre this node's y). */
         Launch forwardLaunch(CUdeviceptr into, int mode) {
-            // linear_forward(const float* p, int P, int wOff, int bOff, int in, int out, const float* x, float* y,
+            // linear_forward(const float* p, int P, int wOff, int bOff, int in, int out, float* x, float* y,
             //                float* pre, int mode, const int* emMeta, int emTables, const int* xs, int inDim,
             //                const int* step, int* lnArrivals, int lnG, int lnB, float* lnStats, float* lnY)
             int rows = mode == LIN_GATED ? out / 2 : out;
             return op(LINEAR_FORWARD, blocks(rows, LINEAR_FORWARD_ROWS), w.tasks,
-                    with(new Object[]{p, w.paramStride, wOff, bOff, in, out, x, into, pre, mode}, folded.embed(), folded.forward()));
+                    with(new Object[]{p, w.paramStride, wOff, bOff, in, out, x, into, pre, mode}, folded.embed(), folded.layerNormForward()));
         }
 
         void backward(List<Launch> ops, CUdeviceptr dy, Update u) {
@@ -560,7 +560,7 @@ final class StepPlan {
             //                        const float* lnX, const float* lnStats, float* lnDx)
             return op(LINEAR_BACKWARD_UPDATE, splits.gridX(), w.tasks, with(new Object[]{p, w.paramStride, u.scale(), u.acc(),
                     u.accOn(), wOff, bOff, in, out, x, dy, pre, mode, dx, splits.count, splits.partial, splits.arrivals},
-                    folded.embed(), folded.backward()));
+                    folded.embed(), folded.layerNormBackward()));
         }
 
         void backwardTangent(List<Launch> ops, CUdeviceptr dy, CUdeviceptr dyT) {
@@ -767,7 +767,7 @@ final class StepPlan {
             // lstm_block_forward(const float* p, int P, int hOff, int D, const float* x, float* z, float* act,
             //                    float* c, float* y, int* lnArrivals, int lnG, int lnB, float* lnStats, float* lnY)
             ops.add(op(LSTM_BLOCK_FORWARD, blocks(dim, LSTM_FORWARD_UNITS), w.tasks,
-                    with(new Object[]{p, w.paramStride, hOff, dim, x, z, act, c, y}, folded.forward())));
+                    with(new Object[]{p, w.paramStride, hOff, dim, x, z, act, c, y}, folded.layerNormForward())));
         }
 
         void backward(List<Launch> ops, CUdeviceptr dy, Update u) {
@@ -777,7 +777,7 @@ final class StepPlan {
             //                            const float* lnX, const float* lnStats, float* lnDx)
             ops.add(op(LSTM_BLOCK_BACKWARD_UPDATE, splits.gridX(), w.tasks, with(new Object[]{p, w.paramStride, u.scale(),
                     u.acc(), u.accOn(), hOff, dim, z, act, c, dy, dx, splits.count, splits.partial, splits.arrivals},
-                    folded.backward())));
+                    folded.layerNormBackward())));
         }
 
         void backwardTangent(List<Launch> ops, CUdeviceptr dy, CUdeviceptr dyT) {
