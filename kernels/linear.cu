@@ -7,6 +7,7 @@
 // (siren, the activations, gated: the backward's f'(a) and sigmoid(c) are recomputed from it, not stored).
 #include "embed.cuh"
 #include "layernorm.cuh"
+#include "loss.cuh"
 
 #define LIN_FWD_WARPS 8
 
@@ -103,15 +104,16 @@ __device__ __forceinline__ void linear_forward_rows(const float* p, int P, int w
     }
 }
 
-// With emMeta (else null), the embedding before this linear is folded in: the input comes from the
-// task's tables (emMeta, emTables, xs, inDim, step as embed_gather_forward's), and block 0 of each task
-// also writes it to x, the embedding's output, which the backward reads. With lnArrivals (else null), the
-// layernorm that follows runs in the last of each task's blocks, on y (layernorm_forward_tail): lnG, lnB
-// its parameters, lnStats [B x 2] and lnY [B x rows] its outputs.
+// Small layers folded in (StepPlan.foldSmallLayers), each off when its pointer is null:
+// - emMeta: the embedding before this linear; the input comes from the task's tables (emMeta, emTables,
+//   xs, inDim, step as embed_gather_forward's), and block 0 of each task also writes it to x, the
+//   embedding's output, which the backward reads;
+// - lnArrivals: the layernorm that follows runs in the last of each task's blocks, on y
+//   (layernorm_forward_tail): lnG, lnB its parameters, lnStats [B x 2] and lnY [B x rows] its outputs.
 extern "C" __global__ void linear_forward(const float* p, int P, int wOff, int bOff, int in, int out,
-                                          float* x, float* y, float* pre, int mode, const int* emMeta, int emTables,
-                                          const int* xs, int inDim, const int* step, int* lnArrivals, int lnG,
-                                          int lnB, float* lnStats, float* lnY) {
+                                          float* x, float* y, float* pre, int mode, const int* step, const int* emMeta,
+                                          int emTables, const int* xs, int inDim, int* lnArrivals, int lnG, int lnB,
+                                          float* lnStats, float* lnY) {
     int b = blockIdx.y;
     LinInput src{x + (size_t)b * in, TASK_ROW(p, b, P), emMeta, emTables, xs, inDim, step};
     if (emMeta) {
@@ -138,25 +140,33 @@ extern "C" __global__ void linear_forward(const float* p, int P, int wOff, int b
 // common.cuh), which walks rows [split_row(out, splits, z), split_row(out, splits, z + 1)). The deltas of
 // 256 rows at a time are staged in shared memory; the 8 partial column sums are added in a fixed order,
 // then the splits' sums in split order. Slab 0 of each split updates that split's bias elements.
-// With emMeta (else null), the embedding before this linear is folded in: the block that finishes column
-// col of dx also applies it to the table element that input col was gathered from (embed_scatter_update's
-// work; emMeta, emTables, xs, inDim, step as there). With lnArrivals (else null), the layernorm before
-// this linear (its output is x) runs its backward in the last block of each task to finish dx
-// (layernorm_backward_tail): lnG, lnB its parameters, lnX and lnStats its input and statistics, lnDx
-// [B x in] its input gradient.
+// Small layers folded in (StepPlan.foldSmallLayers), each off when its pointer is null or loss LOSS_NONE:
+// - loss (LOSS_BCE, LOSS_SOFTMAX; loss.cuh): this is the model's head in LIN_PLAIN mode and forms its
+//   output gradient from its output (pre, the logits) and the step's target in ys, as the loss kernels
+//   would (dy is not read); slab 0 of split 0 adds each task's loss to nll;
+// - emMeta: the embedding before this linear; the block that finishes column col of dx also applies it to
+//   the table element that input col was gathered from (embed_scatter_update's work, with emTables, xs,
+//   inDim, step as there);
+// - lnArrivals: the layernorm before this linear (its output is x) runs its backward in the last block of
+//   each task to finish dx (layernorm_backward_tail): lnG, lnB its parameters, lnX and lnStats its input
+//   and statistics, lnDx [B x in] its input gradient.
 extern "C" __global__ void __launch_bounds__(LIN_BWD_ROWS * LIN_BWD_COLS, BWD_MIN_BLOCKS)
 linear_backward_update(float* p, int P, float scale, float* acc, int accOn, int wOff, int bOff, int in, int out,
                        const float* x, const float* dy, const float* pre, int mode, float* dx, int splits,
-                       float* partial, int* arrivals, const int* emMeta, int emTables, const int* xs, int inDim,
-                       const int* step, int* lnArrivals, int lnG, int lnB, const float* lnX, const float* lnStats,
-                       float* lnDx) {
+                       float* partial, int* arrivals, const int* step, const int* emMeta, int emTables, const int* xs,
+                       int inDim, int loss, const int* ys, double* nll, int* lnArrivals, int lnG, int lnB,
+                       const float* lnX, const float* lnStats, float* lnDx) {
     __shared__ float d[LIN_BWD_TILE];
     __shared__ float part[LIN_BWD_ROWS][LIN_BWD_COLS];
+    __shared__ int lossY;
+    __shared__ float lossM, lossS;
     int b = blockIdx.y, tx = threadIdx.x, ty = threadIdx.y;
     int tid = ty * LIN_BWD_COLS + tx;
     int slabs = gridDim.x / splits, slab = blockIdx.x % slabs, z = blockIdx.x / slabs;
     int col = slab * LIN_BWD_COLS + tx;
     size_t taskBase = (size_t)b * P;
+    if (loss != LOSS_NONE)
+        head_loss(loss, out, pre + (size_t)b * out, ys, step, nll, slab == 0 && z == 0, &lossY, &lossM, &lossS);
     float xc = col < in ? x[(size_t)b * in + col] : 0.f;
     float s = 0.f;
     int end = split_row(out, splits, z + 1);
@@ -172,6 +182,10 @@ linear_backward_update(float* p, int P, float scale, float* acc, int accOn, int 
                 size_t pa = (size_t)b * out + i;
                 float g = sigmoid_f(pre[pa + h]), dyi = dy[(size_t)b * h + i];
                 v = r < h ? dyi * g : dyi * pre[pa] * g * (1.f - g);
+            } else if (loss != LOSS_NONE) {
+                // A plain head: pre is its output, the logits; dy is formed here, as loss.cu's kernels form it.
+                int i = o0 + k;
+                v = lossY < 0 ? 0.f : loss == LOSS_BCE ? bce_grad(pre[o], lossY) : softmax_grad(pre[o], lossM, lossS, i, lossY);
             } else {
                 v = dy[o];
                 if (lin_elementwise(mode)) {

@@ -3,7 +3,7 @@
 // read at the device step counter; a target below 0 marks a step the task does not have (a shorter
 // task, or a sample that has stopped): its gradient is 0, so the step's update changes nothing.
 // Each task's loss is added to nll[b] (float64, one writer per task), read once per meta-step.
-#include "common.cuh"
+#include "loss.cuh"
 
 // One thread per task: grid ceil(B / 128), block 128.
 extern "C" __global__ void bce_loss_grad(int B, const float* z, const int* ys, const int* step,
@@ -15,20 +15,8 @@ extern "C" __global__ void bce_loss_grad(int B, const float* z, const int* ys, c
         dz[b] = 0.f;
         return;
     }
-    float zb = z[b];
-    dz[b] = sigmoid_f(zb) - (float)y;
-    nll[b] += softplus_d((double)zb) - y * (double)zb;
-}
-
-// The block's max m of the L logits and s = sum_i exp(z_i - m): softmax(z)_i = exp(z_i - m) / s.
-__device__ __forceinline__ void softmax_max_sum(const float* zb, int L, float* scratch, float* m, float* s) {
-    float mx = -INFINITY;
-    for (int i = threadIdx.x; i < L; i += blockDim.x) mx = fmaxf(mx, zb[i]);
-    mx = block_max(mx, scratch);
-    float sum = 0.f;
-    for (int i = threadIdx.x; i < L; i += blockDim.x) sum += expf(zb[i] - mx);
-    *m = mx;
-    *s = block_sum(sum, scratch);
+    dz[b] = bce_grad(z[b], y);
+    nll[b] += bce_nll(z[b], y);
 }
 
 // One block per task: grid B, block 256; threads stride over the L logits.
@@ -45,9 +33,8 @@ extern "C" __global__ void softmax_ce_loss_grad(int B, int L, const float* z, co
     }
     float m, s;
     softmax_max_sum(zb, L, scratch, &m, &s);
-    for (int i = threadIdx.x; i < L; i += blockDim.x)
-        dzb[i] = expf(zb[i] - m) / s - (i == y ? 1.f : 0.f);
-    if (threadIdx.x == 0) nll[b] += (double)m + log((double)s) - (double)zb[y];
+    for (int i = threadIdx.x; i < L; i += blockDim.x) dzb[i] = softmax_grad(zb[i], m, s, i, y);
+    if (threadIdx.x == 0) nll[b] += softmax_nll(m, s, zb[y]);
 }
 
 // ---- with tangents, for MAML's Hessian-vector products: zT, dzT [B x L]; dzT = (d^2 l / dz^2) zT ----
@@ -63,10 +50,10 @@ extern "C" __global__ void bce_loss_grad_tangent(int B, const float* z, const fl
         dzT[b] = 0.f;
         return;
     }
-    float zb = z[b], s = sigmoid_f(zb);
-    dz[b] = s - (float)y;
+    float s = sigmoid_f(z[b]);
+    dz[b] = bce_grad(z[b], y);
     dzT[b] = s * (1.f - s) * zT[b];
-    nll[b] += softplus_d((double)zb) - y * (double)zb;
+    nll[b] += bce_nll(z[b], y);
 }
 
 // softmax: with q = softmax(z), dz = q - onehot(y), dzT = q (zT - q . zT). One block per task: grid B,
@@ -94,8 +81,8 @@ extern "C" __global__ void softmax_ce_loss_grad_tangent(int B, int L, const floa
     pz = block_sum(pz, scratch);
     for (int i = threadIdx.x; i < L; i += blockDim.x) {
         float q = expf(zb[i] - m) / s;
-        dzb[i] = q - (i == y ? 1.f : 0.f);
+        dzb[i] = softmax_grad(zb[i], m, s, i, y);
         dzTb[i] = q * (zTb[i] - pz);
     }
-    if (threadIdx.x == 0) nll[b] += (double)m + log((double)s) - (double)zb[y];
+    if (threadIdx.x == 0) nll[b] += softmax_nll(m, s, zb[y]);
 }

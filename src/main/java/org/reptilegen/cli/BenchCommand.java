@@ -45,7 +45,7 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--row-splits", split = ",", paramLabel = "auto|N", description = "cuda backend: how many blocks share each column slab's rows in the fused backward kernels, chosen per launch for the GPU (auto) or fixed (1 to 16); several give one case each. Default: auto.")
     List<String> rowSplits;
 
-    @Option(names = "--fold-small-layers", split = ",", paramLabel = "on|off", description = "cuda backend: run the layernorms and the embedding next to a linear or lstm_block inside that layer's kernels (on) or in launches of their own (off); both give one case each. Default: on.")
+    @Option(names = "--fold-small-layers", split = ",", paramLabel = "on|off", description = "cuda backend: run the layernorms, the embedding and the loss next to a linear or lstm_block inside that layer's kernels (on) or in launches of their own (off); both give one case each. Default: on.")
     List<String> smallLayersFolded;
 
     @Option(names = "--repeats", paramLabel = "N", defaultValue = "3", description = "Timed runs per case (after one warm-up). Default: ${DEFAULT-VALUE}.")

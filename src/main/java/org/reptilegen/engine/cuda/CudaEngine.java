@@ -424,9 +424,9 @@ public final class CudaEngine implements Engine {
     }
 
     /**
-     * Whether the layernorms and the embedding next to a linear or lstm_block run inside that layer's
-     * kernels (on, the default) or in launches of their own: the same values, fewer dependent launches
-     * per step. The batch's buffers are laid out again on the next call.
+     * Whether the layernorms, the embedding and the loss next to a linear or lstm_block run inside that
+     * layer's kernels (on, the default) or in launches of their own: the same values, fewer dependent
+     * launches per step. The batch's buffers are laid out again on the next call.
      */
     public synchronized void foldSmallLayers(boolean on) {
         replan(options.withSmallLayersFolded(on));

@@ -28,11 +28,11 @@ final class CudaKernels {
 
     // linear.cu
     static final KernelSig LINEAR_FORWARD = k("linear_forward",
-            "const float* p, int P, int wOff, int bOff, int in, int out, float* x, float* y, float* pre, int mode, const int* emMeta, int emTables, const int* xs, int inDim, const int* step, int* lnArrivals, int lnG, int lnB, float* lnStats, float* lnY", 256, 1);
+            "const float* p, int P, int wOff, int bOff, int in, int out, float* x, float* y, float* pre, int mode, const int* step, const int* emMeta, int emTables, const int* xs, int inDim, int* lnArrivals, int lnG, int lnB, float* lnStats, float* lnY", 256, 1);
     /** Rows of W per forward block: one warp each. */
     static final int LINEAR_FORWARD_ROWS = 8;
     static final KernelSig LINEAR_BACKWARD_UPDATE = k("linear_backward_update",
-            "float* p, int P, float scale, float* acc, int accOn, int wOff, int bOff, int in, int out, const float* x, const float* dy, const float* pre, int mode, float* dx, int splits, float* partial, int* arrivals, const int* emMeta, int emTables, const int* xs, int inDim, const int* step, int* lnArrivals, int lnG, int lnB, const float* lnX, const float* lnStats, float* lnDx", 32, 8);
+            "float* p, int P, float scale, float* acc, int accOn, int wOff, int bOff, int in, int out, const float* x, const float* dy, const float* pre, int mode, float* dx, int splits, float* partial, int* arrivals, const int* step, const int* emMeta, int emTables, const int* xs, int inDim, int loss, const int* ys, double* nll, int* lnArrivals, int lnG, int lnB, const float* lnX, const float* lnStats, float* lnDx", 32, 8);
     /** Columns of W per backward block. */
     static final int LINEAR_BACKWARD_COLS = 32;
     static final KernelSig LINEAR_FORWARD_TANGENT = k("linear_forward_tangent",
@@ -148,4 +148,6 @@ final class CudaKernels {
 
     /** activation_forward's kinds, as the #defines in activation.cu. */
     static final int ACT_RELU = 0, ACT_TANH = 1, ACT_SIGMOID = 2;
+    /** What a head linear's backward does about the loss (loss.cuh): nothing, or forms it itself. */
+    static final int LOSS_NONE = 0, LOSS_BCE = 1, LOSS_SOFTMAX = 2;
 }

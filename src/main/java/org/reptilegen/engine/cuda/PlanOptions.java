@@ -3,7 +3,7 @@ package org.reptilegen.engine.cuda;
 /**
  * Choices in how a step plan's launches are laid out that change how fast it runs, not what it computes
  * (up to the order of float additions): the row splits of the fused backward kernels, and whether the
- * small layers next to a linear or lstm_block (layernorm, embedding) run inside that layer's kernels
+ * small layers next to a linear or lstm_block (layernorm, embedding, loss) run inside that layer's kernels
  * instead of in launches of their own (StepPlan.foldSmallLayers). {@code bench} compares them in one run.
  */
 record PlanOptions(RowSplits rowSplits, boolean smallLayersFolded) {

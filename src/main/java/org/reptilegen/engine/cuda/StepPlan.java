@@ -48,6 +48,11 @@ final class StepPlan {
     private record Adjoint(CUdeviceptr lambda, CUdeviceptr rg, int rgOn, double alpha) {}
 
     private Adjoint adjoint;
+    /**
+     * The model's head when it is a plain linear that forms the loss's gradient in its own backward
+     * (small layers folded), else null: the plain steps then have no loss launch.
+     */
+    private final LinearNode lossHead;
     /** The row splits of each fused backward launch, in the order the layers were built. */
     private final List<Integer> splitCounts = new ArrayList<>();
 
@@ -71,6 +76,9 @@ final class StepPlan {
         logitsT = xT;
         dlogits = w.arena.floats((long) w.tasks * width);
         dlogitsT = tangentFloats(width);
+        LinearNode head = nodes.length > 0 && nodes[nodes.length - 1] instanceof LinearNode l && l.mode == LIN_PLAIN ? l : null;
+        lossHead = w.options.smallLayersFolded() ? head : null;
+        if (lossHead != null) lossHead.folded.loss = kind == TaskKind.MNIST ? LOSS_BCE : LOSS_SOFTMAX;
     }
 
     /** The row splits of the fused backward launches, first layer first, e.g. "1,3,3,1". */
@@ -89,7 +97,7 @@ final class StepPlan {
         this.nll = nll;
         List<Launch> ops = new ArrayList<>();
         for (Node n : nodes) n.forward(ops, false);
-        ops.add(loss());
+        if (lossHead == null) ops.add(loss());
         backward(ops, u);
         ops.add(op(STEP_ADVANCE, 1, 1, w.step));
         return ops;
@@ -135,7 +143,7 @@ final class StepPlan {
         //             int stopAtZero, const int* step, int steps, int* ys, int* done, int* out)
         ops.add(op(SAMPLE_DRAW, w.tasks, 1, w.tasks, kind.logits, temperature, logits, w.streams,
                 stopAtZero ? 1 : 0, w.step, w.steps, w.ys, w.done, w.out));
-        ops.add(loss());
+        if (lossHead == null) ops.add(loss());
         backward(ops, u);
         ops.add(op(STEP_ADVANCE, 1, 1, w.step));
         return ops;
@@ -265,7 +273,8 @@ final class StepPlan {
 
     /**
      * Folds the small layers of a chain into the kernels of the big ones next to them, so that each saves
-     * the step a launch and a dependent phase each way (mnist-lstm: 18 launches to 10; kernels/README.md):
+     * the step a launch and a dependent phase each way (mnist-lstm: 18 launches to 9 with the loss, which
+     * the constructor folds into a plain head's backward; kernels/README.md):
      * <ul>
      * <li>a layernorm's forward into the linear or lstm_block before it, which runs it in the last of each
      * task's blocks once the task's output is complete, and its backward into the one after it, once that
@@ -314,6 +323,8 @@ final class StepPlan {
      */
     private final class Folded {
         final boolean linear;
+        /** LOSS_NONE, or the loss the model's plain head forms in its backward (linear only). */
+        int loss = LOSS_NONE;
         EmbedNode input;
         LayerNormNode after, before;
         CUdeviceptr afterArrivals, beforeArrivals;
@@ -322,10 +333,18 @@ final class StepPlan {
             this.linear = linear;
         }
 
-        /** The linear kernels' embedding arguments: const int* emMeta, int emTables, const int* xs, int inDim, const int* step. */
+        /**
+         * The linear kernels' step counter and embedding arguments: const int* step, const int* emMeta,
+         * int emTables, const int* xs, int inDim.
+         */
         Object[] embed() {
-            if (input == null) return new Object[]{Launch.NULL, 0, Launch.NULL, 0, Launch.NULL};
-            return new Object[]{input.meta, input.tables, w.xs, input.in, w.step};
+            if (input == null) return new Object[]{w.step, Launch.NULL, 0, Launch.NULL, 0};
+            return new Object[]{w.step, input.meta, input.tables, w.xs, input.in};
+        }
+
+        /** The linear backward's loss arguments: int loss, const int* ys, double* nll (the plan's losses). */
+        Object[] loss() {
+            return loss == LOSS_NONE ? new Object[]{LOSS_NONE, Launch.NULL, Launch.NULL} : new Object[]{loss, w.ys, nll};
         }
 
         /** The forward kernels' last arguments: int* lnArrivals, int lnG, int lnB, float* lnStats, float* lnY. */
@@ -498,7 +517,8 @@ final class StepPlan {
          * LIN_PLAIN, LIN_SINE or LIN_ACT + an activation kind (those two keep the pre-activation in pre);
          * the gated pair passes LIN_GATED to its launches.
          */
-        private final int wOff, bOff, mode;
+        private final int wOff, bOff;
+        final int mode;
         private final CUdeviceptr pre, preT;
         private final Splits splits;
         final Folded folded = new Folded(true);
@@ -540,8 +560,8 @@ final class StepPlan {
         /** linear_forward into y in the given mode (for LIN_GATED y is the gated output, pre this node's y). */
         Launch forwardLaunch(CUdeviceptr into, int mode) {
             // linear_forward(const float* p, int P, int wOff, int bOff, int in, int out, float* x, float* y,
-            //                float* pre, int mode, const int* emMeta, int emTables, const int* xs, int inDim,
-            //                const int* step, int* lnArrivals, int lnG, int lnB, float* lnStats, float* lnY)
+            //                float* pre, int mode, const int* step, const int* emMeta, int emTables, const int* xs,
+            //                int inDim, int* lnArrivals, int lnG, int lnB, float* lnStats, float* lnY)
             int rows = mode == LIN_GATED ? out / 2 : out;
             return op(LINEAR_FORWARD, blocks(rows, LINEAR_FORWARD_ROWS), w.tasks,
                     with(new Object[]{p, w.paramStride, wOff, bOff, in, out, x, into, pre, mode}, folded.embed(), folded.layerNormForward()));
@@ -555,12 +575,12 @@ final class StepPlan {
         Launch backwardLaunch(CUdeviceptr dy, Update u, int mode) {
             // linear_backward_update(float* p, int P, float scale, float* acc, int accOn, int wOff, int bOff, int in,
             //                        int out, const float* x, const float* dy, const float* pre, int mode, float* dx,
-            //                        int splits, float* partial, int* arrivals, const int* emMeta, int emTables,
-            //                        const int* xs, int inDim, const int* step, int* lnArrivals, int lnG, int lnB,
-            //                        const float* lnX, const float* lnStats, float* lnDx)
+            //                        int splits, float* partial, int* arrivals, const int* step, const int* emMeta,
+            //                        int emTables, const int* xs, int inDim, int loss, const int* ys, double* nll,
+            //                        int* lnArrivals, int lnG, int lnB, const float* lnX, const float* lnStats, float* lnDx)
             return op(LINEAR_BACKWARD_UPDATE, splits.gridX(), w.tasks, with(new Object[]{p, w.paramStride, u.scale(), u.acc(),
                     u.accOn(), wOff, bOff, in, out, x, dy, pre, mode, dx, splits.count, splits.partial, splits.arrivals},
-                    folded.embed(), folded.layerNormBackward()));
+                    folded.embed(), folded.loss(), folded.layerNormBackward()));
         }
 
         void backwardTangent(List<Launch> ops, CUdeviceptr dy, CUdeviceptr dyT) {

@@ -57,17 +57,18 @@ class PlanBuildTest {
     /**
      * mnist-lstm's step: embed, 3 layernorm, 2 lstm, 2 linear make forward 8, loss 1, backward 8, advance 1:
      * 18 launches. Each layernorm sits between two big layers, so the one before runs its forward and the
-     * one after its backward, and the first linear reads the embedding's tables and updates them: 10
-     * launches, none of them a layernorm's or the embedding's. MAML's Hessian-vector step keeps their own
-     * kernels for the tangents; its recomputation is the plain step.
+     * one after its backward, the first linear reads the embedding's tables and updates them, and the head
+     * forms the loss's gradient in its backward: 9 launches, none of them a layernorm's, the embedding's or
+     * the loss's. MAML's Hessian-vector step keeps their own kernels for the tangents; its recomputation is
+     * the plain step.
      */
     @Test
     void mnistLstmFoldsItsSmallLayersIntoTheirNeighbours() {
         ModelSpec m = CudaTestModels.MNIST_LSTM;
         List<Launch> step = Workspace.measuring(m, 50, 784, false).trainStep(1e-3f, false);
-        assertEquals(10, step.size());
-        assertTrue(step.stream().noneMatch(l -> l.sig.name().startsWith("layernorm_") || l.sig.name().startsWith("embed_")),
-                "no separate layernorm or embedding launch");
+        assertEquals(9, step.size());
+        assertTrue(step.stream().noneMatch(l -> l.sig.name().startsWith("layernorm_") || l.sig.name().startsWith("embed_")
+                || l.sig.name().contains("loss")), "no separate layernorm, embedding or loss launch");
         PlanOptions own = PlanOptions.DEFAULT.withSmallLayersFolded(false);
         assertEquals(18, Workspace.measuring(m, 50, 784, false, 0, own).trainStep(1e-3f, false).size());
         Workspace maml = Workspace.measuring(m, 2, 8, false, 4);
@@ -75,6 +76,10 @@ class PlanBuildTest {
         assertEquals(9, hvp.stream().filter(l -> l.sig.name().startsWith("layernorm_")).count(),
                 "each layernorm's forward, forward tangent and backward tangent");
         assertEquals(3, hvp.stream().filter(l -> l.sig.name().startsWith("embed_")).count(), "two gathers, the adjoint scatter");
+        assertEquals(1, hvp.stream().filter(l -> l.sig.name().equals("bce_loss_grad_tangent")).count());
+        Workspace sampling = Workspace.measuring(m, 2, 8, false);
+        assertTrue(sampling.plan.sampleStep(sampling.sgd(1e-3f, false), 1.0, false).stream().noneMatch(l -> l.sig.name().contains("loss")),
+                "sampling: the head's backward forms the loss of the drawn bit");
     }
 
     /** What the automatic row splits give mnist-lstm's fused backward launches on a 132-SM card. */
@@ -90,12 +95,12 @@ class PlanBuildTest {
     /**
      * text-mlp's six linear -> relu pairs run as one forward and one backward launch each: embed, 7 linear,
      * loss, 7 linear backward, embed scatter, advance = 18 launches (30 with relu as its own kernels); the
-     * embedding folded into the first linear takes out its two: 16.
+     * embedding folded into the first linear takes out its two, the loss formed in the head's backward one: 15.
      */
     @Test
     void textMlpFusesEachLinearReluPair() {
         List<Launch> step = Workspace.measuring(CudaTestModels.TEXT_MLP, 50, 128, false).trainStep(1e-3f, false);
-        assertEquals(16, step.size());
+        assertEquals(15, step.size());
         assertTrue(step.stream().noneMatch(l -> l.sig.name().startsWith("activation_")), "no separate activation launch");
         Workspace m = Workspace.measuring(CudaTestModels.TEXT_MLP, 2, 8, false, 4);
         assertTrue(m.plan.hvpStep(m.params, 0.1).stream().noneMatch(l -> l.sig.name().startsWith("activation_")),
@@ -110,13 +115,14 @@ class PlanBuildTest {
      * gated_backward_tangent. Fused: 60 - 3 * 7 = 39. The adjoint update inside the backward tangents then
      * took out maml_adjoint and one of the embedding's two scatters: 37. Of its three layernorms, the first
      * follows a linear -> gated pair (forward tail; the others follow the residual block or open it) and
-     * all three feed a linear (backward tail), and the embedding is folded into the first linear: 25.
+     * all three feed a linear (backward tail), the embedding is folded into the first linear and the loss
+     * into the head: 24.
      */
     @Test
     void mnistGatedFusesEachLinearGatedPair() {
         buildAll(CudaTestModels.MNIST_GATED, 50, 784);
         List<Launch> step = Workspace.measuring(CudaTestModels.MNIST_GATED, 50, 784, false).trainStep(1e-3f, false);
-        assertEquals(25, step.size());
+        assertEquals(24, step.size());
         assertTrue(step.stream().noneMatch(l -> l.sig.name().startsWith("gated_")), "no separate gated launch");
         assertEquals(2, step.stream().filter(l -> l.sig.name().equals("layernorm_forward")).count(), "those around the residual");
         Workspace m = Workspace.measuring(CudaTestModels.MNIST_GATED, 2, 8, false, 4);
