@@ -10,6 +10,8 @@
 #include "loss.cuh"
 
 #define LIN_FWD_WARPS 8
+// The widest embedding a linear_forward gathers into shared memory itself (StepPlan folds no wider one).
+#define LIN_EMBED_MAX 1024
 
 // What follows the matrix product (mode): nothing, sin (siren), the gated activation, or an elementwise
 // activation (LIN_ACT + its ACT_ kind).
@@ -37,31 +39,12 @@ __device__ __forceinline__ void lin_derivs(int mode, float a, float* f1, float* 
     }
 }
 
-// The input of a linear: x (EMBED false), or with the embedding folded in, the task's table elements that
-// the embedding would have gathered into x (embed_element, from the embedding's meta, tables, xs, inDim).
-struct LinInput {
-    const float* xb;
-    const float* task;
-    const int* meta;
-    int tables;
-    const int* xs;
-    int inDim;
-    const int* step;
-};
-
-template <bool EMBED>
-__device__ __forceinline__ float lin_input(const LinInput& in, int i) {
-    if (!EMBED) return in.xb[i];
-    return in.task[embed_element(in.meta, in.tables, i, in.xs, in.inDim, in.step, gridDim.y, blockIdx.y)];
-}
-
 // Forward: one warp per output row, lanes stride along the row (coalesced), then a warp sum.
 // grid (ceil(out / 8), B), block 256. The elementwise modes also store the pre-activation in pre.
 // LIN_GATED: grid (ceil(d / 8), B) with d = out / 2; warp r computes both rows r (a) and d + r (c),
 // so the product a * sigmoid(c) needs no second kernel and no exchange between warps; both go to pre.
-template <bool EMBED>
 __device__ __forceinline__ void linear_forward_rows(const float* p, int P, int wOff, int bOff, int in, int out,
-                                                    const LinInput& src, float* y, float* pre, int mode) {
+                                                    const float* xb, float* y, float* pre, int mode) {
     int b = blockIdx.y;
     int row = blockIdx.x * LIN_FWD_WARPS + (threadIdx.x >> 5);
     int lane = threadIdx.x & 31;
@@ -73,7 +56,7 @@ __device__ __forceinline__ void linear_forward_rows(const float* p, int P, int w
         const float* wc = w + (size_t)rows * in;
         float sa = 0.f, sc = 0.f;
         for (int i = lane; i < in; i += 32) {
-            float xi = lin_input<EMBED>(src, i);
+            float xi = xb[i];
             sa += w[i] * xi;
             sc += wc[i] * xi;
         }
@@ -90,7 +73,7 @@ __device__ __forceinline__ void linear_forward_rows(const float* p, int P, int w
         return;
     }
     float s = 0.f;
-    for (int i = lane; i < in; i += 32) s += w[i] * lin_input<EMBED>(src, i);
+    for (int i = lane; i < in; i += 32) s += w[i] * xb[i];
     s = warp_sum(s);
     if (lane == 0) {
         float a = s + task[bOff + row];
@@ -104,25 +87,37 @@ __device__ __forceinline__ void linear_forward_rows(const float* p, int P, int w
     }
 }
 
-// Small layers folded in (StepPlan.foldSmallLayers), each off when its pointer is null:
-// - emMeta: the embedding before this linear; the input comes from the task's tables (emMeta, emTables,
-//   xs, inDim, step as embed_gather_forward's), and block 0 of each task also writes it to x, the
-//   embedding's output, which the backward reads;
+extern "C" __global__ void linear_forward(const float* p, int P, int wOff, int bOff, int in, int out,
+                                          const float* x, float* y, float* pre, int mode) {
+    linear_forward_rows(p, P, wOff, bOff, in, out, x + (size_t)blockIdx.y * in, y, pre, mode);
+}
+
+// linear_forward with small layers folded in (StepPlan.foldSmallLayers), each off when its pointer is null.
+// A kernel of its own so that linear_forward keeps its registers (32; the layernorm tail takes more, and
+// the fewer resident warps, the fewer loads in flight).
+// - emMeta: the embedding before this linear (in <= LIN_EMBED_MAX); each block gathers the input from the
+//   task's tables into shared memory (emMeta, emTables, xs, inDim, step as embed_gather_forward's), and
+//   block 0 of each task also writes it to x, the embedding's output, which the backward reads;
 // - lnArrivals: the layernorm that follows runs in the last of each task's blocks, on y
 //   (layernorm_forward_tail): lnG, lnB its parameters, lnStats [B x 2] and lnY [B x rows] its outputs.
-extern "C" __global__ void linear_forward(const float* p, int P, int wOff, int bOff, int in, int out,
-                                          float* x, float* y, float* pre, int mode, const int* step, const int* emMeta,
-                                          int emTables, const int* xs, int inDim, int* lnArrivals, int lnG, int lnB,
-                                          float* lnStats, float* lnY) {
+// Bounded to 40 registers (6 blocks of 256 per SM; 48 unbounded), which ptxas meets without spills.
+extern "C" __global__ void __launch_bounds__(256, 6)
+linear_forward_folded(const float* p, int P, int wOff, int bOff, int in, int out, float* x, float* y, float* pre,
+                      int mode, const int* step, const int* emMeta, int emTables, const int* xs, int inDim,
+                      int* lnArrivals, int lnG, int lnB, float* lnStats, float* lnY) {
+    __shared__ float gathered[LIN_EMBED_MAX];
     int b = blockIdx.y;
-    LinInput src{x + (size_t)b * in, TASK_ROW(p, b, P), emMeta, emTables, xs, inDim, step};
+    float* xb = x + (size_t)b * in;
     if (emMeta) {
-        linear_forward_rows<true>(p, P, wOff, bOff, in, out, src, y, pre, mode);
-        if (blockIdx.x == 0)
-            for (int i = threadIdx.x; i < in; i += blockDim.x) x[(size_t)b * in + i] = lin_input<true>(src, i);
-    } else {
-        linear_forward_rows<false>(p, P, wOff, bOff, in, out, src, y, pre, mode);
+        const float* task = TASK_ROW(p, b, P);
+        for (int i = threadIdx.x; i < in; i += blockDim.x) {
+            float v = task[embed_element(emMeta, emTables, i, xs, inDim, step, gridDim.y, b)];
+            gathered[i] = v;
+            if (blockIdx.x == 0) xb[i] = v;
+        }
+        __syncthreads();
     }
+    linear_forward_rows(p, P, wOff, bOff, in, out, emMeta ? gathered : xb, y, pre, mode);
     layernorm_forward_tail(lnArrivals, gridDim.x, p, P, lnG, lnB, mode == LIN_GATED ? out / 2 : out, y, lnStats, lnY);
 }
 

@@ -28,7 +28,12 @@ final class CudaKernels {
 
     // linear.cu
     static final KernelSig LINEAR_FORWARD = k("linear_forward",
+            "const float* p, int P, int wOff, int bOff, int in, int out, const float* x, float* y, float* pre, int mode", 256, 1);
+    /** linear_forward with an embedding before it or a layernorm after it folded in. */
+    static final KernelSig LINEAR_FORWARD_FOLDED = k("linear_forward_folded",
             "const float* p, int P, int wOff, int bOff, int in, int out, float* x, float* y, float* pre, int mode, const int* step, const int* emMeta, int emTables, const int* xs, int inDim, int* lnArrivals, int lnG, int lnB, float* lnStats, float* lnY", 256, 1);
+    /** The widest embedding linear_forward_folded gathers (LIN_EMBED_MAX). */
+    static final int LINEAR_EMBED_MAX = 1024;
     /** Rows of W per forward block: one warp each. */
     static final int LINEAR_FORWARD_ROWS = 8;
     static final KernelSig LINEAR_BACKWARD_UPDATE = k("linear_backward_update",
@@ -123,7 +128,7 @@ final class CudaKernels {
 
     static final List<KernelSig> ALL = List.of(
             EMBED_GATHER_FORWARD, EMBED_SCATTER_UPDATE, EMBED_SCATTER_ADJOINT, D2C_FORWARD,
-            LINEAR_FORWARD, LINEAR_BACKWARD_UPDATE,
+            LINEAR_FORWARD, LINEAR_FORWARD_FOLDED, LINEAR_BACKWARD_UPDATE,
             ACTIVATION_FORWARD, ACTIVATION_BACKWARD, GATED_FORWARD, GATED_BACKWARD,
             ELEMENTWISE_ADD, GATE_MUL_FORWARD, GATE_MUL_BACKWARD,
             LAYERNORM_FORWARD, LAYERNORM_BACKWARD_UPDATE,

@@ -289,7 +289,7 @@ final class StepPlan {
         for (int j = 0; j < chain.size(); j++) {
             Folded before = j > 0 ? foldedOf(chain.get(j - 1)) : null;
             Folded after = j + 1 < chain.size() ? foldedOf(chain.get(j + 1)) : null;
-            if (chain.get(j) instanceof EmbedNode e && after != null && after.linear) {
+            if (chain.get(j) instanceof EmbedNode e && after != null && after.linear && e.out <= LINEAR_EMBED_MAX) {
                 after.input = e;
                 e.folded = true;
             }
@@ -557,14 +557,23 @@ final class StepPlan {
                     p, w.direction, w.paramStride, wOff, bOff, in, out, x, xT, mode, into, pre, intoT, preT);
         }
 
-        /** linear_forward into y in the given mode (for LIN_GATED y is the gated output, pre this node's y). */
+        /**
+         * linear_forward into y in the given mode (for LIN_GATED y is the gated output, pre this node's y),
+         * or linear_forward_folded where an embedding or a layernorm is folded in.
+         */
         Launch forwardLaunch(CUdeviceptr into, int mode) {
-            // linear_forward(const float* p, int P, int wOff, int bOff, int in, int out, float* x, float* y,
-            //                float* pre, int mode, const int* step, const int* emMeta, int emTables, const int* xs,
-            //                int inDim, int* lnArrivals, int lnG, int lnB, float* lnStats, float* lnY)
             int rows = mode == LIN_GATED ? out / 2 : out;
-            return op(LINEAR_FORWARD, blocks(rows, LINEAR_FORWARD_ROWS), w.tasks,
-                    with(new Object[]{p, w.paramStride, wOff, bOff, in, out, x, into, pre, mode}, folded.embed(), folded.layerNormForward()));
+            int grid = blocks(rows, LINEAR_FORWARD_ROWS);
+            if (folded.input == null && folded.after == null)
+                // linear_forward(const float* p, int P, int wOff, int bOff, int in, int out, const float* x, float* y,
+                //                float* pre, int mode)
+                return op(LINEAR_FORWARD, grid, w.tasks, p, w.paramStride, wOff, bOff, in, out, x, into, pre, mode);
+            // linear_forward_folded(const float* p, int P, int wOff, int bOff, int in, int out, float* x, float* y,
+            //                       float* pre, int mode, const int* step, const int* emMeta, int emTables,
+            //                       const int* xs, int inDim, int* lnArrivals, int lnG, int lnB, float* lnStats,
+            //                       float* lnY)
+            return op(LINEAR_FORWARD_FOLDED, grid, w.tasks, with(new Object[]{p, w.paramStride, wOff, bOff, in, out, x, into,
+                    pre, mode}, folded.embed(), folded.layerNormForward()));
         }
 
         void backward(List<Launch> ops, CUdeviceptr dy, Update u) {

@@ -78,6 +78,7 @@ class KernelSignatureTest {
         assertEquals(d.get("ACT_RELU"), CudaKernels.ACT_RELU);
         assertEquals(d.get("ACT_TANH"), CudaKernels.ACT_TANH);
         assertEquals(d.get("ACT_SIGMOID"), CudaKernels.ACT_SIGMOID);
+        assertEquals(d.get("LIN_EMBED_MAX"), CudaKernels.LINEAR_EMBED_MAX);
         assertEquals(d.get("LOSS_NONE"), CudaKernels.LOSS_NONE);
         assertEquals(d.get("LOSS_BCE"), CudaKernels.LOSS_BCE);
         assertEquals(d.get("LOSS_SOFTMAX"), CudaKernels.LOSS_SOFTMAX);

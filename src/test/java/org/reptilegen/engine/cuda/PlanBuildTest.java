@@ -93,6 +93,23 @@ class PlanBuildTest {
     }
 
     /**
+     * The folded linear gathers the embedding into shared memory of CudaKernels.LINEAR_EMBED_MAX floats: a
+     * wider embedding keeps its own kernels. The plain linear_forward is used wherever nothing is folded.
+     */
+    @Test
+    void onlyEmbeddingsThatFitTheFoldedLinearAreFolded() {
+        int wide = CudaKernels.LINEAR_EMBED_MAX + 1;
+        ModelSpec m = new ModelSpec(org.reptilegen.model.TaskKind.MNIST, List.of(
+                new org.reptilegen.model.LayerSpec.Embed(List.of(new int[]{4, wide - 3}, new int[]{4, 3})), CudaTestModels.lin(wide, 1)));
+        List<String> names = Workspace.measuring(m, 2, 3, false).trainStep(1e-3f, false).stream().map(l -> l.sig.name()).toList();
+        assertTrue(names.contains("embed_gather_forward") && names.contains("embed_scatter_update"), names.toString());
+        assertTrue(names.contains("linear_forward") && !names.contains("linear_forward_folded"), names.toString());
+        List<String> lstm = Workspace.measuring(CudaTestModels.MNIST_LSTM, 2, 3, false).trainStep(1e-3f, false).stream()
+                .map(l -> l.sig.name()).toList();
+        assertEquals(List.of("linear_forward_folded", "lstm_block_forward", "lstm_block_forward", "linear_forward"), lstm.subList(0, 4));
+    }
+
+    /**
      * text-mlp's six linear -> relu pairs run as one forward and one backward launch each: embed, 7 linear,
      * loss, 7 linear backward, embed scatter, advance = 18 launches (30 with relu as its own kernels); the
      * embedding folded into the first linear takes out its two, the loss formed in the head's backward one: 15.
