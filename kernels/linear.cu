@@ -144,13 +144,15 @@ linear_forward_folded(const float* p, int P, int wOff, int bOff, int in, int out
 //   inDim, step as there);
 // - lnArrivals: the layernorm before this linear (its output is x) runs its backward in the last block of
 //   each task to finish dx (layernorm_backward_tail): lnG, lnB its parameters, lnX and lnStats its input
-//   and statistics, lnDx [B x in] its input gradient.
+//   and statistics, lnDx [B x in] its input gradient;
+// - stepArrivals: this is the step's last launch, and the last of all its blocks to finish advances the
+//   step counter (step_advance's work); stepArrivals [1] counts them.
 extern "C" __global__ void __launch_bounds__(LIN_BWD_ROWS * LIN_BWD_COLS, BWD_MIN_BLOCKS)
 linear_backward_update(float* p, int P, float scale, float* acc, int accOn, int wOff, int bOff, int in, int out,
                        const float* x, const float* dy, const float* pre, int mode, float* dx, int splits,
-                       float* partial, int* arrivals, const int* step, const int* emMeta, int emTables, const int* xs,
+                       float* partial, int* arrivals, int* step, const int* emMeta, int emTables, const int* xs,
                        int inDim, int loss, const int* ys, double* nll, int* lnArrivals, int lnG, int lnB,
-                       const float* lnX, const float* lnStats, float* lnDx) {
+                       const float* lnX, const float* lnStats, float* lnDx, int* stepArrivals) {
     __shared__ float d[LIN_BWD_TILE];
     __shared__ float part[LIN_BWD_ROWS][LIN_BWD_COLS];
     __shared__ int lossY;
@@ -202,17 +204,22 @@ linear_backward_update(float* p, int P, float scale, float* acc, int accOn, int 
             }
         }
     }
-    if (!column_total(&s, nullptr, &part[0][0], nullptr, splits, z, slab, slabs, col, in, partial, arrivals)) return;
-    if (ty == 0 && col < in) {
-        dx[(size_t)b * in + col] = s;
-        // The folded embedding's update: the looked-up element behind input col moves along its gradient.
-        if (emMeta) {
-            size_t idx = taskBase + embed_element(emMeta, emTables, col, xs, inDim, step, gridDim.y, b);
-            apply_grad(p, acc, idx, p[idx], s, scale, accOn);
+    if (column_total(&s, nullptr, &part[0][0], nullptr, splits, z, slab, slabs, col, in, partial, arrivals)) {
+        if (ty == 0 && col < in) {
+            dx[(size_t)b * in + col] = s;
+            // The folded embedding's update: the looked-up element behind input col moves along its gradient.
+            if (emMeta) {
+                size_t idx = taskBase + embed_element(emMeta, emTables, col, xs, inDim, step, gridDim.y, b);
+                apply_grad(p, acc, idx, p[idx], s, scale, accOn);
+            }
         }
+        // The slabs' final blocks, one per slab, count towards the layernorm before this linear.
+        layernorm_backward_tail(lnArrivals, slabs, p, P, scale, acc, accOn, lnG, lnB, in, lnX, lnStats, dx, lnDx);
     }
-    // The slabs' final blocks, one per slab, count towards the layernorm before this linear.
-    layernorm_backward_tail(lnArrivals, slabs, p, P, scale, acc, accOn, lnG, lnB, in, lnX, lnStats, dx, lnDx);
+    // Every block of the grid has read the step counter before it counts itself in here.
+    if (stepArrivals && last_arrival(stepArrivals, gridDim.x * gridDim.y)) {
+        if (block_thread() == 0) *step += 1;
+    }
 }
 
 // ---- tangent (forward-over-reverse) kernels, for MAML's Hessian-vector products ----

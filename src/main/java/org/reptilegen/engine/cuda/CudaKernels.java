@@ -37,7 +37,7 @@ final class CudaKernels {
     /** Rows of W per forward block: one warp each. */
     static final int LINEAR_FORWARD_ROWS = 8;
     static final KernelSig LINEAR_BACKWARD_UPDATE = k("linear_backward_update",
-            "float* p, int P, float scale, float* acc, int accOn, int wOff, int bOff, int in, int out, const float* x, const float* dy, const float* pre, int mode, float* dx, int splits, float* partial, int* arrivals, const int* step, const int* emMeta, int emTables, const int* xs, int inDim, int loss, const int* ys, double* nll, int* lnArrivals, int lnG, int lnB, const float* lnX, const float* lnStats, float* lnDx", 32, 8);
+            "float* p, int P, float scale, float* acc, int accOn, int wOff, int bOff, int in, int out, const float* x, const float* dy, const float* pre, int mode, float* dx, int splits, float* partial, int* arrivals, int* step, const int* emMeta, int emTables, const int* xs, int inDim, int loss, const int* ys, double* nll, int* lnArrivals, int lnG, int lnB, const float* lnX, const float* lnStats, float* lnDx, int* stepArrivals", 32, 8);
     /** Columns of W per backward block. */
     static final int LINEAR_BACKWARD_COLS = 32;
     static final KernelSig LINEAR_FORWARD_TANGENT = k("linear_forward_tangent",

@@ -53,6 +53,11 @@ final class StepPlan {
      * (small layers folded), else null: the plain steps then have no loss launch.
      */
     private final LinearNode lossHead;
+    /**
+     * The linear whose backward is the plain step's last launch and advances the step counter itself
+     * (small layers folded), else null: the plain steps then end with step_advance.
+     */
+    private final LinearNode stepHost;
     /** The row splits of each fused backward launch, in the order the layers were built. */
     private final List<Integer> splitCounts = new ArrayList<>();
 
@@ -79,6 +84,18 @@ final class StepPlan {
         LinearNode head = nodes.length > 0 && nodes[nodes.length - 1] instanceof LinearNode l && l.mode == LIN_PLAIN ? l : null;
         lossHead = w.options.smallLayersFolded() ? head : null;
         if (lossHead != null) lossHead.folded.loss = kind == TaskKind.MNIST ? LOSS_BCE : LOSS_SOFTMAX;
+        // The backward runs last to first; d2c and a folded embedding add no launch of their own.
+        int first = 0;
+        while (first < nodes.length && (nodes[first] instanceof D2cNode || nodes[first] instanceof EmbedNode e && e.folded)) first++;
+        LinearNode last = first == nodes.length ? null
+                : nodes[first] instanceof LinearNode l ? l : nodes[first] instanceof LinearGatedNode g ? g.linear : null;
+        stepHost = w.options.smallLayersFolded() ? last : null;
+        if (stepHost != null) stepHost.folded.stepArrivals = w.arena.constInts(new int[1]);
+    }
+
+    /** The step counter's advance at the end of a plain step: in the last launch (stepHost), or its own. */
+    private void advance(List<Launch> ops) {
+        if (stepHost == null) ops.add(op(STEP_ADVANCE, 1, 1, w.step));
     }
 
     /** The row splits of the fused backward launches, first layer first, e.g. "1,3,3,1". */
@@ -99,7 +116,7 @@ final class StepPlan {
         for (Node n : nodes) n.forward(ops, false);
         if (lossHead == null) ops.add(loss());
         backward(ops, u);
-        ops.add(op(STEP_ADVANCE, 1, 1, w.step));
+        advance(ops);
         return ops;
     }
 
@@ -145,7 +162,7 @@ final class StepPlan {
                 stopAtZero ? 1 : 0, w.step, w.steps, w.ys, w.done, w.out));
         if (lossHead == null) ops.add(loss());
         backward(ops, u);
-        ops.add(op(STEP_ADVANCE, 1, 1, w.step));
+        advance(ops);
         return ops;
     }
 
@@ -273,8 +290,9 @@ final class StepPlan {
 
     /**
      * Folds the small layers of a chain into the kernels of the big ones next to them, so that each saves
-     * the step a launch and a dependent phase each way (mnist-lstm: 18 launches to 9 with the loss, which
-     * the constructor folds into a plain head's backward; kernels/README.md):
+     * the step a launch and a dependent phase each way (mnist-lstm: 18 launches to 8 with the loss and the
+     * step counter's advance, which the constructor folds into the head's and the first linear's backward;
+     * kernels/README.md):
      * <ul>
      * <li>a layernorm's forward into the linear or lstm_block before it, which runs it in the last of each
      * task's blocks once the task's output is complete, and its backward into the one after it, once that
@@ -328,6 +346,8 @@ final class StepPlan {
         EmbedNode input;
         LayerNormNode after, before;
         CUdeviceptr afterArrivals, beforeArrivals;
+        /** The grid's arrival count [1] when this linear's backward is the step's last launch and advances the counter. */
+        CUdeviceptr stepArrivals;
 
         Folded(boolean linear) {
             this.linear = linear;
@@ -360,6 +380,11 @@ final class StepPlan {
         Object[] layerNormBackward() {
             if (before == null) return new Object[]{Launch.NULL, 0, 0, Launch.NULL, Launch.NULL, Launch.NULL};
             return new Object[]{beforeArrivals, before.gOff, before.bOff, before.x, before.stats, before.dx};
+        }
+
+        /** The linear backward's last argument: int* stepArrivals. */
+        Object[] stepAdvance() {
+            return new Object[]{stepArrivals == null ? Launch.NULL : stepArrivals};
         }
     }
 
@@ -584,12 +609,13 @@ final class StepPlan {
         Launch backwardLaunch(CUdeviceptr dy, Update u, int mode) {
             // linear_backward_update(float* p, int P, float scale, float* acc, int accOn, int wOff, int bOff, int in,
             //                        int out, const float* x, const float* dy, const float* pre, int mode, float* dx,
-            //                        int splits, float* partial, int* arrivals, const int* step, const int* emMeta,
+            //                        int splits, float* partial, int* arrivals, int* step, const int* emMeta,
             //                        int emTables, const int* xs, int inDim, int loss, const int* ys, double* nll,
-            //                        int* lnArrivals, int lnG, int lnB, const float* lnX, const float* lnStats, float* lnDx)
+            //                        int* lnArrivals, int lnG, int lnB, const float* lnX, const float* lnStats, float* lnDx,
+            //                        int* stepArrivals)
             return op(LINEAR_BACKWARD_UPDATE, splits.gridX(), w.tasks, with(new Object[]{p, w.paramStride, u.scale(), u.acc(),
                     u.accOn(), wOff, bOff, in, out, x, dy, pre, mode, dx, splits.count, splits.partial, splits.arrivals},
-                    folded.embed(), folded.loss(), folded.layerNormBackward()));
+                    folded.embed(), folded.loss(), folded.layerNormBackward(), folded.stepAdvance()));
         }
 
         void backwardTangent(List<Launch> ops, CUdeviceptr dy, CUdeviceptr dyT) {
