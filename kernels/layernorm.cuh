@@ -76,9 +76,9 @@ __device__ __forceinline__ void layernorm_forward_tail(int* arrivals, int count,
 // Backward: dy [B x dim] is the kernel's input gradient; x, stats are the layernorm's input and
 // statistics from the forward, dx [B x dim] its input gradient; the update as the kernel's. Not inlined:
 // inside the backward kernels' 64-register budget it made ptxas spill, and it runs once per task.
-__device__ __noinline__ void layernorm_backward_tail(int* arrivals, int count, float* p, int P, float scale,
-                                                        float* acc, int accOn, int gOff, int bOff, int dim,
-                                                        const float* x, const float* stats, const float* dy, float* dx) {
+__device__ __noinline__ void layernorm_backward_tail(int* arrivals, int count, float* p, int P, float scale, float* acc,
+                                                    int accOn, int gOff, int bOff, int dim, const float* x,
+                                                    const float* stats, const float* dy, float* dx) {
     int b = blockIdx.y;
     if (arrivals == nullptr || !last_arrival(arrivals + b, count)) return;
     size_t row = (size_t)b * dim;
