@@ -51,7 +51,7 @@ extern "C" __global__ void bce_loss_grad_tangent(int B, const float* z, const fl
         return;
     }
     float s = sigmoid_f(z[b]);
-    dz[b] = bce_grad(z[b], y);
+    dz[b] = s - (float)y;  // bce_grad, from the s the tangent needs too
     dzT[b] = s * (1.f - s) * zT[b];
     nll[b] += bce_nll(z[b], y);
 }
@@ -81,7 +81,7 @@ extern "C" __global__ void softmax_ce_loss_grad_tangent(int B, int L, const floa
     pz = block_sum(pz, scratch);
     for (int i = threadIdx.x; i < L; i += blockDim.x) {
         float q = expf(zb[i] - m) / s;
-        dzb[i] = softmax_grad(zb[i], m, s, i, y);
+        dzb[i] = q - (i == y ? 1.f : 0.f);  // softmax_grad, from the q the tangent needs too
         dzTb[i] = q * (zTb[i] - pz);
     }
     if (threadIdx.x == 0) nll[b] += softmax_nll(m, s, zb[y]);
