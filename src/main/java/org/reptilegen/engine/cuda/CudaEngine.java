@@ -656,13 +656,13 @@ public final class CudaEngine implements Engine {
     public synchronized void close() {
         if (closed) return;
         closed = true;
-        dev.enter();
-        try {
-            dev.sync("closing the engine");
-        } finally {
-            if (ws != null) ws.close();
-            for (CUdeviceptr p : new CUdeviceptr[]{theta, adamM, adamV, metaGrad}) dev.free(p);
-            dev.close();
-        }
+        // Best effort: after a device fault every call fails, and all must still be released.
+        Cleanup c = new Cleanup();
+        c.run(dev::enter);
+        c.run(() -> dev.sync("closing the engine"));
+        if (ws != null) ws.close(c);
+        for (CUdeviceptr p : new CUdeviceptr[]{theta, adamM, adamV, metaGrad}) c.run(() -> dev.free(p));
+        c.run(dev::close);
+        c.rethrow("closing the engine");
     }
 }

@@ -19,6 +19,7 @@ import static jcuda.driver.JCudaDriver.cuDeviceGetCount;
 import static jcuda.driver.JCudaDriver.cuDeviceGetName;
 import static jcuda.driver.JCudaDriver.cuDevicePrimaryCtxRelease;
 import static jcuda.driver.JCudaDriver.cuDevicePrimaryCtxRetain;
+import static jcuda.driver.JCudaDriver.cuDevicePrimaryCtxReset;
 import static jcuda.driver.JCudaDriver.cuDriverGetVersion;
 import static jcuda.driver.JCudaDriver.cuInit;
 import static jcuda.driver.JCudaDriver.cuMemAlloc;
@@ -130,6 +131,8 @@ final class Device implements AutoCloseable {
 
     /** Opens GPU 0 with the kernels of the jar; the caller has checked {@link #unavailableReason()}. */
     static Device open() {
+        String driver = DriverLibrary.ensureLoaded();
+        if (driver != null) throw new DeviceException(driver);
         byte[] fatbin = readFatbin();
         if (fatbin == null) throw new DeviceException(NOT_BUILT);
         return new Device(fatbin);
@@ -161,6 +164,8 @@ final class Device implements AutoCloseable {
     }
 
     private static String probe() {
+        String driver = DriverLibrary.ensureLoaded();
+        if (driver != null) return driver;
         try {
             try {
                 JCudaDriver.setExceptionsEnabled(true);
@@ -462,13 +467,25 @@ final class Device implements AutoCloseable {
     public void close() {
         if (closed) return;
         closed = true;
+        Cleanup c = new Cleanup();
+        c.run(() -> cuCtxSetCurrent(context));
+        if (streamCreated) c.run(() -> cuStreamDestroy(stream));
+        if (moduleLoaded) c.run(() -> cuModuleUnload(module));
+        // After a fault (an illegal address, a trap) every call of the context fails: reset it, so that
+        // the next engine in this process starts clean; a healthy context shared with others is kept.
+        boolean broken = c.failed() && contextBroken();
+        c.run(() -> cuDevicePrimaryCtxRelease(device));
+        if (broken) c.run(() -> cuDevicePrimaryCtxReset(device));
+        c.rethrow("closing the device");
+    }
+
+    /** Whether the current context holds a sticky error, which only a reset clears. */
+    private static boolean contextBroken() {
         try {
-            cuCtxSetCurrent(context);
-            if (streamCreated) cuStreamDestroy(stream);
-            if (moduleLoaded) cuModuleUnload(module);
-            cuDevicePrimaryCtxRelease(device);
+            cuCtxSynchronize();
+            return false;
         } catch (CudaException e) {
-            throw new DeviceException("CUDA error while closing the device: " + e.getMessage());
+            return true;
         }
     }
 }

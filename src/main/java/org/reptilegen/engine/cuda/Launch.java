@@ -47,7 +47,10 @@ final class Launch {
         List<KernelSig.Param> ps = sig.parse();
         if (args.length != ps.size())
             throw new IllegalStateException(sig.name() + " takes " + ps.size() + " arguments (" + sig.params() + "), got " + args.length);
-        Pointer[] ptrs = new Pointer[args.length];
+        // One entry more than the kernel takes, left null: a driver reads only as many as the kernel
+        // declares, and the simulated driver checks the count against this end.
+        Pointer[] ptrs = new Pointer[args.length + 1];
+        ptrs[args.length] = new Pointer();
         for (int i = 0; i < args.length; i++) {
             KernelSig.Param p = ps.get(i);
             Object a = args[i];

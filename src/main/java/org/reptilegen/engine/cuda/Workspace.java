@@ -379,10 +379,17 @@ final class Workspace implements AutoCloseable {
 
     @Override
     public void close() {
+        Cleanup c = new Cleanup();
+        close(c);
+        c.rethrow("freeing a batch's memory");
+    }
+
+    /** Frees the recorded graphs and the memory, each step attempted whatever the others do. */
+    void close(Cleanup c) {
         if (dev != null) {
-            for (jcuda.driver.CUgraphExec exec : graphs.values()) dev.destroy(exec);
+            for (jcuda.driver.CUgraphExec exec : graphs.values()) c.run(() -> dev.destroy(exec));
             graphs.clear();
         }
-        if (base != null && dev != null) dev.free(base);
+        if (base != null && dev != null) c.run(() -> dev.free(base));
     }
 }
