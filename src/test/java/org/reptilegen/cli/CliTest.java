@@ -44,15 +44,26 @@ class CliTest {
         }
     }
 
+    /** A text corpus with its config, and MNIST-format images with theirs, made in dir. */
+    record Data(Path corpus, Path textConfig, Path mnistDir, Path mnistConfig) {}
+
     @BeforeAll
     static void data() throws IOException {
+        Data d = makeData(dir);
+        corpus = d.corpus();
+        textConfig = d.textConfig();
+        mnistDir = d.mnistDir();
+        mnistConfig = d.mnistConfig();
+    }
+
+    static Data makeData(Path dir) throws IOException {
         // A corpus with a lot of structure, so a tiny model's loss drops within a few dozen meta-steps.
         List<String> lines = new ArrayList<>();
         Rng r = Rng.of(1);
         for (int i = 0; i < 200; i++) lines.add("item " + (char) ('a' + r.nextInt(4)) + (char) ('a' + r.nextInt(4)) + " ok");
-        corpus = dir.resolve("corpus.txt");
+        Path corpus = dir.resolve("corpus.txt");
         Files.write(corpus, lines, StandardCharsets.UTF_8);
-        textConfig = dir.resolve("text.yaml");
+        Path textConfig = dir.resolve("text.yaml");
         Files.writeString(textConfig, String.join("\n",
                 "task: text",
                 "model:",
@@ -68,11 +79,11 @@ class CliTest {
                 "checkpoint_every: 3",
                 "eval_tasks: 4",
                 ""));
-        mnistDir = dir.resolve("mnist");
+        Path mnistDir = dir.resolve("mnist");
         Files.createDirectories(mnistDir);
         writeImages(mnistDir.resolve("train-images-idx3-ubyte.gz"), 12, 2);
         writeImages(mnistDir.resolve("t10k-images-idx3-ubyte.gz"), 6, 3);
-        mnistConfig = dir.resolve("mnist.yaml");
+        Path mnistConfig = dir.resolve("mnist.yaml");
         Files.writeString(mnistConfig, String.join("\n",
                 "task: mnist",
                 "model:",
@@ -85,6 +96,7 @@ class CliTest {
                 "steps: 2",
                 "eval_tasks: 2",
                 ""));
+        return new Data(corpus, textConfig, mnistDir, mnistConfig);
     }
 
     static void writeImages(Path file, int count, long seed) throws IOException {

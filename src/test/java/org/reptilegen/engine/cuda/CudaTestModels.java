@@ -32,6 +32,15 @@ final class CudaTestModels {
             lin(256, 256), new LayerSpec.LayerNorm(256), new LayerSpec.LstmBlock(256),
             new LayerSpec.LayerNorm(256), new LayerSpec.LstmBlock(256), new LayerSpec.LayerNorm(256), lin(256, 1)));
 
+    /**
+     * mnist-lstm's layers at width 32 (about 30k parameters): every kernel and fusion of mnist-lstm, for
+     * tests of the engine's sequencing rather than of the model's size.
+     */
+    static final ModelSpec SMALL_LSTM = new ModelSpec(TaskKind.MNIST, List.of(
+            new LayerSpec.Embed(List.of(new int[]{28, 16}, new int[]{28, 16})),
+            lin(32, 32), new LayerSpec.LayerNorm(32), new LayerSpec.LstmBlock(32),
+            new LayerSpec.LayerNorm(32), new LayerSpec.LstmBlock(32), new LayerSpec.LayerNorm(32), lin(32, 1)));
+
     static final ModelSpec TEXT_MLP;
     static {
         List<LayerSpec> l = new ArrayList<>();

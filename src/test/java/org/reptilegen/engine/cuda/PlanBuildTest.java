@@ -202,4 +202,19 @@ class PlanBuildTest {
         assertEquals(5, Workspace.segmentFor(5, 784));
         assertEquals(3, Workspace.segmentFor(5, 3));
     }
+
+    @Test
+    void automaticRowSplitsFillTheLastWave() {
+        // 132 multiprocessors hold 528 blocks. mnist-lstm's lstm_block at B = 50: 16 slabs x 50 tasks = 800
+        // blocks, a last wave of 272; 3 splits of its 1,024 rows make 2,400, four full waves and one of 288.
+        RowSplits h100 = RowSplits.auto(132);
+        assertEquals(3, h100.splits(800, 1024));
+        // At B = 8 its 128 blocks would leave most multiprocessors idle: 4 splits (of 256 rows) make 512.
+        assertEquals(4, h100.splits(128, 1024));
+        // linear(256, 256): 256 rows are one split's least.
+        assertEquals(1, h100.splits(400, 256));
+        assertEquals(1, RowSplits.NONE.splits(800, 1024));
+        assertEquals(3, RowSplits.fixed(3).splits(800, 1024));
+        assertEquals(2, RowSplits.fixed(3).splits(800, 2));
+    }
 }

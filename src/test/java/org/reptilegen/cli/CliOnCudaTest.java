@@ -1,0 +1,192 @@
+package org.reptilegen.cli;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.reptilegen.checkpoint.Checkpoint;
+import org.reptilegen.checkpoint.TrainingCheckpoint;
+import org.reptilegen.cli.CliTest.Run;
+import org.reptilegen.config.Config;
+import org.reptilegen.engine.cuda.CudaEngine;
+import org.reptilegen.util.Rng;
+
+/**
+ * The command line with --backend cuda against --backend cpu, end to end: train (its losses step by step
+ * and the parameters it ends with), sample, eval, grad for each algorithm, and bench. The cuda backend
+ * stores float32 and the cpu backend, with precision float32, rounds what it stores to float32 but
+ * computes in float64: per-step losses, evaluation and gradients agree to {@link #BOUND} (relative),
+ * the trained parameters' change to {@link #TRAINED_BOUND}. Runs on a GPU and on the simulated driver.
+ */
+@Tag("gpu")
+class CliOnCudaTest {
+    static final double BOUND = 1e-4;
+    /**
+     * Six Adam steps normalise each gradient element, so an element whose gradient is near zero moves by
+     * up to the learning rate on rounding alone; over the whole change of theta that stays this small.
+     */
+    static final double TRAINED_BOUND = 1e-3;
+
+    @TempDir
+    static Path dir;
+    static Path corpus, textConfig, mnistDir, mnistConfig;
+
+    @BeforeEach
+    void needsTheCudaEngine() {
+        String why = CudaEngine.unavailableReason();
+        assumeTrue(why == null, "cuda backend unavailable: " + why);
+    }
+
+    @BeforeAll
+    static void data() throws IOException {
+        CliTest.Data d = CliTest.makeData(dir);
+        corpus = d.corpus();
+        textConfig = d.textConfig();
+        mnistDir = d.mnistDir();
+        mnistConfig = d.mnistConfig();
+    }
+
+    private static Run ok(String... args) {
+        Run r = CliTest.run(args);
+        assertEquals(0, r.status(), String.join(" ", args) + ": " + r.err());
+        return r;
+    }
+
+    private static List<Double> losses(Path run) throws IOException {
+        List<Double> out = new ArrayList<>();
+        ObjectMapper json = new ObjectMapper();
+        for (String line : Files.readAllLines(run.resolve("metrics.jsonl"))) {
+            JsonNode n = json.readTree(line);
+            if (n.has("loss")) out.add(n.get("loss").asDouble());
+        }
+        return out;
+    }
+
+    private static double relErr(double[] a, double[] b) {
+        double num = 0, den = 0;
+        for (int i = 0; i < a.length; i++) {
+            num += (a[i] - b[i]) * (a[i] - b[i]);
+            den += b[i] * b[i];
+        }
+        return Math.sqrt(num / den);
+    }
+
+    private static void assertRelClose(double want, double got, double bound, String what) {
+        assertEquals(want, got, bound * Math.abs(want), what);
+    }
+
+    @Test
+    void trainSampleAndEvalOnCudaGiveTheCpusResults() throws IOException {
+        Path[] runs = new Path[2];
+        String[] backends = {"cpu", "cuda"};
+        for (int i = 0; i < 2; i++) {
+            runs[i] = dir.resolve("text-" + backends[i]);
+            Run r = ok("train", "--config", textConfig.toString(), "--data", corpus.toString(), "--out", runs[i].toString(),
+                    "--samples", "2", "--backend", backends[i], "--threads", "1");
+            assertTrue(r.err().contains("done: meta-step 6"), r.err());
+        }
+        List<Double> cpu = losses(runs[0]), cuda = losses(runs[1]);
+        assertEquals(6, cpu.size());
+        assertEquals(cpu.size(), cuda.size());
+        for (int t = 0; t < cpu.size(); t++) assertRelClose(cpu.get(t), cuda.get(t), BOUND, "loss of meta-step " + (t + 1));
+        TrainingCheckpoint a = TrainingCheckpoint.read(runs[0].resolve("checkpoint.safetensors"), true);
+        TrainingCheckpoint b = TrainingCheckpoint.read(runs[1].resolve("checkpoint.safetensors"), true);
+        assertEquals(6, b.step());
+        Config cfg = Config.load(textConfig);
+        double[] init = org.reptilegen.model.ParamInit.draw(cfg.model().layout(), Rng.of(cfg.seed(), Rng.STREAM_INIT), true);
+        double e = relErr(minus(b.state().theta(), init), minus(a.state().theta(), init));
+        assertTrue(e < TRAINED_BOUND, "the change of theta over six meta-steps: relative error " + e);
+
+        // One checkpoint, both backends: the same samples (same random numbers), the same evaluation.
+        String ck = runs[0].resolve("checkpoint.safetensors").toString();
+        Run sCpu = ok("sample", "--checkpoint", ck, "--count", "4", "--seed", "9", "--backend", "cpu");
+        Run sCuda = ok("sample", "--checkpoint", ck, "--count", "4", "--seed", "9", "--backend", "cuda");
+        // On the simulated driver (host float arithmetic) every draw is the cpu backend's; on a GPU a draw
+        // may land within rounding of a class boundary, and a sample may hold a newline byte.
+        if (System.getProperty("reptilegen.cuda.driver", "").endsWith("cuda-sim/libcuda.so.1")) {
+            assertEquals(sCpu.out(), sCuda.out(), "the samples of the cpu backend");
+        } else {
+            List<String> want = sCpu.out().lines().toList(), got = sCuda.out().lines().toList();
+            int same = 0;
+            for (int i = 0; i < Math.min(want.size(), got.size()); i++) if (want.get(i).equals(got.get(i))) same++;
+            assertTrue(same >= want.size() - 2, same + " of " + want.size() + " lines equal the cpu backend's");
+        }
+        ObjectMapper json = new ObjectMapper();
+        JsonNode eCpu = json.readTree(ok("eval", "--checkpoint", ck, "--data", corpus.toString(), "--tasks", "4", "--json", "--backend", "cpu").out());
+        JsonNode eCuda = json.readTree(ok("eval", "--checkpoint", ck, "--data", corpus.toString(), "--tasks", "4", "--json", "--backend", "cuda").out());
+        assertRelClose(eCpu.get("bits_per_dim").asDouble(), eCuda.get("bits_per_dim").asDouble(), BOUND, "bits per dim");
+    }
+
+    private static double[] minus(double[] a, double[] b) {
+        double[] d = new double[a.length];
+        for (int i = 0; i < a.length; i++) d[i] = a[i] - b[i];
+        return d;
+    }
+
+    @Test
+    void imagesTrainAndSampleToPngOnCuda() throws IOException {
+        Path m = dir.resolve("mnist-cuda");
+        ok("train", "--config", mnistConfig.toString(), "--data", mnistDir.toString(), "--out", m.toString(), "--samples", "2",
+                "--no-download", "--backend", "cuda");
+        assertTrue(javax.imageio.ImageIO.read(m.resolve("samples.png").toFile()) != null);
+        Run ev = ok("eval", "--checkpoint", m.resolve("checkpoint.safetensors").toString(), "--data", mnistDir.toString(),
+                "--tasks", "2", "--no-download", "--backend", "cuda");
+        assertTrue(ev.out().contains("bits per dim"), ev.out());
+    }
+
+    @Test
+    void gradOnCudaIsTheCpusGradient() throws IOException {
+        Config cfg = Config.load(textConfig);
+        double[] theta = org.reptilegen.model.ParamInit.draw(cfg.model().layout(), Rng.of(3), false);
+        for (int i = 0; i < theta.length; i++) theta[i] = (float) theta[i];
+        Path init = dir.resolve("init.safetensors");
+        Checkpoint.writeParams(init, cfg.model().layout(), theta, true, null);
+        Path tasks = dir.resolve("tasks.jsonl");
+        Files.writeString(tasks, "{\"x\": [[0], [1], [2], [3]], \"y\": [104, 105, 33, 0]}\n{\"x\": [[0], [1]], \"y\": [111, 0]}\n");
+        for (String algo : new String[]{"reptile", "fomaml", "maml"}) {
+            double[][] g = new double[2][];
+            String[] backends = {"cpu", "cuda"};
+            for (int i = 0; i < 2; i++) {
+                Path out = dir.resolve("g-" + algo + "-" + backends[i] + ".safetensors");
+                ok("grad", "--config", textConfig.toString(), "--init", init.toString(), "--tasks", tasks.toString(), "--algo", algo,
+                        "--out", out.toString(), "--backend", backends[i]);
+                g[i] = Checkpoint.read(out, false).params(cfg.model().layout());
+            }
+            double e = relErr(g[1], g[0]);
+            assertTrue(e < BOUND, algo + ": the cuda backend's gradient, relative error " + e);
+        }
+    }
+
+    @Test
+    void benchTimesTheCudaEngineAndNamesItsDevice() throws IOException {
+        Run r = ok("bench", "--config", textConfig.toString(), "--batch", "2", "--steps", "20", "--algo", "reptile,maml",
+                "--graphs", "on,off", "--repeats", "1", "--backend", "cuda");
+        List<String> lines = r.out().strip().lines().toList();
+        assertEquals(4, lines.size(), r.out());
+        ObjectMapper json = new ObjectMapper();
+        String driver = System.getProperty("reptilegen.cuda.driver", "");
+        for (String l : lines) {
+            JsonNode n = json.readTree(l);
+            assertTrue(n.get("ms_per_inner_step").asDouble() > 0, l);
+            assertTrue(n.get("engine").asText().startsWith("cuda"), l);
+            // On the simulated driver the times are the host's, and the device's name says so.
+            if (driver.endsWith("cuda-sim/libcuda.so.1")) assertTrue(n.get("device").asText().contains("simulated"), l);
+        }
+        assertArrayEquals(new boolean[]{true, false, true, false},
+                new boolean[]{json.readTree(lines.get(0)).get("cuda_graphs").asBoolean(), json.readTree(lines.get(1)).get("cuda_graphs").asBoolean(),
+                        json.readTree(lines.get(2)).get("cuda_graphs").asBoolean(), json.readTree(lines.get(3)).get("cuda_graphs").asBoolean()});
+    }
+}
