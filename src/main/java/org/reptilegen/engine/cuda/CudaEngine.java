@@ -174,7 +174,8 @@ public final class CudaEngine implements Engine {
 
     @Override
     public String description() {
-        return "cuda (" + dev.name + ", sm_" + dev.ccMajor + dev.ccMinor + ", float32)";
+        return "cuda (" + dev.name + ", sm_" + dev.ccMajor + dev.ccMinor + ", float32"
+                + (dev.syncEachLaunch ? ", " + Device.SYNC_ENV + "=1: every launch waited for, no graphs" : "") + ")";
     }
 
     @Override
@@ -354,7 +355,7 @@ public final class CudaEngine implements Engine {
      */
     private void forwardSweep(Workspace w, List<Launch> step, int steps, int k) {
         int full = steps / k, rest = steps % k;
-        if (graphs && full >= 2) {
+        if (replayGraphs() && full >= 2) {
             jcuda.driver.CUgraphExec exec = w.graph(List.of("MAML forward segment", step, k), () -> {
                 for (int t = 0; t < k; t++) for (Launch l : step) dev.run(l);
             });
@@ -383,7 +384,7 @@ public final class CudaEngine implements Engine {
         int full = steps / k, rest = steps % k;
         if (rest > 0) for (Launch l : w.mamlSegmentReverse(full, steps, alpha)) dev.run(l);
         List<Launch> body = w.mamlSegmentBody(k, alpha);
-        if (graphs && full >= 2) {
+        if (replayGraphs() && full >= 2) {
             // The body is rebuilt on each call but its launches depend only on k and alpha (in this workspace).
             jcuda.driver.CUgraphExec exec = w.graph(List.of("MAML reverse segment", k, alpha), () -> {
                 for (Launch l : body) dev.run(l);
@@ -403,6 +404,11 @@ public final class CudaEngine implements Engine {
     /** Steps recorded into one graph: long enough that replays cost little host time, short enough to record fast. */
     static final int STEPS_PER_GRAPH = 16;
     private boolean graphs = true;
+
+    /** Whether to record and replay graphs now: not while every launch is waited for. */
+    private boolean replayGraphs() {
+        return graphs && !dev.syncEachLaunch;
+    }
 
     /**
      * Whether the inner loop is replayed as recorded CUDA graphs (default) or launched kernel by
@@ -468,7 +474,7 @@ public final class CudaEngine implements Engine {
      * region: bench times the replays, not the recording); otherwise it is recorded for this call only.
      */
     private void runSteps(Workspace w, List<Launch> step, int steps, boolean keep) {
-        int blocks = graphs ? steps / STEPS_PER_GRAPH : 0;
+        int blocks = replayGraphs() ? steps / STEPS_PER_GRAPH : 0;
         if (blocks >= 2) {
             Runnable record = () -> {
                 for (int t = 0; t < STEPS_PER_GRAPH; t++) for (Launch l : step) dev.run(l);

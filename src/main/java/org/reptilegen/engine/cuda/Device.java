@@ -5,6 +5,7 @@ import static jcuda.driver.JCudaDriver.cuGraphDestroy;
 import static jcuda.driver.JCudaDriver.cuGraphExecDestroy;
 import static jcuda.driver.JCudaDriver.cuGraphInstantiate;
 import static jcuda.driver.JCudaDriver.cuGraphLaunch;
+import static jcuda.driver.JCudaDriver.cuGraphUpload;
 import static jcuda.driver.JCudaDriver.cuStreamBeginCapture;
 import static jcuda.driver.JCudaDriver.cuStreamEndCapture;
 import static jcuda.driver.JCudaDriver.cuEventCreate;
@@ -236,6 +237,7 @@ final class Device implements AutoCloseable {
     int residentBlocks(KernelSig sig) {
         int[] n = new int[1];
         try {
+            cuCtxSetCurrent(context);
             JCudaDriver.cuOccupancyMaxActiveBlocksPerMultiprocessor(n, function(sig), sig.blockX() * sig.blockY(), 0);
             return n[0];
         } catch (RuntimeException e) {
@@ -418,6 +420,8 @@ final class Device implements AutoCloseable {
             capturing = false;
             cuStreamEndCapture(stream, graph);
             cuGraphInstantiate(exec, graph, 0);
+            // Uploaded now, so the first replay does not pay for it (and a timed one does not count it).
+            cuGraphUpload(exec, stream);
             return exec;
         } catch (CudaException e) {
             throw new DeviceException("CUDA error while recording a graph of the inner step: " + e.getMessage());
@@ -458,10 +462,28 @@ final class Device implements AutoCloseable {
         try {
             l.run(stream);
         } catch (CudaException e) {
-            throw new DeviceException("CUDA error launching " + l.sig.name() + " on a (" + l.gridX + ", " + l.gridY
-                    + ") grid: " + e.getMessage());
+            throw new DeviceException("CUDA error launching " + l.describe() + ": " + e.getMessage());
+        }
+        if (!syncEachLaunch) return;
+        try {
+            cuStreamSynchronize(stream);
+        } catch (CudaException e) {
+            throw new DeviceException("CUDA error in " + l.describe() + ": " + e.getMessage());
         }
     }
+
+    /** The environment variable that switches on {@link #SYNC_EACH_LAUNCH}. */
+    static final String SYNC_ENV = "REPTILE_GEN_CUDA_SYNC";
+
+    /** The system property that does the same. */
+    static final String SYNC_PROPERTY = "reptilegen.cuda.sync";
+
+    /**
+     * For locating a fault: every launch is waited for, so an error names the kernel that caused it, and
+     * the engine launches kernel by kernel instead of replaying graphs. Slow; set {@value #SYNC_ENV}=1
+     * (or -D{@value #SYNC_PROPERTY}=true) before the engine starts.
+     */
+    final boolean syncEachLaunch = "1".equals(System.getenv(SYNC_ENV)) || Boolean.getBoolean(SYNC_PROPERTY);
 
     @Override
     public void close() {

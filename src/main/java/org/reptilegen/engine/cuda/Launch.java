@@ -76,6 +76,23 @@ final class Launch {
         return (int) b;
     }
 
+    /**
+     * The launch in words, for errors: the kernel, its grid and block, and its scalar arguments by name
+     * (the offsets and sizes among them say which layer of the plan launched it).
+     */
+    String describe() {
+        StringBuilder b = new StringBuilder(sig.name()).append(" on a (").append(gridX).append(", ").append(gridY)
+                .append(") grid of (").append(sig.blockX()).append(", ").append(sig.blockY()).append(") threads");
+        List<KernelSig.Param> ps = sig.parse();
+        String sep = " with ";
+        for (int i = 0; i < ps.size(); i++) {
+            if (ps.get(i).kind() == KernelSig.Kind.POINTER) continue;
+            b.append(sep).append(ps.get(i).name()).append('=').append(args.get(i));
+            sep = ", ";
+        }
+        return b.toString();
+    }
+
     void run(CUstream stream) {
         JCudaDriver.cuLaunchKernel(function, gridX, gridY, 1, sig.blockX(), sig.blockY(), 1, 0, stream, params, null);
     }

@@ -145,6 +145,27 @@ class SimulatedDriverTest {
         assertNothingLeft();
     }
 
+    /** With every launch waited for (the debug switch), the error names the kernel, its grid and its scalar arguments. */
+    @Test
+    void withEveryLaunchWaitedForAFaultNamesItsLaunch() {
+        ModelSpec m = layerCase("linear");
+        System.setProperty(Device.SYNC_PROPERTY, "true");
+        try {
+            SimulatedDriver.plant("fault-launch", "linear_backward_update", 1, 0);
+            DeviceException e = assertThrows(DeviceException.class, () -> {
+                try (CudaEngine gpu = new CudaEngine(EveryLayerGpuTest.gpuSettings(m, Algorithm.FOMAML, 0.5))) {
+                    assertTrue(gpu.description().contains(Device.SYNC_ENV), gpu.description());
+                    gpu.setState(TrainState.fresh(CudaTestModels.params(m, 32)));
+                    gpu.metaGradient(CudaTestModels.batch(m, 3, 3, 22, true), new double[m.layout().size()]);
+                }
+            });
+            assertTrue(e.getMessage().contains(" linear_backward_update on a (") && e.getMessage().contains(" with P="), e.getMessage());
+        } finally {
+            System.clearProperty(Device.SYNC_PROPERTY);
+        }
+        assertContextGone();
+    }
+
     @Test
     void anOutOfBoundsWriteIsCaughtAndNamesTheAllocation() {
         try (Device dev = Device.open()) {
