@@ -148,6 +148,15 @@ __device__ __forceinline__ void apply_grad(float* p, float* acc, size_t idx, flo
 // Blocks of 256 threads per SM the fused backward kernels are compiled for (at most 64 registers):
 // with fewer resident warps the batches above would not keep more bytes in flight.
 #define BWD_MIN_BLOCKS 4
+// Blocks of 256 threads per SM the bounded forward kernels are compiled for: 6 (40 registers) and 5 (48
+// registers), except on sm_75, whose SMs hold at most 1024 threads (4 blocks of 256, 64 registers).
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ == 750
+#define FWD6_MIN_BLOCKS 4
+#define FWD5_MIN_BLOCKS 4
+#else
+#define FWD6_MIN_BLOCKS 6
+#define FWD5_MIN_BLOCKS 5
+#endif
 
 // ---- row splits: the rows of one column slab of a fused backward kernel shared by several blocks ----
 // A backward block owns a slab of columns of one task's matrix and walks all its rows; at B = 50 an

@@ -101,7 +101,7 @@ extern "C" __global__ void linear_forward(const float* p, int P, int wOff, int b
 // - lnArrivals: the layernorm that follows runs in the last of each task's blocks, on y
 //   (layernorm_forward_tail): lnG, lnB its parameters, lnStats [B x 2] and lnY [B x rows] its outputs.
 // Bounded to 40 registers (6 blocks of 256 per SM; 48 unbounded), which ptxas meets without spills.
-extern "C" __global__ void __launch_bounds__(256, 6)
+extern "C" __global__ void __launch_bounds__(256, FWD6_MIN_BLOCKS)
 linear_forward_folded(const float* p, int P, int wOff, int bOff, int in, int out, float* x, float* y, float* pre,
                       int mode, const int* step, const int* emMeta, int emTables, const int* xs, int inDim,
                       int* lnArrivals, int lnG, int lnB, float* lnStats, float* lnY) {

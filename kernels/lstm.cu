@@ -66,7 +66,7 @@ __device__ __forceinline__ void lstm_block_forward_units(const float* p, int P, 
 // With lnArrivals (else null), the layernorm that follows runs in the last of each task's blocks, on
 // y (layernorm_forward_tail): lnG, lnB its parameters, lnStats [B x 2] and lnY [B x D] its outputs.
 // Bounded to 48 registers (5 blocks of 256 per SM, as before the tail; 56 unbounded), without spills.
-extern "C" __global__ void __launch_bounds__(256, 5)
+extern "C" __global__ void __launch_bounds__(256, FWD5_MIN_BLOCKS)
 lstm_block_forward(const float* p, int P, int hOff, int D, const float* x, float* z, float* act, float* c, float* y,
                    int* lnArrivals, int lnG, int lnB, float* lnStats, float* lnY) {
     lstm_block_forward_units(p, P, hOff, D, x, z, act, c, y);

@@ -24,7 +24,7 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 @Command(mixinStandardHelpOptions = true, name = "bench", sortOptions = false,
-        description = {"Times the inner loop: one JSON line per case with the device's name, ms per inner step, task-steps/s, the bytes a step must move at least (each task's parameters read twice and written once in float32; MAML adds the five passes of its Hessian-vector product), the achieved GB/s on that count and its ratio to a large copy measured in the same run, and peak memory.",
+        description = {"Times the inner loop: one JSON line per case with the device's name, ms per inner step, task-steps/s, the bytes a step must move at least (each task's parameters read twice and written once in float32; FOMAML also reads and writes its gradient accumulator; MAML adds the five passes of its Hessian-vector product), the achieved GB/s on that count and its ratio to a large copy measured in the same run, and peak memory.",
                 "Warm-up excluded; the median of --repeats timings of the inner loops of a meta-gradient over random tasks (device events on a GPU, wall time on the CPU)."})
 final class BenchCommand implements Callable<Integer> {
     @Option(names = "--config", required = true, paramLabel = "FILE|NAME", description = "The model to time.")
@@ -195,13 +195,18 @@ final class BenchCommand implements Callable<Integer> {
     }
 
     /**
-     * Passes over a task's parameters an inner step needs at least. Reptile and FOMAML: read for the
-     * forward, read for the backward, write the update. MAML adds to that recomputation of the step the
-     * reverse sweep's Hessian-vector product: theta_t read twice (forward and backward of the tangent
-     * pass) and the adjoint lambda read twice and written once.
+     * Passes over a task's parameters an inner step needs at least. Reptile: read for the forward, read
+     * for the backward, write the update. FOMAML also reads and writes its accumulator of the task's
+     * gradients in the backward. MAML adds to the recomputation of the step (Reptile's three) the reverse
+     * sweep's Hessian-vector product: theta_t read twice (forward and backward of the tangent pass) and
+     * the adjoint lambda read twice and written once.
      */
     static int passes(Algorithm a) {
-        return a == Algorithm.MAML ? 8 : 3;
+        return switch (a) {
+            case REPTILE -> 3;
+            case FOMAML -> 5;
+            case MAML -> 8;
+        };
     }
 
     private static double round(double v, int digits) {
