@@ -16,7 +16,7 @@ for c in "${CUDA_HOME:+$CUDA_HOME/bin/nvcc}" "$(command -v nvcc 2>/dev/null || t
 done
 if [ -z "$nvcc" ]; then
   echo "build-kernels: nvcc not found (looked in \$CUDA_HOME/bin, PATH, /usr/local/cuda/bin): the jar has no kernels and the cuda backend will say so"
-  rm -f "$target"
+  rm -f "$target" "$target.archs"
   exit 0
 fi
 
@@ -40,7 +40,8 @@ gencode+=("-gencode" "arch=compute_$newest,code=compute_$newest")
 # baseline, nvcc's version and the architectures it builds for.
 spills_file="$root/native/kernel-spills.txt"
 stamp=$({ "$nvcc" --version; echo "${gencode[*]}"; cat "$0" "$spills_file" "$src"/*.cu "$src"/*.cuh; } | sha256sum | cut -c1-32)
-if [ -f "$target" ] && [ "$(cat "$target.stamp" 2>/dev/null || true)" = "$stamp" ]; then exit 0; fi
+stamp_file="$(dirname "$out_dir")/build-kernels.stamp"
+if [ -f "$target" ] && [ -f "$target.archs" ] && [ "$(cat "$stamp_file" 2>/dev/null || true)" = "$stamp" ]; then exit 0; fi
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -75,6 +76,8 @@ if [ -n "$better" ]; then echo "build-kernels: fewer spills than $spills_file li
 lmem=$(sed -n "s/.*Local memory used for function '\([A-Za-z0-9_]*\)'.*/\1/p" "$log" | sort -u | tr '\n' ' ')
 
 mv "$work/out.fatbin" "$target"
-echo "$stamp" > "$target.stamp"
+echo "$stamp" > "$stamp_file"
 archs=$(printf '%s ' "${gencode[@]}" | grep -o 'code=[a-z_0-9]*' | sed 's/code=//' | tr '\n' ' ')
+# What the fatbin holds, for `reptile-gen doctor` (does it cover this GPU?).
+echo "${archs% }" > "$target.archs"
 echo "build-kernels: $(ls "$src"/*.cu | wc -l) kernel files -> $target for ${archs% } in $(( $(date +%s) - start )) s; spills: $(awk '{ printf "%s%s %s bytes", (NR > 1 ? ", " : ""), $1, $2 } END { if (NR == 0) printf "none" }' "$work/spills")${lmem:+; stack frames in ${lmem% }}"

@@ -16,7 +16,7 @@ import picocli.CommandLine.Command;
                         + "and first-order MAML learn the initial parameters; sampling runs the same loop on the model's draws.",
                 ""},
         subcommands = {TrainCommand.class, SampleCommand.class, EvalCommand.class, GradCommand.class,
-                InfoCommand.class, PlotCommand.class, BenchCommand.class, CommandLine.HelpCommand.class},
+                InfoCommand.class, PlotCommand.class, BenchCommand.class, DoctorCommand.class, CommandLine.HelpCommand.class},
         footer = {"", "Exit status: 0 done, 1 error (one line on stderr), 2 bad usage, 130 interrupted (a checkpoint was written)."})
 public final class Main implements Runnable {
 

@@ -171,6 +171,15 @@ class CliOnCudaTest {
     }
 
     @Test
+    void doctorFindsTheGpuAndPassesItsSmokeTest() {
+        Run r = ok("doctor", "--run", "--require-gpu");
+        assertTrue(r.out().contains("OK    GPU 0: ") && r.out().contains("OK    the cuda backend starts on GPU 0"), r.out());
+        assertTrue(r.out().contains("OK    smoke test: a small LSTM's meta-gradients on cuda equal the cpu backend's"), r.out());
+        assertTrue(r.out().contains("OK    smoke test: replayed CUDA graphs"), r.out());
+        assertTrue(!r.out().contains("FAIL"), r.out());
+    }
+
+    @Test
     void benchTimesTheCudaEngineAndNamesItsDevice() throws IOException {
         Run r = ok("bench", "--config", textConfig.toString(), "--batch", "2", "--steps", "20", "--algo", "reptile,maml",
                 "--graphs", "on,off", "--repeats", "1", "--backend", "cuda");

@@ -289,6 +289,26 @@ class CliTest {
     }
 
     @Test
+    void doctorSaysWhatThisMachineHasAndRunsTheSmokeTest() {
+        Run r = run("doctor", "--run");
+        assertTrue(r.out().startsWith("OK    Java "), r.out());
+        for (String line : r.out().strip().split("\n"))
+            assertTrue(line.startsWith("OK    ") || line.startsWith("FAIL  ") || line.startsWith("--    "), "one status per line: " + line);
+        if (org.reptilegen.engine.cuda.CudaEngine.unavailableReason() != null) {
+            // Without a GPU: one line says so, the cpu smoke test runs, and only --require-gpu fails.
+            assertEquals(0, r.status(), r.out());
+            assertEquals(1, r.out().lines().filter(l -> l.startsWith("--    no GPU: ")).count(), r.out());
+            assertTrue(r.out().contains("OK    smoke test (cpu)"), r.out());
+            Run strict = run("doctor", "--require-gpu");
+            assertEquals(1, strict.status(), strict.out());
+            assertTrue(strict.out().contains("FAIL  no GPU: ") && strict.out().contains("--gpus all"), strict.out());
+        } else {
+            assertEquals(0, r.status(), r.out());
+            assertTrue(r.out().contains("OK    GPU 0: ") && r.out().contains("OK    smoke test: replayed CUDA graphs"), r.out());
+        }
+    }
+
+    @Test
     void badInputGivesOneLineAndANonZeroExit() throws IOException {
         Run unknown = run("train", "--config", "no-such-config", "--out", dir.resolve("u").toString());
         assertEquals(1, unknown.status());

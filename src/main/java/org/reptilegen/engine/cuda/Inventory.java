@@ -1,0 +1,129 @@
+package org.reptilegen.engine.cuda;
+
+import static jcuda.driver.JCudaDriver.cuDeviceGet;
+import static jcuda.driver.JCudaDriver.cuDeviceGetAttribute;
+import static jcuda.driver.JCudaDriver.cuDeviceGetCount;
+import static jcuda.driver.JCudaDriver.cuDeviceGetName;
+import static jcuda.driver.JCudaDriver.cuDeviceTotalMem;
+import static jcuda.driver.JCudaDriver.cuDriverGetVersion;
+import static jcuda.driver.JCudaDriver.cuInit;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import jcuda.CudaException;
+import jcuda.driver.CUdevice;
+import jcuda.driver.CUdevice_attribute;
+import jcuda.driver.JCudaDriver;
+
+/**
+ * What this machine offers the cuda backend, for {@code reptile-gen doctor}: the CUDA driver and its
+ * version, each GPU, the architectures the jar's kernels were built for and whether they load on GPU 0.
+ * Never throws: a part that cannot be read says why.
+ */
+public final class Inventory {
+    private Inventory() {}
+
+    /** One GPU as the driver describes it. */
+    public record Gpu(int index, String name, long memoryBytes, int ccMajor, int ccMinor) {
+        public String arch() {
+            return "sm_" + ccMajor + ccMinor;
+        }
+    }
+
+    /**
+     * @param driverProblem null when the driver started, else why not (then the rest is empty)
+     * @param driverVersion the CUDA version the driver supports, e.g. "12.8"
+     * @param driverLibrary the driver library loaded by name (REPTILE_GEN_CUDA_DRIVER), or null for the system's
+     * @param gpus every GPU the driver sees
+     * @param kernelArchs the architectures in the jar's fatbin (sm_XY machine code, compute_XY PTX); empty when none were built
+     * @param loadProblem null when the kernels load on GPU 0 and the engine can start there, else why not
+     */
+    public record Report(String driverProblem, String driverVersion, String driverLibrary, List<Gpu> gpus,
+                         List<String> kernelArchs, String loadProblem) {}
+
+    /** The architectures file the kernel build writes next to the fatbin. */
+    static final String ARCHS_RESOURCE = CudaKernels.FATBIN_RESOURCE + ".archs";
+
+    public static Report take() {
+        List<String> archs = kernelArchs();
+        String named = DriverLibrary.named();
+        String problem = DriverLibrary.ensureLoaded();
+        if (problem != null) return new Report(problem, null, named, List.of(), archs, problem);
+        try {
+            JCudaDriver.setExceptionsEnabled(true);
+            try {
+                cuInit(0);
+            } catch (CudaException e) {
+                String m = String.valueOf(e.getMessage());
+                String why = m.contains("NO_DEVICE") ? "the driver sees no CUDA device" : "the CUDA driver did not start: " + m;
+                return new Report(null, version(), named, List.of(), archs, why);
+            }
+            int[] n = new int[1];
+            cuDeviceGetCount(n);
+            List<Gpu> gpus = new ArrayList<>();
+            for (int i = 0; i < n[0]; i++) gpus.add(gpu(i));
+            return new Report(null, version(), named, gpus, archs, CudaEngine.unavailableReason());
+        } catch (LinkageError e) {
+            String why = CudaEngine.unavailableReason();
+            return new Report(why == null ? e.toString() : why, null, named, List.of(), archs, why);
+        } catch (RuntimeException e) {
+            return new Report("the CUDA driver could not be asked: " + e.getMessage(), null, named, List.of(), archs, e.getMessage());
+        }
+    }
+
+    private static String version() {
+        int[] v = new int[1];
+        cuDriverGetVersion(v);
+        return v[0] / 1000 + "." + (v[0] % 1000) / 10;
+    }
+
+    private static Gpu gpu(int i) {
+        CUdevice d = new CUdevice();
+        cuDeviceGet(d, i);
+        byte[] nm = new byte[256];
+        cuDeviceGetName(nm, nm.length, d);
+        int len = 0;
+        while (len < nm.length && nm[len] != 0) len++;
+        long[] mem = new long[1];
+        cuDeviceTotalMem(mem, d);
+        int[] major = new int[1], minor = new int[1];
+        cuDeviceGetAttribute(major, CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, d);
+        cuDeviceGetAttribute(minor, CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, d);
+        return new Gpu(i, new String(nm, 0, len, StandardCharsets.UTF_8), mem[0], major[0], minor[0]);
+    }
+
+    /** The architectures the jar's kernels were built for; empty when the jar has none. */
+    public static List<String> kernelArchs() {
+        try (InputStream in = Inventory.class.getResourceAsStream(ARCHS_RESOURCE)) {
+            if (in == null || Device.class.getResource(CudaKernels.FATBIN_RESOURCE) == null) return List.of();
+            String s = new String(in.readAllBytes(), StandardCharsets.UTF_8).trim();
+            return s.isEmpty() ? List.of() : Arrays.asList(s.split("\\s+"));
+        } catch (IOException e) {
+            return List.of();
+        }
+    }
+
+    /**
+     * How the kernels run on a GPU of compute capability major.minor: "machine code" (sm_XY for that
+     * major and a minor at most this one's), "PTX compiled by the driver" (compute_XY not above it), or
+     * null when they cannot.
+     */
+    public static String coverage(List<String> archs, int major, int minor) {
+        int cc = major * 10 + minor;
+        for (String a : archs)
+            if (a.startsWith("sm_")) {
+                int v = Integer.parseInt(a.substring(3).replaceAll("[^0-9]", ""));
+                if (v / 10 == major && v % 10 <= minor && a.substring(3).chars().allMatch(Character::isDigit)) return "machine code (" + a + ")";
+            }
+        for (String a : archs)
+            if (a.startsWith("compute_")) {
+                int v = Integer.parseInt(a.substring(8).replaceAll("[^0-9]", ""));
+                if (v <= cc) return "PTX compiled by the driver (" + a + ")";
+            }
+        return null;
+    }
+}
