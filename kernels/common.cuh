@@ -64,18 +64,22 @@ __device__ __forceinline__ float block_max(float v, float* scratch) {
 // Called by every thread of each of the count blocks that share *counter, after their writes:
 // returns true in every thread of the block that arrives last, false in the others. The last block
 // sets the counter back to 0 for the next launch, and its reads after the call see the writes the
-// other blocks made before theirs (a fence on both sides of the atomic count), provided it reads them
-// through volatile pointers, so that nothing comes from a cache filled before.
+// other blocks made before theirs, provided it reads them through volatile pointers, so that nothing
+// comes from a cache filled before. One thread fences, on both sides of the atomic count: the barrier
+// before orders its block's writes before its fence (fences are cumulative), the barrier after orders
+// its fence before its block's reads, as the grid synchronisation of cooperative groups does.
 __device__ __forceinline__ bool last_arrival(int* counter, int count) {
     __shared__ int last;
-    __threadfence();
     __syncthreads();
     if (threadIdx.x == 0 && threadIdx.y == 0) {
+        __threadfence();
         last = atomicAdd(counter, 1) == count - 1;
-        if (last) *counter = 0;
+        if (last) {
+            *counter = 0;
+            __threadfence();
+        }
     }
     __syncthreads();
-    if (last) __threadfence();
     return last;
 }
 
