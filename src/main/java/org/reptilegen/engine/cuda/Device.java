@@ -14,13 +14,7 @@ import static jcuda.driver.JCudaDriver.cuEventElapsedTime;
 import static jcuda.driver.JCudaDriver.cuEventRecord;
 import static jcuda.driver.JCudaDriver.cuEventSynchronize;
 import static jcuda.driver.JCudaDriver.cuMemcpyDtoDAsync;
-import static jcuda.driver.JCudaDriver.cuDeviceGet;
-import static jcuda.driver.JCudaDriver.cuDeviceGetAttribute;
 import static jcuda.driver.JCudaDriver.cuDeviceGetCount;
-import static jcuda.driver.JCudaDriver.cuDeviceGetName;
-import static jcuda.driver.JCudaDriver.cuDevicePrimaryCtxRelease;
-import static jcuda.driver.JCudaDriver.cuDevicePrimaryCtxRetain;
-import static jcuda.driver.JCudaDriver.cuDevicePrimaryCtxReset;
 import static jcuda.driver.JCudaDriver.cuDriverGetVersion;
 import static jcuda.driver.JCudaDriver.cuInit;
 import static jcuda.driver.JCudaDriver.cuMemAlloc;
@@ -30,26 +24,17 @@ import static jcuda.driver.JCudaDriver.cuMemcpyDtoH;
 import static jcuda.driver.JCudaDriver.cuMemcpyHtoD;
 import static jcuda.driver.JCudaDriver.cuMemsetD32Async;
 import static jcuda.driver.JCudaDriver.cuCtxSynchronize;
-import static jcuda.driver.JCudaDriver.cuModuleGetFunction;
-import static jcuda.driver.JCudaDriver.cuModuleLoadData;
-import static jcuda.driver.JCudaDriver.cuModuleUnload;
 import static jcuda.driver.JCudaDriver.cuStreamCreate;
 import static jcuda.driver.JCudaDriver.cuStreamDestroy;
 import static jcuda.driver.JCudaDriver.cuStreamSynchronize;
 
 import java.io.IOException;
 import java.io.InputStream;
-import java.nio.charset.StandardCharsets;
-import java.util.HashMap;
-import java.util.Map;
 import jcuda.CudaException;
 import jcuda.Pointer;
 import jcuda.driver.CUcontext;
-import jcuda.driver.CUdevice;
-import jcuda.driver.CUdevice_attribute;
 import jcuda.driver.CUdeviceptr;
 import jcuda.driver.CUfunction;
-import jcuda.driver.CUmodule;
 import jcuda.driver.CUgraph;
 import jcuda.driver.CUgraphExec;
 import jcuda.driver.CUstream;
@@ -57,8 +42,8 @@ import jcuda.driver.CUstreamCaptureMode;
 import jcuda.driver.JCudaDriver;
 
 /**
- * GPU 0 of this process through the JCuda driver API: its primary context, the kernels' module, one
- * stream for all work, memory, and one-line errors. Every CUresult is checked (JCuda's exceptions are
+ * One engine's use of GPU 0 through the JCuda driver API: the process's context and kernels (shared,
+ * {@link GpuContext}), one stream for all of the engine's work, memory, and one-line errors. Every CUresult is checked (JCuda's exceptions are
  * on) and turned into a {@link DeviceException} that names what was being done.
  */
 final class Device implements AutoCloseable {
@@ -67,66 +52,29 @@ final class Device implements AutoCloseable {
     /** Streaming multiprocessors, for how many blocks run at once. */
     final int multiprocessors;
     final CUstream stream = new CUstream();
-    private final CUdevice device = new CUdevice();
-    private final CUcontext context = new CUcontext();
-    private final CUmodule module = new CUmodule();
-    private final Map<String, CUfunction> functions = new HashMap<>();
-    private boolean moduleLoaded, streamCreated, closed;
+    /** The context and kernels, retained and loaded once per process (GpuContext). */
+    private final GpuContext gpu;
+    private final CUcontext context;
+    private boolean streamCreated, closed;
 
-    private Device(byte[] fatbin) {
-        try {
-            JCudaDriver.setExceptionsEnabled(true);
-            cuInit(0);
-            cuDeviceGet(device, 0);
-            byte[] nm = new byte[256];
-            cuDeviceGetName(nm, nm.length, device);
-            int len = 0;
-            while (len < nm.length && nm[len] != 0) len++;
-            name = new String(nm, 0, len, StandardCharsets.UTF_8);
-            int[] v = new int[1];
-            cuDeviceGetAttribute(v, CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, device);
-            ccMajor = v[0];
-            cuDeviceGetAttribute(v, CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, device);
-            ccMinor = v[0];
-            cuDeviceGetAttribute(v, CUdevice_attribute.CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, device);
-            multiprocessors = v[0];
-            cuDevicePrimaryCtxRetain(context, device);
-        } catch (CudaException e) {
-            throw new DeviceException("CUDA error while opening GPU 0: " + e.getMessage());
-        }
+    private Device(java.util.function.Supplier<byte[]> fatbin) {
+        gpu = GpuContext.acquire(fatbin);
+        name = gpu.name;
+        ccMajor = gpu.ccMajor;
+        ccMinor = gpu.ccMinor;
+        multiprocessors = gpu.multiprocessors;
+        context = gpu.context;
         try {
             cuCtxSetCurrent(context);
+            cuStreamCreate(stream, 0);
+            streamCreated = true;
+        } catch (CudaException e) {
             try {
-                // cuModuleLoadData with a trailing 0: JCuda's cuModuleLoadFatBinary never returns the module.
-                byte[] image = java.util.Arrays.copyOf(fatbin, fatbin.length + 1);
-                cuModuleLoadData(module, image);
-                moduleLoaded = true;
-            } catch (CudaException e) {
-                String m = e.getMessage();
-                if (m != null && m.contains("NO_BINARY_FOR_GPU"))
-                    throw new DeviceException("the kernels have no code for this GPU (" + name + ", sm_" + ccMajor + ccMinor + ")");
-                throw new DeviceException("the kernels could not be loaded on " + name + " (sm_" + ccMajor + ccMinor
-                        + ", CUDA driver " + driverVersion() + "): " + m);
+                close();
+            } catch (RuntimeException ignored) {
+                // the stream's error is the one to report
             }
-            try {
-                for (KernelSig k : CudaKernels.ALL) {
-                    CUfunction f = new CUfunction();
-                    cuModuleGetFunction(f, module, k.name());
-                    functions.put(k.name(), f);
-                }
-            } catch (CudaException e) {
-                throw new DeviceException("the kernels in the jar lack one this engine needs (" + e.getMessage()
-                        + "): the jar's fatbin is out of date");
-            }
-            try {
-                cuStreamCreate(stream, 0);
-                streamCreated = true;
-            } catch (CudaException e) {
-                throw new DeviceException("CUDA error while creating a stream: " + e.getMessage());
-            }
-        } catch (RuntimeException e) {
-            close();
-            throw e;
+            throw new DeviceException("CUDA error while creating a stream: " + e.getMessage());
         }
     }
 
@@ -134,12 +82,10 @@ final class Device implements AutoCloseable {
     static Device open() {
         String driver = DriverLibrary.ensureLoaded();
         if (driver != null) throw new DeviceException(driver);
-        byte[] fatbin = readFatbin();
-        if (fatbin == null) throw new DeviceException(NOT_BUILT);
-        return new Device(fatbin);
+        return new Device(Device::readFatbin);
     }
 
-    private static String driverVersion() {
+    static String driverVersion() {
         try {
             int[] v = new int[1];
             cuDriverGetVersion(v);
@@ -179,9 +125,7 @@ final class Device implements AutoCloseable {
                 if (m.contains("NO_DEVICE")) return "no CUDA device";
                 return "the CUDA driver did not start: " + m;
             }
-            byte[] fatbin = readFatbin();
-            if (fatbin == null) return NOT_BUILT;
-            try (Device d = new Device(fatbin)) {
+            try (Device d = new Device(Device::readFatbin)) {
                 return null;
             } catch (DeviceException e) {
                 return e.getMessage();
@@ -228,9 +172,7 @@ final class Device implements AutoCloseable {
     }
 
     CUfunction function(KernelSig sig) {
-        CUfunction f = functions.get(sig.name());
-        if (f == null) throw new IllegalStateException("kernel " + sig.name() + " is not loaded");
-        return f;
+        return gpu.function(sig);
     }
 
     /** Blocks of sig that fit on one multiprocessor at once, as the driver computes it; 0 if it cannot say. */
@@ -492,13 +434,18 @@ final class Device implements AutoCloseable {
         Cleanup c = new Cleanup();
         c.run(() -> cuCtxSetCurrent(context));
         if (streamCreated) c.run(() -> cuStreamDestroy(stream));
-        if (moduleLoaded) c.run(() -> cuModuleUnload(module));
-        // After a fault (an illegal address, a trap) every call of the context fails: reset it, so that
-        // the next engine in this process starts clean; a healthy context shared with others is kept.
-        boolean broken = c.failed() && contextBroken();
-        c.run(() -> cuDevicePrimaryCtxRelease(device));
-        if (broken) c.run(() -> cuDevicePrimaryCtxReset(device));
+        // After a fault (an illegal address, a trap) every call of the context fails: it is reset, so
+        // that the next engine in this process starts clean; a healthy context stays for the next one.
+        GpuContext.leave(gpu, contextBroken(), c);
         c.rethrow("closing the device");
+    }
+
+    /**
+     * Unloads the kernels and releases GPU 0's context when no engine is open, so that nothing of this
+     * process stays on the device; false while an engine is open.
+     */
+    static boolean releaseWhenIdle() {
+        return GpuContext.release();
     }
 
     /** Whether the current context holds a sticky error, which only a reset clears. */
