@@ -252,11 +252,24 @@ __device__ __forceinline__ float column_dot_update(float* w, float* acc, int str
             if (accOn) acc[idx + u * jump] = a[u] + grad;
         }
     }
-    for (; r < n; r += step) {
+    if (r < n) {  // the tile's last rows: one predicated batch, its loads too before its stores
         int idx = r * stride;
-        float wr = w[idx], dr = d[r];
-        s += wr * dr;
-        apply_grad(w, acc, idx, wr, dr * xc, scale, accOn);
+        float wv[ROW_BATCH], a[ROW_BATCH];
+#pragma unroll
+        for (int u = 0; u < ROW_BATCH; u++) {
+            bool in = r + u * step < n;
+            wv[u] = in ? w[idx + u * jump] : 0.f;
+            a[u] = in && accOn ? acc[idx + u * jump] : 0.f;
+        }
+#pragma unroll
+        for (int u = 0; u < ROW_BATCH; u++) {
+            if (r + u * step < n) {
+                float dr = d[r + u * step], grad = dr * xc;
+                s += wv[u] * dr;
+                if (scale != 0.f) w[idx + u * jump] = wv[u] + scale * grad;
+                if (accOn) acc[idx + u * jump] = a[u] + grad;
+            }
+        }
     }
     return s;
 }

@@ -68,11 +68,11 @@ sed -n "s/.*Registers are spilled to local memory in function '\([A-Za-z0-9_]*\)
 grep -v '^#' "$spills_file" | awk 'NF == 2' | sort > "$work/baseline"
 worse=$(awk 'NR == FNR { base[$1] = $2; next } { b = ($1 in base) ? base[$1] : 0; if ($2 > b) printf "%s spills %s bytes (at most %s before); ", $1, $2, b }' "$work/baseline" "$work/spills")
 if [ -n "$worse" ]; then
-  echo "build-kernels: ${worse% } see $spills_file (lower registers, or raise the number there with the reason in the commit)" >&2
+  echo "build-kernels: ${worse%; }; see $spills_file (lower registers, or raise the number there with the reason in the commit)" >&2
   exit 1
 fi
 better=$(awk 'NR == FNR { now[$1] = $2; next } { n = ($1 in now) ? now[$1] : 0; if (n < $2) printf "%s now spills %s bytes (%s listed); ", $1, n, $2 }' "$work/spills" "$work/baseline")
-if [ -n "$better" ]; then echo "build-kernels: fewer spills than $spills_file lists: ${better% }: lower the numbers there"; fi
+if [ -n "$better" ]; then echo "build-kernels: fewer spills than $spills_file lists: ${better%; }: lower the numbers there"; fi
 lmem=$(sed -n "s/.*Local memory used for function '\([A-Za-z0-9_]*\)'.*/\1/p" "$log" | sort -u | tr '\n' ' ')
 
 mv "$work/out.fatbin" "$target"
