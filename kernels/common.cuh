@@ -169,9 +169,14 @@ __device__ __forceinline__ void apply_grad(float* p, float* acc, size_t idx, flo
 // a launch is slab x % slabs and split x / slabs, each split walks its own contiguous range of rows,
 // and the input gradient, a sum over all rows, is put together by the slab's last block.
 
-// First row of split z of n rows cut into splits contiguous ranges.
+// First row of split z of n rows cut into splits contiguous ranges, each starting on a multiple of
+// SPLIT_ALIGN rows: the rows a block's 8 row groups walk in one batch of 8, so a split's tiles end in a
+// remainder only at the end of the matrix (and an lstm_block split starts on a whole gate's row where
+// D is a multiple of 64).
+#define SPLIT_ALIGN 64
 __device__ __forceinline__ int split_row(int n, int splits, int z) {
-    return (int)((long long)n * z / splits);
+    int r = (int)((long long)n * z / splits);
+    return min(n, (r + SPLIT_ALIGN - 1) / SPLIT_ALIGN * SPLIT_ALIGN);
 }
 
 // Called by every thread of the block with t (and t2, for the Hessian-vector kernels' second sum, or
