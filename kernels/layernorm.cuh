@@ -8,22 +8,43 @@
 #include "common.cuh"
 
 #define LN_EPS 1e-5f
+// Features a thread keeps in registers between the forward's three passes (the input is read once, from
+// L2 through volatile loads in a tail); features beyond LN_HELD x threads are read again each pass.
+#define LN_HELD 4
 
-// y = g * (x - mean) / sqrt(var + 1e-5) + b, var biased; x, y are the task's [dim] rows.
+// y = g * (x - mean) / sqrt(var + 1e-5) + b, var biased; x, y are the task's [dim] rows. The sums run
+// over a thread's features in order, as a plain loop over i = t0, t0 + n, ... would.
 __device__ __forceinline__ void layernorm_forward_task(const float* task, int gOff, int bOff, int dim,
                                                        const volatile float* x, float* stats, float* y) {
     __shared__ float scratch[32];
     int t0 = block_thread(), n = block_threads();
+    float xv[LN_HELD];
     float s = 0.f;
-    for (int i = t0; i < dim; i += n) s += x[i];
+#pragma unroll
+    for (int u = 0; u < LN_HELD; u++) {
+        int i = t0 + u * n;
+        xv[u] = i < dim ? x[i] : 0.f;
+        if (i < dim) s += xv[u];
+    }
+    for (int i = t0 + LN_HELD * n; i < dim; i += n) s += x[i];
     float mu = block_sum(s, scratch) / dim;
     float q = 0.f;
-    for (int i = t0; i < dim; i += n) {
+#pragma unroll
+    for (int u = 0; u < LN_HELD; u++) {
+        float c = xv[u] - mu;
+        if (t0 + u * n < dim) q += c * c;
+    }
+    for (int i = t0 + LN_HELD * n; i < dim; i += n) {
         float c = x[i] - mu;
         q += c * c;
     }
     float sig = sqrtf(block_sum(q, scratch) / dim + LN_EPS);
-    for (int i = t0; i < dim; i += n) y[i] = task[gOff + i] * ((x[i] - mu) / sig) + task[bOff + i];
+#pragma unroll
+    for (int u = 0; u < LN_HELD; u++) {
+        int i = t0 + u * n;
+        if (i < dim) y[i] = task[gOff + i] * ((xv[u] - mu) / sig) + task[bOff + i];
+    }
+    for (int i = t0 + LN_HELD * n; i < dim; i += n) y[i] = task[gOff + i] * ((x[i] - mu) / sig) + task[bOff + i];
     if (t0 == 0) {
         stats[0] = mu;
         stats[1] = sig;
