@@ -5,9 +5,9 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 import org.reptilegen.config.Config;
 import org.reptilegen.config.ConfigException;
-import org.reptilegen.engine.TrainState;
-import org.reptilegen.meta.InnerRates;
-import org.reptilegen.engine.Precision;
+import org.reptilegen.core.InnerRates;
+import org.reptilegen.core.Precision;
+import org.reptilegen.core.TrainState;
 
 /**
  * A training run's checkpoint: theta under the model's parameter names, the outer Adam's moments,

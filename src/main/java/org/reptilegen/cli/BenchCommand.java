@@ -6,18 +6,18 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.Callable;
 import org.reptilegen.config.Config;
+import org.reptilegen.core.Algorithm;
+import org.reptilegen.core.MamlSegment;
+import org.reptilegen.core.Precision;
+import org.reptilegen.core.TaskBatch;
+import org.reptilegen.core.TrainState;
 import org.reptilegen.engine.Engine;
 import org.reptilegen.engine.EngineException;
 import org.reptilegen.engine.EngineSettings;
-import org.reptilegen.engine.Precision;
-import org.reptilegen.engine.TrainState;
 import org.reptilegen.engine.cuda.CudaEngine;
-import org.reptilegen.meta.Algorithm;
-import org.reptilegen.meta.InnerLoops;
 import org.reptilegen.model.ParamInit;
 import org.reptilegen.model.TaskKind;
 import org.reptilegen.task.Samples;
-import org.reptilegen.task.TaskBatch;
 import org.reptilegen.util.Rng;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -187,7 +187,7 @@ final class BenchCommand implements Callable<Integer> {
             line.put("ratio_to_copy", round(gbs / (copy / 1e9), 4));
             line.put("peak_memory_bytes", engine.peakMemoryBytes());
             if (algorithm == Algorithm.MAML) {
-                int k = s.segment() > 0 ? Math.min(s.segment(), t) : InnerLoops.defaultSegment(t);
+                int k = MamlSegment.of(s.segment(), t);
                 line.put("maml_segment", k);
             }
             return line;

@@ -3,21 +3,22 @@ package org.reptilegen.cli;
 import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.Callable;
+import org.reptilegen.core.Adam;
+import org.reptilegen.core.Algorithm;
+import org.reptilegen.core.Precision;
+import org.reptilegen.core.TaskBatch;
+import org.reptilegen.core.TrainState;
 import org.reptilegen.engine.Engine;
 import org.reptilegen.engine.EngineSettings;
-import org.reptilegen.engine.Precision;
-import org.reptilegen.engine.TrainState;
 import org.reptilegen.engine.cpu.CpuEngine;
 import org.reptilegen.engine.cuda.CudaEngine;
 import org.reptilegen.engine.cuda.Inventory;
 import org.reptilegen.engine.cuda.Nvtx;
-import org.reptilegen.meta.Adam;
-import org.reptilegen.meta.Algorithm;
 import org.reptilegen.model.LayerSpec;
 import org.reptilegen.model.ModelSpec;
 import org.reptilegen.model.ParamInit;
 import org.reptilegen.model.TaskKind;
-import org.reptilegen.task.TaskBatch;
+import org.reptilegen.util.Norms;
 import org.reptilegen.util.Rng;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -136,14 +137,6 @@ final class DoctorCommand implements Callable<Integer> {
         return new EngineSettings(SMALL_LSTM, a, 0.05, 0, p, new Adam(1e-3, 0.9, 0.99, 1e-8), 0);
     }
 
-    private static double relErr(double[] a, double[] b) {
-        double num = 0, den = 0;
-        for (int i = 0; i < a.length; i++) {
-            num += (a[i] - b[i]) * (a[i] - b[i]);
-            den += b[i] * b[i];
-        }
-        return Math.sqrt(num / den);
-    }
 
     private static double[] theta() {
         return ParamInit.draw(SMALL_LSTM.layout(), Rng.of(1), true);
@@ -171,7 +164,7 @@ final class DoctorCommand implements Callable<Integer> {
                         "run again with REPTILE_GEN_CUDA_SYNC=1 to name the kernel");
                 return;
             }
-            double e = relErr(got, want);
+            double e = Norms.relativeError(got, want);
             if (!(e < BOUND)) {
                 fail("smoke test: the " + a.configName() + " meta-gradient on cuda is " + e + " (relative) from the cpu backend's, over " + BOUND,
                         "report it with this output");

@@ -2,10 +2,10 @@ package org.reptilegen.cli;
 
 import java.util.function.Consumer;
 import org.reptilegen.config.Config;
+import org.reptilegen.core.Adam;
 import org.reptilegen.engine.Engine;
 import org.reptilegen.engine.EngineSettings;
-import org.reptilegen.engine.Engines;
-import org.reptilegen.meta.Adam;
+import org.reptilegen.engine.select.Engines;
 import picocli.CommandLine.Option;
 
 /** --backend and --threads, shared by every command that runs an engine. */

@@ -6,14 +6,15 @@ import java.util.concurrent.Callable;
 import org.reptilegen.checkpoint.Checkpoint;
 import org.reptilegen.checkpoint.TrainingCheckpoint;
 import org.reptilegen.config.Config;
+import org.reptilegen.core.MamlSegment;
+import org.reptilegen.engine.cpu.InnerLoops;
+import org.reptilegen.engine.cuda.CudaEngine;
 import org.reptilegen.model.LayerSpec;
 import org.reptilegen.model.ModelSpec;
 import org.reptilegen.model.ParamLayout;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
-import org.reptilegen.engine.cuda.CudaEngine;
-import org.reptilegen.meta.InnerLoops;
 
 @Command(mixinStandardHelpOptions = true, name = "info", description = "Lists a model's layers, parameter names, shapes and counts, from a config or a checkpoint.")
 final class InfoCommand implements Callable<Integer> {
@@ -65,7 +66,7 @@ final class InfoCommand implements Callable<Integer> {
         int b = batch != null ? batch : cfg.metaBatch();
         int t = steps != null ? steps : cfg.taskLength();
         int k = segment != null ? segment : cfg.mamlSegment();
-        int kk = k > 0 ? Math.min(k, t) : InnerLoops.defaultSegment(t);
+        int kk = MamlSegment.of(k, t);
         long perTask = InnerLoops.mamlBytesPerTask(layout.size(), t, k, 4);
         long cudaRows = CudaEngine.mamlRowsPerTask(t, k);
         System.out.printf("memory, float32, B = %d tasks of T = %d steps: task copies %s; MAML with K = %d keeps %d vectors per task, %s in all"

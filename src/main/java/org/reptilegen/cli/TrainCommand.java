@@ -12,11 +12,12 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import org.reptilegen.checkpoint.TrainingCheckpoint;
 import org.reptilegen.config.Config;
+import org.reptilegen.core.Precision;
+import org.reptilegen.core.TrainState;
 import org.reptilegen.engine.Engine;
-import org.reptilegen.engine.Precision;
-import org.reptilegen.engine.TrainState;
 import org.reptilegen.meta.Trainer;
 import org.reptilegen.model.ParamInit;
+import org.reptilegen.model.TaskKind;
 import org.reptilegen.task.Split;
 import org.reptilegen.task.TaskSource;
 import org.reptilegen.task.TaskSources;
@@ -25,7 +26,6 @@ import org.reptilegen.util.Rng;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
-import org.reptilegen.model.TaskKind;
 
 @Command(mixinStandardHelpOptions = true, name = "train", sortOptions = false,
         description = {"Meta-trains a model: each meta-step draws a batch of tasks, runs every task's inner SGD loop from theta, forms the meta-gradient (reptile, fomaml or maml) and takes an Adam step on theta.",

@@ -1,9 +1,5 @@
 package org.reptilegen.config;
 
-import org.reptilegen.task.MnistTasks;
-import org.reptilegen.meta.Algorithm;
-import org.reptilegen.engine.Precision;
-
 import com.fasterxml.jackson.core.JacksonException;
 import com.fasterxml.jackson.core.JsonLocation;
 import com.fasterxml.jackson.core.StreamReadFeature;
@@ -15,11 +11,6 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 import com.fasterxml.jackson.dataformat.yaml.YAMLMapper;
 import com.fasterxml.jackson.dataformat.yaml.YAMLParser;
-import org.reptilegen.model.LayerSpec;
-import org.reptilegen.model.ModelException;
-import org.reptilegen.model.ModelSpec;
-import org.reptilegen.model.TaskKind;
-
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
@@ -33,7 +24,14 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
-import org.reptilegen.task.Samples;
+import org.reptilegen.core.Algorithm;
+import org.reptilegen.core.InnerLr;
+import org.reptilegen.core.PixelOrder;
+import org.reptilegen.core.Precision;
+import org.reptilegen.model.LayerSpec;
+import org.reptilegen.model.ModelException;
+import org.reptilegen.model.ModelSpec;
+import org.reptilegen.model.TaskKind;
 
 /**
  * An immutable training configuration: the task, the model (README, The math, 2) and how to meta-train
@@ -90,7 +88,7 @@ public final class Config {
     private final Precision precision;
     private final String data;
     private final int maxLen;
-    private final MnistTasks.Order order;
+    private final PixelOrder order;
     private final int evalTasks;
     private final int evalEvery;
 
@@ -155,7 +153,7 @@ public final class Config {
         if (!mnist && opt(m, "order") != null)
             throw in.fail("order", "applies to mnist tasks only");
         maxLen = intOr(in, m, "max_len", 128, 2);
-        order = choiceOr(in, m, "order", MnistTasks.Order.values(), MnistTasks.Order.RASTER);
+        order = choiceOr(in, m, "order", PixelOrder.values(), PixelOrder.RASTER);
 
         evalTasks = intOr(in, m, "eval_tasks", 100, 0);
         evalEvery = intOr(in, m, "eval_every", 0, 0);
@@ -445,10 +443,10 @@ public final class Config {
     public int maxLen() { return maxLen; }
 
     /** T, the pairs of one task: max_len bytes of a text line, or the 28 x 28 pixels of an image. */
-    public int taskLength() { return task == TaskKind.TEXT ? maxLen : Samples.SIDE * Samples.SIDE; }
+    public int taskLength() { return task == TaskKind.TEXT ? maxLen : TaskKind.IMAGE_SIDE * TaskKind.IMAGE_SIDE; }
 
     /** Pixel order of an mnist task. Unused for text. */
-    public MnistTasks.Order order() { return order; }
+    public PixelOrder order() { return order; }
 
     /** Held-out tasks in an evaluation; 0 skips evaluation. */
     public int evalTasks() { return evalTasks; }

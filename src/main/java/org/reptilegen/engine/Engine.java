@@ -1,6 +1,7 @@
 package org.reptilegen.engine;
 
-import org.reptilegen.task.TaskBatch;
+import org.reptilegen.core.TaskBatch;
+import org.reptilegen.core.TrainState;
 
 /**
  * Runs the inner loops of a batch of tasks and everything built on them. An engine owns the

@@ -1,9 +1,10 @@
 package org.reptilegen.engine;
 
-import org.reptilegen.config.InnerLr;
-import org.reptilegen.meta.Adam;
-import org.reptilegen.meta.Algorithm;
-import org.reptilegen.meta.InnerRates;
+import org.reptilegen.core.Adam;
+import org.reptilegen.core.Algorithm;
+import org.reptilegen.core.InnerLr;
+import org.reptilegen.core.InnerRates;
+import org.reptilegen.core.Precision;
 import org.reptilegen.model.ModelSpec;
 
 /**

@@ -14,8 +14,8 @@ import java.util.List;
 import java.util.concurrent.atomic.AtomicBoolean;
 import org.reptilegen.checkpoint.TrainingCheckpoint;
 import org.reptilegen.config.Config;
+import org.reptilegen.core.TaskBatch;
 import org.reptilegen.engine.Engine;
-import org.reptilegen.task.TaskBatch;
 import org.reptilegen.task.TaskSource;
 import org.reptilegen.util.Rng;
 

@@ -7,6 +7,9 @@ public enum TaskKind {
     /** Binarized images: x = [row, col], y in {0, 1}; binary cross-entropy with one logit. */
     MNIST(2, 1);
 
+    /** Rows and columns of an image task's images. */
+    public static final int IMAGE_SIDE = 28;
+
     /** Integers per input x_t. */
     public final int inputDim;
     /** Width of the model's last layer. */

@@ -1,6 +1,8 @@
 package org.reptilegen.task;
 
 import java.nio.file.Path;
+import org.reptilegen.core.PixelOrder;
+import org.reptilegen.core.TaskBatch;
 import org.reptilegen.model.TaskKind;
 import org.reptilegen.util.Rng;
 
@@ -20,27 +22,11 @@ public final class MnistTasks implements TaskSource {
     /** Seed of the per-index pixel orders used by {@link #range}. */
     public static final long RANGE_ORDER_SEED = 0L;
 
-    public enum Order {
-        RASTER,
-        RANDOM;
-
-        public static Order parse(String s) {
-            if (s == null) throw new DataException("pixel order is missing: use raster or random");
-            return switch (s) {
-                case "raster" -> RASTER;
-                case "random" -> RANDOM;
-                default -> throw new DataException("unknown pixel order '" + s + "': use raster or random");
-            };
-        }
-
-        public String configName() { return name().toLowerCase(); }
-    }
-
     private final String source;
     private final Idx.Images images;
-    private final Order order;
+    private final PixelOrder order;
 
-    public MnistTasks(String source, Idx.Images images, Order order) {
+    public MnistTasks(String source, Idx.Images images, PixelOrder order) {
         if (images.count() == 0) throw new DataException(source + " holds no images");
         this.source = source;
         this.images = images;
@@ -51,12 +37,12 @@ public final class MnistTasks implements TaskSource {
      * The images of a split found in {@code dir} (see {@link MnistFiles}); missing MNIST files are
      * downloaded first when {@code download} is true.
      */
-    public static MnistTasks load(Path dir, Split split, Order order, boolean download) {
+    public static MnistTasks load(Path dir, Split split, PixelOrder order, boolean download) {
         return load(dir, split, order, MnistFiles.Dataset.MNIST, download);
     }
 
     /** As above; {@code dataset} decides what a download fetches (progress goes to stderr). */
-    public static MnistTasks load(Path dir, Split split, Order order, MnistFiles.Dataset dataset, boolean download) {
+    public static MnistTasks load(Path dir, Split split, PixelOrder order, MnistFiles.Dataset dataset, boolean download) {
         Path file = MnistFiles.images(dir, split, dataset, download, System.err::println);
         return new MnistTasks(file.toString(), Idx.readImages(file), order);
     }
@@ -68,7 +54,7 @@ public final class MnistTasks implements TaskSource {
 
     public String source() { return source; }
 
-    public Order order() { return order; }
+    public PixelOrder order() { return order; }
 
     public int rows() { return images.rows(); }
 
@@ -97,7 +83,7 @@ public final class MnistTasks implements TaskSource {
         int[][] y = new int[batch][];
         for (int b = 0; b < batch; b++) {
             int i = rng.nextInt(size());
-            int[] visit = order == Order.RANDOM ? rng.permutation(steps()) : null;
+            int[] visit = order == PixelOrder.RANDOM ? rng.permutation(steps()) : null;
             fill(i, visit, x, y, b);
         }
         return new TaskBatch(TaskKind.MNIST, x, y);
@@ -112,7 +98,7 @@ public final class MnistTasks implements TaskSource {
         int[][] y = new int[count][];
         for (int b = 0; b < count; b++) {
             int i = from + b;
-            int[] visit = order == Order.RANDOM ? rangeOrder(i) : null;
+            int[] visit = order == PixelOrder.RANDOM ? rangeOrder(i) : null;
             fill(i, visit, x, y, b);
         }
         return new TaskBatch(TaskKind.MNIST, x, y);

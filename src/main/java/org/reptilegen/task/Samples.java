@@ -10,7 +10,7 @@ import org.reptilegen.plot.ImageGrid;
 /** Where samples are drawn (the x_t of README, The math, 5) and how they are shown. */
 public final class Samples {
     /** Sampled images are 28 x 28, the size the reference models embed. */
-    public static final int SIDE = 28;
+    public static final int SIDE = TaskKind.IMAGE_SIDE;
 
     private Samples() {}
 

@@ -1,5 +1,6 @@
 package org.reptilegen.task;
 
+import org.reptilegen.core.TaskBatch;
 import org.reptilegen.model.TaskKind;
 import org.reptilegen.util.Rng;
 

@@ -8,6 +8,7 @@ import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import org.reptilegen.core.TaskBatch;
 import org.reptilegen.model.TaskKind;
 import org.reptilegen.util.Rng;
 

@@ -22,6 +22,7 @@ import org.reptilegen.checkpoint.TrainingCheckpoint;
 import org.reptilegen.cli.CliTest.Run;
 import org.reptilegen.config.Config;
 import org.reptilegen.engine.cuda.CudaEngine;
+import org.reptilegen.util.Norms;
 import org.reptilegen.util.Rng;
 
 /**
@@ -75,14 +76,6 @@ class CliOnCudaTest {
         return out;
     }
 
-    private static double relErr(double[] a, double[] b) {
-        double num = 0, den = 0;
-        for (int i = 0; i < a.length; i++) {
-            num += (a[i] - b[i]) * (a[i] - b[i]);
-            den += b[i] * b[i];
-        }
-        return Math.sqrt(num / den);
-    }
 
     private static void assertRelClose(double want, double got, double bound, String what) {
         assertEquals(want, got, bound * Math.abs(want), what);
@@ -107,7 +100,7 @@ class CliOnCudaTest {
         assertEquals(6, b.step());
         Config cfg = Config.load(textConfig);
         double[] init = org.reptilegen.model.ParamInit.draw(cfg.model().layout(), Rng.of(cfg.seed(), Rng.STREAM_INIT), true);
-        double e = relErr(minus(b.state().theta(), init), minus(a.state().theta(), init));
+        double e = Norms.relativeError(minus(b.state().theta(), init), minus(a.state().theta(), init));
         assertTrue(e < TRAINED_BOUND, "the change of theta over six meta-steps: relative error " + e);
 
         // One checkpoint, both backends: the same samples (same random numbers), the same evaluation.
@@ -165,7 +158,7 @@ class CliOnCudaTest {
                         "--out", out.toString(), "--backend", backends[i]);
                 g[i] = Checkpoint.read(out, false).params(cfg.model().layout());
             }
-            double e = relErr(g[1], g[0]);
+            double e = Norms.relativeError(g[1], g[0]);
             assertTrue(e < BOUND, algo + ": the cuda backend's gradient, relative error " + e);
         }
     }

@@ -266,7 +266,7 @@ class CliTest {
                 assertEquals(algo.equals("maml"), line.has("maml_segment"), line.toString());
                 assertTrue(line.has("device") && line.has("task_steps_per_s") && line.has("peak_memory_bytes"), line.toString());
             }
-        assertEquals(5, BenchCommand.passes(org.reptilegen.meta.Algorithm.FOMAML), "FOMAML also reads and writes its accumulator");
+        assertEquals(5, BenchCommand.passes(org.reptilegen.core.Algorithm.FOMAML), "FOMAML also reads and writes its accumulator");
         Run bad = run("bench", "--config", textConfig.toString(), "--batch", "0", "--backend", "cpu");
         assertEquals(1, bad.status());
         assertTrue(bad.err().contains("--batch"), bad.err());

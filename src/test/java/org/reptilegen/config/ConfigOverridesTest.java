@@ -1,19 +1,18 @@
 package org.reptilegen.config;
 
-import org.reptilegen.meta.Algorithm;
-import org.reptilegen.engine.Precision;
-
-import org.junit.jupiter.api.Test;
-import org.reptilegen.model.LayerSpec;
-import org.reptilegen.model.TaskKind;
-
-import java.nio.file.Path;
-import java.util.List;
-
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+
+import java.nio.file.Path;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.reptilegen.core.Algorithm;
+import org.reptilegen.core.InnerLr;
+import org.reptilegen.core.Precision;
+import org.reptilegen.model.LayerSpec;
+import org.reptilegen.model.TaskKind;
 
 /** Command-line overrides: {@code --set key=value}. */
 class ConfigOverridesTest {

@@ -1,20 +1,5 @@
 package org.reptilegen.config;
 
-import org.reptilegen.task.MnistTasks;
-import org.reptilegen.meta.Algorithm;
-import org.reptilegen.engine.Precision;
-
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.CsvSource;
-import org.reptilegen.model.LayerSpec;
-import org.reptilegen.model.LayerSpec.Activation.Kind;
-import org.reptilegen.model.TaskKind;
-
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.util.List;
-
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
@@ -22,6 +7,20 @@ import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+import org.reptilegen.core.Algorithm;
+import org.reptilegen.core.InnerLr;
+import org.reptilegen.core.PixelOrder;
+import org.reptilegen.core.Precision;
+import org.reptilegen.model.LayerSpec.Activation.Kind;
+import org.reptilegen.model.LayerSpec;
+import org.reptilegen.model.TaskKind;
 
 class ConfigParseTest {
 
@@ -122,7 +121,7 @@ class ConfigParseTest {
         assertEquals(0.99, c.beta2());
         assertEquals(1e-8, c.eps());
         assertEquals(Config.DEFAULT_MNIST_DATA, c.data());
-        assertEquals(MnistTasks.Order.RASTER, c.order());
+        assertEquals(PixelOrder.RASTER, c.order());
     }
 
     @Test
@@ -157,7 +156,7 @@ class ConfigParseTest {
         assertEquals(4, c.mamlSegment());
         assertEquals(Precision.FLOAT64, c.precision());
         assertEquals("images/mnist dir", c.data());
-        assertEquals(MnistTasks.Order.RANDOM, c.order());
+        assertEquals(PixelOrder.RANDOM, c.order());
         assertEquals(0, c.evalTasks());
         assertEquals(50, c.evalEvery());
         assertEquals(c, Config.fromJson(c.toJson(), "checkpoint"));

@@ -1,23 +1,22 @@
 package org.reptilegen.config;
 
-import org.reptilegen.meta.Algorithm;
-
-import org.junit.jupiter.api.Assumptions;
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.MethodSource;
-import org.reptilegen.model.LayerSpec;
-import org.reptilegen.model.TaskKind;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.stream.Stream;
-
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertInstanceOf;
-import static org.junit.jupiter.api.Assertions.assertTrue;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
+import org.reptilegen.core.Algorithm;
+import org.reptilegen.core.InnerLr;
+import org.reptilegen.model.LayerSpec;
+import org.reptilegen.model.TaskKind;
 
 /** The configs in configs/ load, describe the models they name, and survive a round trip. */
 class ShippedConfigsTest {

@@ -3,6 +3,7 @@ package org.reptilegen.meta;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import org.junit.jupiter.api.Test;
+import org.reptilegen.core.Adam;
 
 class AdamTest {
     @Test

@@ -11,13 +11,14 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.reptilegen.checkpoint.TrainingCheckpoint;
 import org.reptilegen.config.Config;
+import org.reptilegen.core.Adam;
+import org.reptilegen.core.TaskBatch;
+import org.reptilegen.core.TrainState;
 import org.reptilegen.engine.Engine;
 import org.reptilegen.engine.EngineSettings;
-import org.reptilegen.engine.TrainState;
 import org.reptilegen.engine.cpu.CpuEngine;
 import org.reptilegen.model.ParamInit;
 import org.reptilegen.task.Split;
-import org.reptilegen.task.TaskBatch;
 import org.reptilegen.task.TextTasks;
 import org.reptilegen.util.Rng;
 

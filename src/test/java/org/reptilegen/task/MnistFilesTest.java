@@ -15,6 +15,7 @@ import java.util.Map;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.reptilegen.core.PixelOrder;
 
 class MnistFilesTest {
 
@@ -31,7 +32,7 @@ class MnistFilesTest {
     void missingFilesMessageNamesFilesDirectoryAndSources(@TempDir Path dir) {
         Path data = dir.resolve("mnist");
         DataException e = assertThrows(DataException.class,
-                () -> MnistTasks.load(data, Split.TEST, MnistTasks.Order.RASTER, false));
+                () -> MnistTasks.load(data, Split.TEST, PixelOrder.RASTER, false));
         String m = e.getMessage();
         assertTrue(m.contains("t10k-images-idx3-ubyte.gz"), m);
         assertTrue(m.contains("train-images-idx3-ubyte.gz"), m);

@@ -7,12 +7,14 @@ import java.nio.file.Path;
 import java.util.Arrays;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.reptilegen.core.PixelOrder;
+import org.reptilegen.core.TaskBatch;
 import org.reptilegen.model.TaskKind;
 import org.reptilegen.util.Rng;
 
 class MnistTasksTest {
 
-    private static MnistTasks tasks(int count, int rows, int cols, MnistTasks.Order order) {
+    private static MnistTasks tasks(int count, int rows, int cols, PixelOrder order) {
         return new MnistTasks("test images", new Idx.Images(count, rows, cols,
                 IdxFiles.patternPixels(count, rows, cols)), order);
     }
@@ -27,7 +29,7 @@ class MnistTasksTest {
 
     @Test
     void rasterOrderVisitsRowsThenColumns() {
-        MnistTasks t = tasks(2, 3, 4, MnistTasks.Order.RASTER);
+        MnistTasks t = tasks(2, 3, 4, PixelOrder.RASTER);
         assertEquals(12, t.steps());
         TaskBatch b = t.range(1, 1);
         assertEquals(TaskKind.MNIST, b.kind());
@@ -42,14 +44,14 @@ class MnistTasksTest {
     void rangeBinarizesThePixelsOfTheFile(@TempDir Path dir) throws IOException {
         byte[] px = {0, 127, (byte) 128, (byte) 255};
         Path f = IdxFiles.write(dir, MnistFiles.TEST_IMAGES, IdxFiles.images(1, 2, 2, px));
-        MnistTasks t = MnistTasks.load(dir, Split.TEST, MnistTasks.Order.RASTER, false);
+        MnistTasks t = MnistTasks.load(dir, Split.TEST, PixelOrder.RASTER, false);
         assertEquals(f.toString(), t.source());
         assertArrayEquals(new int[] {0, 0, 1, 1}, t.range(0, 1).y()[0]);
     }
 
     @Test
     void randomOrderIsAPermutationThatKeepsPixelsWithTheirPositions() {
-        MnistTasks t = tasks(5, 4, 5, MnistTasks.Order.RANDOM);
+        MnistTasks t = tasks(5, 4, 5, PixelOrder.RANDOM);
         TaskBatch b = t.draw(Rng.of(1, Rng.STREAM_BATCH, 0), 8);
         for (int task = 0; task < b.size(); task++) {
             boolean[] seen = new boolean[20];
@@ -73,7 +75,7 @@ class MnistTasksTest {
 
     @Test
     void drawIsReproducibleForAGivenRng() {
-        for (MnistTasks.Order order : MnistTasks.Order.values()) {
+        for (PixelOrder order : PixelOrder.values()) {
             MnistTasks t = tasks(30, 3, 3, order);
             TaskBatch a = t.draw(Rng.of(9, Rng.STREAM_BATCH, 2), 10);
             TaskBatch b = t.draw(Rng.of(9, Rng.STREAM_BATCH, 2), 10);
@@ -86,7 +88,7 @@ class MnistTasksTest {
 
     @Test
     void rangeOrderIsFixedPerIndex() {
-        MnistTasks t = tasks(10, 3, 3, MnistTasks.Order.RANDOM);
+        MnistTasks t = tasks(10, 3, 3, PixelOrder.RANDOM);
         TaskBatch all = t.range(0, 10);
         TaskBatch tail = t.range(6, 4);
         for (int i = 0; i < 4; i++) {
@@ -101,7 +103,7 @@ class MnistTasksTest {
 
     @Test
     void rangeOutsideTheImagesIsAnError() {
-        MnistTasks t = tasks(3, 2, 2, MnistTasks.Order.RASTER);
+        MnistTasks t = tasks(3, 2, 2, PixelOrder.RASTER);
         DataException e = assertThrows(DataException.class, () -> t.range(2, 2));
         assertTrue(e.getMessage().contains("test images"), e.getMessage());
     }

@@ -7,15 +7,16 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.atomic.AtomicInteger;
+import org.reptilegen.core.Algorithm;
+import org.reptilegen.core.InnerRates;
+import org.reptilegen.core.MamlSegment;
+import org.reptilegen.core.Precision;
+import org.reptilegen.core.TaskBatch;
+import org.reptilegen.core.TrainState;
 import org.reptilegen.engine.Engine;
 import org.reptilegen.engine.EngineSettings;
-import org.reptilegen.engine.Precision;
-import org.reptilegen.engine.TrainState;
-import org.reptilegen.meta.Algorithm;
-import org.reptilegen.meta.InnerLoops;
-import org.reptilegen.meta.InnerLoops.Alpha;
-import org.reptilegen.meta.InnerRates;
-import org.reptilegen.task.TaskBatch;
+import org.reptilegen.engine.cpu.InnerLoops.Alpha;
+import org.reptilegen.engine.cpu.InnerLoops;
 import org.reptilegen.util.Rng;
 
 /**
@@ -187,7 +188,7 @@ public final class CpuEngine implements Engine {
     }
 
     private int segment(int steps) {
-        return settings.segment() > 0 ? settings.segment() : InnerLoops.defaultSegment(steps);
+        return MamlSegment.of(settings.segment(), steps);
     }
 
     

@@ -1,6 +1,6 @@
 package org.reptilegen.engine.cpu;
 
-import org.reptilegen.meta.TaskModel;
+import org.reptilegen.engine.cpu.TaskModel;
 import org.reptilegen.model.ModelSpec;
 import org.reptilegen.model.TaskKind;
 

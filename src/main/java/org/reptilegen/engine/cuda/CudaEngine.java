@@ -1,19 +1,19 @@
 package org.reptilegen.engine.cuda;
 
-
 import java.util.Arrays;
 import java.util.List;
 import jcuda.Pointer;
 import jcuda.driver.CUdeviceptr;
+import org.reptilegen.core.Algorithm;
+import org.reptilegen.core.InnerRates;
+import org.reptilegen.core.MamlSegment;
+import org.reptilegen.core.Precision;
+import org.reptilegen.core.TaskBatch;
+import org.reptilegen.core.TrainState;
 import org.reptilegen.engine.Engine;
 import org.reptilegen.engine.EngineSettings;
-import org.reptilegen.engine.Precision;
-import org.reptilegen.engine.TrainState;
-import org.reptilegen.meta.Algorithm;
-import org.reptilegen.meta.InnerRates;
 import org.reptilegen.model.LayerSpec;
 import org.reptilegen.model.ModelSpec;
-import org.reptilegen.task.TaskBatch;
 
 /**
  * The CUDA engine: the same computation as the CPU engine, with all B tasks of a batch advancing
@@ -73,7 +73,7 @@ public final class CudaEngine implements Engine {
      * their gradient sums, direction and rate-gradient rows).
      */
     public static long mamlRowsPerTask(int steps, int segment) {
-        int t = Math.max(steps, 1), k = Workspace.segmentFor(segment, t);
+        int t = Math.max(steps, 1), k = MamlSegment.of(segment, t);
         return (t + k - 1) / k + k + 2L;
     }
 
@@ -323,7 +323,7 @@ public final class CudaEngine implements Engine {
      */
     private double[] maml(TaskBatch batch, double[] millis) {
         int tasks = batch.size(), steps = batch.maxSteps();
-        int k = Workspace.segmentFor(settings.segment(), steps);
+        int k = MamlSegment.of(settings.segment(), steps);
         dev.enter();
         Workspace w = workspace(tasks, steps, false, k);
         uploadInputs(w, batch);

@@ -93,11 +93,6 @@ final class Workspace implements AutoCloseable {
         plan = new StepPlan(spec, this, fns);
     }
 
-    /** MAML's segment length for T steps: the setting (clamped to T), or ceil(sqrt(T)) for 0. */
-    static int segmentFor(int setting, int steps) {
-        int t = Math.max(steps, 1);
-        return setting > 0 ? Math.min(setting, t) : org.reptilegen.meta.InnerLoops.defaultSegment(t);
-    }
 
     /** Bytes a workspace of this shape takes. Builds the whole plan against placeholders, so it also checks every launch. */
     static long measure(ModelSpec spec, int tasks, int steps, boolean accumulates) {
@@ -250,7 +245,7 @@ final class Workspace implements AutoCloseable {
 
     /** The outer Adam step t on theta with the meta-gradient g (float64). */
     static Launch adamStep(Launch.Functions fns, int paramCount, CUdeviceptr theta, CUdeviceptr g, CUdeviceptr m,
-                           CUdeviceptr v, org.reptilegen.meta.Adam a, long t) {
+                           CUdeviceptr v, org.reptilegen.core.Adam a, long t) {
         double bc1 = 1 - Math.pow(a.beta1(), t);
         double sqrtBc2 = Math.sqrt(1 - Math.pow(a.beta2(), t));
         // adam_step(float* theta, const double* g, float* m, float* v, int P, double beta1, double beta2, double eps,

@@ -12,15 +12,15 @@ import org.junit.jupiter.api.io.TempDir;
 import org.reptilegen.checkpoint.TrainingCheckpoint;
 import org.reptilegen.config.Config;
 import org.reptilegen.config.ConfigException;
-import org.reptilegen.config.InnerLr;
+import org.reptilegen.core.Adam;
+import org.reptilegen.core.Algorithm;
+import org.reptilegen.core.InnerLr;
+import org.reptilegen.core.InnerRates;
+import org.reptilegen.core.Precision;
+import org.reptilegen.core.TrainState;
 import org.reptilegen.engine.EngineSettings;
-import org.reptilegen.engine.Precision;
-import org.reptilegen.engine.TrainState;
-import org.reptilegen.meta.Adam;
-import org.reptilegen.meta.Algorithm;
-import org.reptilegen.meta.InnerLoops;
-import org.reptilegen.meta.InnerLoops.Alpha;
-import org.reptilegen.meta.InnerRates;
+import org.reptilegen.engine.cpu.InnerLoops.Alpha;
+import org.reptilegen.engine.cpu.InnerLoops;
 import org.reptilegen.util.Rng;
 
 /**
@@ -158,7 +158,7 @@ class LearnedRatesTest {
         }
     }
 
-    static org.reptilegen.task.TaskBatch batch() {
+    static org.reptilegen.core.TaskBatch batch() {
         Rng r = Rng.of(9);
         int[][][] x = new int[2][6][];
         int[][] y = new int[2][6];
@@ -167,7 +167,7 @@ class LearnedRatesTest {
                 x[b][t] = new int[]{r.nextInt(3), r.nextInt(3)}; // rows repeat, so the tables' rates get a gradient
                 y[b][t] = r.nextInt(2);
             }
-        return new org.reptilegen.task.TaskBatch(org.reptilegen.model.TaskKind.MNIST, x, y);
+        return new org.reptilegen.core.TaskBatch(org.reptilegen.model.TaskKind.MNIST, x, y);
     }
 
     @Test

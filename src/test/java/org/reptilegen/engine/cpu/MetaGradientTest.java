@@ -6,16 +6,17 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.List;
 import org.junit.jupiter.api.Test;
+import org.reptilegen.core.Adam;
+import org.reptilegen.core.Algorithm;
+import org.reptilegen.core.MamlSegment;
+import org.reptilegen.core.Precision;
+import org.reptilegen.core.TaskBatch;
+import org.reptilegen.core.TrainState;
 import org.reptilegen.engine.EngineSettings;
-import org.reptilegen.engine.Precision;
-import org.reptilegen.engine.TrainState;
-import org.reptilegen.meta.Adam;
-import org.reptilegen.meta.Algorithm;
-import org.reptilegen.meta.InnerLoops;
+import org.reptilegen.engine.cpu.InnerLoops;
 import org.reptilegen.model.LayerSpec;
 import org.reptilegen.model.ModelSpec;
 import org.reptilegen.model.TaskKind;
-import org.reptilegen.task.TaskBatch;
 import org.reptilegen.util.Rng;
 
 /** The meta-gradients (README, The math, 4) on the CPU, in float64. */
@@ -108,8 +109,8 @@ class MetaGradientTest {
             assertArrayEquals(ref, g, 0, "K = " + k);
             assertEquals(nll, n2, 0);
         }
-        assertEquals(3, InnerLoops.defaultSegment(9));
-        assertEquals(28, InnerLoops.defaultSegment(784));
+        assertEquals(3, MamlSegment.of(0, 9));
+        assertEquals(28, MamlSegment.of(0, 784));
     }
 
     @Test

@@ -14,15 +14,16 @@ import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
-import org.reptilegen.config.InnerLr;
+import org.reptilegen.core.Adam;
+import org.reptilegen.core.Algorithm;
+import org.reptilegen.core.InnerLr;
+import org.reptilegen.core.MamlSegment;
+import org.reptilegen.core.Precision;
+import org.reptilegen.core.TaskBatch;
+import org.reptilegen.core.TrainState;
 import org.reptilegen.engine.EngineSettings;
-import org.reptilegen.engine.Precision;
-import org.reptilegen.engine.TrainState;
 import org.reptilegen.engine.cpu.CpuEngine;
-import org.reptilegen.meta.Adam;
-import org.reptilegen.meta.Algorithm;
 import org.reptilegen.model.ModelSpec;
-import org.reptilegen.task.TaskBatch;
 import org.reptilegen.util.Rng;
 
 /**
@@ -381,7 +382,7 @@ class CudaEngineGpuTest {
             nllCpu = cpu.metaGradient(batch, gCpu);
         }
         double[] first = null;
-        for (int k : new int[]{1, Workspace.segmentFor(0, steps), steps}) {
+        for (int k : new int[]{1, MamlSegment.of(0, steps), steps}) {
             EngineSettings s = new EngineSettings(m, Algorithm.MAML, alpha, k, Precision.FLOAT32, new Adam(1e-3, 0.9, 0.99, 1e-8), 2);
             double[] g = new double[n];
             double[] nll;
@@ -430,7 +431,7 @@ class CudaEngineGpuTest {
         TaskBatch batch = CudaTestModels.batch(m, 3, 4, 82, true);
         Adam adam = new Adam(1e-3, 0.9, 0.99, 1e-8);
         for (InnerLr.Mode mode : new InnerLr.Mode[]{InnerLr.Mode.PER_TENSOR, InnerLr.Mode.PER_ELEMENT}) {
-            int size = new org.reptilegen.meta.InnerRates(m.layout(), mode).size();
+            int size = new org.reptilegen.core.InnerRates(m.layout(), mode).size();
             Rng r = Rng.of(83);
             double[] lr = new double[size];
             for (int i = 0; i < size; i++) lr[i] = (float) (0.02 + 0.06 * r.nextDouble());

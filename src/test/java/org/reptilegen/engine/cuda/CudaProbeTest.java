@@ -10,10 +10,10 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 import java.io.File;
 import java.io.InputStream;
 import org.junit.jupiter.api.Test;
+import org.reptilegen.core.Adam;
+import org.reptilegen.core.Algorithm;
+import org.reptilegen.core.Precision;
 import org.reptilegen.engine.EngineSettings;
-import org.reptilegen.engine.Precision;
-import org.reptilegen.meta.Adam;
-import org.reptilegen.meta.Algorithm;
 
 /** The probe and the packaged kernels, on any machine. */
 class CudaProbeTest {

@@ -4,12 +4,12 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.stream.Stream;
 import org.junit.jupiter.params.provider.Arguments;
-import org.reptilegen.model.LayerSpec;
+import org.reptilegen.core.TaskBatch;
 import org.reptilegen.model.LayerSpec.Activation.Kind;
+import org.reptilegen.model.LayerSpec;
 import org.reptilegen.model.ModelSpec;
 import org.reptilegen.model.ParamInit;
 import org.reptilegen.model.TaskKind;
-import org.reptilegen.task.TaskBatch;
 import org.reptilegen.util.Rng;
 
 /** Models, parameters and batches for the cuda tests. */
@@ -164,11 +164,6 @@ final class CudaTestModels {
 
     /** ||a - b|| / ||b||. */
     static double relErr(double[] a, double[] b) {
-        double num = 0, den = 0;
-        for (int i = 0; i < a.length; i++) {
-            num += (a[i] - b[i]) * (a[i] - b[i]);
-            den += b[i] * b[i];
-        }
-        return Math.sqrt(num) / Math.max(Math.sqrt(den), 1e-30);
+        return org.reptilegen.util.Norms.relativeError(a, b);
     }
 }

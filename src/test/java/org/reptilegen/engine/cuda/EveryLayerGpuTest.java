@@ -16,16 +16,16 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
-import org.reptilegen.config.InnerLr;
+import org.reptilegen.core.Adam;
+import org.reptilegen.core.Algorithm;
+import org.reptilegen.core.InnerLr;
+import org.reptilegen.core.InnerRates;
+import org.reptilegen.core.Precision;
+import org.reptilegen.core.TaskBatch;
+import org.reptilegen.core.TrainState;
 import org.reptilegen.engine.EngineSettings;
-import org.reptilegen.engine.Precision;
-import org.reptilegen.engine.TrainState;
 import org.reptilegen.engine.cpu.CpuEngine;
-import org.reptilegen.meta.Adam;
-import org.reptilegen.meta.Algorithm;
-import org.reptilegen.meta.InnerRates;
 import org.reptilegen.model.ModelSpec;
-import org.reptilegen.task.TaskBatch;
 import org.reptilegen.util.Rng;
 
 /**

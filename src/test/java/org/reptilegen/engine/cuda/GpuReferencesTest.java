@@ -5,12 +5,12 @@ import static org.reptilegen.engine.cuda.CudaTestModels.relErr;
 
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
-import org.reptilegen.engine.Precision;
-import org.reptilegen.engine.TrainState;
+import org.reptilegen.core.Algorithm;
+import org.reptilegen.core.Precision;
+import org.reptilegen.core.TaskBatch;
+import org.reptilegen.core.TrainState;
 import org.reptilegen.engine.cpu.CpuEngine;
-import org.reptilegen.meta.Algorithm;
 import org.reptilegen.model.ModelSpec;
-import org.reptilegen.task.TaskBatch;
 
 /**
  * The whole-model comparisons of {@link CudaEngineGpuTest} can pass at all (no GPU needed): with their

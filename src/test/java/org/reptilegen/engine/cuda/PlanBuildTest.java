@@ -7,6 +7,7 @@ import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
+import org.reptilegen.core.MamlSegment;
 import org.reptilegen.model.ModelSpec;
 
 /**
@@ -26,10 +27,10 @@ class PlanBuildTest {
             jcuda.driver.CUdeviceptr any = new jcuda.driver.CUdeviceptr();
             assertEquals(2, w.start(any, acc).size());
             w.metaGradientMean(any, any, acc);
-            Workspace.adamStep(sig -> null, spec.layout().size(), any, any, any, any, new org.reptilegen.meta.Adam(1e-3, 0.9, 0.99, 1e-8), 3);
+            Workspace.adamStep(sig -> null, spec.layout().size(), any, any, any, any, new org.reptilegen.core.Adam(1e-3, 0.9, 0.99, 1e-8), 3);
         }
         // MAML: the checkpoints, every segment's recomputation and Hessian-vector steps, the mean.
-        int k = Workspace.segmentFor(0, steps);
+        int k = MamlSegment.of(0, steps);
         Workspace w = Workspace.measuring(spec, tasks, steps, false, k);
         w.trainStep(1e-3f, false);
         jcuda.driver.CUdeviceptr any = new jcuda.driver.CUdeviceptr();
@@ -191,16 +192,16 @@ class PlanBuildTest {
     @Test
     void mamlMemoryIsFiftyEightCopiesOfTheParametersPerTask() {
         ModelSpec m = CudaTestModels.MNIST_LSTM;
-        int k = Workspace.segmentFor(0, 784);
+        int k = MamlSegment.of(0, 784);
         assertEquals(28, k);
         long perTask = Workspace.measure(m, 2, 784, false, k) - Workspace.measure(m, 1, 784, false, k);
         long copies = 1_125_889L * 4 * 58;
         assertTrue(perTask >= copies && perTask < copies + (128 << 10), Bytes.show(perTask));
         assertEquals(58, CudaEngine.mamlRowsPerTask(784, 0));
-        assertEquals(60L * 1_125_889 * 4, org.reptilegen.meta.InnerLoops.mamlBytesPerTask(1_125_889, 784, 28, 4));
-        assertEquals(784, Workspace.segmentFor(0, 784) * Workspace.measuring(m, 1, 784, false, k).checkpoints);
-        assertEquals(5, Workspace.segmentFor(5, 784));
-        assertEquals(3, Workspace.segmentFor(5, 3));
+        assertEquals(60L * 1_125_889 * 4, org.reptilegen.engine.cpu.InnerLoops.mamlBytesPerTask(1_125_889, 784, 28, 4));
+        assertEquals(784, MamlSegment.of(0, 784) * Workspace.measuring(m, 1, 784, false, k).checkpoints);
+        assertEquals(5, MamlSegment.of(5, 784));
+        assertEquals(3, MamlSegment.of(5, 3));
     }
 
     @Test

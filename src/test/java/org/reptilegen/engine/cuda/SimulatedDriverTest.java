@@ -21,10 +21,10 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.opentest4j.AssertionFailedError;
-import org.reptilegen.engine.TrainState;
-import org.reptilegen.meta.Algorithm;
+import org.reptilegen.core.Algorithm;
+import org.reptilegen.core.TaskBatch;
+import org.reptilegen.core.TrainState;
 import org.reptilegen.model.ModelSpec;
-import org.reptilegen.task.TaskBatch;
 
 /**
  * The simulated CUDA driver itself (src/test/cuda-sim): that it catches what a GPU would, with bugs
@@ -266,7 +266,7 @@ class SimulatedDriverTest {
 
     /** The meta-gradient followed by the NLL, of a batch of 3 tasks. */
     private static double[] metaGradient(ModelSpec m, Algorithm alg, int segment, int splits, int steps) {
-        var s = new org.reptilegen.engine.EngineSettings(m, alg, 0.3, segment, org.reptilegen.engine.Precision.FLOAT32,
+        var s = new org.reptilegen.engine.EngineSettings(m, alg, 0.3, segment, org.reptilegen.core.Precision.FLOAT32,
                 EveryLayerGpuTest.ADAM, 1);
         try (CudaEngine gpu = new CudaEngine(s)) {
             if (splits > 0) gpu.useRowSplits(splits);

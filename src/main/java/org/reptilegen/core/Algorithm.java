@@ -1,4 +1,4 @@
-package org.reptilegen.meta;
+package org.reptilegen.core;
 
 /** The meta-gradients of README, The math, 4. */
 public enum Algorithm {

@@ -1,4 +1,4 @@
-package org.reptilegen.config;
+package org.reptilegen.core;
 
 /**
  * The inner-loop learning rate alpha: a fixed number, or a trained parameter (Meta-SGD, README

@@ -1,4 +1,4 @@
-package org.reptilegen.engine;
+package org.reptilegen.core;
 
 /**
  * The meta-parameters theta and the outer Adam's moments after {@code adamStep} steps; with learned

@@ -1,6 +1,7 @@
-package org.reptilegen.meta;
+package org.reptilegen.engine.cpu;
 
 import java.util.Arrays;
+import org.reptilegen.core.MamlSegment;
 
 /**
  * The inner loop (README, The math, 3) and the per-task meta-gradients (4), for one task.
@@ -80,11 +81,6 @@ public final class InnerLoops {
         return fomaml(m, theta, x, y, Alpha.of(alpha), out, p, g, null, null);
     }
 
-    /** The default segment length for MAML's checkpointing: ceil(sqrt(T)). */
-    public static int defaultSegment(int steps) {
-        return Math.max(1, (int) Math.ceil(Math.sqrt(steps)));
-    }
-
     /**
      * Second-order MAML: out := lambda_0 with lambda_T = 0 and
      * lambda_t = grad l_t(theta_t) + lambda_{t+1} - H_t (alpha * lambda_{t+1}).
@@ -143,7 +139,7 @@ public final class InnerLoops {
 
     /** Bytes MAML holds per task: theta_t every K steps, a segment of K states, and four work vectors. */
     public static long mamlBytesPerTask(long params, int steps, int segment, int bytesPerValue) {
-        int k = Math.max(1, Math.min(segment > 0 ? segment : defaultSegment(steps), steps));
+        int k = MamlSegment.of(segment, steps);
         long vectors = (steps + k - 1) / k + k + 4L;
         return vectors * params * bytesPerValue;
     }

@@ -1,4 +1,4 @@
-package org.reptilegen.task;
+package org.reptilegen.core;
 
 import org.reptilegen.model.TaskKind;
 

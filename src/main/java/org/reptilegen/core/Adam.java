@@ -1,4 +1,4 @@
-package org.reptilegen.meta;
+package org.reptilegen.core;
 
 /** The outer optimiser: Adam with PyTorch's semantics (bias-corrected, eps added after the square root). */
 public record Adam(double lr, double beta1, double beta2, double eps) {

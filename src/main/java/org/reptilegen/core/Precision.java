@@ -1,4 +1,4 @@
-package org.reptilegen.engine;
+package org.reptilegen.core;
 
 /** How parameters are stored. Arithmetic on the CPU is float64 either way; float32 rounds every stored value. */
 public enum Precision {

@@ -1,6 +1,10 @@
-package org.reptilegen.engine;
+package org.reptilegen.engine.select;
 
 import java.util.function.Consumer;
+import org.reptilegen.core.Precision;
+import org.reptilegen.engine.Engine;
+import org.reptilegen.engine.EngineException;
+import org.reptilegen.engine.EngineSettings;
 import org.reptilegen.engine.cpu.CpuEngine;
 import org.reptilegen.engine.cuda.CudaEngine;
 

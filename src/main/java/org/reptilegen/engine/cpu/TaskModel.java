@@ -1,4 +1,4 @@
-package org.reptilegen.meta;
+package org.reptilegen.engine.cpu;
 
 /**
  * One task's network on one pair (x_t, y_t), over a flat parameter vector laid out by the model's

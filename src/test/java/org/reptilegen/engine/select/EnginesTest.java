@@ -1,13 +1,16 @@
-package org.reptilegen.engine;
+package org.reptilegen.engine.select;
 
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
 
 import java.util.List;
 import org.junit.jupiter.api.Test;
-import org.reptilegen.config.InnerLr;
-import org.reptilegen.meta.Adam;
-import org.reptilegen.meta.Algorithm;
+import org.reptilegen.core.Adam;
+import org.reptilegen.core.Algorithm;
+import org.reptilegen.core.InnerLr;
+import org.reptilegen.core.Precision;
+import org.reptilegen.engine.EngineSettings;
+import org.reptilegen.engine.select.Engines;
 import org.reptilegen.model.LayerSpec;
 import org.reptilegen.model.ModelSpec;
 import org.reptilegen.model.TaskKind;

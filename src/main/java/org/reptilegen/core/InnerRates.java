@@ -1,8 +1,8 @@
-package org.reptilegen.meta;
+package org.reptilegen.core;
 
 import java.util.LinkedHashMap;
 import java.util.Map;
-import org.reptilegen.config.InnerLr;
+import org.reptilegen.core.InnerLr;
 import org.reptilegen.model.ParamLayout;
 
 /**
