@@ -22,24 +22,28 @@ class PlanBuildTest {
             List<Launch> step = w.trainStep(1e-3f, acc);
             assertTrue(step.size() >= 2, "at least a forward and a backward");
             assertAdvancesOnceAtTheEnd(step);
-            w.plan.sampleStep(w.sgd(1e-3f, false), 0.8, true);
+            List<Launch> sample = w.plan.sampleStep(w.sgd(1e-3f, false), 0.8, true);
+            assertEquals(1, sample.stream().filter(l -> l.sig.name().equals("sample_draw")).count(), "one draw per sampling step");
+            assertAdvancesOnceAtTheEnd(sample);
             // The launches around a task loop, with placeholders for theta, the meta-gradient and the moments.
             jcuda.driver.CUdeviceptr any = new jcuda.driver.CUdeviceptr();
             assertEquals(2, w.start(any, acc).size());
-            w.metaGradientMean(any, any, acc);
-            Workspace.adamStep(sig -> null, spec.layout().size(), any, any, any, any, new org.reptilegen.core.Adam(1e-3, 0.9, 0.99, 1e-8), 3);
+            assertEquals("meta_gradient_mean", w.metaGradientMean(any, any, acc).sig.name());
+            assertEquals("adam_step", Workspace.adamStep(sig -> null, spec.layout().size(), any, any, any, any,
+                    new org.reptilegen.core.Adam(1e-3, 0.9, 0.99, 1e-8), 3).sig.name());
         }
         // MAML: the checkpoints, every segment's recomputation and Hessian-vector steps, the mean.
         int k = MamlSegment.of(0, steps);
         Workspace w = Workspace.measuring(spec, tasks, steps, false, k);
-        w.trainStep(1e-3f, false);
+        assertAdvancesOnceAtTheEnd(w.trainStep(1e-3f, false));
         jcuda.driver.CUdeviceptr any = new jcuda.driver.CUdeviceptr();
-        for (int seg = 0; seg < w.checkpoints; seg++) w.checkpoint(seg);
+        assertEquals((steps + k - 1) / k, w.checkpoints, "a checkpoint before every K steps");
+        for (int seg = 0; seg < w.checkpoints; seg++) assertEquals("rows_copy", w.checkpoint(seg).sig.name());
         assertEquals(1, w.mamlStart().size(), "lambda_T = 0 is MAML's only reset");
         List<Launch> last = w.mamlSegmentReverse(w.checkpoints - 1, steps, 1e-3f);
         assertEquals("step_add", last.get(last.size() - 1).sig.name());
-        w.mamlSegmentReverse(0, steps, 1e-3f);
-        w.mamlMean(any, any);
+        assertEquals("rows_copy", w.mamlSegmentReverse(0, steps, 1e-3f).get(0).sig.name(), "a segment restarts from its checkpoint");
+        assertEquals("meta_gradient_mean", w.mamlMean(any, any).sig.name());
     }
 
     /**
