@@ -22,6 +22,9 @@ import org.reptilegen.util.Rng;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.Spec;
+import picocli.CommandLine.Model.CommandSpec;
 
 @Command(mixinStandardHelpOptions = true, name = "bench", sortOptions = false,
         description = {"Times the inner loop: one JSON line per case with the device's name, ms per inner step, task-steps/s, the bytes a step must move at least (each task's parameters read twice and written once in float32; FOMAML also reads and writes its gradient accumulator; MAML adds the five passes of its Hessian-vector product), the achieved GB/s on that count and its ratio to a large copy measured in the same run, and peak memory.",
@@ -36,17 +39,17 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--steps", paramLabel = "T", description = "Inner steps per task. Default: the task's length (784 for images, max_len for text).")
     Integer steps;
 
-    @Option(names = "--algo", split = ",", paramLabel = "reptile|fomaml|maml", description = "Meta-gradient(s) to time. Default: the config's algorithm.")
-    List<String> algo;
+    @Option(names = "--algo", split = ",", paramLabel = "reptile|fomaml|maml", converter = Converters.AlgorithmValue.class, description = "Meta-gradient(s) to time. Default: the config's algorithm.")
+    List<Algorithm> algo;
 
-    @Option(names = "--graphs", split = ",", paramLabel = "on|off", description = "cuda backend: replay the inner step as recorded CUDA graphs (on) or launch kernel by kernel (off); both give one case each. Default: on.")
-    List<String> graphs;
+    @Option(names = "--graphs", split = ",", arity = "1", paramLabel = "on|off", converter = Converters.OnOff.class, description = "cuda backend: replay the inner step as recorded CUDA graphs (on) or launch kernel by kernel (off); both give one case each. Default: on.")
+    List<Boolean> graphs;
 
-    @Option(names = "--row-splits", split = ",", paramLabel = "auto|N", description = "cuda backend: how many blocks share each column slab's rows in the fused backward kernels, chosen per launch for the GPU (auto) or fixed (1 to 16); several give one case each. Default: auto.")
-    List<String> rowSplits;
+    @Option(names = "--row-splits", split = ",", paramLabel = "auto|N", converter = Converters.RowSplitsValue.class, description = "cuda backend: how many blocks share each column slab's rows in the fused backward kernels, chosen per launch for the GPU (auto) or fixed (1 to 16); several give one case each. Default: auto.")
+    List<Integer> rowSplits;
 
-    @Option(names = "--fold-small-layers", split = ",", paramLabel = "on|off", description = "cuda backend: run the layernorms, the embedding and the loss next to a linear or lstm_block inside that layer's kernels (on) or in launches of their own (off); both give one case each. Default: on.")
-    List<String> smallLayersFolded;
+    @Option(names = "--fold-small-layers", split = ",", arity = "1", paramLabel = "on|off", converter = Converters.OnOff.class, description = "cuda backend: run the layernorms, the embedding and the loss next to a linear or lstm_block inside that layer's kernels (on) or in launches of their own (off); both give one case each. Default: on.")
+    List<Boolean> smallLayersFolded;
 
     @Option(names = "--repeats", paramLabel = "N", defaultValue = "3", description = "Timed runs per case (after one warm-up). Default: ${DEFAULT-VALUE}.")
     int repeats;
@@ -54,26 +57,29 @@ final class BenchCommand implements Callable<Integer> {
     @Mixin
     EngineOptions engineOptions;
 
+    @Spec
+    CommandSpec spec;
+
     @Override
     public Integer call() throws Exception {
         Config cfg = Config.resolve(config);
         int t = steps != null ? steps : cfg.taskLength();
         List<Integer> batches = batch != null ? batch : List.of(cfg.metaBatch());
-        List<String> algos = algo != null ? algo : List.of(cfg.algorithm().configName());
+        List<Algorithm> algos = algo != null ? algo : List.of(cfg.algorithm());
         List<Variant> variants = new java.util.ArrayList<>();
-        for (boolean g : onOff("--graphs", graphs))
-            for (String v : rowSplits != null ? rowSplits : List.of("auto"))
-                for (boolean fold : onOff("--fold-small-layers", smallLayersFolded)) variants.add(new Variant(g, parseSplits(v), fold));
-        if (t < 1 || repeats < 1) throw new IllegalArgumentException("--steps and --repeats must be positive");
+        for (boolean g : graphs != null ? graphs : List.of(true))
+            for (int splits : rowSplits != null ? rowSplits : List.of(0))
+                for (boolean fold : smallLayersFolded != null ? smallLayersFolded : List.of(true)) variants.add(new Variant(g, splits, fold));
+        if (t < 1) throw new ParameterException(spec.commandLine(), "--steps must be positive, got " + t);
+        if (repeats < 1) throw new ParameterException(spec.commandLine(), "--repeats must be positive, got " + repeats);
         for (int b : batches)
-            if (b < 1) throw new IllegalArgumentException("--batch must be positive, got " + b);
+            if (b < 1) throw new ParameterException(spec.commandLine(), "--batch must be positive, got " + b);
         // A backend that cannot run here fails every case the same way: one error, not one per case.
         engineOptions.checkAvailable();
         int failed = 0;
-        for (String a : algos)
+        for (Algorithm algorithm : algos)
             for (int b : batches)
                 for (Variant v : variants) {
-                    Algorithm algorithm = Algorithm.parse(a);
                     ObjectNode line;
                     try {
                         line = runCase(cfg, algorithm, b, t, v, variants.size() > 1);
@@ -110,26 +116,7 @@ final class BenchCommand implements Callable<Integer> {
     }
 
     /** An on|off option's values (on when not given). */
-    private static List<Boolean> onOff(String option, List<String> values) {
-        List<Boolean> out = new java.util.ArrayList<>();
-        for (String v : values != null ? values : List.of("on")) {
-            if (!v.equals("on") && !v.equals("off")) throw new IllegalArgumentException(option + " takes on or off, got " + v);
-            out.add(v.equals("on"));
-        }
-        return out;
-    }
 
-    /** --row-splits' values: auto is 0, else 1 to 16. */
-    private static int parseSplits(String v) {
-        if (v.equals("auto")) return 0;
-        try {
-            int n = Integer.parseInt(v);
-            if (n >= 1 && n <= 16) return n;
-        } catch (NumberFormatException e) {
-            // the message below says what is expected
-        }
-        throw new IllegalArgumentException("--row-splits takes auto or 1 to 16, got " + v);
-    }
 
     /**
      * One case; null when it would repeat another (the cuda variants on an engine without them: only the

@@ -10,9 +10,9 @@ import picocli.CommandLine.Option;
 
 /** --backend and --threads, shared by every command that runs an engine. */
 final class EngineOptions {
-    @Option(names = "--backend", paramLabel = "cuda|cpu|auto", defaultValue = "auto",
+    @Option(names = "--backend", paramLabel = "cuda|cpu|auto", defaultValue = "auto", converter = Converters.BackendValue.class,
             description = "Where to run: cuda, cpu, or auto (cuda when a GPU and the kernels are present, else cpu with a notice). Default: ${DEFAULT-VALUE}.")
-    String backend;
+    Engines.Backend backend;
 
     @Option(names = "--threads", paramLabel = "N", defaultValue = "0",
             description = "Worker threads of the cpu backend (tasks run in parallel); 0 = every core. Default: ${DEFAULT-VALUE}.")
@@ -25,7 +25,7 @@ final class EngineOptions {
 
     /** Fails with create's one-line error when the chosen backend cannot run here at all. */
     void checkAvailable() {
-        Engines.checkAvailable(Engines.Backend.parse(backend));
+        Engines.checkAvailable(backend);
     }
 
     Engine create(Config cfg) {
@@ -34,6 +34,6 @@ final class EngineOptions {
 
     Engine create(EngineSettings settings) {
         Consumer<String> notice = line -> System.err.println("note: " + line);
-        return Engines.create(settings, Engines.Backend.parse(backend), notice);
+        return Engines.create(settings, backend, notice);
     }
 }

@@ -30,8 +30,8 @@ final class GradCommand implements Callable<Integer> {
     @Option(names = "--tasks", required = true, paramLabel = "T.jsonl", description = "The tasks, one JSON object per line.")
     Path tasks;
 
-    @Option(names = "--algo", paramLabel = "reptile|fomaml|maml", description = "Meta-gradient. Default: the config's algorithm.")
-    String algo;
+    @Option(names = "--algo", paramLabel = "reptile|fomaml|maml", converter = Converters.AlgorithmValue.class, description = "Meta-gradient. Default: the config's algorithm.")
+    Algorithm algo;
 
     @Option(names = "--inner-lr", paramLabel = "ALPHA", description = "Inner learning rate. Default: the config's inner_lr.")
     Double innerLr;
@@ -39,8 +39,8 @@ final class GradCommand implements Callable<Integer> {
     @Option(names = "--segment", paramLabel = "K", description = "MAML checkpoint interval (steps); 0 = ceil(sqrt(T)). Default: the config's maml_segment.")
     Integer segment;
 
-    @Option(names = "--precision", paramLabel = "float32|float64", description = "Parameter storage precision, and the dtype of the output. Default: the config's precision.")
-    String precision;
+    @Option(names = "--precision", paramLabel = "float32|float64", converter = Converters.PrecisionValue.class, description = "Parameter storage precision, and the dtype of the output. Default: the config's precision.")
+    Precision precision;
 
     @Option(names = "--out", required = true, paramLabel = "G.safetensors", description = "Where to write the gradient.")
     Path out;
@@ -51,8 +51,8 @@ final class GradCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         Config cfg = Config.resolve(config);
-        Algorithm a = algo != null ? Algorithm.parse(algo) : cfg.algorithm();
-        Precision p = precision != null ? Precision.parse(precision) : cfg.precision();
+        Algorithm a = algo != null ? algo : cfg.algorithm();
+        Precision p = precision != null ? precision : cfg.precision();
         double alpha = innerLr != null ? innerLr : cfg.innerLr().init();
         if (!(alpha > 0)) throw new IllegalArgumentException("--inner-lr must be positive, got " + alpha);
         int k = segment != null ? segment : cfg.mamlSegment();

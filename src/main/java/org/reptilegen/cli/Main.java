@@ -35,6 +35,13 @@ public final class Main implements Runnable {
     /** Runs the command line and returns its exit status (for tests, without exiting). */
     public static int execute(String... args) {
         CommandLine cl = new CommandLine(new Main());
+        // Bad usage: one line naming the option or value, exit 2 (the usage is one --help away).
+        cl.setParameterExceptionHandler((ex, given) -> {
+            CommandLine c = ex.getCommandLine();
+            String name = c.getParent() == null ? "reptile-gen" : "reptile-gen " + c.getCommandName();
+            c.getErr().println(name + ": " + ex.getMessage() + " (" + name + " --help lists the options)");
+            return 2;
+        });
         cl.setExecutionExceptionHandler((ex, cmd, parsed) -> {
             cmd.getErr().println("reptile-gen " + cmd.getCommandName() + ": " + describe(ex));
             if (!expected(ex)) ex.printStackTrace(cmd.getErr());

@@ -52,9 +52,9 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--samples", paramLabel = "N", defaultValue = "-1", description = "Samples to draw at the end (default 16 images or 8 text lines; 0 = none).")
     int samples;
 
-    @Option(names = "--time-limit", paramLabel = "DURATION",
+    @Option(names = "--time-limit", paramLabel = "DURATION", converter = Converters.DurationValue.class,
             description = "Stop after the first meta-step that ends this long after the start (e.g. 90s, 10m, 1h30m), with a checkpoint, the held-out evaluation and samples, as at the last step: runs compared at equal wall time. A resumed run counts from its own start.")
-    String timeLimit;
+    java.time.Duration timeLimit;
 
     @Option(names = "--no-download", description = "Never download MNIST; fail with a message saying which files to put where.")
     boolean noDownload;
@@ -64,7 +64,7 @@ final class TrainCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
-        long limitNanos = timeLimit == null ? 0 : parseDuration(timeLimit).toNanos();
+        long limitNanos = timeLimit == null ? 0 : timeLimit.toNanos();
         Config cfg;
         TrainState state;
         long start;
@@ -126,7 +126,7 @@ final class TrainCommand implements Callable<Integer> {
                     return 130;
                 }
                 if (r.timedOut())
-                    System.err.println("time limit " + timeLimit + " reached at meta-step " + r.step() + " of " + cfg.steps());
+                    System.err.println("time limit " + show(timeLimit) + " reached at meta-step " + r.step() + " of " + cfg.steps());
                 Path samplesFile = writeSamples(engine, cfg, dir);
                 System.err.printf("done: meta-step %d, loss %.3f nats per task (mean over the last meta-batch)%n", r.step(), r.loss());
                 System.err.println("checkpoint: " + r.checkpoint());
@@ -178,10 +178,22 @@ final class TrainCommand implements Callable<Integer> {
                 throw new IllegalArgumentException();
             }
         } catch (RuntimeException e) {
-            throw new IllegalArgumentException("--time-limit: '" + text + "' is not a duration (examples: 90s, 10m, 1h30m)");
+            throw new IllegalArgumentException("'" + text + "' is not a duration (examples: 90s, 10m, 1h30m)");
         }
-        if (d.isZero() || d.isNegative()) throw new IllegalArgumentException("--time-limit must be positive, got " + text);
+        if (d.isZero() || d.isNegative()) throw new IllegalArgumentException("a duration must be positive, got " + text);
+        if (d.compareTo(LONGEST) > 0) throw new IllegalArgumentException(text + " is longer than 100 years");
         return d;
+    }
+
+    /** The longest time limit taken: far beyond any run, and well within a long of nanoseconds. */
+    static final java.time.Duration LONGEST = java.time.Duration.ofDays(36_525);
+
+    /** A duration as --time-limit takes it: 1h30m, 90s, 1.5s. */
+    static String show(java.time.Duration d) {
+        long h = d.toHours(), m = d.toMinutesPart(), ms = d.toSecondsPart() * 1000L + d.toMillisPart();
+        String s = (h > 0 ? h + "h" : "") + (m > 0 ? m + "m" : "");
+        if (ms > 0 || s.isEmpty()) s += (ms % 1000 == 0 ? Long.toString(ms / 1000) : Double.toString(ms / 1000.0)) + "s";
+        return s;
     }
 
     static String configName(String nameOrPath) {

@@ -232,8 +232,13 @@ class CliTest {
         assertTrue(metrics.get(metrics.size() - 2).contains("\"step\":" + step + ","), "the last step's loss is logged");
         assertTrue(Files.exists(t.resolve("samples.txt")));
 
+        // A bad value is bad usage: exit 2, one line naming the option and the value.
         Run bad = run("train", "--config", textConfig.toString(), "--out", dir.resolve("t2").toString(), "--time-limit", "soon");
-        assertEquals(1, bad.status());
+        assertEquals(2, bad.status());
+        assertEquals(1, bad.err().strip().lines().count(), bad.err());
+        Run huge = run("train", "--config", textConfig.toString(), "--out", dir.resolve("t3").toString(), "--time-limit", "99999999999h");
+        assertEquals(2, huge.status(), huge.err());
+        assertTrue(huge.err().contains("longer than 100 years"), huge.err());
         assertTrue(bad.err().contains("--time-limit") && bad.err().contains("soon"), bad.err());
         assertEquals(java.time.Duration.ofSeconds(5400), TrainCommand.parseDuration("1h30m"));
         assertEquals(java.time.Duration.ofSeconds(90), TrainCommand.parseDuration("90s"));
@@ -268,16 +273,21 @@ class CliTest {
             }
         assertEquals(5, BenchCommand.passes(org.reptilegen.core.Algorithm.FOMAML), "FOMAML also reads and writes its accumulator");
         Run bad = run("bench", "--config", textConfig.toString(), "--batch", "0", "--backend", "cpu");
-        assertEquals(1, bad.status());
+        assertEquals(2, bad.status(), bad.err());
         assertTrue(bad.err().contains("--batch"), bad.err());
         // The cuda backend's variants: the cpu backend has none of them and runs each case once.
         Run variants = run("bench", "--config", textConfig.toString(), "--batch", "2", "--steps", "3", "--repeats", "1",
                 "--graphs", "on,off", "--row-splits", "auto,2", "--fold-small-layers", "on,off", "--backend", "cpu", "--threads", "1");
         assertEquals(0, variants.status(), variants.err());
         assertEquals(1, variants.out().strip().lines().count(), variants.out());
-        Run badTails = run("bench", "--config", textConfig.toString(), "--fold-small-layers", "maybe", "--backend", "cpu");
-        assertEquals(1, badTails.status());
-        assertTrue(badTails.err().contains("--fold-small-layers") && badTails.err().contains("maybe"), badTails.err());
+        for (String[] opt : new String[][]{{"--fold-small-layers", "maybe"}, {"--graphs", "yes"}, {"--row-splits", "17"}, {"--algo", "sgd"},
+                {"--backend", "gpu"}}) {
+            Run badValue = run("bench", "--config", textConfig.toString(), opt[0], opt[1], "--backend", "cpu");
+            if (opt[0].equals("--backend")) badValue = run("bench", "--config", textConfig.toString(), opt[0], opt[1]);
+            assertEquals(2, badValue.status(), String.join(" ", opt) + ": " + badValue.err());
+            assertTrue(badValue.err().contains(opt[0]) && badValue.err().contains(opt[1]), badValue.err());
+            assertEquals(1, badValue.err().strip().lines().count(), badValue.err());
+        }
         if (org.reptilegen.engine.cuda.CudaEngine.unavailableReason() != null) {
             // Every case would fail the same way: one line, before any case runs.
             Run noGpu = run("bench", "--config", textConfig.toString(), "--batch", "2,3", "--backend", "cuda");
