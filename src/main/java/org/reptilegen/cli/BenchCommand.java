@@ -14,7 +14,7 @@ import org.reptilegen.core.TrainState;
 import org.reptilegen.engine.Engine;
 import org.reptilegen.engine.EngineException;
 import org.reptilegen.engine.EngineSettings;
-import org.reptilegen.engine.cuda.CudaEngine;
+import org.reptilegen.engine.Tuning;
 import org.reptilegen.model.ParamInit;
 import org.reptilegen.model.TaskKind;
 import org.reptilegen.task.Samples;
@@ -115,9 +115,6 @@ final class BenchCommand implements Callable<Integer> {
         }
     }
 
-    /** An on|off option's values (on when not given). */
-
-
     /**
      * One case; null when it would repeat another (the cuda variants on an engine without them: only the
      * default one is run).
@@ -128,9 +125,9 @@ final class BenchCommand implements Callable<Integer> {
                 Precision.FLOAT32, base.adam(), base.threads(), base.innerLrMode());
         int p = cfg.model().layout().size();
         try (Engine engine = engineOptions.create(s)) {
-            boolean cuda = engine instanceof CudaEngine;
+            Tuning c = engine.tuning().orElse(null);
+            boolean cuda = c != null;
             if (cuda) {
-                CudaEngine c = (CudaEngine) engine;
                 c.useGraphs(v.graphs());
                 c.useRowSplits(v.splits());
                 c.foldSmallLayers(v.smallLayersFolded());
@@ -143,9 +140,9 @@ final class BenchCommand implements Callable<Integer> {
             engine.timeInnerLoops(tasks); // warm-up: module load, allocation, JIT
             double[] ms = new double[repeats];
             // A profiler started with capture off records exactly the timed runs, without the warm-up's module load and allocation.
-            if (cuda) ((CudaEngine) engine).profilerCapture(true);
+            if (cuda) c.profilerCapture(true);
             for (int r = 0; r < repeats; r++) ms[r] = engine.timeInnerLoops(tasks) / t;
-            if (cuda) ((CudaEngine) engine).profilerCapture(false);
+            if (cuda) c.profilerCapture(false);
             Arrays.sort(ms);
             double median = ms[repeats / 2];
             double copy = engine.measureCopyBandwidth();
@@ -158,7 +155,7 @@ final class BenchCommand implements Callable<Integer> {
             line.put("algorithm", algorithm.configName());
             if (cuda) {
                 line.put("cuda_graphs", v.graphs());
-                line.put("row_splits", ((CudaEngine) engine).rowSplits());
+                line.put("row_splits", c.rowSplits());
                 line.put("small_layers_folded", v.smallLayersFolded());
             }
             line.put("batch", b);

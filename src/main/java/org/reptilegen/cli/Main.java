@@ -50,9 +50,12 @@ public final class Main implements Runnable {
         return cl.execute(args);
     }
 
-    /** Failures a user can cause and fix: their message is the whole story. */
+    /**
+     * Failures a user can cause and fix: their message is the whole story. An IllegalStateException is a
+     * bug, and keeps its stack trace.
+     */
     static boolean expected(Throwable ex) {
-        return ex instanceof IllegalArgumentException || ex instanceof IllegalStateException
+        return ex instanceof IllegalArgumentException
                 || ex instanceof IOException || ex instanceof UncheckedIOException
                 || ex instanceof UnsupportedOperationException
                 || ex.getClass().getPackageName().startsWith("org.reptilegen");

@@ -64,6 +64,9 @@ public interface Engine extends AutoCloseable {
     /** The processor or card the engine runs on, by name. */
     default String deviceName() { return description(); }
 
+    /** The engine's launch knobs, where it has any (the cuda engine). */
+    default java.util.Optional<Tuning> tuning() { return java.util.Optional.empty(); }
+
     /**
      * Bytes per second of a large device-to-device copy (bytes read plus bytes written) on this engine's
      * memory, measured now: the ceiling a memory-bound inner step is compared with.

@@ -14,6 +14,7 @@ import org.reptilegen.core.Precision;
 import org.reptilegen.core.TaskBatch;
 import org.reptilegen.core.TrainState;
 import org.reptilegen.engine.Engine;
+import org.reptilegen.engine.EngineException;
 import org.reptilegen.engine.EngineSettings;
 import org.reptilegen.engine.cpu.InnerLoops.Alpha;
 import org.reptilegen.engine.cpu.InnerLoops;
@@ -140,7 +141,7 @@ public final class CpuEngine implements Engine {
                 fu.get();
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
-                throw new IllegalStateException("interrupted", e);
+                throw new EngineException("interrupted", e);
             } catch (ExecutionException e) {
                 Throwable c = e.getCause();
                 if (c instanceof RuntimeException re) throw re;

@@ -12,6 +12,7 @@ import org.reptilegen.core.TaskBatch;
 import org.reptilegen.core.TrainState;
 import org.reptilegen.engine.Engine;
 import org.reptilegen.engine.EngineSettings;
+import org.reptilegen.engine.Tuning;
 import org.reptilegen.model.LayerSpec;
 import org.reptilegen.model.ModelSpec;
 
@@ -35,7 +36,7 @@ import org.reptilegen.model.ModelSpec;
  * rate per element and uploaded before each inner loop; the device returns the mean over tasks of the
  * per-element rates' gradient, which the host reduces per tensor when the rates are per tensor.
  */
-public final class CudaEngine implements Engine {
+public final class CudaEngine implements Engine, Tuning {
     /** Device memory left free beyond what a batch measures, for the driver and fragmentation. */
     private static final long MARGIN = 64L << 20;
     private static final int MAX_TASKS = 65535;
@@ -155,6 +156,7 @@ public final class CudaEngine implements Engine {
      * {@code ncu --profile-from-start off} and {@code nsys --capture-range=cudaProfilerApi} see only
      * the work in between. Without a profiler it does nothing; false when the driver refused.
      */
+    @Override
     public synchronized boolean profilerCapture(boolean on) {
         dev.enter();
         try {
@@ -170,6 +172,11 @@ public final class CudaEngine implements Engine {
     @Override
     public long peakMemoryBytes() {
         return dev.peakBytes();
+    }
+
+    @Override
+    public java.util.Optional<Tuning> tuning() {
+        return java.util.Optional.of(this);
     }
 
     @Override
@@ -414,6 +421,7 @@ public final class CudaEngine implements Engine {
      * Whether the inner loop is replayed as recorded CUDA graphs (default) or launched kernel by
      * kernel; the results are the same, only the host's launch overhead differs.
      */
+    @Override
     public synchronized void useGraphs(boolean on) {
         graphs = on;
     }
@@ -425,6 +433,7 @@ public final class CudaEngine implements Engine {
      * for this GPU (the default), 1 to 16 fixes the number. The results differ only in the order in which
      * the input gradient's sums are added; the batch's buffers are laid out again on the next call.
      */
+    @Override
     public synchronized void useRowSplits(int splits) {
         replan(options.withRowSplits(splits == 0 ? autoRowSplits() : RowSplits.fixed(splits)));
     }
@@ -434,6 +443,7 @@ public final class CudaEngine implements Engine {
      * layer's kernels (on, the default) or in launches of their own: the same values, fewer dependent
      * launches per step. The batch's buffers are laid out again on the next call.
      */
+    @Override
     public synchronized void foldSmallLayers(boolean on) {
         replan(options.withSmallLayersFolded(on));
     }
@@ -462,6 +472,7 @@ public final class CudaEngine implements Engine {
      * The row splits in use: "auto" or their fixed number, and once a batch is laid out, what each fused
      * backward launch got, first layer first (e.g. "auto: 1,3,3,1").
      */
+    @Override
     public synchronized String rowSplits() {
         return options.rowSplits().describe() + (ws == null ? "" : ": " + ws.plan.splitCounts());
     }
