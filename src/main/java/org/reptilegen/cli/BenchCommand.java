@@ -36,10 +36,10 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--batch", split = ",", paramLabel = "B", description = "Tasks per meta-batch; several (comma-separated) give one case each. Default: the config's meta_batch.")
     List<Integer> batch;
 
-    @Option(names = "--steps", paramLabel = "T", description = "Inner steps per task. Default: the task's length (784 for images, max_len for text).")
+    @Option(names = "--inner-steps", paramLabel = "T", description = "Inner steps per task (the config's steps are meta-steps). Default: the task's length (784 for images, max_len for text).")
     Integer steps;
 
-    @Option(names = "--algo", split = ",", paramLabel = "reptile|fomaml|maml", converter = Converters.AlgorithmValue.class, description = "Meta-gradient(s) to time. Default: the config's algorithm.")
+    @Option(names = {"--algorithm", "--algo"}, split = ",", paramLabel = "reptile|fomaml|maml", converter = Converters.AlgorithmValue.class, description = "Meta-gradient(s) to time. Default: the config's algorithm.")
     List<Algorithm> algo;
 
     @Option(names = "--graphs", split = ",", arity = "1", paramLabel = "on|off", converter = Converters.OnOff.class, description = "cuda backend: replay the inner step as recorded CUDA graphs (on) or launch kernel by kernel (off); both give one case each. Default: on.")
@@ -70,7 +70,7 @@ final class BenchCommand implements Callable<Integer> {
         for (boolean g : graphs != null ? graphs : List.of(true))
             for (int splits : rowSplits != null ? rowSplits : List.of(0))
                 for (boolean fold : smallLayersFolded != null ? smallLayersFolded : List.of(true)) variants.add(new Variant(g, splits, fold));
-        if (t < 1) throw new ParameterException(spec.commandLine(), "--steps must be positive, got " + t);
+        if (t < 1) throw new ParameterException(spec.commandLine(), "--inner-steps must be positive, got " + t);
         if (repeats < 1) throw new ParameterException(spec.commandLine(), "--repeats must be positive, got " + repeats);
         for (int b : batches)
             if (b < 1) throw new ParameterException(spec.commandLine(), "--batch must be positive, got " + b);
@@ -90,7 +90,7 @@ final class BenchCommand implements Callable<Integer> {
                         line.put("config", cfg.source());
                         line.put("algorithm", algorithm.configName());
                         line.put("batch", b);
-                        line.put("steps", t);
+                        line.put("inner_steps", t);
                         line.put("cuda_graphs", v.graphs());
                         line.put("row_splits", v.splits() == 0 ? "auto" : Integer.toString(v.splits()));
                         line.put("small_layers_folded", v.smallLayersFolded());
@@ -159,7 +159,7 @@ final class BenchCommand implements Callable<Integer> {
                 line.put("small_layers_folded", v.smallLayersFolded());
             }
             line.put("batch", b);
-            line.put("steps", t);
+            line.put("inner_steps", t);
             line.put("params", p);
             line.put("ms_per_inner_step", round(median, 4));
             line.put("ms_min", round(ms[0], 4));

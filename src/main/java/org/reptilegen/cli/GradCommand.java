@@ -30,7 +30,7 @@ final class GradCommand implements Callable<Integer> {
     @Option(names = "--tasks", required = true, paramLabel = "T.jsonl", description = "The tasks, one JSON object per line.")
     Path tasks;
 
-    @Option(names = "--algo", paramLabel = "reptile|fomaml|maml", converter = Converters.AlgorithmValue.class, description = "Meta-gradient. Default: the config's algorithm.")
+    @Option(names = {"--algorithm", "--algo"}, paramLabel = "reptile|fomaml|maml", converter = Converters.AlgorithmValue.class, description = "Meta-gradient. Default: the config's algorithm.")
     Algorithm algo;
 
     @Option(names = "--inner-lr", paramLabel = "ALPHA", description = "Inner learning rate. Default: the config's inner_lr.")

@@ -32,7 +32,7 @@ final class InfoCommand implements Callable<Integer> {
     @Option(names = "--batch", paramLabel = "B", description = "Meta-batch size for the memory estimate. Default: the config's meta_batch.")
     Integer batch;
 
-    @Option(names = "--steps", paramLabel = "T", description = "Inner steps per task for the memory estimate. Default: the task's length.")
+    @Option(names = "--inner-steps", paramLabel = "T", description = "Inner steps per task for the memory estimate. Default: the task's length.")
     Integer steps;
 
     @Option(names = "--segment", paramLabel = "K", description = "MAML checkpoint interval for the memory estimate; 0 = ceil(sqrt(T)). Default: the config's maml_segment.")

@@ -174,7 +174,7 @@ class CliOnCudaTest {
 
     @Test
     void benchTimesTheCudaEngineAndNamesItsDevice() throws IOException {
-        Run r = ok("bench", "--config", textConfig.toString(), "--batch", "2", "--steps", "20", "--algo", "reptile,maml",
+        Run r = ok("bench", "--config", textConfig.toString(), "--batch", "2", "--inner-steps", "20", "--algorithm", "reptile,maml",
                 "--graphs", "on,off", "--repeats", "1", "--backend", "cuda");
         List<String> lines = r.out().strip().lines().toList();
         assertEquals(4, lines.size(), r.out());

@@ -251,7 +251,7 @@ class CliTest {
     void benchPrintsOneJsonLinePerCase() throws IOException {
         Config cfg = Config.load(textConfig);
         long p = cfg.model().layout().size();
-        Run r = run("bench", "--config", textConfig.toString(), "--batch", "2,3", "--steps", "5", "--algo", "reptile,maml",
+        Run r = run("bench", "--config", textConfig.toString(), "--batch", "2,3", "--inner-steps", "5", "--algorithm", "reptile,maml",
                 "--repeats", "1", "--backend", "cpu", "--threads", "1");
         assertEquals(0, r.status(), r.err());
         List<String> lines = r.out().strip().lines().toList();
@@ -263,7 +263,7 @@ class CliTest {
                 com.fasterxml.jackson.databind.JsonNode line = json.readTree(lines.get(i++));
                 assertEquals(algo, line.get("algorithm").asText());
                 assertEquals(b, line.get("batch").asInt());
-                assertEquals(5, line.get("steps").asInt());
+                assertEquals(5, line.get("inner_steps").asInt());
                 assertTrue(line.get("ms_per_inner_step").asDouble() > 0, line.toString());
                 assertTrue(line.get("ratio_to_copy").asDouble() > 0, line.toString());
                 // Each task's parameters read twice and written once (float32); MAML adds its five passes.
@@ -276,11 +276,11 @@ class CliTest {
         assertEquals(2, bad.status(), bad.err());
         assertTrue(bad.err().contains("--batch"), bad.err());
         // The cuda backend's variants: the cpu backend has none of them and runs each case once.
-        Run variants = run("bench", "--config", textConfig.toString(), "--batch", "2", "--steps", "3", "--repeats", "1",
+        Run variants = run("bench", "--config", textConfig.toString(), "--batch", "2", "--inner-steps", "3", "--repeats", "1",
                 "--graphs", "on,off", "--row-splits", "auto,2", "--fold-small-layers", "on,off", "--backend", "cpu", "--threads", "1");
         assertEquals(0, variants.status(), variants.err());
         assertEquals(1, variants.out().strip().lines().count(), variants.out());
-        for (String[] opt : new String[][]{{"--fold-small-layers", "maybe"}, {"--graphs", "yes"}, {"--row-splits", "17"}, {"--algo", "sgd"},
+        for (String[] opt : new String[][]{{"--fold-small-layers", "maybe"}, {"--graphs", "yes"}, {"--row-splits", "17"}, {"--algorithm", "sgd"},
                 {"--backend", "gpu"}}) {
             Run badValue = run("bench", "--config", textConfig.toString(), opt[0], opt[1], "--backend", "cpu");
             if (opt[0].equals("--backend")) badValue = run("bench", "--config", textConfig.toString(), opt[0], opt[1]);
