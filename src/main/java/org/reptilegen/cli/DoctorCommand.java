@@ -18,6 +18,7 @@ import org.reptilegen.model.LayerSpec;
 import org.reptilegen.model.ModelSpec;
 import org.reptilegen.model.ParamInit;
 import org.reptilegen.model.TaskKind;
+import org.reptilegen.util.Bytes;
 import org.reptilegen.util.Norms;
 import org.reptilegen.util.Rng;
 import picocli.CommandLine.Command;
@@ -60,7 +61,7 @@ final class DoctorCommand implements Callable<Integer> {
     public Integer call() {
         Runtime rt = Runtime.getRuntime();
         ok("Java " + System.getProperty("java.version") + " (" + System.getProperty("java.vendor") + "), " + rt.availableProcessors()
-                + " cores, heap up to " + gib(rt.maxMemory()));
+                + " cores, heap up to " + Bytes.show(rt.maxMemory()));
         Inventory.Report inv = Inventory.take();
         boolean gpu = inv.loadProblem() == null;
         String driver = inv.driverLibrary() == null ? "libcuda.so.1" : inv.driverLibrary() + " (named by REPTILE_GEN_CUDA_DRIVER)";
@@ -77,7 +78,7 @@ final class DoctorCommand implements Callable<Integer> {
                 else na(line);
             }
             for (Inventory.Gpu g : inv.gpus())
-                ok("GPU " + g.index() + ": " + g.name() + ", " + gib(g.memoryBytes()) + ", compute capability " + g.ccMajor() + "." + g.ccMinor()
+                ok("GPU " + g.index() + ": " + g.name() + ", " + Bytes.show(g.memoryBytes()) + ", compute capability " + g.ccMajor() + "." + g.ccMinor()
                         + (g.index() == 0 ? " (the one the cuda backend uses)" : ""));
         }
         List<String> archs = inv.kernelArchs();
@@ -111,9 +112,6 @@ final class DoctorCommand implements Callable<Integer> {
         return failures == 0 ? 0 : 1;
     }
 
-    private static String gib(long bytes) {
-        return String.format("%.1f GiB", bytes / (double) (1L << 30));
-    }
 
     /** mnist-lstm's layers at width 32, and batches of its tasks. */
     static final ModelSpec SMALL_LSTM = new ModelSpec(TaskKind.MNIST, List.of(

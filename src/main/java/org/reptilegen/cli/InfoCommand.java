@@ -12,6 +12,7 @@ import org.reptilegen.engine.cuda.CudaEngine;
 import org.reptilegen.model.LayerSpec;
 import org.reptilegen.model.ModelSpec;
 import org.reptilegen.model.ParamLayout;
+import org.reptilegen.util.Bytes;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -62,7 +63,7 @@ final class InfoCommand implements Callable<Integer> {
         System.out.println("parameters:");
         for (ParamLayout.Tensor t : layout.tensors())
             System.out.printf("  %-44s %-12s %,12d%n", t.name(), t.shapeString(), t.numel());
-        System.out.printf("total: %,d parameters (%s per task copy in float32)%n", layout.size(), bytes(4L * layout.size()));
+        System.out.printf("total: %,d parameters (%s per task copy in float32)%n", layout.size(), Bytes.show(4L * layout.size()));
         int b = batch != null ? batch : cfg.metaBatch();
         int t = steps != null ? steps : cfg.taskLength();
         int k = segment != null ? segment : cfg.mamlSegment();
@@ -71,8 +72,8 @@ final class InfoCommand implements Callable<Integer> {
         long cudaRows = CudaEngine.mamlRowsPerTask(t, k);
         System.out.printf("memory, float32, B = %d tasks of T = %d steps: task copies %s; MAML with K = %d keeps %d vectors per task, %s in all"
                         + " (%d on the cuda backend, %s)%n",
-                b, t, bytes(4L * b * layout.size()), kk, perTask / (4L * layout.size()), bytes((long) b * perTask),
-                cudaRows, bytes(cudaRows * b * 4L * layout.size()));
+                b, t, Bytes.show(4L * b * layout.size()), kk, perTask / (4L * layout.size()), Bytes.show((long) b * perTask),
+                cudaRows, Bytes.show(cudaRows * b * 4L * layout.size()));
         return 0;
     }
 
@@ -92,10 +93,4 @@ final class InfoCommand implements Callable<Integer> {
         return w;
     }
 
-    static String bytes(long n) {
-        if (n >= 1L << 30) return String.format("%.2f GiB", n / (double) (1L << 30));
-        if (n >= 1L << 20) return String.format("%.1f MiB", n / (double) (1L << 20));
-        if (n >= 1L << 10) return String.format("%.1f KiB", n / 1024.0);
-        return n + " B";
-    }
 }

@@ -121,8 +121,8 @@ public final class Config {
         algorithm = choiceOr(in, m, "algorithm", Algorithm.values(), Algorithm.REPTILE);
         metaBatch = intOr(in, m, "meta_batch", 50, 1);
         innerLr = innerLr(in, opt(m, "inner_lr"));
-        if (innerLr.learned() && algorithm == Algorithm.REPTILE)
-            throw in.fail("inner_lr", "learned rates need algorithm maml or fomaml (Reptile gives them no gradient)");
+        String noRates = innerLr.learned() ? algorithm.refusesLearnedRates() : null;
+        if (noRates != null) throw in.fail("inner_lr", noRates);
 
         JsonNode outer = opt(m, "outer");
         ObjectNode o = outer == null ? JSON.createObjectNode() : in.map(outer, "outer", "a map {lr, beta1, beta2, eps}");

@@ -11,6 +11,11 @@ public enum Algorithm {
 
     public String configName() { return name().toLowerCase(); }
 
+    /** Why learned inner learning rates cannot go with this algorithm, or null when they can. */
+    public String refusesLearnedRates() {
+        return this == REPTILE ? "learned inner learning rates need maml or fomaml: Reptile gives them no gradient" : null;
+    }
+
     public static Algorithm parse(String s) {
         for (Algorithm a : values()) if (a.configName().equals(s)) return a;
         throw new IllegalArgumentException("unknown algorithm '" + s + "': use reptile, fomaml or maml");

@@ -26,6 +26,12 @@ public record EngineSettings(ModelSpec model, Algorithm algorithm, double innerL
         return threads > 0 ? threads : Runtime.getRuntime().availableProcessors();
     }
 
+    /** Throws when learned rates come with an algorithm that gives them no gradient; every engine checks. */
+    public void checkRates() {
+        String why = innerLrMode != InnerLr.Mode.FIXED ? algorithm.refusesLearnedRates() : null;
+        if (why != null) throw new IllegalArgumentException(why);
+    }
+
     /** How learned rates map onto the parameters (a fixed rate when the mode is FIXED). */
     public InnerRates rates() {
         return new InnerRates(model.layout(), innerLrMode);

@@ -296,7 +296,7 @@ class ConfigParseTest {
         assertEquals(SRC + ": algorithm: unknown value 'sgd' (known: reptile, fomaml, maml)", error(TEXT + "algorithm: sgd\n"));
         assertEquals(SRC + ": precision: unknown value 'float16' (did you mean 'float32'?)", error(TEXT + "precision: float16\n"));
         assertEquals(SRC + ": order: unknown value 'spiral' (known: raster, random)", error(MNIST + "order: spiral\n"));
-        assertEquals(SRC + ": inner_lr: learned rates need algorithm maml or fomaml (Reptile gives them no gradient)",
+        assertEquals(SRC + ": inner_lr: learned inner learning rates need maml or fomaml: Reptile gives them no gradient",
                 error(TEXT + "inner_lr: {learned: per_tensor}\n"));
         assertEquals(SRC + ": inner_lr.learned: unknown value 'per_layer' (known: per_tensor, per_element)",
                 error(TEXT + "inner_lr: {learned: per_layer}\n"));

@@ -7,7 +7,6 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.atomic.AtomicInteger;
-import org.reptilegen.core.Algorithm;
 import org.reptilegen.core.InnerRates;
 import org.reptilegen.core.MamlSegment;
 import org.reptilegen.core.Precision;
@@ -53,8 +52,7 @@ public final class CpuEngine implements Engine {
         for (int i = 0; i < threads; i++) workspaces[i] = new InnerLoops.MamlWorkspace();
         this.scratch = new double[threads][3][];
         this.rates = settings.rates();
-        if (rates.learned() && settings.algorithm() == Algorithm.REPTILE)
-            throw new IllegalArgumentException("learned inner learning rates need maml or fomaml: Reptile gives them no gradient");
+        settings.checkRates();
         int n = settings.model().layout().size();
         this.state = TrainState.fresh(new double[n], rates.initial(settings.innerLr()));
     }

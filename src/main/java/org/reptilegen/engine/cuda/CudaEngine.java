@@ -15,6 +15,7 @@ import org.reptilegen.engine.EngineSettings;
 import org.reptilegen.engine.Tuning;
 import org.reptilegen.model.LayerSpec;
 import org.reptilegen.model.ModelSpec;
+import org.reptilegen.util.Bytes;
 
 /**
  * The CUDA engine: the same computation as the CPU engine, with all B tasks of a batch advancing
@@ -78,11 +79,17 @@ public final class CudaEngine implements Engine, Tuning {
         return (t + k - 1) / k + k + 2L;
     }
 
+    /** What this engine does not do for these settings (it stores float32 only), or null. */
+    public static String unsupported(EngineSettings s) {
+        if (s.precision() != Precision.FLOAT32)
+            return "the cuda backend stores parameters in float32 only: use precision float32, or the cpu backend for float64";
+        return null;
+    }
+
     public CudaEngine(EngineSettings settings) {
-        if (settings.rates().learned() && settings.algorithm() == Algorithm.REPTILE)
-            throw new IllegalArgumentException("learned inner learning rates need maml or fomaml: Reptile gives them no gradient");
-        if (settings.precision() != Precision.FLOAT32)
-            throw new IllegalArgumentException("the cuda backend stores parameters in float32: use precision float32, or the cpu backend for float64");
+        settings.checkRates();
+        String no = unsupported(settings);
+        if (no != null) throw new IllegalArgumentException(no);
         String why = unavailableReason();
         if (why != null) throw new DeviceException("the cuda backend cannot run here: " + why);
         this.settings = settings;

@@ -1,31 +1,31 @@
 package org.reptilegen.engine.cuda;
 
 import static jcuda.driver.JCudaDriver.cuCtxSetCurrent;
-import static jcuda.driver.JCudaDriver.cuGraphDestroy;
-import static jcuda.driver.JCudaDriver.cuGraphExecDestroy;
-import static jcuda.driver.JCudaDriver.cuGraphInstantiate;
-import static jcuda.driver.JCudaDriver.cuGraphLaunch;
-import static jcuda.driver.JCudaDriver.cuGraphUpload;
-import static jcuda.driver.JCudaDriver.cuStreamBeginCapture;
-import static jcuda.driver.JCudaDriver.cuStreamEndCapture;
+import static jcuda.driver.JCudaDriver.cuCtxSynchronize;
+import static jcuda.driver.JCudaDriver.cuDeviceGetCount;
+import static jcuda.driver.JCudaDriver.cuDriverGetVersion;
 import static jcuda.driver.JCudaDriver.cuEventCreate;
 import static jcuda.driver.JCudaDriver.cuEventDestroy;
 import static jcuda.driver.JCudaDriver.cuEventElapsedTime;
 import static jcuda.driver.JCudaDriver.cuEventRecord;
 import static jcuda.driver.JCudaDriver.cuEventSynchronize;
-import static jcuda.driver.JCudaDriver.cuMemcpyDtoDAsync;
-import static jcuda.driver.JCudaDriver.cuDeviceGetCount;
-import static jcuda.driver.JCudaDriver.cuDriverGetVersion;
+import static jcuda.driver.JCudaDriver.cuGraphDestroy;
+import static jcuda.driver.JCudaDriver.cuGraphExecDestroy;
+import static jcuda.driver.JCudaDriver.cuGraphInstantiate;
+import static jcuda.driver.JCudaDriver.cuGraphLaunch;
+import static jcuda.driver.JCudaDriver.cuGraphUpload;
 import static jcuda.driver.JCudaDriver.cuInit;
 import static jcuda.driver.JCudaDriver.cuMemAlloc;
 import static jcuda.driver.JCudaDriver.cuMemFree;
 import static jcuda.driver.JCudaDriver.cuMemGetInfo;
+import static jcuda.driver.JCudaDriver.cuMemcpyDtoDAsync;
 import static jcuda.driver.JCudaDriver.cuMemcpyDtoH;
 import static jcuda.driver.JCudaDriver.cuMemcpyHtoD;
 import static jcuda.driver.JCudaDriver.cuMemsetD32Async;
-import static jcuda.driver.JCudaDriver.cuCtxSynchronize;
+import static jcuda.driver.JCudaDriver.cuStreamBeginCapture;
 import static jcuda.driver.JCudaDriver.cuStreamCreate;
 import static jcuda.driver.JCudaDriver.cuStreamDestroy;
+import static jcuda.driver.JCudaDriver.cuStreamEndCapture;
 import static jcuda.driver.JCudaDriver.cuStreamSynchronize;
 
 import java.io.IOException;
@@ -40,6 +40,7 @@ import jcuda.driver.CUgraphExec;
 import jcuda.driver.CUstream;
 import jcuda.driver.CUstreamCaptureMode;
 import jcuda.driver.JCudaDriver;
+import org.reptilegen.util.Bytes;
 
 /**
  * One engine's use of GPU 0 through the JCuda driver API: the process's context and kernels (shared,
@@ -164,10 +165,15 @@ final class Device implements AutoCloseable {
 
     /** Makes this device's context current on the calling thread; every engine entry point calls it. */
     void enter() {
+        cuda("making the context current", () -> cuCtxSetCurrent(context));
+    }
+
+    /** Runs driver calls; a CUDA error becomes a DeviceException that says what was being done. */
+    private static void cuda(String doing, Runnable calls) {
         try {
-            cuCtxSetCurrent(context);
+            calls.run();
         } catch (CudaException e) {
-            throw new DeviceException("CUDA error while making the context current: " + e.getMessage());
+            throw new DeviceException("CUDA error while " + doing + ": " + e.getMessage());
         }
     }
 
@@ -190,11 +196,7 @@ final class Device implements AutoCloseable {
     /** {free, total} bytes of device memory. */
     long[] memInfo() {
         long[] free = new long[1], total = new long[1];
-        try {
-            cuMemGetInfo(free, total);
-        } catch (CudaException e) {
-            throw new DeviceException("CUDA error while asking for free memory: " + e.getMessage());
-        }
+        cuda("asking for free memory", () -> cuMemGetInfo(free, total));
         return new long[]{free[0], total[0]};
     }
 
@@ -227,11 +229,7 @@ final class Device implements AutoCloseable {
         if (p == null) return;
         Long bytes = sizes.remove(p);
         if (bytes != null) held -= bytes;
-        try {
-            cuMemFree(p);
-        } catch (CudaException e) {
-            throw new DeviceException("CUDA error while freeing device memory: " + e.getMessage());
-        }
+        cuda("freeing device memory", () -> cuMemFree(p));
     }
 
     /**
@@ -242,31 +240,21 @@ final class Device implements AutoCloseable {
     void upload(CUdeviceptr dst, Pointer src, long bytes, String what) {
         if (bytes == 0) return;
         sync("copying " + what);
-        try {
+        cuda("copying " + what + " to the device", () -> {
             cuMemcpyHtoD(dst, src, bytes);
             cuCtxSynchronize();
-        } catch (CudaException e) {
-            throw new DeviceException("CUDA error while copying " + what + " to the device: " + e.getMessage());
-        }
+        });
     }
 
     /** Waits for the stream, then copies; errors of earlier launches surface here. */
     void download(Pointer dst, CUdeviceptr src, long bytes, String what) {
         sync(what);
-        try {
-            cuMemcpyDtoH(dst, src, bytes);
-        } catch (CudaException e) {
-            throw new DeviceException("CUDA error while copying " + what + " from the device: " + e.getMessage());
-        }
+        cuda("copying " + what + " from the device", () -> cuMemcpyDtoH(dst, src, bytes));
     }
 
     /** Clears bytes (a multiple of 4) on the stream, in order with the launches. */
     void zero(CUdeviceptr p, long bytes, String what) {
-        try {
-            cuMemsetD32Async(p, 0, bytes / 4, stream);
-        } catch (CudaException e) {
-            throw new DeviceException("CUDA error while clearing " + what + ": " + e.getMessage());
-        }
+        cuda("clearing " + what, () -> cuMemsetD32Async(p, 0, bytes / 4, stream));
     }
 
     void sync(String what) {
@@ -385,19 +373,11 @@ final class Device implements AutoCloseable {
 
     /** Replays a recorded graph on the stream. */
     void replay(CUgraphExec exec) {
-        try {
-            cuGraphLaunch(exec, stream);
-        } catch (CudaException e) {
-            throw new DeviceException("CUDA error replaying the inner step's graph: " + e.getMessage());
-        }
+        cuda("replaying the inner step's graph", () -> cuGraphLaunch(exec, stream));
     }
 
     void destroy(CUgraphExec exec) {
-        try {
-            cuGraphExecDestroy(exec);
-        } catch (CudaException e) {
-            throw new DeviceException("CUDA error while freeing a graph: " + e.getMessage());
-        }
+        cuda("freeing a graph", () -> cuGraphExecDestroy(exec));
     }
 
     void run(Launch l) {

@@ -1,7 +1,6 @@
 package org.reptilegen.engine.select;
 
 import java.util.function.Consumer;
-import org.reptilegen.core.Precision;
 import org.reptilegen.engine.Engine;
 import org.reptilegen.engine.EngineException;
 import org.reptilegen.engine.EngineSettings;
@@ -23,8 +22,7 @@ public final class Engines {
 
     /** What the cuda backend does not do yet for these settings, or null when it does all of it. */
     static String cudaUnsupported(EngineSettings s) {
-        if (s.precision() != Precision.FLOAT32) return "the cuda backend stores parameters in float32 only";
-        return null;
+        return CudaEngine.unsupported(s);
     }
 
     /** Throws the error create gives for a backend that cannot run here at all (cuda without a driver, a GPU or the kernels). */

@@ -9,6 +9,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 import org.reptilegen.core.MamlSegment;
 import org.reptilegen.model.ModelSpec;
+import org.reptilegen.util.Bytes;
 
 /**
  * Builds every step plan against placeholders (no GPU): every launch of every layer is checked against
