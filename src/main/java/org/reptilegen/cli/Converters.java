@@ -67,6 +67,46 @@ final class Converters {
         }
     }
 
+    /** A count that may be 0 (threads: every core; samples: none; segment: the default) but not negative. */
+    static final class Count implements ITypeConverter<Integer> {
+        @Override
+        public Integer convert(String s) {
+            int n;
+            try {
+                n = Integer.parseInt(s.strip());
+            } catch (NumberFormatException e) {
+                throw new TypeConversionException("'" + s + "' is not a whole number");
+            }
+            if (n < 0) throw new TypeConversionException("must be 0 or more, got " + n);
+            return n;
+        }
+    }
+
+    /** A count of at least 1. */
+    static final class PositiveCount implements ITypeConverter<Integer> {
+        @Override
+        public Integer convert(String s) {
+            int n = new Count().convert(s);
+            if (n < 1) throw new TypeConversionException("must be at least 1, got " + n);
+            return n;
+        }
+    }
+
+    /** A positive finite number (a learning rate, a temperature). */
+    static final class PositiveNumber implements ITypeConverter<Double> {
+        @Override
+        public Double convert(String s) {
+            double v;
+            try {
+                v = Double.parseDouble(s.strip());
+            } catch (NumberFormatException e) {
+                throw new TypeConversionException("'" + s + "' is not a number");
+            }
+            if (!(v > 0) || Double.isInfinite(v)) throw new TypeConversionException("must be positive and finite, got " + s);
+            return v;
+        }
+    }
+
     /** A duration as 90s, 10m, 1h30m, 2h (or ISO-8601, PT10M); a bare number is seconds. */
     static final class DurationValue implements ITypeConverter<java.time.Duration> {
         @Override

@@ -14,7 +14,7 @@ final class EngineOptions {
             description = "Where to run: cuda, cpu, or auto (cuda when a GPU and the kernels are present, else cpu with a notice). Default: ${DEFAULT-VALUE}.")
     Engines.Backend backend;
 
-    @Option(names = "--threads", paramLabel = "N", defaultValue = "0",
+    @Option(names = "--threads", paramLabel = "N", defaultValue = "0", converter = Converters.Count.class,
             description = "Worker threads of the cpu backend (tasks run in parallel); 0 = every core. Default: ${DEFAULT-VALUE}.")
     int threads;
 

@@ -22,7 +22,7 @@ final class EvalCommand implements Callable<Integer> {
     @Option(names = "--data", paramLabel = "PATH", description = "Text file or MNIST-format directory. Default: the checkpoint config's data.")
     String data;
 
-    @Option(names = "--tasks", paramLabel = "N", description = "Number of held-out tasks (the first N of the split). Default: the config's eval_tasks.")
+    @Option(names = "--tasks", paramLabel = "N", converter = Converters.PositiveCount.class, description = "Number of held-out tasks (the first N of the split). Default: the config's eval_tasks.")
     Integer tasks;
 
     @Option(names = "--split", paramLabel = "test|train", defaultValue = "test", description = "Which split to evaluate on. Default: ${DEFAULT-VALUE}.")

@@ -1,5 +1,6 @@
 package org.reptilegen.cli;
 
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -33,10 +34,10 @@ final class GradCommand implements Callable<Integer> {
     @Option(names = {"--algorithm", "--algo"}, paramLabel = "reptile|fomaml|maml", converter = Converters.AlgorithmValue.class, description = "Meta-gradient. Default: the config's algorithm.")
     Algorithm algo;
 
-    @Option(names = "--inner-lr", paramLabel = "ALPHA", description = "Inner learning rate. Default: the config's inner_lr.")
+    @Option(names = "--inner-lr", paramLabel = "ALPHA", converter = Converters.PositiveNumber.class, description = "Inner learning rate. Default: the config's inner_lr.")
     Double innerLr;
 
-    @Option(names = "--segment", paramLabel = "K", description = "MAML checkpoint interval (steps); 0 = ceil(sqrt(T)). Default: the config's maml_segment.")
+    @Option(names = "--segment", paramLabel = "K", converter = Converters.Count.class, description = "MAML checkpoint interval (steps); 0 = ceil(sqrt(T)). Default: the config's maml_segment.")
     Integer segment;
 
     @Option(names = "--precision", paramLabel = "float32|float64", converter = Converters.PrecisionValue.class, description = "Parameter storage precision, and the dtype of the output. Default: the config's precision.")
@@ -50,6 +51,8 @@ final class GradCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
+        Path configFile = config != null && Files.isRegularFile(Path.of(config)) ? Path.of(config) : null;
+        Outputs.notAnInput("--out", out, "--init", init, "--tasks", tasks, "--config", configFile);
         Config cfg = Config.resolve(config);
         Algorithm a = algo != null ? algo : cfg.algorithm();
         Precision p = precision != null ? precision : cfg.precision();

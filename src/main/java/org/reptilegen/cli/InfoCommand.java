@@ -36,7 +36,7 @@ final class InfoCommand implements Callable<Integer> {
     @Option(names = "--inner-steps", paramLabel = "T", description = "Inner steps per task for the memory estimate. Default: the task's length.")
     Integer steps;
 
-    @Option(names = "--segment", paramLabel = "K", description = "MAML checkpoint interval for the memory estimate; 0 = ceil(sqrt(T)). Default: the config's maml_segment.")
+    @Option(names = "--segment", paramLabel = "K", converter = Converters.Count.class, description = "MAML checkpoint interval for the memory estimate; 0 = ceil(sqrt(T)). Default: the config's maml_segment.")
     Integer segment;
 
     @Override

@@ -47,7 +47,13 @@ public final class Main implements Runnable {
             if (!expected(ex)) ex.printStackTrace(cmd.getErr());
             return 1;
         });
-        return cl.execute(args);
+        try {
+            return cl.execute(args);
+        } catch (OutOfMemoryError e) {
+            // An Error passes picocli's handler: still one line, not a stack trace.
+            cl.getErr().println("reptile-gen: " + describe(e));
+            return 1;
+        }
     }
 
     /**
@@ -55,7 +61,7 @@ public final class Main implements Runnable {
      * bug, and keeps its stack trace.
      */
     static boolean expected(Throwable ex) {
-        return ex instanceof IllegalArgumentException
+        return ex instanceof IllegalArgumentException || ex instanceof OutOfMemoryError
                 || ex instanceof IOException || ex instanceof UncheckedIOException
                 || ex instanceof UnsupportedOperationException
                 || ex.getClass().getPackageName().startsWith("org.reptilegen");
@@ -64,6 +70,17 @@ public final class Main implements Runnable {
     static String describe(Throwable ex) {
         if (ex instanceof UncheckedIOException u) ex = u.getCause();
         if (ex instanceof NoSuchFileException n) return "no such file: " + n.getFile();
+        // The file system's own exceptions carry little more than the path: say what is wrong with it.
+        if (ex instanceof java.nio.file.FileSystemException f) {
+            String why = f instanceof java.nio.file.AccessDeniedException ? "permission denied"
+                    : f instanceof java.nio.file.FileAlreadyExistsException ? "already exists"
+                    : f instanceof java.nio.file.NotDirectoryException ? "not a directory"
+                    : f instanceof java.nio.file.DirectoryNotEmptyException ? "a directory that is not empty"
+                    : f instanceof java.nio.file.FileSystemLoopException ? "a loop of symbolic links"
+                    : f.getReason() != null ? f.getReason() : "cannot be used (" + f.getClass().getSimpleName() + ")";
+            return f.getFile() + (f.getOtherFile() != null ? " (with " + f.getOtherFile() + ")" : "") + ": " + why;
+        }
+        if (ex instanceof OutOfMemoryError) return "out of memory (Java heap): give the JVM more with java -Xmx..., or use a smaller batch";
         String m = ex.getMessage();
         return m == null || m.isBlank() ? ex.getClass().getSimpleName() : m;
     }

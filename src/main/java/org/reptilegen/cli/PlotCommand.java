@@ -19,6 +19,7 @@ final class PlotCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
+        Outputs.notAnInput("--out", out, "--metrics", metrics);
         Path dir = metrics.toAbsolutePath().getParent();
         String t = title != null ? title : (dir != null && dir.getFileName() != null ? dir.getFileName().toString() : "loss");
         LossPlot.plot(metrics, out, t);

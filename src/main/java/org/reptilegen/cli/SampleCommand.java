@@ -16,10 +16,10 @@ final class SampleCommand implements Callable<Integer> {
     @Option(names = "--checkpoint", required = true, paramLabel = "FILE", description = "A training checkpoint (.safetensors).")
     Path checkpoint;
 
-    @Option(names = "--count", paramLabel = "N", defaultValue = "16", description = "How many samples. Default: ${DEFAULT-VALUE}.")
+    @Option(names = "--count", paramLabel = "N", defaultValue = "16", converter = Converters.PositiveCount.class, description = "How many samples. Default: ${DEFAULT-VALUE}.")
     int count;
 
-    @Option(names = "--temperature", paramLabel = "T", defaultValue = "1.0", description = "Divides the logits before drawing; below 1 is more conservative. Default: ${DEFAULT-VALUE}.")
+    @Option(names = "--temperature", paramLabel = "T", defaultValue = "1.0", converter = Converters.PositiveNumber.class, description = "Divides the logits before drawing; below 1 is more conservative. Default: ${DEFAULT-VALUE}.")
     double temperature;
 
     @Option(names = "--seed", paramLabel = "S", defaultValue = "0", description = "Random seed; the same seed gives the same samples. Default: ${DEFAULT-VALUE}.")
@@ -33,8 +33,7 @@ final class SampleCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        if (count < 1) throw new IllegalArgumentException("--count must be at least 1, got " + count);
-        if (!(temperature > 0)) throw new IllegalArgumentException("--temperature must be positive, got " + temperature);
+        Outputs.notAnInput("--out", out, "--checkpoint", checkpoint);
         TrainingCheckpoint c = TrainingCheckpoint.read(checkpoint, false);
         try (Engine engine = engineOptions.create(c.config())) {
             engine.setState(c.state());

@@ -49,8 +49,8 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--resume", description = "Continue the run in --out from its checkpoint, bit for bit as if it had not stopped.")
     boolean resume;
 
-    @Option(names = "--samples", paramLabel = "N", defaultValue = "-1", description = "Samples to draw at the end (default 16 images or 8 text lines; 0 = none).")
-    int samples;
+    @Option(names = "--samples", paramLabel = "N", converter = Converters.Count.class, description = "Samples to draw at the end (default 16 images or 8 text lines; 0 = none).")
+    Integer samples;
 
     @Option(names = "--time-limit", paramLabel = "DURATION", converter = Converters.DurationValue.class,
             description = "Stop after the first meta-step that ends this long after the start (e.g. 90s, 10m, 1h30m), with a checkpoint, the held-out evaluation and samples, as at the last step: runs compared at equal wall time. A resumed run counts from its own start.")
@@ -65,12 +65,18 @@ final class TrainCommand implements Callable<Integer> {
     @Override
     public Integer call() throws IOException {
         long limitNanos = timeLimit == null ? 0 : timeLimit.toNanos();
+        Path dir = out != null ? out : Path.of("runs", configName(config == null ? DEFAULT_CONFIG : config));
+        try (RunLock lock = RunLock.take(dir)) {
+            return train(dir, limitNanos);
+        }
+    }
+
+    /** The run in dir, which this process holds. */
+    private int train(Path dir, long limitNanos) throws IOException {
         Config cfg;
         TrainState state;
         long start;
-        Path dir;
         if (resume) {
-            dir = out != null ? out : Path.of("runs", configName(config == null ? DEFAULT_CONFIG : config));
             Path ck = dir.resolve(Trainer.CHECKPOINT);
             if (!Files.exists(ck)) throw new IllegalArgumentException("--resume: no checkpoint at " + ck);
             TrainingCheckpoint c = TrainingCheckpoint.read(ck, true);
@@ -83,7 +89,6 @@ final class TrainCommand implements Callable<Integer> {
         } else {
             String name = config == null ? DEFAULT_CONFIG : config;
             cfg = Config.resolve(name).with(sets);
-            dir = out != null ? out : Path.of("runs", configName(name));
             Path ck = dir.resolve(Trainer.CHECKPOINT);
             if (Files.exists(ck))
                 throw new IllegalArgumentException(dir + " already holds a run: continue it with --resume, or choose another --out");
@@ -145,7 +150,7 @@ final class TrainCommand implements Callable<Integer> {
     }
 
     private Path writeSamples(Engine engine, Config cfg, Path dir) throws IOException {
-        int n = samples >= 0 ? samples : (cfg.task() == TaskKind.TEXT ? 8 : 16);
+        int n = samples != null ? samples : (cfg.task() == TaskKind.TEXT ? 8 : 16);
         if (n == 0) return null;
         Sampling.Result s = Sampling.draw(engine, cfg, n, 1.0, cfg.seed());
         Path file = dir.resolve(cfg.task() == TaskKind.TEXT ? "samples.txt" : "samples.png");

@@ -320,6 +320,8 @@ public final class Config {
             int eq = set.indexOf('=');
             if (eq <= 0) throw new ConfigException("--set " + set, "", "expected key=value, e.g. outer.lr=3e-4");
             String key = set.substring(0, eq).strip();
+            if (set.substring(eq + 1).isBlank())
+                throw new ConfigException("--set " + key, "", "the value is empty (key=null restores the built-in default)");
             put(tree, key, readValue(set.substring(eq + 1), "--set " + key));
             keys.add(key);
         }

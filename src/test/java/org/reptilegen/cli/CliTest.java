@@ -319,6 +319,86 @@ class CliTest {
     }
 
     @Test
+    void anOutputThatIsAnInputIsRefusedBeforeAnythingIsWritten() throws IOException {
+        Path run = dir.resolve("keep");
+        assertEquals(0, run("train", "--config", textConfig.toString(), "--data", corpus.toString(), "--out", run.toString(),
+                "--set", "steps=2", "--samples", "0", "--backend", "cpu").status());
+        Path ck = run.resolve("checkpoint.safetensors"), metrics = run.resolve("metrics.jsonl");
+        Path link = dir.resolve("link.safetensors");
+        Files.deleteIfExists(link);
+        Files.createSymbolicLink(link, ck);
+        byte[] ckBytes = Files.readAllBytes(ck), metricsBytes = Files.readAllBytes(metrics);
+        for (String[] args : new String[][]{
+                {"sample", "--checkpoint", ck.toString(), "--out", ck.toString(), "--backend", "cpu"},
+                {"sample", "--checkpoint", ck.toString(), "--out", link.toString(), "--backend", "cpu"},
+                {"grad", "--config", textConfig.toString(), "--init", ck.toString(), "--tasks", metrics.toString(), "--out", ck.toString()},
+                {"plot", "--metrics", metrics.toString(), "--out", metrics.toString()}}) {
+            Run r = run(args);
+            assertEquals(1, r.status(), String.join(" ", args));
+            assertTrue(r.err().contains("would destroy the input"), r.err());
+            assertEquals(1, r.err().strip().lines().count(), r.err());
+        }
+        assertTrue(java.util.Arrays.equals(ckBytes, Files.readAllBytes(ck)), "the checkpoint is untouched");
+        assertTrue(java.util.Arrays.equals(metricsBytes, Files.readAllBytes(metrics)), "the metrics are untouched");
+    }
+
+    @Test
+    void aRunDirectoryHeldByAnotherRunIsRefusedAndNamesItsProcess() throws IOException {
+        Path held = dir.resolve("held");
+        try (RunLock lock = RunLock.take(held)) {
+            Run r = run("train", "--config", textConfig.toString(), "--data", corpus.toString(), "--out", held.toString(),
+                    "--set", "steps=1", "--backend", "cpu");
+            assertEquals(1, r.status(), r.err());
+            assertTrue(r.err().contains("is in use by another run (process " + ProcessHandle.current().pid() + ")"), r.err());
+            Run resume = run("train", "--out", held.toString(), "--resume", "--backend", "cpu");
+            assertEquals(1, resume.status(), resume.err());
+            assertTrue(resume.err().contains("in use by another run"), resume.err());
+        }
+        // Released (as the system releases it when a process dies): the directory can be trained in.
+        Run r = run("train", "--config", textConfig.toString(), "--data", corpus.toString(), "--out", held.toString(),
+                "--set", "steps=1", "--samples", "0", "--set", "eval_tasks=0", "--backend", "cpu");
+        assertEquals(0, r.status(), r.err());
+        // A run that fails before writing anything leaves no directory behind.
+        Path none = dir.resolve("never");
+        Run missing = run("train", "--out", none.toString(), "--resume", "--backend", "cpu");
+        assertEquals(1, missing.status());
+        assertTrue(!Files.exists(none), "an empty run directory was left");
+    }
+
+    @Test
+    void negativeAndZeroCountsAreBadUsage() {
+        String ck = dir.resolve("a").resolve("checkpoint.safetensors").toString();
+        for (String[] args : new String[][]{
+                {"train", "--config", textConfig.toString(), "--out", dir.resolve("neg").toString(), "--threads", "-1"},
+                {"train", "--config", textConfig.toString(), "--out", dir.resolve("neg").toString(), "--samples", "-3"},
+                {"sample", "--checkpoint", ck, "--count", "0"},
+                {"eval", "--checkpoint", ck, "--tasks", "0"},
+                {"info", "--config", textConfig.toString(), "--segment", "-2"},
+                {"bench", "--config", textConfig.toString(), "--threads", "two"}}) {
+            Run r = run(args);
+            assertEquals(2, r.status(), String.join(" ", args) + ": " + r.err());
+            assertEquals(1, r.err().strip().lines().count(), r.err());
+            assertTrue(r.err().contains(args[args.length - 2]) && r.err().contains(args[args.length - 1]), r.err());
+        }
+        Run hot = run("sample", "--checkpoint", ck, "--temperature", "Infinity", "--backend", "cpu");
+        assertEquals(2, hot.status());
+        assertTrue(hot.err().contains("--temperature") && hot.err().contains("positive and finite"), hot.err());
+        Run lr = run("grad", "--config", textConfig.toString(), "--init", ck, "--tasks", ck, "--out", dir.resolve("g.st").toString(),
+                "--inner-lr", "Infinity");
+        assertEquals(2, lr.status());
+        assertTrue(lr.err().contains("--inner-lr") && lr.err().contains("positive and finite"), lr.err());
+    }
+
+    @Test
+    void fileSystemErrorsSayWhatIsWrongWithThePath() {
+        assertEquals("x: permission denied", Main.describe(new java.nio.file.AccessDeniedException("x")));
+        assertEquals("x: a loop of symbolic links", Main.describe(new java.nio.file.FileSystemLoopException("x")));
+        assertEquals("x: not a directory", Main.describe(new java.io.UncheckedIOException(new java.nio.file.NotDirectoryException("x"))));
+        assertEquals("no such file: x", Main.describe(new java.nio.file.NoSuchFileException("x")));
+        assertTrue(Main.describe(new OutOfMemoryError()).startsWith("out of memory"));
+    }
+
+    @Test
     void badInputGivesOneLineAndANonZeroExit() throws IOException {
         Run unknown = run("train", "--config", "no-such-config", "--out", dir.resolve("u").toString());
         assertEquals(1, unknown.status());

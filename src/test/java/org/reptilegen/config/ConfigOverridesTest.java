@@ -69,7 +69,6 @@ class ConfigOverridesTest {
 
     @Test
     void nullRestoresTheDefault() {
-        assertEquals(1000, TINY.with(List.of("steps=")).steps());
         assertEquals(1000, TINY.with(List.of("steps=null")).steps());
     }
 
@@ -91,6 +90,9 @@ class ConfigOverridesTest {
         assertEquals("--set steps.max: steps has no keys inside; set it whole: steps=...", error(TINY, "steps.max=4"));
         assertEquals("--set outer.lr.x: outer.lr has no keys inside", error(TINY, "outer.lr.x=4"));
         assertEquals("--set meta_batch: expected key=value, e.g. outer.lr=3e-4", error(TINY, "meta_batch"));
+        // An empty value does not quietly mean the built-in default.
+        assertEquals("--set inner_lr: the value is empty (key=null restores the built-in default)", error(TINY, "inner_lr="));
+        assertEquals("--set meta_batch: the value is empty (key=null restores the built-in default)", error(TINY, "meta_batch= "));
     }
 
     @Test
