@@ -85,6 +85,9 @@ final class TrainCommand implements Callable<Integer> {
                 System.err.println("note: --resume continues with the checkpoint's config; --config " + config + " is not used");
             state = c.state();
             start = c.step();
+            if (start >= cfg.steps())
+                throw new IllegalArgumentException(ck + " is at meta-step " + start + " of a run of " + cfg.steps()
+                        + (start == cfg.steps() ? ": the run is finished" : "") + "; to go on, resume with --set steps=N, N above " + start);
             System.err.println("resuming " + ck + " at meta-step " + start);
         } else {
             String name = config == null ? DEFAULT_CONFIG : config;

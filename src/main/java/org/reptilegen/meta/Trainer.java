@@ -96,7 +96,7 @@ public final class Trainer {
                 long step = s + 1;
                 if (!Double.isFinite(loss))
                     throw new NonFiniteLossException("meta-step " + step + ": the loss is " + loss + "; training stopped"
-                            + (saved > 0 ? ", the last good checkpoint is " + checkpointPath() + " (meta-step " + saved + ")" : " before any checkpoint"));
+                            + (saved > 0 ? ", the last checkpoint written is " + checkpointPath() + " (meta-step " + saved + ")" : " before any checkpoint"));
                 long taskSteps = 0;
                 for (int b = 0; b < batch.size(); b++) taskSteps += batch.steps(b);
                 double rate = taskSteps / seconds;

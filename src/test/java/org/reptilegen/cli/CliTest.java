@@ -390,6 +390,42 @@ class CliTest {
     }
 
     @Test
+    void aFinishedRunOrAStepOutOfRangeIsOneClearErrorOnResume() throws IOException {
+        Path run = dir.resolve("finished");
+        assertEquals(0, run("train", "--config", textConfig.toString(), "--data", corpus.toString(), "--out", run.toString(),
+                "--set", "steps=3", "--samples", "0", "--backend", "cpu").status());
+        List<String> metrics = Files.readAllLines(run.resolve("metrics.jsonl"));
+        Run again = run("train", "--out", run.toString(), "--resume", "--backend", "cpu");
+        assertEquals(1, again.status());
+        assertTrue(again.err().contains("at meta-step 3 of a run of 3: the run is finished"), again.err());
+        Run fewer = run("train", "--out", run.toString(), "--resume", "--set", "steps=2", "--backend", "cpu");
+        assertEquals(1, fewer.status());
+        assertTrue(fewer.err().contains("at meta-step 3 of a run of 2"), fewer.err());
+        assertEquals(metrics, Files.readAllLines(run.resolve("metrics.jsonl")), "the metrics are untouched");
+        assertTrue(Files.readString(run.resolve("config.yaml")).contains("steps: 3"), "config.yaml keeps the run's steps");
+    }
+
+    @Test
+    void aCheckpointHoldingNaNIsRefusedWithTheTensorsName() throws IOException {
+        Path run = dir.resolve("nan");
+        assertEquals(0, run("train", "--config", textConfig.toString(), "--data", corpus.toString(), "--out", run.toString(),
+                "--set", "steps=1", "--samples", "0", "--backend", "cpu").status());
+        Path ck = run.resolve("checkpoint.safetensors");
+        byte[] b = Files.readAllBytes(ck);
+        long header = java.nio.ByteBuffer.wrap(b, 0, 8).order(java.nio.ByteOrder.LITTLE_ENDIAN).getLong();
+        java.nio.ByteBuffer.wrap(b, (int) (8 + header), 4).order(java.nio.ByteOrder.LITTLE_ENDIAN).putFloat(Float.NaN);
+        Files.write(ck, b);
+        for (String[] args : new String[][]{{"eval", "--checkpoint", ck.toString(), "--backend", "cpu"},
+                {"sample", "--checkpoint", ck.toString(), "--backend", "cpu"},
+                {"train", "--out", run.toString(), "--resume", "--set", "steps=2", "--backend", "cpu"}}) {
+            Run r = run(args);
+            assertEquals(1, r.status(), args[0]);
+            assertTrue(r.err().contains("tensor ") && r.err().contains("holds NaN"), r.err());
+            assertEquals(1, r.err().strip().lines().count(), r.err());
+        }
+    }
+
+    @Test
     void fileSystemErrorsSayWhatIsWrongWithThePath() {
         assertEquals("x: permission denied", Main.describe(new java.nio.file.AccessDeniedException("x")));
         assertEquals("x: a loop of symbolic links", Main.describe(new java.nio.file.FileSystemLoopException("x")));
