@@ -12,8 +12,21 @@ public final class TaskSources {
         String data = dataOverride != null ? dataOverride : cfg.data();
         return switch (cfg.task()) {
             case TEXT -> TextTasks.load(data == null ? null : Path.of(data), cfg.maxLen(), split);
-            case MNIST -> MnistTasks.load(Path.of(data == null ? Config.DEFAULT_MNIST_DATA : data), split,
-                    cfg.order(), download);
+            case MNIST -> fitting(MnistTasks.load(Path.of(data == null ? Config.DEFAULT_MNIST_DATA : data), split,
+                    cfg.order(), download));
         };
+    }
+
+    /**
+     * Images the models can take: every model reads pixel positions of a 28 x 28 grid (its embedding
+     * tables, its samples' grid), so another size is refused now, naming the file and both sizes, not deep
+     * inside training (or after it, when only the test images differ).
+     */
+    private static MnistTasks fitting(MnistTasks t) {
+        int side = org.reptilegen.model.TaskKind.IMAGE_SIDE;
+        if (t.rows() != side || t.cols() != side)
+            throw new DataException(t.source() + " holds " + t.rows() + " x " + t.cols() + " images; the models take " + side + " x "
+                    + side + " (MNIST's size)");
+        return t;
     }
 }

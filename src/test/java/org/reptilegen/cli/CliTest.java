@@ -426,6 +426,26 @@ class CliTest {
     }
 
     @Test
+    void imagesOfAnotherSizeAreRefusedBeforeTrainingNamingTheFile() throws IOException {
+        Path odd = dir.resolve("odd");
+        Files.createDirectories(odd);
+        Files.copy(mnistDir.resolve("train-images-idx3-ubyte.gz"), odd.resolve("train-images-idx3-ubyte.gz"),
+                java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        ByteArrayOutputStream b = new ByteArrayOutputStream();
+        for (int h : new int[]{0x803, 3, 20, 20}) b.write(new byte[]{(byte) (h >>> 24), (byte) (h >>> 16), (byte) (h >>> 8), (byte) h});
+        b.write(new byte[3 * 20 * 20]);
+        try (GZIPOutputStream gz = new GZIPOutputStream(Files.newOutputStream(odd.resolve("t10k-images-idx3-ubyte.gz")))) {
+            gz.write(b.toByteArray());
+        }
+        Path out = dir.resolve("odd-run");
+        Run r = run("train", "--config", mnistConfig.toString(), "--data", odd.toString(), "--out", out.toString(), "--no-download",
+                "--backend", "cpu");
+        assertEquals(1, r.status());
+        assertTrue(r.err().contains("t10k-images-idx3-ubyte.gz holds 20 x 20 images; the models take 28 x 28"), r.err());
+        assertTrue(!Files.exists(out), "a run directory was left behind");
+    }
+
+    @Test
     void fileSystemErrorsSayWhatIsWrongWithThePath() {
         assertEquals("x: permission denied", Main.describe(new java.nio.file.AccessDeniedException("x")));
         assertEquals("x: a loop of symbolic links", Main.describe(new java.nio.file.FileSystemLoopException("x")));
