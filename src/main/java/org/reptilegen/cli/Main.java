@@ -18,14 +18,16 @@ import picocli.CommandLine.Command;
         subcommands = {TrainCommand.class, SampleCommand.class, EvalCommand.class, GradCommand.class,
                 InfoCommand.class, PlotCommand.class, BenchCommand.class, DoctorCommand.class, CommandLine.HelpCommand.class},
         footer = {"", "Exit status: 0 done, 1 error (one line on stderr), 2 bad usage, 130 interrupted (a checkpoint was written)."})
-public final class Main implements Runnable {
+public final class Main implements java.util.concurrent.Callable<Integer> {
 
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
+    /** No command: the usage, on standard error, as bad usage (exit 2). */
     @Override
-    public void run() {
-        spec.commandLine().usage(System.out);
+    public Integer call() {
+        spec.commandLine().usage(System.err);
+        return 2;
     }
 
     public static void main(String[] args) {

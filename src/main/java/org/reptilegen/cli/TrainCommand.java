@@ -105,10 +105,12 @@ final class TrainCommand implements Callable<Integer> {
         TaskSource train = TaskSources.open(cfg, null, Split.TRAIN, !noDownload);
         TaskSource test = cfg.evalTasks() > 0 ? TaskSources.open(cfg, null, Split.TEST, !noDownload) : null;
         Files.createDirectories(dir);
-        writeAtomically(dir.resolve("config.yaml"), cfg.toYaml());
+        removeStaleTemporaries(dir);
 
         try (Engine engine = engineOptions.create(cfg)) {
             engine.setState(state);
+            // Written once the engine has started: a run that cannot start leaves no half-made directory.
+            writeAtomically(dir.resolve("config.yaml"), cfg.toYaml());
             System.err.printf("training %s: %,d parameters, %s, meta-batch %d, %d steps per task, on %s%n",
                     cfg.source(), cfg.model().layout().size(), cfg.algorithm().configName(), cfg.metaBatch(), train.steps(), engine.description());
             ProgressBar progress = new ProgressBar(System.err, System.console() != null, limitNanos);
@@ -160,6 +162,19 @@ final class TrainCommand implements Callable<Integer> {
         Sampling.write(s, file);
         if (s.lines() != null) for (String line : s.lines()) System.out.println(line);
         return file;
+    }
+
+    /**
+     * Temporary files of atomic writes that a killed process left (".NAME.HEX.tmp", and the metrics'
+     * rewrite): this process holds the directory, so none of them is being written.
+     */
+    private static void removeStaleTemporaries(Path dir) throws IOException {
+        try (var entries = Files.list(dir)) {
+            for (Path p : entries.toList()) {
+                String n = p.getFileName().toString();
+                if (n.matches("\\..+\\.[0-9a-f]+\\.tmp") || n.equals(org.reptilegen.meta.Trainer.METRICS + ".tmp")) Files.deleteIfExists(p);
+            }
+        }
     }
 
     /** A duration as 90s, 10m, 1h30m, 2h (or ISO-8601, PT10M), for --time-limit; a bare number is seconds. */

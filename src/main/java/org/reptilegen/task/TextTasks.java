@@ -82,11 +82,11 @@ public final class TextTasks implements TaskSource {
             if ((i % 10 == 9) == (split == Split.TEST)) chosen.add(all.get(i));
         if (chosen.isEmpty())
             throw new DataException(source + " has only " + all.size()
-                    + " non-empty lines; the test split holds out every 10th line, so it is empty");
+                    + " non-empty lines; the test split holds out every 10th line, so it is empty: give at least 10 lines, or set eval_tasks: 0");
         return new TextTasks(source, maxLen, chosen);
     }
 
-    /** The non-empty lines of a file's contents, line breaks removed. */
+    /** The lines of a file's contents that hold more than white space, line breaks removed. */
     static List<byte[]> lines(byte[] data) {
         List<byte[]> out = new ArrayList<>();
         int start = 0;
@@ -94,7 +94,9 @@ public final class TextTasks implements TaskSource {
             if (i < data.length && data[i] != '\n') continue;
             int end = i;
             if (end > start && data[end - 1] == '\r') end--;
-            if (end > start) {
+            boolean blank = true;
+            for (int k = start; k < end && blank; k++) blank = data[k] == ' ' || data[k] == '\t' || data[k] == '\f' || data[k] == 0x0b;
+            if (end > start && !blank) {
                 byte[] line = new byte[end - start];
                 System.arraycopy(data, start, line, 0, line.length);
                 out.add(line);

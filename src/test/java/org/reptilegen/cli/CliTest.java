@@ -446,6 +446,27 @@ class CliTest {
     }
 
     @Test
+    void aRunCleansWhatAKilledRunLeftAndAFailedStartLeavesNoDirectory() throws IOException {
+        Path run = dir.resolve("stale");
+        Files.createDirectories(run);
+        Path tmp = run.resolve(".checkpoint.safetensors.5eed.tmp"), metricsTmp = run.resolve("metrics.jsonl.tmp");
+        Files.writeString(tmp, "half a checkpoint");
+        Files.writeString(metricsTmp, "half the metrics");
+        assertEquals(0, run("train", "--config", textConfig.toString(), "--data", corpus.toString(), "--out", run.toString(),
+                "--set", "steps=1", "--samples", "0", "--backend", "cpu").status());
+        assertTrue(!Files.exists(tmp) && !Files.exists(metricsTmp), "temporaries of a killed run are removed");
+        if (org.reptilegen.engine.cuda.CudaEngine.unavailableReason() != null) {
+            Path none = dir.resolve("no-engine");
+            Run r = run("train", "--config", textConfig.toString(), "--data", corpus.toString(), "--out", none.toString(), "--backend", "cuda");
+            assertEquals(1, r.status());
+            assertTrue(!Files.exists(none), "a run whose engine did not start left " + none);
+        }
+        Run noArgs = run();
+        assertEquals(2, noArgs.status());
+        assertTrue(noArgs.err().contains("Usage: reptile-gen"), noArgs.err());
+    }
+
+    @Test
     void fileSystemErrorsSayWhatIsWrongWithThePath() {
         assertEquals("x: permission denied", Main.describe(new java.nio.file.AccessDeniedException("x")));
         assertEquals("x: a loop of symbolic links", Main.describe(new java.nio.file.FileSystemLoopException("x")));

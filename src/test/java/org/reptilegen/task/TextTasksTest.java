@@ -44,10 +44,10 @@ class TextTasksTest {
 
     @Test
     void linesDropBreaksCarriageReturnsAndEmptyLines() {
-        byte[] data = "one\r\n\ntwo\n\r\nthree".getBytes(StandardCharsets.UTF_8);
+        byte[] data = "one\r\n\ntwo\n\r\n  \t \n\t\r\n three".getBytes(StandardCharsets.UTF_8);
         List<String> got = new ArrayList<>();
         for (byte[] l : TextTasks.lines(data)) got.add(new String(l, StandardCharsets.UTF_8));
-        assertEquals(List.of("one", "two", "three"), got);
+        assertEquals(List.of("one", "two", " three"), got, "lines of white space alone are no tasks");
     }
 
     @Test
