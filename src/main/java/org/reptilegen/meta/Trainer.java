@@ -80,8 +80,7 @@ public final class Trainer {
         double loss = Double.NaN;
         long saved = start;
         long end = total;
-        try (BufferedWriter log = Files.newBufferedWriter(metrics, StandardCharsets.UTF_8,
-                StandardOpenOption.CREATE, StandardOpenOption.APPEND)) {
+        try (MetricsLog log = new MetricsLog(metrics, listener::message)) {
             long began = System.nanoTime();
             for (long s = start; s < total; s++) {
                 if (stop.get()) {
@@ -109,9 +108,7 @@ public final class Trainer {
                     line.put("bits_per_dim", Evaluation.bitsPerDim(loss, batch.maxSteps()));
                     line.put("task_steps_per_s", rate);
                     line.put("seconds", (System.nanoTime() - began) / 1e9);
-                    log.write(JSON.writeValueAsString(line));
-                    log.newLine();
-                    log.flush();
+                    log.append(JSON.writeValueAsString(line));
                 }
                 listener.step(step, total, loss, rate);
                 if ((cfg.checkpointEvery() > 0 && step % cfg.checkpointEvery() == 0) || last) {
@@ -123,17 +120,54 @@ public final class Trainer {
                     break;
                 }
                 if (test != null && cfg.evalEvery() > 0 && step % cfg.evalEvery() == 0) {
-                    log.write(JSON.writeValueAsString(evaluate(step)));
-                    log.newLine();
-                    log.flush();
+                    log.append(JSON.writeValueAsString(evaluate(step)));
                 }
             }
             if (test != null) {
-                log.write(JSON.writeValueAsString(evaluate(end)));
-                log.newLine();
+                log.append(JSON.writeValueAsString(evaluate(end)));
             }
         }
         return new Result(end, loss, false, end < total, checkpointPath());
+    }
+
+    /**
+     * metrics.jsonl, appended a line at a time: a write that fails (a full disk) names the file, and a
+     * file deleted during the run is noticed, said once, and started again.
+     */
+    private static final class MetricsLog implements java.io.Closeable {
+        private final Path file;
+        private final java.util.function.Consumer<String> note;
+        private BufferedWriter writer;
+
+        MetricsLog(Path file, java.util.function.Consumer<String> note) throws IOException {
+            this.file = file;
+            this.note = note;
+            writer = open();
+        }
+
+        private BufferedWriter open() throws IOException {
+            return Files.newBufferedWriter(file, StandardCharsets.UTF_8, StandardOpenOption.CREATE, StandardOpenOption.APPEND);
+        }
+
+        void append(String line) throws IOException {
+            try {
+                if (!Files.exists(file)) {
+                    writer.close();
+                    writer = open();
+                    note.accept("note: " + file + " was deleted during the run; it goes on from here");
+                }
+                writer.write(line);
+                writer.newLine();
+                writer.flush();
+            } catch (IOException e) {
+                throw new IOException("cannot append to " + file + ": " + e.getMessage(), e);
+            }
+        }
+
+        @Override
+        public void close() throws IOException {
+            writer.close();
+        }
     }
 
     /** Mean prequential NLL and bits per dimension of the first eval_tasks held-out tasks. */

@@ -58,6 +58,32 @@ class TrainerTest {
     }
 
     @Test
+    void aMetricsFileDeletedDuringTheRunIsNoticedAndStartedAgain(@TempDir Path out) throws Exception {
+        java.util.List<String> notes = new java.util.ArrayList<>();
+        Path metrics = out.resolve(Trainer.METRICS);
+        try (CpuEngine e = engine()) {
+            Trainer t = new Trainer(CFG, e, TASKS, null, out, new Trainer.Listener() {
+                public void step(long step, long total, double loss, double rate) {
+                    if (step == 2) {
+                        try {
+                            java.nio.file.Files.delete(metrics);
+                        } catch (java.io.IOException x) {
+                            throw new java.io.UncheckedIOException(x);
+                        }
+                    }
+                }
+                public void message(String line) { notes.add(line); }
+            });
+            assertEquals(5, t.run(0, new AtomicBoolean()).step());
+        }
+        assertEquals(1, notes.size(), notes.toString());
+        assertTrue(notes.get(0).contains("was deleted during the run"), notes.get(0));
+        java.util.List<String> lines = java.nio.file.Files.readAllLines(metrics);
+        assertEquals(3, lines.size(), lines.toString());
+        assertTrue(lines.get(0).startsWith("{\"step\":3,"), lines.get(0));
+    }
+
+    @Test
     void aNonFiniteLossStopsTrainingAndKeepsTheLastGoodCheckpoint(@TempDir Path out) {
         try (CpuEngine cpu = engine()) {
             Engine failing = new Engine() {
