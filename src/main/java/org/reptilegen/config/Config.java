@@ -244,8 +244,12 @@ public final class Config {
     public static Config resolve(String nameOrPath) {
         try {
             Path p = Path.of(nameOrPath);
-            if (Files.isRegularFile(p)) return load(p);
+            if (Files.isRegularFile(p)) {
+                if (!Files.isReadable(p)) throw new ConfigException(nameOrPath, "", "cannot be read: permission denied");
+                return load(p);
+            }
             if (Files.isDirectory(p)) throw new ConfigException(nameOrPath, "", "is a directory, not a config file");
+            if (Files.exists(p)) throw new ConfigException(nameOrPath, "", "is not a regular file (a device or a pipe), not a config file");
         } catch (InvalidPathException e) {
             // not a usable path; it may still be a built-in name
         }

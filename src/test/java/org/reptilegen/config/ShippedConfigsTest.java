@@ -131,6 +131,11 @@ class ShippedConfigsTest {
     void resolveListsTheBuiltInsWhenNothingMatches() {
         ConfigException e = org.junit.jupiter.api.Assertions.assertThrows(ConfigException.class, () -> Config.resolve("tiny-txt"));
         assertTrue(e.getMessage().startsWith("tiny-txt: no such file, and not a built-in config (did you mean 'tiny-text'?); built-in: "), e.getMessage());
+        // What is there but is no config file says what it is.
+        ConfigException dev = org.junit.jupiter.api.Assertions.assertThrows(ConfigException.class, () -> Config.resolve("/dev/null"));
+        assertTrue(dev.getMessage().contains("/dev/null: is not a regular file"), dev.getMessage());
+        ConfigException d = org.junit.jupiter.api.Assertions.assertThrows(ConfigException.class, () -> Config.resolve("src"));
+        assertTrue(d.getMessage().contains("src: is a directory"), d.getMessage());
         for (String name : Config.BUILT_IN) assertTrue(e.getMessage().contains(name));
     }
 }

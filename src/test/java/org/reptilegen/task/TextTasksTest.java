@@ -122,4 +122,14 @@ class TextTasksTest {
         DataException e3 = assertThrows(DataException.class, () -> TextTasks.load(few, 128, Split.TEST));
         assertTrue(e3.getMessage().contains(few.toString()), e3.getMessage());
     }
+
+    @Test
+    void aFileLargerThanAnyCorpusEndsWithAnErrorAtOnce(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) throws Exception {
+        java.nio.file.Path big = dir.resolve("big.txt");
+        try (java.io.RandomAccessFile f = new java.io.RandomAccessFile(big.toFile(), "rw")) {
+            f.setLength(TextTasks.MAX_BYTES + 10L);  // sparse: no disk used
+        }
+        DataException e = org.junit.jupiter.api.Assertions.assertThrows(DataException.class, () -> TextTasks.load(big, 16, Split.TRAIN));
+        org.junit.jupiter.api.Assertions.assertTrue(e.getMessage().contains("big.txt is larger than 256 MiB"), e.getMessage());
+    }
 }
