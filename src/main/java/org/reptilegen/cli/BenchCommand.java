@@ -83,7 +83,7 @@ final class BenchCommand implements Callable<Integer> {
                     ObjectNode line;
                     try {
                         line = runCase(cfg, algorithm, b, t, v, variants.size() > 1);
-                    } catch (EngineException e) {
+                    } catch (EngineException | OutOfMemoryError e) {
                         // One case that does not fit or fails on the device must not cost the others their numbers.
                         failed++;
                         line = JSON.createObjectNode();
@@ -94,7 +94,7 @@ final class BenchCommand implements Callable<Integer> {
                         line.put("cuda_graphs", v.graphs());
                         line.put("row_splits", v.splits() == 0 ? "auto" : Integer.toString(v.splits()));
                         line.put("small_layers_folded", v.smallLayersFolded());
-                        line.put("error", e.getMessage());
+                        line.put("error", Main.describe(e));
                     }
                     if (line != null) System.out.println(JSON.writeValueAsString(line));
                 }
