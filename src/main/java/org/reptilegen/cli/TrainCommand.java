@@ -109,6 +109,8 @@ final class TrainCommand implements Callable<Integer> {
 
         try (Engine engine = engineOptions.create(cfg)) {
             engine.setState(state);
+            Heap.requireFits(engine, cfg.metaBatch(), train.steps(), "meta_batch");
+            if (test != null) Heap.requireFits(engine, Math.min(cfg.evalTasks(), test.size()), test.steps(), "eval_tasks");
             // Written once the engine has started: a run that cannot start leaves no half-made directory.
             writeAtomically(dir.resolve("config.yaml"), cfg.toYaml());
             System.err.printf("training %s: %,d parameters, %s, meta-batch %d, %d steps per task, on %s%n",

@@ -64,6 +64,14 @@ public interface Engine extends AutoCloseable {
     /** The processor or card the engine runs on, by name. */
     default String deviceName() { return description(); }
 
+    /**
+     * Java heap a meta-gradient, evaluation or sampling of tasks tasks of steps steps takes, about: the
+     * batch itself, and what the engine keeps per task on the host.
+     */
+    default long heapBytes(long tasks, int steps) {
+        return TaskBatch.heapBytes(settings().model().task(), tasks, steps);
+    }
+
     /** The engine's launch knobs, where it has any (the cuda engine). */
     default java.util.Optional<Tuning> tuning() { return java.util.Optional.empty(); }
 

@@ -467,6 +467,22 @@ class CliTest {
     }
 
     @Test
+    void aBatchBeyondTheHeapIsRefusedWithTheNumbersBeforeAnythingIsWritten() throws IOException {
+        Path out = dir.resolve("huge");
+        Run r = run("train", "--config", mnistConfig.toString(), "--data", mnistDir.toString(), "--out", out.toString(),
+                "--set", "meta_batch=1000000000", "--no-download", "--backend", "cpu");
+        assertEquals(1, r.status(), r.err());
+        assertTrue(r.err().contains("meta_batch 1000000000 (tasks of 784 steps) needs about") && r.err().contains("fit here"), r.err());
+        assertTrue(!Files.exists(out), "a refused run left " + out);
+        Path ck = dir.resolve("keep-for-huge");
+        assertEquals(0, run("train", "--config", textConfig.toString(), "--data", corpus.toString(), "--out", ck.toString(),
+                "--set", "steps=1", "--samples", "0", "--backend", "cpu").status());
+        Run s = run("sample", "--checkpoint", ck.resolve("checkpoint.safetensors").toString(), "--count", "2000000000", "--backend", "cpu");
+        assertEquals(1, s.status(), s.err());
+        assertTrue(s.err().contains("--count 2000000000") && s.err().contains("of Java heap"), s.err());
+    }
+
+    @Test
     void fileSystemErrorsSayWhatIsWrongWithThePath() {
         assertEquals("x: permission denied", Main.describe(new java.nio.file.AccessDeniedException("x")));
         assertEquals("x: a loop of symbolic links", Main.describe(new java.nio.file.FileSystemLoopException("x")));

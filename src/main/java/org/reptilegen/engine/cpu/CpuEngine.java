@@ -150,6 +150,22 @@ public final class CpuEngine implements Engine {
         return out;
     }
 
+    /**
+     * The batch, a row of P doubles per task (and one of the rates' gradient with learned rates), each
+     * worker's three work vectors and, for MAML, its checkpoints and segment states.
+     */
+    @Override
+    public long heapBytes(long tasks, int steps) {
+        long p = settings.model().layout().size();
+        long perTask = 8 * p + (rates.learned() ? 8L * rates.size() : 0);
+        long perThread = 3 * 8 * p;
+        if (settings.algorithm() == org.reptilegen.core.Algorithm.MAML) {
+            int k = org.reptilegen.core.MamlSegment.of(settings.segment(), steps);
+            perThread += 8 * p * ((steps + k - 1) / k + k + 4L);
+        }
+        return org.reptilegen.core.TaskBatch.heapBytes(settings.model().task(), tasks, steps) + tasks * perTask + threads * perThread;
+    }
+
     private static double[][] ensureRows(double[][] rows, int count, int n) {
         if (rows.length >= count && (count == 0 || rows[0].length == n)) return rows;
         double[][] r = new double[count][];
