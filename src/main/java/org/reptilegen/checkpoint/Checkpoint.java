@@ -263,4 +263,16 @@ public final class Checkpoint {
         for (int i = 0; i < a.length; i++) if (a[i] != b[i]) return false;
         return true;
     }
+
+    /**
+     * Refuses a NaN or infinite value, naming its tensor (which: what the values are, e.g. " (Adam's first
+     * moment)") and element: nothing can be trained, sampled or differentiated from it.
+     */
+    public static void requireFinite(String source, ParamLayout layout, double[] values, String which) {
+        for (ParamLayout.Tensor t : layout.tensors())
+            for (int i = t.offset(); i < t.offset() + t.numel(); i++)
+                if (!Double.isFinite(values[i]))
+                    throw new CheckpointException(source + ": tensor " + t.name() + which + " holds " + values[i] + " (element "
+                            + (i - t.offset()) + "); it cannot be used");
+    }
 }

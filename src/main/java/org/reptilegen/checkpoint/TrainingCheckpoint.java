@@ -49,7 +49,7 @@ public record TrainingCheckpoint(Config config, TrainState state, long step) {
         }
         var layout = cfg.model().layout();
         double[] theta = c.params(layout);
-        requireFinite(path, layout, theta, "");
+        Checkpoint.requireFinite(path.toString(), layout, theta, "");
         long step = number(path, meta, "step");
         if (step < 0) throw new CheckpointException(path + ": metadata 'step' is " + step + ", not a meta-step");
         InnerRates rates = rates(cfg);
@@ -66,8 +66,8 @@ public record TrainingCheckpoint(Config config, TrainState state, long step) {
                     lrV = rates.fromNames(c.innerLrMoment(layout, Checkpoint.EXP_AVG_SQ), "checkpoint " + path);
                 }
                 double[] m = c.adamM(layout), v = c.adamV(layout);
-                requireFinite(path, layout, m, " (Adam's first moment)");
-                requireFinite(path, layout, v, " (Adam's second moment)");
+                Checkpoint.requireFinite(path.toString(), layout, m, " (Adam's first moment)");
+                Checkpoint.requireFinite(path.toString(), layout, v, " (Adam's second moment)");
                 return new TrainingCheckpoint(cfg, new TrainState(theta, m, v, number(path, meta, "adam_step"), lr, lrM, lrV), step);
             }
         } catch (IllegalArgumentException e) {
@@ -80,14 +80,6 @@ public record TrainingCheckpoint(Config config, TrainState state, long step) {
         return new InnerRates(cfg.model().layout(), cfg.innerLr().mode());
     }
 
-    /** Refuses a NaN or infinite value, naming its tensor and element: nothing can be trained or sampled from it. */
-    private static void requireFinite(Path path, org.reptilegen.model.ParamLayout layout, double[] values, String which) {
-        for (org.reptilegen.model.ParamLayout.Tensor t : layout.tensors())
-            for (int i = t.offset(); i < t.offset() + t.numel(); i++)
-                if (!Double.isFinite(values[i]))
-                    throw new CheckpointException(path + ": tensor " + t.name() + which + " holds " + values[i] + " (element "
-                            + (i - t.offset()) + "); the checkpoint cannot be used");
-    }
 
     private static long number(Path path, Map<String, String> meta, String key) {
         String v = meta.get(key);

@@ -50,6 +50,8 @@ final class EvalCommand implements Callable<Integer> {
             double mean = 0;
             for (double v : nll) mean += v;
             mean /= n;
+            if (!Double.isFinite(mean))
+                throw new IllegalArgumentException(checkpoint + ": the evaluation's mean NLL is " + mean + ": the inner loop diverges on these tasks");
             double bpd = Evaluation.bitsPerDim(mean, source.steps());
             if (json) {
                 System.out.printf("{\"checkpoint\": \"%s\", \"step\": %d, \"split\": \"%s\", \"tasks\": %d, \"nll\": %.6f, \"bits_per_dim\": %.6f}%n",

@@ -61,6 +61,7 @@ final class GradCommand implements Callable<Integer> {
         int k = segment != null ? segment : cfg.mamlSegment();
         var layout = cfg.model().layout();
         double[] theta = Checkpoint.read(init, false).params(layout);
+        Checkpoint.requireFinite(init.toString(), layout, theta, "");
         if (p == Precision.FLOAT32) for (int i = 0; i < theta.length; i++) theta[i] = (float) theta[i];
         TaskBatch batch = TaskFile.read(tasks, cfg.task());
         EngineSettings base = EngineOptions.settings(cfg, engineOptions.threads);
@@ -76,6 +77,10 @@ final class GradCommand implements Callable<Integer> {
         double mean = 0;
         for (double v : nll) mean += v;
         mean /= nll.length;
+        if (!Double.isFinite(mean))
+            throw new IllegalArgumentException("the inner loop diverges (mean NLL " + mean + ") at inner learning rate " + alpha
+                    + ": no gradient is written; try a smaller --inner-lr");
+        Checkpoint.requireFinite("the " + a.configName() + " meta-gradient", layout, g, "");
         Map<String, String> meta = new LinkedHashMap<>();
         meta.put("algorithm", a.configName());
         meta.put("inner_lr", Double.toString(alpha));

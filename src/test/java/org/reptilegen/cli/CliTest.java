@@ -417,12 +417,15 @@ class CliTest {
         Files.write(ck, b);
         for (String[] args : new String[][]{{"eval", "--checkpoint", ck.toString(), "--backend", "cpu"},
                 {"sample", "--checkpoint", ck.toString(), "--backend", "cpu"},
-                {"train", "--out", run.toString(), "--resume", "--set", "steps=2", "--backend", "cpu"}}) {
+                {"train", "--out", run.toString(), "--resume", "--set", "steps=2", "--backend", "cpu"},
+                {"grad", "--config", textConfig.toString(), "--init", ck.toString(), "--tasks", corpus.toString(),
+                        "--out", dir.resolve("nan-grad.safetensors").toString(), "--backend", "cpu"}}) {
             Run r = run(args);
             assertEquals(1, r.status(), args[0]);
             assertTrue(r.err().contains("tensor ") && r.err().contains("holds NaN"), r.err());
             assertEquals(1, r.err().strip().lines().count(), r.err());
         }
+        assertTrue(!Files.exists(dir.resolve("nan-grad.safetensors")), "no NaN gradient is written");
     }
 
     @Test
