@@ -65,6 +65,7 @@ final class TrainCommand implements Callable<Integer> {
     @Override
     public Integer call() throws IOException {
         long limitNanos = timeLimit == null ? 0 : timeLimit.toNanos();
+        if (out != null && out.toString().isBlank()) throw new IllegalArgumentException("--out is empty: give a directory for the run");
         Path dir = out != null ? out : Path.of("runs", configName(config == null ? DEFAULT_CONFIG : config));
         try (RunLock lock = RunLock.take(dir)) {
             return train(dir, limitNanos);

@@ -242,6 +242,7 @@ public final class Config {
      * "tiny-text.yaml"), read from the class path so that it works from the jar anywhere.
      */
     public static Config resolve(String nameOrPath) {
+        if (nameOrPath.isBlank()) throw new ConfigException("--config", "", "is empty: give a config file or a built-in name (" + String.join(", ", BUILT_IN) + ")");
         try {
             Path p = Path.of(nameOrPath);
             if (Files.isRegularFile(p)) {

@@ -464,6 +464,12 @@ class CliTest {
             assertEquals(1, r.status());
             assertTrue(!Files.exists(none), "a run whose engine did not start left " + none);
         }
+        Run emptyOut = run("train", "--config", textConfig.toString(), "--out", "", "--backend", "cpu");
+        assertEquals(1, emptyOut.status());
+        assertTrue(emptyOut.err().contains("--out is empty"), emptyOut.err());
+        Run emptyConfig = run("info", "--config", "");
+        assertEquals(1, emptyConfig.status());
+        assertTrue(emptyConfig.err().contains("--config: is empty"), emptyConfig.err());
         Run noArgs = run();
         assertEquals(2, noArgs.status());
         assertTrue(noArgs.err().contains("Usage: reptile-gen"), noArgs.err());
