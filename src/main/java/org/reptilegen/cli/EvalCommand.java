@@ -46,6 +46,8 @@ final class EvalCommand implements Callable<Integer> {
         if (n < 1) throw new IllegalArgumentException("--tasks must be at least 1");
         try (Engine engine = engineOptions.create(cfg)) {
             engine.setState(c.state());
+            // Evaluated in batches of the run's meta_batch.
+            Heap.requireFits(engine, Math.min(n, cfg.metaBatch()), source.steps(), "meta_batch");
             double[] nll = Evaluation.run(engine, source, n, cfg.metaBatch());
             double mean = 0;
             for (double v : nll) mean += v;
