@@ -86,18 +86,10 @@ final class GpuContext {
             JCudaDriver.setExceptionsEnabled(true);
             cuInit(0);
             cuDeviceGet(device, 0);
-            byte[] nm = new byte[256];
-            cuDeviceGetName(nm, nm.length, device);
-            int len = 0;
-            while (len < nm.length && nm[len] != 0) len++;
-            name = new String(nm, 0, len, StandardCharsets.UTF_8);
-            int[] v = new int[1];
-            cuDeviceGetAttribute(v, CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, device);
-            ccMajor = v[0];
-            cuDeviceGetAttribute(v, CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, device);
-            ccMinor = v[0];
-            cuDeviceGetAttribute(v, CUdevice_attribute.CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, device);
-            multiprocessors = v[0];
+            name = name(device);
+            ccMajor = attribute(device, CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR);
+            ccMinor = attribute(device, CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR);
+            multiprocessors = attribute(device, CUdevice_attribute.CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT);
             cuDevicePrimaryCtxRetain(context, device);
         } catch (CudaException e) {
             throw new DeviceException("CUDA error while opening GPU 0: " + e.getMessage());
@@ -133,6 +125,22 @@ final class GpuContext {
             c.run(() -> cuDevicePrimaryCtxRelease(device));
             throw e;
         }
+    }
+
+    /** A device's name as the driver gives it. */
+    static String name(CUdevice d) {
+        byte[] nm = new byte[256];
+        cuDeviceGetName(nm, nm.length, d);
+        int len = 0;
+        while (len < nm.length && nm[len] != 0) len++;
+        return new String(nm, 0, len, StandardCharsets.UTF_8);
+    }
+
+    /** One integer attribute of a device (a CUdevice_attribute). */
+    static int attribute(CUdevice d, int attribute) {
+        int[] v = new int[1];
+        cuDeviceGetAttribute(v, attribute, d);
+        return v[0];
     }
 
     CUfunction function(KernelSig sig) {

@@ -1,11 +1,8 @@
 package org.reptilegen.engine.cuda;
 
 import static jcuda.driver.JCudaDriver.cuDeviceGet;
-import static jcuda.driver.JCudaDriver.cuDeviceGetAttribute;
 import static jcuda.driver.JCudaDriver.cuDeviceGetCount;
-import static jcuda.driver.JCudaDriver.cuDeviceGetName;
 import static jcuda.driver.JCudaDriver.cuDeviceTotalMem;
-import static jcuda.driver.JCudaDriver.cuDriverGetVersion;
 import static jcuda.driver.JCudaDriver.cuInit;
 
 import java.io.IOException;
@@ -60,13 +57,13 @@ public final class Inventory {
             } catch (CudaException e) {
                 String m = String.valueOf(e.getMessage());
                 String why = m.contains("NO_DEVICE") ? "the driver sees no CUDA device" : "the CUDA driver did not start: " + m;
-                return new Report(null, version(), named, List.of(), archs, why);
+                return new Report(null, Device.driverVersion(), named, List.of(), archs, why);
             }
             int[] n = new int[1];
             cuDeviceGetCount(n);
             List<Gpu> gpus = new ArrayList<>();
             for (int i = 0; i < n[0]; i++) gpus.add(gpu(i));
-            return new Report(null, version(), named, gpus, archs, CudaEngine.unavailableReason());
+            return new Report(null, Device.driverVersion(), named, gpus, archs, CudaEngine.unavailableReason());
         } catch (LinkageError e) {
             String why = CudaEngine.unavailableReason();
             return new Report(why == null ? e.toString() : why, null, named, List.of(), archs, why);
@@ -75,25 +72,13 @@ public final class Inventory {
         }
     }
 
-    private static String version() {
-        int[] v = new int[1];
-        cuDriverGetVersion(v);
-        return v[0] / 1000 + "." + (v[0] % 1000) / 10;
-    }
-
     private static Gpu gpu(int i) {
         CUdevice d = new CUdevice();
         cuDeviceGet(d, i);
-        byte[] nm = new byte[256];
-        cuDeviceGetName(nm, nm.length, d);
-        int len = 0;
-        while (len < nm.length && nm[len] != 0) len++;
         long[] mem = new long[1];
         cuDeviceTotalMem(mem, d);
-        int[] major = new int[1], minor = new int[1];
-        cuDeviceGetAttribute(major, CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, d);
-        cuDeviceGetAttribute(minor, CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, d);
-        return new Gpu(i, new String(nm, 0, len, StandardCharsets.UTF_8), mem[0], major[0], minor[0]);
+        return new Gpu(i, GpuContext.name(d), mem[0], GpuContext.attribute(d, CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR),
+                GpuContext.attribute(d, CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR));
     }
 
     /** The architectures the jar's kernels were built for; empty when the jar has none. */
