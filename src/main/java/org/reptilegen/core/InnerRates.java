@@ -2,7 +2,6 @@ package org.reptilegen.core;
 
 import java.util.LinkedHashMap;
 import java.util.Map;
-import org.reptilegen.core.InnerLr;
 import org.reptilegen.model.ParamLayout;
 
 /**

@@ -36,13 +36,13 @@ public record TaskBatch(TaskKind kind, int[][][] x, int[][] y) {
         return m;
     }
 
-    /** Tasks [from, to) as a batch of their own. */
     /** Java heap a batch of tasks tasks of steps steps takes, about: an int[inputDim] per step, and y. */
     public static long heapBytes(org.reptilegen.model.TaskKind kind, long tasks, long steps) {
         long perInput = 16 + ((4L * kind.inputDim + 7) / 8) * 8;
         return tasks * (64 + steps * (perInput + 4 + 4));
     }
 
+    /** Tasks [from, to) as a batch of their own. */
     public TaskBatch slice(int from, int to) {
         return new TaskBatch(kind, java.util.Arrays.copyOfRange(x, from, to), java.util.Arrays.copyOfRange(y, from, to));
     }

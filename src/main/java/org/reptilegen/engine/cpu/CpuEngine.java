@@ -159,10 +159,8 @@ public final class CpuEngine implements Engine {
         long p = settings.model().layout().size();
         long perTask = 8 * p + (rates.learned() ? 8L * rates.size() : 0);
         long perThread = 3 * 8 * p;
-        if (settings.algorithm() == org.reptilegen.core.Algorithm.MAML) {
-            int k = org.reptilegen.core.MamlSegment.of(settings.segment(), steps);
-            perThread += 8 * p * ((steps + k - 1) / k + k + 4L);
-        }
+        if (settings.algorithm() == org.reptilegen.core.Algorithm.MAML)
+            perThread += InnerLoops.mamlBytesPerTask(p, steps, settings.segment(), Double.BYTES);
         return org.reptilegen.core.TaskBatch.heapBytes(settings.model().task(), tasks, steps) + tasks * perTask + threads * perThread;
     }
 
