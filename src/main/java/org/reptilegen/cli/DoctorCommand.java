@@ -112,7 +112,6 @@ final class DoctorCommand implements Callable<Integer> {
         return failures == 0 ? 0 : 1;
     }
 
-
     /** mnist-lstm's layers at width 32, and batches of its tasks. */
     static final ModelSpec SMALL_LSTM = new ModelSpec(TaskKind.MNIST, List.of(
             new LayerSpec.Embed(List.of(new int[]{28, 16}, new int[]{28, 16})),
@@ -134,7 +133,6 @@ final class DoctorCommand implements Callable<Integer> {
     private static EngineSettings settings(Algorithm a, Precision p) {
         return new EngineSettings(SMALL_LSTM, a, 0.05, 0, p, new Adam(1e-3, 0.9, 0.99, 1e-8), 0);
     }
-
 
     private static double[] theta() {
         return ParamInit.draw(SMALL_LSTM.layout(), Rng.of(1), true);

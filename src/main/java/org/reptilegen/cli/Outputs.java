@@ -8,13 +8,18 @@ import java.nio.file.Path;
 final class Outputs {
     private Outputs() {}
 
+    /** Refuses an empty path (it would mean the current directory): what names what to give instead. */
+    static void notEmpty(String option, Path out, String what) {
+        if (out != null && out.toString().isBlank()) throw new IllegalArgumentException(option + " is empty: give " + what);
+    }
+
     /**
      * Refuses an output that is one of the command's inputs (the same file, also through a link or
      * under another name): inputs alternate an option's name and its path (null when not given).
      */
     static void notAnInput(String outOption, Path out, Object... inputs) {
         if (out == null) return;
-        if (out.toString().isBlank()) throw new IllegalArgumentException(outOption + " is empty: give a file to write");
+        notEmpty(outOption, out, "a file to write");
         if (!Files.exists(out)) return;  // a file about to be made is none of the inputs
         for (int i = 0; i + 1 < inputs.length; i += 2) {
             Path in = (Path) inputs[i + 1];

@@ -65,7 +65,7 @@ final class TrainCommand implements Callable<Integer> {
     @Override
     public Integer call() throws IOException {
         long limitNanos = timeLimit == null ? 0 : timeLimit.toNanos();
-        if (out != null && out.toString().isBlank()) throw new IllegalArgumentException("--out is empty: give a directory for the run");
+        Outputs.notEmpty("--out", out, "a directory for the run");
         Path dir = out != null ? out : Path.of("runs", configName(config == null ? DEFAULT_CONFIG : config));
         try (RunLock lock = RunLock.take(dir)) {
             return train(dir, limitNanos);
@@ -175,7 +175,7 @@ final class TrainCommand implements Callable<Integer> {
         try (var entries = Files.list(dir)) {
             for (Path p : entries.toList()) {
                 String n = p.getFileName().toString();
-                if (n.matches("\\..+\\.[0-9a-f]+\\.tmp") || n.equals(org.reptilegen.meta.Trainer.METRICS + ".tmp")) Files.deleteIfExists(p);
+                if (AtomicFiles.isTemporary(n) || n.equals(org.reptilegen.meta.Trainer.METRICS + ".tmp")) Files.deleteIfExists(p);
             }
         }
     }

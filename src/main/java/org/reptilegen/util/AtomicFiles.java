@@ -48,6 +48,11 @@ public final class AtomicFiles {
         }
     }
 
+    /** Whether a file name is one of write's temporaries (".NAME.HEX.tmp"), which a killed process may leave. */
+    public static boolean isTemporary(String fileName) {
+        return fileName.matches("\\..+\\.[0-9a-f]+\\.tmp");
+    }
+
     /** Makes the rename durable where the file system allows it; best effort elsewhere. */
     private static void syncDirectory(Path dir) {
         try (FileChannel d = FileChannel.open(dir, StandardOpenOption.READ)) {
