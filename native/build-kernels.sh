@@ -58,9 +58,12 @@ if ! "$nvcc" -fatbin -O3 -lineinfo --threads 0 -I "$src" "${gencode[@]}" -Xptxas
   cat "$log" >&2
   exit 1
 fi
-if [ "${KERNELS_PTXAS_VERBOSE:-0}" = 1 ]; then cat "$log"; fi
-# Anything but ptxas' spill and local-memory reports is shown as it is.
-grep -v -e 'Registers are spilled to local memory' -e 'Local memory used for function' "$log" || true
+# The whole report when asked for; otherwise anything but ptxas' spill and local-memory lines (summed up below).
+if [ "${KERNELS_PTXAS_VERBOSE:-0}" = 1 ]; then
+  cat "$log"
+else
+  grep -v -e 'Registers are spilled to local memory' -e 'Local memory used for function' "$log" || true
+fi
 
 # Spills against the baseline: the most bytes of spill stores of each kernel over the architectures.
 sed -n "s/.*Registers are spilled to local memory in function '\([A-Za-z0-9_]*\)', \([0-9]*\) bytes spill stores.*/\1 \2/p" "$log" \
