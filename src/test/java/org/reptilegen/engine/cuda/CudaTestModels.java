@@ -113,6 +113,17 @@ final class CudaTestModels {
                 Arguments.of("softmax cross-entropy", new ModelSpec(TaskKind.TEXT, List.of(new LayerSpec.Embed(List.of(new int[]{7, 20})), lin(20, 256)))));
     }
 
+    /** The layer cases of these names, for a test that needs only some. */
+    static Stream<Arguments> layerCases(String... names) {
+        java.util.Set<String> wanted = java.util.Set.of(names);
+        return layerCases().filter(a -> wanted.contains((String) a.get()[0]));
+    }
+
+    /** The model of one layer case. */
+    static ModelSpec layerCase(String name) {
+        return layerCases(name).map(a -> (ModelSpec) a.get()[1]).findFirst().orElseThrow(() -> new IllegalArgumentException("no layer case " + name));
+    }
+
     /** Parameters near their init (noise N(0, 0.3^2) added), rounded to float32 so both engines start equal. */
     static double[] params(ModelSpec spec, long seed) {
         return params(spec, seed, 0.3);

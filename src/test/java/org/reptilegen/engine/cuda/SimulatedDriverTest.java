@@ -47,13 +47,9 @@ class SimulatedDriverTest {
         SimulatedDriver.reset();
     }
 
-    private static ModelSpec layerCase(String name) {
-        return CudaTestModels.layerCases().filter(a -> a.get()[0].equals(name)).map(a -> (ModelSpec) a.get()[1]).findFirst().orElseThrow();
-    }
-
     /** The check that a planted bug must fail: the engine's FOMAML meta-gradient and NLL against the CPU's. */
     private static void fomamlAgainstTheCpu(String layerCase) {
-        ModelSpec m = layerCase(layerCase);
+        ModelSpec m = CudaTestModels.layerCase(layerCase);
         EveryLayerGpuTest.compareMetaGradient(m, Algorithm.FOMAML, 0.5, CudaTestModels.batch(m, 3, 3, 22, true), 32, layerCase);
     }
 
@@ -88,7 +84,7 @@ class SimulatedDriverTest {
 
     @Test
     void aCopyOneElementShortLeavesANaNThatFailsTheComparison() {
-        ModelSpec m = layerCase("relu");
+        ModelSpec m = CudaTestModels.layerCase("relu");
         double[] theta = CudaTestModels.params(m, 32);
         TaskBatch batch = CudaTestModels.batch(m, 3, 3, 22, true);
         double[] want = new double[theta.length], got = new double[theta.length];
@@ -128,7 +124,7 @@ class SimulatedDriverTest {
 
     @Test
     void aKernelFaultIsReportedAndTheNextEngineStartsClean() {
-        ModelSpec m = layerCase("linear");
+        ModelSpec m = CudaTestModels.layerCase("linear");
         TaskBatch batch = CudaTestModels.batch(m, 3, 3, 22, true);
         SimulatedDriver.plant("fault-launch", "linear_forward", 2, 0);
         DeviceException e = assertThrows(DeviceException.class, () -> {
@@ -148,7 +144,7 @@ class SimulatedDriverTest {
     /** With every launch waited for (the debug switch), the error names the kernel, its grid and its scalar arguments. */
     @Test
     void withEveryLaunchWaitedForAFaultNamesItsLaunch() {
-        ModelSpec m = layerCase("linear");
+        ModelSpec m = CudaTestModels.layerCase("linear");
         System.setProperty(Device.SYNC_PROPERTY, "true");
         try {
             SimulatedDriver.plant("fault-launch", "linear_backward_update", 1, 0);
@@ -251,10 +247,10 @@ class SimulatedDriverTest {
 
     private static List<double[]> orderSensitiveResults() {
         List<double[]> out = new ArrayList<>();
-        out.add(metaGradient(layerCase("nested residuals"), Algorithm.FOMAML, 0, 0, 3));
-        out.add(metaGradient(layerCase("lstm_block"), Algorithm.REPTILE, 0, 0, 2));
-        out.add(metaGradient(layerCase("nested residuals"), Algorithm.MAML, 2, 0, 3));
-        out.add(metaGradient(layerCase("layernorms around lstm_block"), Algorithm.FOMAML, 0, 3, 2));
+        out.add(metaGradient(CudaTestModels.layerCase("nested residuals"), Algorithm.FOMAML, 0, 0, 3));
+        out.add(metaGradient(CudaTestModels.layerCase("lstm_block"), Algorithm.REPTILE, 0, 0, 2));
+        out.add(metaGradient(CudaTestModels.layerCase("nested residuals"), Algorithm.MAML, 2, 0, 3));
+        out.add(metaGradient(CudaTestModels.layerCase("layernorms around lstm_block"), Algorithm.FOMAML, 0, 3, 2));
         ModelSpec text = CudaTestModels.TINY_TEXT;
         try (CudaEngine gpu = new CudaEngine(EveryLayerGpuTest.gpuSettings(text, Algorithm.REPTILE, 0.1))) {
             gpu.setState(TrainState.fresh(CudaTestModels.params(text, 39)));
