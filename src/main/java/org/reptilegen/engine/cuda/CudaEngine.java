@@ -262,7 +262,7 @@ public final class CudaEngine implements Engine, Tuning {
     /** The mean over tasks of the per-element rates' gradient the last loop left on the device. */
     private double[] rateGradient() {
         double[] perElement = new double[paramCount];
-        dev.download(Pointer.to(perElement), ws.rateMean, (long) paramCount * Double.BYTES, "the inner learning rates' gradient");
+        dev.download(Pointer.to(perElement), ws.lrGradMean, (long) paramCount * Double.BYTES, "the inner learning rates' gradient");
         return perElement;
     }
 
@@ -271,7 +271,7 @@ public final class CudaEngine implements Engine, Tuning {
         if (!rates.learned()) return;
         double[] perElement = new double[paramCount];
         rates.expand(innerLr, perElement);
-        dev.upload(w.rates, Pointer.to(toFloats(perElement)), (long) paramCount * Float.BYTES, "the inner learning rates");
+        dev.upload(w.innerLr, Pointer.to(toFloats(perElement)), (long) paramCount * Float.BYTES, "the inner learning rates");
     }
 
     @Override
@@ -287,7 +287,7 @@ public final class CudaEngine implements Engine, Tuning {
             double[] nll = innerLoopsAndMean(batch, null);
             long t = adamStep + 1;
             try (var a = Nvtx.range("Adam step")) {
-                dev.run(Workspace.adamStep(dev::function, paramCount, theta, metaGrad, adamM, adamV, settings.adam(), t));
+                dev.run(Workspace.adamUpdate(dev::function, paramCount, theta, metaGrad, adamM, adamV, settings.adam(), t));
                 dev.sync("the Adam step");
                 if (rates.learned()) {
                     double[] gLr = new double[rates.size()];
@@ -325,7 +325,7 @@ public final class CudaEngine implements Engine, Tuning {
         else loops.run();
         try (var r = Nvtx.range("meta-gradient mean")) {
             dev.run(w.metaGradientMean(theta, metaGrad, fomaml));
-            if (rates.learned()) dev.run(w.ratesFomamlMean());
+            if (rates.learned()) dev.run(w.innerLrFomamlGrad());
         }
         return readNll(w, tasks);
     }
@@ -358,7 +358,7 @@ public final class CudaEngine implements Engine, Tuning {
         else loops.run();
         try (var r = Nvtx.range("meta-gradient mean")) {
             dev.run(w.mamlMean(theta, metaGrad));
-            if (rates.learned()) dev.run(w.ratesMamlMean(theta));
+            if (rates.learned()) dev.run(w.innerLrMamlGrad(theta));
         }
         return readNll(w, tasks);
     }
@@ -469,8 +469,8 @@ public final class CudaEngine implements Engine, Tuning {
     /** Row splits chosen per launch for this GPU: its multiprocessors, and the fewest blocks of any fused backward kernel that fit on one. */
     private RowSplits autoRowSplits() {
         int perSm = Integer.MAX_VALUE;
-        for (KernelSig k : List.of(CudaKernels.LINEAR_BACKWARD_UPDATE, CudaKernels.LSTM_BLOCK_BACKWARD_UPDATE,
-                CudaKernels.LINEAR_BACKWARD_TANGENT, CudaKernels.LSTM_BLOCK_BACKWARD_TANGENT))
+        for (KernelSig k : List.of(Kernels.LINEAR_BACKWARD_UPDATE, Kernels.LSTM_BLOCK_BACKWARD_UPDATE,
+                Kernels.LINEAR_BACKWARD_TANGENT, Kernels.LSTM_BLOCK_BACKWARD_TANGENT))
             perSm = Math.min(perSm, dev.residentBlocks(k));
         return RowSplits.auto(dev.multiprocessors, perSm);
     }
@@ -560,7 +560,7 @@ public final class CudaEngine implements Engine, Tuning {
                 dev.upload(w.streams, Pointer.to(streams), (long) n * Long.BYTES, "the random streams");
                 dev.zero(w.done, (long) n * Integer.BYTES, "the sample flags");
                 startTasks(w, false);
-                List<Launch> step = w.rated(w.plan.sampleStep(w.sgd(alpha, false), temperature, stopAtZero), w.params, false);
+                List<Launch> step = w.withLearnedLr(w.plan.sampleStep(w.sgd(alpha, false), temperature, stopAtZero), w.params, false);
                 runSteps(w, step, steps, false);
                 int[] drawn = new int[n * w.steps];
                 dev.download(Pointer.to(drawn), w.out, (long) drawn.length * Integer.BYTES, "the samples");
@@ -633,7 +633,7 @@ public final class CudaEngine implements Engine, Tuning {
             ws.close();
             ws = null;
         }
-        long need = Workspace.measure(model, tasks, cap, accumulate, segment, rated(), options);
+        long need = Workspace.shape(model, tasks, cap).accumulating(accumulate).maml(segment).learnedLr(rated()).options(options).bytes();
         long free = dev.memInfo()[0];
         if (need + MARGIN > free) {
             long perTask = perTask(cap, accumulate, segment);
@@ -644,7 +644,7 @@ public final class CudaEngine implements Engine, Tuning {
                     + " of device memory (" + Bytes.show(perTask) + " per task) but " + Bytes.show(free) + " is free on "
                     + dev.name + ": at most " + fit + " tasks fit; use --batch " + fit + " or less");
         }
-        ws = Workspace.allocate(dev, model, tasks, cap, accumulate, segment, rated(), options);
+        ws = Workspace.shape(model, tasks, cap).accumulating(accumulate).maml(segment).learnedLr(rated()).options(options).allocate(dev);
         return ws;
     }
 
@@ -653,14 +653,14 @@ public final class CudaEngine implements Engine, Tuning {
     }
 
     private long perTask(int steps, boolean accumulate, int segment) {
-        return Workspace.measure(model, 2, steps, accumulate, segment, rated(), options)
-                - Workspace.measure(model, 1, steps, accumulate, segment, rated(), options);
+        return Workspace.shape(model, 2, steps).accumulating(accumulate).maml(segment).learnedLr(rated()).options(options).bytes()
+                - Workspace.shape(model, 1, steps).accumulating(accumulate).maml(segment).learnedLr(rated()).options(options).bytes();
     }
 
     /** How many tasks fit in free bytes. */
     private int fit(long free, int steps, boolean accumulate, int segment) {
         long per = perTask(steps, accumulate, segment);
-        long fixed = Workspace.measure(model, 1, steps, accumulate, segment, rated(), options) - per;
+        long fixed = Workspace.shape(model, 1, steps).accumulating(accumulate).maml(segment).learnedLr(rated()).options(options).bytes() - per;
         long n = (free - MARGIN - fixed) / Math.max(per, 1);
         return (int) Math.max(0, Math.min(n, MAX_TASKS));
     }
