@@ -181,7 +181,7 @@ class CudaEngineGpuTest {
         // segments of ceil(sqrt(39)) = 7 steps: five full ones replayed in both sweeps, a rest of 4 launched.
         // A second batch of the same shape replays the recordings kept from the first with new inputs.
         // mnist-lstm's layers at width 32: the sequencing is what is tested, not the size.
-        int steps = 2 * CudaEngine.STEPS_PER_GRAPH + 7;
+        int steps = 2 * InnerLoopRunner.STEPS_PER_GRAPH + 7;
         for (Algorithm alg : new Algorithm[]{Algorithm.REPTILE, Algorithm.FOMAML, Algorithm.MAML}) {
             ModelSpec m = CudaTestModels.SMALL_LSTM;
             double[] theta = CudaTestModels.params(m, 41, 0.03);

@@ -285,7 +285,7 @@ class SimulatedDriverTest {
         ModelSpec m = CudaTestModels.TINY_MNIST;
         try (CudaEngine gpu = new CudaEngine(EveryLayerGpuTest.gpuSettings(m, Algorithm.FOMAML, 0.1))) {
             gpu.setState(TrainState.fresh(CudaTestModels.params(m, 5)));
-            gpu.metaStep(CudaTestModels.batch(m, 3, 2 * CudaEngine.STEPS_PER_GRAPH + 3, 6, true));
+            gpu.metaStep(CudaTestModels.batch(m, 3, 2 * InnerLoopRunner.STEPS_PER_GRAPH + 3, 6, true));
             gpu.evaluate(CudaTestModels.batch(m, 2, 5, 7, false));
             gpu.sample(EveryLayerGpuTest.positions(false, 20), 3, 1.0, 8, false);
             gpu.timeInnerLoops(CudaTestModels.batch(m, 2, 4, 9, false));
