@@ -41,7 +41,7 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
         try {
             world = World.start(launcher);
         } catch (RuntimeException | LinkageError e) {
-            System.err.println("reptile-gen: " + describe(e));
+            World.startFailed(launcher, "reptile-gen: " + describe(e));
             System.exit(1);
             return;
         }

@@ -86,6 +86,24 @@ public final class World {
     }
 
     /**
+     * Says why this rank could not join the job: at once on the launcher's rank 0, after a moment on the
+     * others, so that a cause every rank shares (no MPI library in the jar) is usually said once before
+     * the launcher ends the job for rank 0's exit.
+     */
+    public static void startFailed(Launcher launcher, String line) {
+        if (launcher.rank() != 0) pause();
+        System.err.println(line);
+    }
+
+    private static void pause() {
+        try {
+            Thread.sleep(GRACE_MILLIS);
+        } catch (InterruptedException ignored) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    /**
      * Ranks on one node take its GPUs in turn by node-local rank: the CUDA_VISIBLE_DEVICES a launcher or
      * user gave (one entry per rank when a scheduler binds GPUs to tasks), else every GPU the driver lists.
      * Null where there is none.
@@ -237,11 +255,7 @@ public final class World {
             return code;
         }
         if (rank != 0) {
-            try {
-                Thread.sleep(GRACE_MILLIS);
-            } catch (InterruptedException ignored) {
-                Thread.currentThread().interrupt();
-            }
+            pause();
             err.println(line != null ? line : "reptile-gen: " + where() + "ended with exit status " + code);
         }
         err.flush();
