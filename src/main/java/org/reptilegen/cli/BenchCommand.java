@@ -86,6 +86,8 @@ final class BenchCommand implements Callable<Integer> {
                         line = runCase(cfg, algorithm, b, t, v, variants.size() > 1);
                     } catch (EngineException | OutOfMemoryError e) {
                         // One case that does not fit or fails on the device must not cost the others their numbers.
+                        // Under MPI the ranks run the cases in step: one rank's failed case ends the job instead.
+                        if (World.current() != null) throw e;
                         failed++;
                         line = JSON.createObjectNode();
                         line.put("config", cfg.source());
