@@ -35,6 +35,26 @@ public final class Trainer {
         void message(String line);
     }
 
+    /**
+     * The processes that train together: this one alone, or the ranks of an MPI job, which run the same
+     * loop in step and must agree on when it ends.
+     */
+    public interface Group {
+        /** Whether this process writes the run's files (the checkpoint and metrics). */
+        boolean writes();
+
+        /** True on every process when v is true on any; every process calls it at the same point of the loop. */
+        boolean anyOf(boolean v);
+
+        Group ALONE = new Group() {
+            @Override
+            public boolean writes() { return true; }
+
+            @Override
+            public boolean anyOf(boolean v) { return v; }
+        };
+    }
+
     /** How a run ended: at its last meta-step, interrupted, or at its time limit (timedOut). */
     public record Result(long step, double loss, boolean interrupted, boolean timedOut, Path checkpoint) {}
 
@@ -45,6 +65,7 @@ public final class Trainer {
     private final TaskSource train, test;
     private final Path out;
     private final Listener listener;
+    private Group group = Group.ALONE;
 
     /** @param test held-out tasks for evaluation during training, or null */
     public Trainer(Config cfg, Engine engine, TaskSource train, TaskSource test, Path out, Listener listener) {
@@ -54,6 +75,12 @@ public final class Trainer {
         this.test = test;
         this.out = out;
         this.listener = listener;
+    }
+
+    /** Trains as one of group's processes. */
+    public Trainer in(Group group) {
+        this.group = group;
+        return this;
     }
 
     public Path checkpointPath() { return out.resolve(CHECKPOINT); }
@@ -72,18 +99,20 @@ public final class Trainer {
      * the call: runs compared at equal wall time.
      */
     public Result run(long start, AtomicBoolean stop, long limitNanos) throws IOException {
-        Files.createDirectories(out);
         Path metrics = out.resolve(METRICS);
-        keepMetricsUpTo(metrics, start);
+        if (group.writes()) {
+            Files.createDirectories(out);
+            keepMetricsUpTo(metrics, start);
+        }
         int batchSize = cfg.metaBatch();
         long total = cfg.steps();
         double loss = Double.NaN;
         long saved = start;
         long end = total;
-        try (MetricsLog log = new MetricsLog(metrics, listener::message)) {
+        try (MetricsLog log = group.writes() ? new MetricsLog(metrics, listener::message) : null) {
             long began = System.nanoTime();
             for (long s = start; s < total; s++) {
-                if (stop.get()) {
+                if (group.anyOf(stop.get())) {
                     save(s);
                     return new Result(s, loss, true, false, checkpointPath());
                 }
@@ -100,8 +129,8 @@ public final class Trainer {
                 for (int b = 0; b < batch.size(); b++) taskSteps += batch.steps(b);
                 double rate = taskSteps / seconds;
                 // The time limit ends the run at this step as its last step would have.
-                boolean last = step == total || (limitNanos > 0 && System.nanoTime() - began >= limitNanos);
-                if (step % cfg.logEvery() == 0 || last) {
+                boolean last = step == total || (limitNanos > 0 && group.anyOf(System.nanoTime() - began >= limitNanos));
+                if ((step % cfg.logEvery() == 0 || last) && log != null) {
                     ObjectNode line = JSON.createObjectNode();
                     line.put("step", step);
                     line.put("loss", loss);
@@ -120,11 +149,13 @@ public final class Trainer {
                     break;
                 }
                 if (test != null && cfg.evalEvery() > 0 && step % cfg.evalEvery() == 0) {
-                    log.append(JSON.writeValueAsString(evaluate(step)));
+                    String line = JSON.writeValueAsString(evaluate(step));
+                    if (log != null) log.append(line);
                 }
             }
             if (test != null) {
-                log.append(JSON.writeValueAsString(evaluate(end)));
+                String line = JSON.writeValueAsString(evaluate(end));
+                if (log != null) log.append(line);
             }
         }
         return new Result(end, loss, false, end < total, checkpointPath());
@@ -186,7 +217,7 @@ public final class Trainer {
     }
 
     private void save(long step) {
-        new TrainingCheckpoint(cfg, engine.state(), step).write(checkpointPath());
+        if (group.writes()) new TrainingCheckpoint(cfg, engine.state(), step).write(checkpointPath());
     }
 
     static double mean(double[] a) {
