@@ -427,6 +427,12 @@ public final class CudaEngine implements Engine, Tuning {
 
     @Override
     public synchronized int[][] sample(int[][] positions, int count, double temperature, long seed, boolean stopAtZero) {
+        return sample(positions, 0, count, temperature, seed, stopAtZero);
+    }
+
+    @Override
+    public synchronized int[][] sample(int[][] positions, int first, int count, double temperature, long seed, boolean stopAtZero) {
+        if (first < 0 || count < 0) throw new IllegalArgumentException("samples " + first + ".." + (first + count - 1));
         if (!(temperature > 0) || Double.isInfinite(temperature))
             throw new IllegalArgumentException("temperature must be positive and finite, got " + temperature);
         int steps = positions.length;
@@ -439,7 +445,7 @@ public final class CudaEngine implements Engine, Tuning {
             for (int from = 0; from < count; from += chunk) {
                 int n = Math.min(count, from + chunk) - from;
                 Workspace w = memory.workspace(n, steps, false, 0);
-                inputs.uploadSampling(w, positions, seed, from);
+                inputs.uploadSampling(w, positions, seed, first + from);
                 startTasks(w, false);
                 List<Launch> step = w.withLearnedLr(w.plan.sampleStep(w.sgd(alpha, false), temperature, stopAtZero), w.params, false);
                 loops.steps(w, step, steps, false);
