@@ -48,6 +48,27 @@ public final class ParamLayout {
 
     public Tensor tensor(String name) { return byName.get(name); }
 
+    /** The offset of the tensor of that name; a missing name is a bug in the engine that asks. */
+    public int offset(String name) {
+        Tensor t = byName.get(name);
+        if (t == null) throw new IllegalStateException("the layout has no parameter " + name);
+        return t.offset();
+    }
+
+    /**
+     * The offset of the first of these tensors, after checking that each of the others starts where the one
+     * before it ends: for a layer whose code reads its parameters as one block (the CPU layers, lstm.cu).
+     */
+    public int packed(String... names) {
+        int start = offset(names[0]), end = start + byName.get(names[0]).numel();
+        for (int i = 1; i < names.length; i++) {
+            if (offset(names[i]) != end)
+                throw new IllegalStateException(names[i] + " does not follow " + names[i - 1] + " in the layout");
+            end += byName.get(names[i]).numel();
+        }
+        return start;
+    }
+
     /** Number of parameters of one task (P). */
     public int size() { return size; }
 
