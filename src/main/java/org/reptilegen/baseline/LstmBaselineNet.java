@@ -301,11 +301,8 @@ final class LstmBaselineNet {
             int wi = wIh[k] + j * width, wh = wHh[k] + j * hidden;
             double bias = theta[bIh[k] + j] + theta[bHh[k] + j];
             for (int b = 0; b < n; b++) {
-                double s = bias;
                 int xb = xAt + b * width, hb = hAt + b * hidden;
-                for (int i = 0; i < width; i++) s += theta[wi + i] * x[xb + i];
-                for (int i = 0; i < hidden; i++) s += theta[wh + i] * hPrev[hb + i];
-                act[actAt + b * gates + j] = s;
+                act[actAt + b * gates + j] = bias + dot(theta, wi, x, xb, width) + dot(theta, wh, hPrev, hb, hidden);
             }
         }
         for (int b = 0; b < n; b++) {
@@ -329,12 +326,23 @@ final class LstmBaselineNet {
         for (int j = 0; j < rows; j++) {
             int wr = w + j * cols;
             for (int b = 0; b < n; b++) {
-                double s = theta[bias + j];
-                int xb = xAt + b * cols;
-                for (int i = 0; i < cols; i++) s += theta[wr + i] * x[xb + i];
-                out[outAt + b * rows + j] = s;
+                out[outAt + b * rows + j] = theta[bias + j] + dot(theta, wr, x, xAt + b * cols, cols);
             }
         }
+    }
+
+    /** a[ao..ao+len) . b[bo..bo+len) with four partial sums (a fixed order: the same bits every run). */
+    static double dot(double[] a, int ao, double[] b, int bo, int len) {
+        double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        int i = 0;
+        for (; i + 3 < len; i += 4) {
+            s0 += a[ao + i] * b[bo + i];
+            s1 += a[ao + i + 1] * b[bo + i + 1];
+            s2 += a[ao + i + 2] * b[bo + i + 2];
+            s3 += a[ao + i + 3] * b[bo + i + 3];
+        }
+        for (; i < len; i++) s0 += a[ao + i] * b[bo + i];
+        return (s0 + s1) + (s2 + s3);
     }
 
     /** dW[j] += sum_b d[b][j] x[b], dbias[j] += sum_b d[b][j]. */
