@@ -133,14 +133,14 @@ public final class BaselineEngine implements Engine {
     @Override
     public int[][] sample(int[][] positions, int first, int count, double temperature, long seed, boolean stopAtZero) {
         double[] theta = state.theta();
-        int steps = positions.length, classes = net.classes();
+        int steps = positions.length, classes = net.classes(); // logits per step
         int[][] out = new int[count][steps];
         forEachGroup(count, (from, n, c) -> {
             LstmBaselineNet.State s = net.initialState(theta, n);
             Rng[] rng = new Rng[n];
             for (int b = 0; b < n; b++) rng[b] = Rng.of(seed, Rng.STREAM_SAMPLE, first + from + b);
             boolean[] done = new boolean[n];
-            double[] z = new double[n * classes], probs = new double[classes];
+            double[] z = new double[n * classes], probs = new double[settings.model().task().classes()];
             int[][] idx = new int[n][];
             for (int t = 0; t < steps; t++) {
                 for (int b = 0; b < n; b++) idx[b] = net.inputs(positions[t], t == 0 ? 0 : out[from + b][t - 1]);
