@@ -290,7 +290,10 @@ public final class CpuEngine implements Engine {
     /** Copies of a 256 MiB array, which is well past the caches; the best of five. */
     @Override
     public double measureCopyBandwidth() {
-        int n = 1 << 25;
+        // 2 x 256 MiB, or what a smaller heap leaves room for: the measurement must not be what runs out of memory.
+        Runtime rt = Runtime.getRuntime();
+        long free = rt.maxMemory() - (rt.totalMemory() - rt.freeMemory());
+        int n = (int) Math.max(1 << 16, Math.min(1 << 25, free / 4 / Double.BYTES));
         double[] a = new double[n], b = new double[n];
         java.util.Arrays.fill(a, 1.5);
         long best = Long.MAX_VALUE;
