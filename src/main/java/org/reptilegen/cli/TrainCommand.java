@@ -81,6 +81,7 @@ final class TrainCommand implements Callable<Integer> {
             Path ck = dir.resolve(Trainer.CHECKPOINT);
             if (!Files.exists(ck)) throw new IllegalArgumentException("--resume: no checkpoint at " + ck);
             TrainingCheckpoint c = TrainingCheckpoint.read(ck, true);
+            requireOwnCheckpoint(dir, ck, c.config());
             cfg = c.config().with(sets);
             if (config != null && !Config.resolve(config).with(sets).equals(cfg))
                 System.err.println("note: --resume continues with the checkpoint's config; --config " + config + " is not used");
@@ -155,6 +156,26 @@ final class TrainCommand implements Callable<Integer> {
                 }
             }
         }
+    }
+
+    /**
+     * Refuses a checkpoint of another model than the run's config.yaml: one copied in from another run
+     * would continue that run here, under this run's metrics.
+     */
+    private static void requireOwnCheckpoint(Path dir, Path ck, Config checkpoints) {
+        Path own = dir.resolve("config.yaml");
+        if (!Files.isRegularFile(own)) return;
+        Config run;
+        try {
+            run = Config.load(own);
+        } catch (org.reptilegen.config.ConfigException e) {
+            return;  // rewritten from the checkpoint's config below
+        }
+        if (!run.sameModel(checkpoints))
+            throw new IllegalArgumentException(ck + " holds another model (" + checkpoints.task().configName() + ", "
+                    + String.format("%,d", checkpoints.model().layout().size()) + " parameters) than the run's " + own + " ("
+                    + run.task().configName() + ", " + String.format("%,d", run.model().layout().size())
+                    + " parameters): it is not this run's checkpoint; put the run's own back, or resume it in a directory of its own");
     }
 
     private Path writeSamples(Engine engine, Config cfg, Path dir) throws IOException {

@@ -390,6 +390,11 @@ public final class Config {
     /** Every resolved value as YAML in the style of the shipped configs. */
     public String toYaml() { return ConfigWriter.yaml(this); }
 
+    /** Whether o describes the same network on the same task (a checkpoint of one fits the other). */
+    public boolean sameModel(Config o) {
+        return task == o.task && model.toConfig().equals(o.model.toConfig());
+    }
+
     @Override
     public boolean equals(Object o) {
         return o instanceof Config c && json.equals(c.json);
