@@ -82,7 +82,7 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
                     : f.getReason() != null ? f.getReason() : "cannot be used (" + f.getClass().getSimpleName() + ")";
             return f.getFile() + (f.getOtherFile() != null ? " (with " + f.getOtherFile() + ")" : "") + ": " + why;
         }
-        if (ex instanceof OutOfMemoryError) return "out of memory (Java heap): give the JVM more with java -Xmx..., or use a smaller batch";
+        if (ex instanceof OutOfMemoryError) return "out of memory (Java heap): give the JVM more with java -Xmx..., or use a smaller batch or input";
         String m = ex.getMessage();
         return m == null || m.isBlank() ? ex.getClass().getSimpleName() : m;
     }

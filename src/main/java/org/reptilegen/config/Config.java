@@ -32,6 +32,8 @@ import org.reptilegen.model.LayerSpec;
 import org.reptilegen.model.ModelException;
 import org.reptilegen.model.ModelSpec;
 import org.reptilegen.model.TaskKind;
+import org.reptilegen.util.BoundedRead;
+import org.reptilegen.util.Bytes;
 
 /**
  * An immutable training configuration: the task, the model (README, The math, 2) and how to meta-train
@@ -216,7 +218,9 @@ public final class Config {
         String source = file.toString();
         String text;
         try {
-            text = Files.readString(file);
+            byte[] bytes = BoundedRead.read(file, BoundedRead.CONFIG, () -> new ConfigException(source, "",
+                    "is larger than " + Bytes.show(BoundedRead.CONFIG) + ", not a config file"));
+            text = StandardCharsets.UTF_8.newDecoder().decode(java.nio.ByteBuffer.wrap(bytes)).toString();
         } catch (NoSuchFileException e) {
             throw new ConfigException(source, "", "no such file");
         } catch (CharacterCodingException e) {

@@ -12,6 +12,8 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import org.reptilegen.core.TaskBatch;
+import org.reptilegen.util.BoundedRead;
+import org.reptilegen.util.Bytes;
 import org.reptilegen.model.TaskKind;
 
 /** Tasks given explicitly: one JSON object per line, {"x": [[ints], ...], "y": [...]}. */
@@ -23,7 +25,17 @@ public final class TaskFile {
     public static TaskBatch read(Path file, TaskKind kind) {
         List<int[][]> xs = new ArrayList<>();
         List<int[]> ys = new ArrayList<>();
-        try (BufferedReader r = Files.newBufferedReader(file, StandardCharsets.UTF_8)) {
+        byte[] bytes;
+        try {
+            bytes = BoundedRead.read(file, BoundedRead.TEXT, () -> new DataException(file + " is larger than " + Bytes.show(BoundedRead.TEXT)
+                    + ", more than a tasks file for one meta-gradient holds"));
+        } catch (NoSuchFileException e) {
+            throw new DataException("tasks file not found: " + file);
+        } catch (IOException e) {
+            throw new DataException(file + ": " + e.getMessage());
+        }
+        try (BufferedReader r = new BufferedReader(new java.io.InputStreamReader(new java.io.ByteArrayInputStream(bytes),
+                StandardCharsets.UTF_8.newDecoder()))) {
             String line;
             int no = 0;
             while ((line = r.readLine()) != null) {
@@ -62,8 +74,8 @@ public final class TaskFile {
                 xs.add(xb);
                 ys.add(yb);
             }
-        } catch (NoSuchFileException e) {
-            throw new DataException("tasks file not found: " + file);
+        } catch (java.nio.charset.CharacterCodingException e) {
+            throw new DataException(file + ": not UTF-8 text");
         } catch (IOException e) {
             throw new DataException(file + ": " + e.getMessage());
         }

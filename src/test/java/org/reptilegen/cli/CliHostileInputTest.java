@@ -52,4 +52,42 @@ class CliHostileInputTest {
         assertTrue(java.util.Arrays.equals(metrics, Files.readAllBytes(own.resolve("metrics.jsonl"))), "the metrics are untouched");
         assertTrue(java.util.Arrays.equals(config, Files.readAllBytes(own.resolve("config.yaml"))), "config.yaml is untouched");
     }
+
+    private static Path sparse(Path file, long size) throws IOException {
+        try (java.io.RandomAccessFile f = new java.io.RandomAccessFile(file.toFile(), "rw")) {
+            f.setLength(size);  // no disk used
+        }
+        return file;
+    }
+
+    @Test
+    void inputsLargerThanAnyOfTheirKindOrNotFilesEndWithOneErrorAtOnce() throws IOException {
+        Path config = sparse(dir.resolve("huge.yaml"), org.reptilegen.util.BoundedRead.CONFIG + 1L);
+        Run c = run("info", "--config", config.toString());
+        assertEquals(1, c.status());
+        assertTrue(c.err().contains("huge.yaml: is larger than 16.0 MiB, not a config file"), c.err());
+        Path images = dir.resolve("huge-images");
+        Files.createDirectories(images);
+        sparse(images.resolve("train-images-idx3-ubyte"), org.reptilegen.util.BoundedRead.IDX + 1L);
+        Run i = run("train", "--config", data.mnistConfig().toString(), "--data", images.toString(), "--out", dir.resolve("hi").toString(),
+                "--no-download", "--backend", "cpu");
+        assertEquals(1, i.status());
+        assertTrue(i.err().contains("train-images-idx3-ubyte is larger than 1.00 GiB"), i.err());
+        Path tasks = sparse(dir.resolve("huge.jsonl"), org.reptilegen.util.BoundedRead.TEXT + 1L);
+        Path init = dir.resolve("init");
+        assertEquals(0, train(init, "--set", "steps=1", "--set", "eval_tasks=0").status());
+        Run t = run("grad", "--config", data.textConfig().toString(), "--init", init.resolve("checkpoint.safetensors").toString(),
+                "--tasks", tasks.toString(), "--out", dir.resolve("g.safetensors").toString(), "--backend", "cpu");
+        assertEquals(1, t.status());
+        assertTrue(t.err().contains("huge.jsonl is larger than 256.0 MiB"), t.err());
+        Path device = dir.resolve("device-images");
+        Files.createDirectories(device);
+        Files.createSymbolicLink(device.resolve("train-images-idx3-ubyte"), Path.of("/dev/zero"));
+        Run d = run("train", "--config", data.mnistConfig().toString(), "--data", device.toString(), "--out", dir.resolve("hd").toString(),
+                "--no-download", "--backend", "cpu");
+        assertEquals(1, d.status());
+        assertTrue(d.err().contains("train-images-idx3-ubyte is not a regular file (a device or a pipe), not an IDX file"), d.err());
+        for (Run r : new Run[]{c, i, t, d}) assertEquals(1, r.err().strip().lines().count(), r.err());
+        assertTrue(!Files.exists(dir.resolve("hi")) && !Files.exists(dir.resolve("hd")), "a refused run left its directory");
+    }
 }
