@@ -189,14 +189,14 @@ final class TrainCommand implements Callable<Integer> {
     }
 
     /**
-     * Temporary files of atomic writes that a killed process left (".NAME.HEX.tmp", and the metrics'
-     * rewrite): this process holds the directory, so none of them is being written.
+     * Temporary files of atomic writes that a killed process left (".NAME.HEX.tmp"): this process holds
+     * the directory, so none of them is being written.
      */
     private static void removeStaleTemporaries(Path dir) throws IOException {
         try (var entries = Files.list(dir)) {
             for (Path p : entries.toList()) {
                 String n = p.getFileName().toString();
-                if (AtomicFiles.isTemporary(n) || n.equals(org.reptilegen.meta.Trainer.METRICS + ".tmp")) Files.deleteIfExists(p);
+                if (AtomicFiles.isTemporary(n)) Files.deleteIfExists(p);
             }
         }
     }

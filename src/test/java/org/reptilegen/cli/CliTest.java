@@ -452,7 +452,7 @@ class CliTest {
     void aRunCleansWhatAKilledRunLeftAndAFailedStartLeavesNoDirectory() throws IOException {
         Path run = dir.resolve("stale");
         Files.createDirectories(run);
-        Path tmp = run.resolve(".checkpoint.safetensors.5eed.tmp"), metricsTmp = run.resolve("metrics.jsonl.tmp");
+        Path tmp = run.resolve(".checkpoint.safetensors.5eed.tmp"), metricsTmp = run.resolve(".metrics.jsonl.0a1b.tmp");
         Files.writeString(tmp, "half a checkpoint");
         Files.writeString(metricsTmp, "half the metrics");
         assertEquals(0, run("train", "--config", textConfig.toString(), "--data", corpus.toString(), "--out", run.toString(),
