@@ -135,7 +135,7 @@ public final class Config {
         beta2 = opt(o, "beta2") == null ? (mnist ? 0.99 : 0.999) : beta(in, o.get("beta2"), "outer.beta2");
         eps = opt(o, "eps") == null ? 1e-8 : in.positive(o.get("eps"), "outer.eps");
 
-        steps = intOr(in, m, "steps", 1000, 0);
+        steps = intOr(in, m, "steps", 1000, 1);
         seed = opt(m, "seed") == null ? 0 : in.integer(m.get("seed"), "seed", Long.MIN_VALUE, Long.MAX_VALUE);
         checkpointEvery = intOr(in, m, "checkpoint_every", 100, 0);
         logEvery = intOr(in, m, "log_every", 1, 1);

@@ -90,4 +90,13 @@ class CliHostileInputTest {
         for (Run r : new Run[]{c, i, t, d}) assertEquals(1, r.err().strip().lines().count(), r.err());
         assertTrue(!Files.exists(dir.resolve("hi")) && !Files.exists(dir.resolve("hd")), "a refused run left its directory");
     }
+
+    @Test
+    void aRunOfNoMetaStepsIsRefusedInsteadOfReportingALossOfNaN() {
+        Path out = dir.resolve("no-steps");
+        Run r = train(out, "--set", "steps=0");
+        assertEquals(1, r.status(), r.err());
+        assertTrue(r.err().contains("--set steps: expected a positive integer, got 0"), r.err());
+        assertTrue(!Files.exists(out), "a refused run left its directory");
+    }
 }
