@@ -2,6 +2,7 @@ package org.reptilegen.cli;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.nio.file.InvalidPathException;
 import java.nio.file.NoSuchFileException;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -37,6 +38,7 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
     /** Runs the command line and returns its exit status (for tests, without exiting). */
     public static int execute(String... args) {
         CommandLine cl = new CommandLine(new Main());
+        cl.registerConverter(java.nio.file.Path.class, Main::path);
         // Bad usage: one line naming the option or value, exit 2 (the usage is one --help away).
         cl.setParameterExceptionHandler((ex, given) -> {
             CommandLine c = ex.getCommandLine();
@@ -69,8 +71,24 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
                 || ex.getClass().getPackageName().startsWith("org.reptilegen");
     }
 
+    /** Every option's path: one the file system cannot name is bad usage that says why. */
+    static java.nio.file.Path path(String text) {
+        try {
+            return java.nio.file.Path.of(text);
+        } catch (InvalidPathException e) {
+            throw new CommandLine.TypeConversionException(describe(e));
+        }
+    }
+
     static String describe(Throwable ex) {
         if (ex instanceof UncheckedIOException u) ex = u.getCause();
+        if (ex instanceof InvalidPathException p) {
+            // Java names files in the locale's encoding: under LANG=C a letter beyond ASCII cannot be written.
+            String jnu = System.getProperty("sun.jnu.encoding", "UTF-8");
+            boolean utf8 = jnu.equalsIgnoreCase("UTF-8") || jnu.equalsIgnoreCase("UTF8");
+            return "'" + p.getInput() + "' is not a path here: " + (utf8 || p.getInput().indexOf('\0') >= 0 ? p.getReason()
+                    : "the locale's encoding (" + jnu + ") cannot hold all of its characters; run with a UTF-8 locale (e.g. LANG=C.UTF-8)");
+        }
         if (ex instanceof NoSuchFileException n) return "no such file: " + n.getFile();
         // The file system's own exceptions carry little more than the path: say what is wrong with it.
         if (ex instanceof java.nio.file.FileSystemException f) {

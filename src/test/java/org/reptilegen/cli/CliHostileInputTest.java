@@ -99,4 +99,33 @@ class CliHostileInputTest {
         assertTrue(r.err().contains("--set steps: expected a positive integer, got 0"), r.err());
         assertTrue(!Files.exists(out), "a refused run left its directory");
     }
+
+    @Test
+    void oddPathsWorkAndOnesTheFileSystemCannotNameAreBadUsage() throws IOException {
+        String jnu = System.getProperty("sun.jnu.encoding", "UTF-8");
+        Path odd;
+        try {
+            odd = dir.resolve("ü dir").resolve("-x ☃");
+        } catch (java.nio.file.InvalidPathException e) {
+            // This JVM runs in a locale that cannot name such files: the command line says so.
+            Run r = run("eval", "--checkpoint", "ü ☃.safetensors");
+            assertEquals(2, r.status());
+            assertTrue(r.err().contains("locale's encoding (" + jnu + ")") && r.err().contains("UTF-8 locale"), r.err());
+            return;
+        }
+        Files.createDirectories(odd);
+        Path corpus = Files.copy(data.corpus(), odd.resolve("cörpus ☃.txt"));
+        Path out = odd.resolve("run ☃");
+        assertEquals(0, run("train", "--config", data.textConfig().toString(), "--data", corpus.toString(), "--out", out.toString(),
+                "--set", "steps=1", "--samples", "0", "--backend", "cpu").status());
+        Path ck = out.resolve("checkpoint.safetensors");
+        assertEquals(0, run("eval", "--checkpoint", ck.toString(), "--backend", "cpu").status());
+        assertEquals(0, run("sample", "--checkpoint", ck.toString(), "--count", "2", "--out", odd.resolve("s ☃.txt").toString(),
+                "--backend", "cpu").status());
+        assertEquals(0, run("plot", "--metrics", out.resolve("metrics.jsonl").toString(), "--out", odd.resolve("-p.png").toString()).status());
+        Run nul = run("eval", "--checkpoint", "a\0b");
+        assertEquals(2, nul.status());
+        assertTrue(nul.err().contains("is not a path here"), nul.err());
+        assertEquals(1, nul.err().strip().lines().count(), nul.err());
+    }
 }
