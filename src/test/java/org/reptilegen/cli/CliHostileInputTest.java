@@ -128,4 +128,39 @@ class CliHostileInputTest {
         assertTrue(nul.err().contains("is not a path here"), nul.err());
         assertEquals(1, nul.err().strip().lines().count(), nul.err());
     }
+
+    @Test
+    void aCheckpointReadWhileARunReplacesItIsAlwaysAWholeOne() throws Exception {
+        // sample and eval read the checkpoint a running train replaces: each read sees one complete file.
+        org.reptilegen.config.Config cfg = org.reptilegen.config.Config.load(data.textConfig());
+        int p = cfg.model().layout().size();
+        Path ck = dir.resolve("replaced.safetensors");
+        java.util.function.LongFunction<org.reptilegen.checkpoint.TrainingCheckpoint> at = step -> {
+            double[] theta = new double[p];
+            java.util.Arrays.fill(theta, step);
+            return new org.reptilegen.checkpoint.TrainingCheckpoint(cfg, org.reptilegen.core.TrainState.fresh(theta), step);
+        };
+        at.apply(1).write(ck);
+        java.util.concurrent.atomic.AtomicBoolean done = new java.util.concurrent.atomic.AtomicBoolean();
+        Thread writer = new Thread(() -> {
+            for (long step = 2; !done.get(); step++) at.apply(step).write(ck);
+        });
+        writer.start();
+        try {
+            long last = 0;
+            for (int i = 0; i < 60; i++) {
+                org.reptilegen.checkpoint.TrainingCheckpoint c = org.reptilegen.checkpoint.TrainingCheckpoint.read(ck, false);
+                double[] theta = c.state().theta();
+                for (double v : theta) assertEquals(c.step(), v, "a read mixed two checkpoints");
+                assertTrue(c.step() >= last, "steps go forward");
+                last = c.step();
+            }
+        } finally {
+            done.set(true);
+            writer.join();
+        }
+        try (var files = Files.list(dir)) {
+            assertTrue(files.noneMatch(f -> org.reptilegen.util.AtomicFiles.isTemporary(f.getFileName().toString())), "a temporary was left");
+        }
+    }
 }
