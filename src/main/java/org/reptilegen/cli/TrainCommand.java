@@ -113,6 +113,8 @@ final class TrainCommand implements Callable<Integer> {
             engine.setState(state);
             Heap.requireFits(engine, cfg.metaBatch(), train.steps(), "meta_batch");
             if (test != null) Heap.requireFits(engine, Math.min(cfg.evalTasks(), test.size()), test.steps(), "eval_tasks");
+            int samplesAtEnd = samplesAtEnd(cfg);
+            if (samplesAtEnd > 0) Sampling.requireFits(engine, cfg, samplesAtEnd, "--samples");
             // Written once the engine has started: a run that cannot start leaves no half-made directory.
             writeAtomically(dir.resolve("config.yaml"), cfg.toYaml());
             System.err.printf("training %s: %,d parameters, %s, meta-batch %d, %d steps per task, on %s%n",
@@ -178,8 +180,13 @@ final class TrainCommand implements Callable<Integer> {
                     + " parameters): it is not this run's checkpoint; put the run's own back, or resume it in a directory of its own");
     }
 
+    /** How many samples the run draws at its end. */
+    private int samplesAtEnd(Config cfg) {
+        return samples != null ? samples : (cfg.task() == TaskKind.TEXT ? 8 : 16);
+    }
+
     private Path writeSamples(Engine engine, Config cfg, Path dir) throws IOException {
-        int n = samples != null ? samples : (cfg.task() == TaskKind.TEXT ? 8 : 16);
+        int n = samplesAtEnd(cfg);
         if (n == 0) return null;
         Sampling.Result s = Sampling.draw(engine, cfg, n, 1.0, cfg.seed());
         Path file = dir.resolve(cfg.task() == TaskKind.TEXT ? "samples.txt" : "samples.png");

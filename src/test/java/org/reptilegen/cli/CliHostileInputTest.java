@@ -163,4 +163,27 @@ class CliHostileInputTest {
             assertTrue(files.noneMatch(f -> org.reptilegen.util.AtomicFiles.isTemporary(f.getFileName().toString())), "a temporary was left");
         }
     }
+
+    @Test
+    void samplesThatCannotBeHeldOrShownAreRefusedBeforeTrainingOrSampling() throws IOException {
+        Path out = dir.resolve("many-samples");
+        Run t = run("train", "--config", data.textConfig().toString(), "--data", data.corpus().toString(), "--out", out.toString(),
+                "--samples", "2000000000", "--backend", "cpu");
+        assertEquals(1, t.status(), t.err());
+        assertTrue(t.err().contains("--samples 2000000000") && t.err().contains("of Java heap"), t.err());
+        assertTrue(!Files.exists(out), "a refused run left its directory");
+        Path images = dir.resolve("images-run");
+        assertEquals(0, run("train", "--config", data.mnistConfig().toString(), "--data", data.mnistDir().toString(), "--out",
+                images.toString(), "--samples", "0", "--set", "eval_tasks=0", "--no-download", "--backend", "cpu").status());
+        Path png = dir.resolve("too-many.png");
+        Run s = run("sample", "--checkpoint", images.resolve("checkpoint.safetensors").toString(), "--count", "20000", "--out", png.toString(),
+                "--backend", "cpu");
+        assertEquals(1, s.status(), s.err());
+        assertTrue(s.err().contains("--count 20000"), s.err());
+        assertEquals(1, s.err().strip().lines().count(), s.err());
+        assertTrue(!Files.exists(png));
+        IllegalArgumentException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                () -> org.reptilegen.task.Samples.requireOnePicture(20000, "--count"));
+        assertTrue(e.getMessage().startsWith("--count 20000: one PNG grid holds at most 19600 images"), e.getMessage());
+    }
 }
