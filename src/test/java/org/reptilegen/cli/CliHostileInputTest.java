@@ -186,4 +186,18 @@ class CliHostileInputTest {
                 () -> org.reptilegen.task.Samples.requireOnePicture(20000, "--count"));
         assertTrue(e.getMessage().startsWith("--count 20000: one PNG grid holds at most 19600 images"), e.getMessage());
     }
+
+    @Test
+    void dataOfTheOtherKindIsSaidAtOnce() {
+        Path out = dir.resolve("wrong-kind");
+        Run text = run("train", "--config", data.textConfig().toString(), "--data", data.mnistDir().toString(), "--out", out.toString(),
+                "--backend", "cpu");
+        assertEquals(1, text.status());
+        assertTrue(text.err().contains("is a directory; a text model's data is a text file"), text.err());
+        Run images = run("train", "--config", data.mnistConfig().toString(), "--data", data.corpus().toString(), "--out", out.toString(),
+                "--backend", "cpu");
+        assertEquals(1, images.status());
+        assertTrue(images.err().contains("corpus.txt is a file; an image model's data is a directory"), images.err());
+        assertTrue(!Files.exists(out), "a refused run left its directory");
+    }
 }
