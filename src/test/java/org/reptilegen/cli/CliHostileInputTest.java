@@ -200,4 +200,15 @@ class CliHostileInputTest {
         assertTrue(images.err().contains("corpus.txt is a file; an image model's data is a directory"), images.err());
         assertTrue(!Files.exists(out), "a refused run left its directory");
     }
+
+    @Test
+    void farMoreThreadsThanTasksCostNothing() {
+        // The heap estimate and the workers count the threads a batch can use, not every one asked for.
+        Path out = dir.resolve("threads");
+        Run r = run("train", "--config", data.textConfig().toString(), "--data", data.corpus().toString(), "--out", out.toString(),
+                "--set", "steps=1", "--samples", "2", "--threads", "100000", "--backend", "cpu");
+        assertEquals(0, r.status(), r.err());
+        assertEquals(0, run("eval", "--checkpoint", out.resolve("checkpoint.safetensors").toString(), "--threads", "100000",
+                "--backend", "cpu").status());
+    }
 }

@@ -161,7 +161,8 @@ public final class CpuEngine implements Engine {
         long perThread = 3 * 8 * p;
         if (settings.algorithm() == org.reptilegen.core.Algorithm.MAML)
             perThread += InnerLoops.mamlBytesPerTask(p, steps, settings.segment(), Double.BYTES);
-        return org.reptilegen.core.TaskBatch.heapBytes(settings.model().task(), tasks, steps) + tasks * perTask + threads * perThread;
+        long workers = Math.min(threads, Math.max(1, tasks));  // as onWorkers starts them
+        return org.reptilegen.core.TaskBatch.heapBytes(settings.model().task(), tasks, steps) + tasks * perTask + workers * perThread;
     }
 
     private static double[][] ensureRows(double[][] rows, int count, int n) {
@@ -214,7 +215,8 @@ public final class CpuEngine implements Engine {
     /** g := (1/B) sum_b rows[b], summed in task order; the parameter range is split across workers. */
     private void meanOfRows(double[][] rows, int count, double[] g) {
         int n = g.length;
-        int chunks = threads;
+        // Slices of at least 1024 parameters: more threads than that would only cost their start (the sums are the same).
+        int chunks = Math.max(1, Math.min(threads, (n + 1023) / 1024));
         int per = (n + chunks - 1) / chunks;
         parallelChunks(chunks, c -> {
             int from = c * per, to = Math.min(n, from + per);
