@@ -18,7 +18,7 @@ import picocli.CommandLine.Command;
                 ""},
         subcommands = {TrainCommand.class, SampleCommand.class, EvalCommand.class, GradCommand.class,
                 InfoCommand.class, PlotCommand.class, BenchCommand.class, DoctorCommand.class, CommandLine.HelpCommand.class},
-        footer = {"", "Exit status: 0 done, 1 error (one line on stderr), 2 bad usage, 130 interrupted (a checkpoint was written)."})
+        footer = {"", "Exit status: 0 done, 1 error (one line on stderr), 2 bad usage, 130 interrupted by Ctrl-C and 143 by SIGTERM (train writes a checkpoint first)."})
 public final class Main implements java.util.concurrent.Callable<Integer> {
 
     @CommandLine.Spec
