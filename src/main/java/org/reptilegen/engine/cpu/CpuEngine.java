@@ -8,7 +8,6 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.reptilegen.core.InnerRates;
-import org.reptilegen.core.MamlSegment;
 import org.reptilegen.core.Precision;
 import org.reptilegen.core.TaskBatch;
 import org.reptilegen.core.TrainState;
@@ -189,7 +188,7 @@ public final class CpuEngine implements Engine {
                 case REPTILE -> InnerLoops.reptile(net, theta, x, y, alpha, rows[b], scratch(w, 0, n));
                 case FOMAML -> InnerLoops.fomaml(net, theta, x, y, alpha, rows[b], scratch(w, 0, n), scratch(w, 1, n),
                         ag, learned ? scratch(w, 2, n) : null);
-                case MAML -> InnerLoops.maml(net, theta, x, y, alpha, segment(x.length), workspaces[w], rows[b], ag);
+                case MAML -> InnerLoops.maml(net, theta, x, y, alpha, settings.segment(), workspaces[w], rows[b], ag);
             };
         });
         meanOfRows(rows, count, g);
@@ -199,10 +198,6 @@ public final class CpuEngine implements Engine {
             rates.reduce(perElement, gInnerLr);
         }
         return nll;
-    }
-
-    private int segment(int steps) {
-        return MamlSegment.of(settings.segment(), steps);
     }
 
     
