@@ -4,6 +4,7 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.InvalidPathException;
 import java.nio.file.NoSuchFileException;
+import org.reptilegen.util.IoErrors;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
@@ -91,15 +92,7 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
         }
         if (ex instanceof NoSuchFileException n) return "no such file: " + n.getFile();
         // The file system's own exceptions carry little more than the path: say what is wrong with it.
-        if (ex instanceof java.nio.file.FileSystemException f) {
-            String why = f instanceof java.nio.file.AccessDeniedException ? "permission denied"
-                    : f instanceof java.nio.file.FileAlreadyExistsException ? "already exists"
-                    : f instanceof java.nio.file.NotDirectoryException ? "not a directory"
-                    : f instanceof java.nio.file.DirectoryNotEmptyException ? "a directory that is not empty"
-                    : f instanceof java.nio.file.FileSystemLoopException ? "a loop of symbolic links"
-                    : f.getReason() != null ? f.getReason() : "cannot be used (" + f.getClass().getSimpleName() + ")";
-            return f.getFile() + (f.getOtherFile() != null ? " (with " + f.getOtherFile() + ")" : "") + ": " + why;
-        }
+        if (ex instanceof java.nio.file.FileSystemException f) return IoErrors.describe(f);
         if (ex instanceof OutOfMemoryError) return "out of memory (Java heap): give the JVM more with java -Xmx..., or use a smaller batch or input";
         String m = ex.getMessage();
         return m == null || m.isBlank() ? ex.getClass().getSimpleName() : m;

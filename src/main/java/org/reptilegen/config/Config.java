@@ -34,6 +34,7 @@ import org.reptilegen.model.ModelSpec;
 import org.reptilegen.model.TaskKind;
 import org.reptilegen.util.BoundedRead;
 import org.reptilegen.util.Bytes;
+import org.reptilegen.util.IoErrors;
 
 /**
  * An immutable training configuration: the task, the model (README, The math, 2) and how to meta-train
@@ -226,7 +227,7 @@ public final class Config {
         } catch (CharacterCodingException e) {
             throw new ConfigException(source, "", "not UTF-8 text");
         } catch (IOException e) {
-            throw new ConfigException(source, "", "cannot read: " + e.getMessage());
+            throw new ConfigException(source, "", "cannot read: " + IoErrors.why(e));
         }
         return parse(text, source);
     }

@@ -11,9 +11,7 @@ import java.io.Closeable;
 import java.io.IOException;
 import java.nio.charset.CharacterCodingException;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.AccessDeniedException;
 import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
@@ -24,6 +22,7 @@ import java.util.function.Consumer;
 import org.reptilegen.util.AtomicFiles;
 import org.reptilegen.util.BoundedRead;
 import org.reptilegen.util.Bytes;
+import org.reptilegen.util.IoErrors;
 
 /**
  * A run's metrics.jsonl: one JSON object per line, written here, read here, cut back here.
@@ -93,7 +92,7 @@ public final class MetricsLog implements Closeable {
             writer.newLine();
             writer.flush();
         } catch (IOException e) {
-            throw new IOException("cannot append to " + file + ": " + e.getMessage(), e);
+            throw new IOException("cannot append to " + file + ": " + IoErrors.why(e), e);
         }
     }
 
@@ -141,7 +140,7 @@ public final class MetricsLog implements Closeable {
         try {
             text = text(file);
         } catch (IOException e) {
-            throw new MetricsException("cannot read " + file + ": " + describe(e), e);
+            throw new MetricsException("cannot read " + file + ": " + IoErrors.why(e), e);
         }
         String[] lines = text.split("\n", -1);
         boolean lastComplete = text.endsWith("\n");
@@ -154,7 +153,7 @@ public final class MetricsLog implements Closeable {
                 node = JSON.readTree(line);
             } catch (JsonProcessingException e) {
                 if (i == lines.length - 1 && !lastComplete) break;
-                throw new MetricsException(file + " line " + (i + 1) + ": not a JSON object (" + oneLine(e.getOriginalMessage()) + ")");
+                throw new MetricsException(file + " line " + (i + 1) + ": not a JSON object (" + IoErrors.oneLine(e.getOriginalMessage()) + ")");
             }
             if (node == null || !node.isObject()) continue;
             JsonNode step = node.get("step"), loss = node.get("loss");
@@ -185,15 +184,4 @@ public final class MetricsLog implements Closeable {
         }
     }
 
-    private static String describe(IOException e) {
-        if (e instanceof NoSuchFileException) return "no such file or directory";
-        if (e instanceof AccessDeniedException) return "permission denied";
-        return e.getMessage() == null ? e.getClass().getSimpleName() : oneLine(e.getMessage());
-    }
-
-    private static String oneLine(String s) {
-        if (s == null) return "";
-        String t = s.replaceAll("\\s+", " ").trim();
-        return t.length() > 160 ? t.substring(0, 160) + "..." : t;
-    }
 }

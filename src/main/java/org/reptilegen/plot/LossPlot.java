@@ -3,6 +3,7 @@ package org.reptilegen.plot;
 import org.reptilegen.metrics.MetricsLog;
 import org.reptilegen.metrics.MetricsLog.Series;
 import org.reptilegen.util.AtomicFiles;
+import org.reptilegen.util.IoErrors;
 
 import javax.imageio.ImageIO;
 import java.awt.BasicStroke;
@@ -18,8 +19,6 @@ import java.awt.geom.Line2D;
 import java.awt.geom.Path2D;
 import java.awt.image.BufferedImage;
 import java.io.IOException;
-import java.nio.file.AccessDeniedException;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.Locale;
@@ -302,20 +301,8 @@ public final class LossPlot {
                     throw new PlotException("cannot write " + out + ": no PNG writer in this Java runtime");
             });
         } catch (IOException e) {
-            throw new PlotException("cannot write " + out + ": " + describe(e), e);
+            throw new PlotException("cannot write " + out + ": " + IoErrors.why(e), e);
         }
     }
 
-    private static String describe(IOException e) {
-        if (e instanceof NoSuchFileException) return "no such file or directory";
-        if (e instanceof AccessDeniedException) return "permission denied";
-        String m = e.getMessage();
-        return m == null ? e.getClass().getSimpleName() : oneLine(m);
-    }
-
-    private static String oneLine(String s) {
-        if (s == null) return "";
-        String t = s.replaceAll("\\s+", " ").trim();
-        return t.length() > 160 ? t.substring(0, 160) + "..." : t;
-    }
 }

@@ -9,6 +9,7 @@ import java.nio.file.Path;
 import java.util.zip.GZIPInputStream;
 import org.reptilegen.util.BoundedRead;
 import org.reptilegen.util.Bytes;
+import org.reptilegen.util.IoErrors;
 
 /**
  * Reader for the IDX files of MNIST and Fashion-MNIST: a big-endian header (magic, then one
@@ -71,15 +72,14 @@ public final class Idx {
         } catch (NoSuchFileException e) {
             throw new DataException("IDX file not found: " + file);
         } catch (IOException e) {
-            throw new DataException("cannot read IDX file " + file + ": " + e.getMessage(), e);
+            throw new DataException("cannot read IDX file " + file + ": " + IoErrors.why(e), e);
         }
         if (!isGzip(raw)) return new Contents(file, raw, false);
         try (InputStream in = new GZIPInputStream(new ByteArrayInputStream(raw))) {
             return new Contents(file, BoundedRead.read(in, BoundedRead.IDX, () -> tooLarge(file, " after gunzip")), true);
         } catch (IOException e) {
             // A download cut short ends here: the gzip stream stops before its trailer.
-            String why = e.getMessage() != null ? e.getMessage() : e.getClass().getSimpleName();
-            throw new DataException(file + ": unreadable gzip data (" + why
+            throw new DataException(file + ": unreadable gzip data (" + IoErrors.why(e)
                     + "); the file may be truncated or damaged, delete it and fetch it again", e);
         }
     }

@@ -23,6 +23,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.function.Consumer;
+import org.reptilegen.util.IoErrors;
 
 /**
  * Where the MNIST-format files of a data directory are, and how to fetch them when they are not.
@@ -157,7 +158,7 @@ public final class MnistFiles {
         try {
             Files.createDirectories(dir);
         } catch (IOException e) {
-            throw new DataException("cannot create directory " + dir + ": " + e.getMessage(), e);
+            throw new DataException("cannot create directory " + dir + ": " + IoErrors.why(e), e);
         }
         HttpClient.Builder builder = HttpClient.newBuilder()
                 .connectTimeout(CONNECT_TIMEOUT)

@@ -14,6 +14,7 @@ import java.util.List;
 import org.reptilegen.core.TaskBatch;
 import org.reptilegen.util.BoundedRead;
 import org.reptilegen.util.Bytes;
+import org.reptilegen.util.IoErrors;
 import org.reptilegen.model.TaskKind;
 
 /** Tasks given explicitly: one JSON object per line, {"x": [[ints], ...], "y": [...]}. */
@@ -32,7 +33,7 @@ public final class TaskFile {
         } catch (NoSuchFileException e) {
             throw new DataException("tasks file not found: " + file);
         } catch (IOException e) {
-            throw new DataException(file + ": " + e.getMessage());
+            throw new DataException("cannot read tasks file " + file + ": " + IoErrors.why(e));
         }
         try (BufferedReader r = new BufferedReader(new java.io.InputStreamReader(new java.io.ByteArrayInputStream(bytes),
                 StandardCharsets.UTF_8.newDecoder()))) {
@@ -77,7 +78,7 @@ public final class TaskFile {
         } catch (java.nio.charset.CharacterCodingException e) {
             throw new DataException(file + ": not UTF-8 text");
         } catch (IOException e) {
-            throw new DataException(file + ": " + e.getMessage());
+            throw new DataException("cannot read tasks file " + file + ": " + IoErrors.why(e));
         }
         if (xs.isEmpty()) throw new DataException(file + ": no tasks");
         return new TaskBatch(kind, xs.toArray(new int[0][][]), ys.toArray(new int[0][]));

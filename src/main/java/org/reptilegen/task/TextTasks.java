@@ -12,6 +12,7 @@ import org.reptilegen.core.TaskBatch;
 import org.reptilegen.model.TaskKind;
 import org.reptilegen.util.BoundedRead;
 import org.reptilegen.util.Bytes;
+import org.reptilegen.util.IoErrors;
 import org.reptilegen.util.Rng;
 
 /**
@@ -56,7 +57,7 @@ public final class TextTasks implements TaskSource {
         } catch (NoSuchFileException e) {
             throw new DataException("text file not found: " + file);
         } catch (IOException e) {
-            throw new DataException("cannot read text file " + file + ": " + e.getMessage(), e);
+            throw new DataException("cannot read text file " + file + ": " + IoErrors.why(e), e);
         }
         return fromBytes(file.toString(), data, maxLen, split);
     }
@@ -68,7 +69,7 @@ public final class TextTasks implements TaskSource {
             if (in == null) throw new DataException(name + " is missing from the class path");
             return fromBytes(name, in.readAllBytes(), maxLen, split);
         } catch (IOException e) {
-            throw new DataException("cannot read " + name + ": " + e.getMessage(), e);
+            throw new DataException("cannot read " + name + ": " + IoErrors.why(e), e);
         }
     }
 
