@@ -11,8 +11,9 @@ import java.util.Map;
  *
  * <p>A model's parameters are one contiguous vector of {@link #size()} elements; tensor k occupies
  * [offset, offset + numel) in row-major order with PyTorch's shapes (a linear weight is [out, in]).
- * B tasks are B such vectors back to back ([B x P]). Both engines use this layout, and checkpoints
- * name tensors with it, so it is written once here.
+ * B tasks are B such vectors back to back ([B x P]). Checkpoints name tensors with it; the engines'
+ * layers take their parameters from it in the same order ({@link LayerSpec#declare} lists each
+ * layer's tensors), and the CPU engine's network checks that its layers cover exactly {@link #size()}.
  */
 public final class ParamLayout {
 

@@ -29,11 +29,11 @@ public final class CpuEngine implements Engine {
     private final ExecutorService pool;
     private final boolean float32;
     private final InnerLoops.MamlWorkspace[] workspaces;
-    /** Two parameter-sized scratch vectors per worker. */
+    /** Three parameter-sized scratch vectors per worker, made on first use (FOMAML with learned rates needs all three). */
     private final double[][][] scratch;
     private final InnerRates rates;
     private TrainState state;
-    /** Per-task vectors of the last batch: final parameters, or a task's gradient contribution. */
+    /** Per-task rows of the last batch: each task's contribution to the meta-gradient (theta - theta_T for Reptile). */
     private double[][] rows = new double[0][];
     /** Per-task gradients of the per-element inner learning rates (learned rates only). */
     private double[][] rateRows = new double[0][];
@@ -200,7 +200,7 @@ public final class CpuEngine implements Engine {
         return nll;
     }
 
-    
+    /** Worker's k-th scratch vector, of n values. */
     private double[] scratch(int worker, int k, int n) {
         double[][] s = scratch[worker];
         if (s[k] == null || s[k].length != n) s[k] = new double[n];
