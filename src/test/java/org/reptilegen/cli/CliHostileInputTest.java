@@ -7,6 +7,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.util.Arrays;
 import java.util.List;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -210,5 +211,29 @@ class CliHostileInputTest {
         assertEquals(0, r.status(), r.err());
         assertEquals(0, run("eval", "--checkpoint", out.resolve("checkpoint.safetensors").toString(), "--threads", "100000",
                 "--backend", "cpu").status());
+    }
+
+    @Test
+    void anOutputThatIsADirectoryIsRefusedBeforeAnyWork() throws IOException {
+        Path init = dir.resolve("for-outputs");
+        assertEquals(0, train(init, "--set", "steps=1", "--set", "eval_tasks=0").status());
+        Path ck = init.resolve("checkpoint.safetensors"), target = dir.resolve("a-directory");
+        Files.createDirectories(target);
+        for (String[] args : new String[][]{
+                {"sample", "--checkpoint", ck.toString(), "--out", target.toString(), "--backend", "cpu"},
+                {"plot", "--metrics", init.resolve("metrics.jsonl").toString(), "--out", target.toString()},
+                {"grad", "--config", data.textConfig().toString(), "--init", ck.toString(), "--tasks", data.corpus().toString(),
+                        "--out", target.toString(), "--backend", "cpu"}}) {
+            Run r = run(args);
+            assertEquals(1, r.status(), args[0]);
+            assertTrue(r.err().contains("--out " + target + " is a directory: give the name of a file to write"), r.err());
+            args[Arrays.asList(args).indexOf("--out") + 1] = dir.resolve("no-such-dir").resolve("out").toString();
+            Run missing = run(args);
+            assertEquals(1, missing.status(), args[0]);
+            assertTrue(missing.err().contains("no-such-dir does not exist; make it first"), missing.err());
+        }
+        try (var files = Files.list(dir)) {
+            assertTrue(files.noneMatch(f -> org.reptilegen.util.AtomicFiles.isTemporary(f.getFileName().toString())), "a temporary was left");
+        }
     }
 }
