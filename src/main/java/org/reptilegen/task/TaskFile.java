@@ -15,6 +15,7 @@ import org.reptilegen.core.TaskBatch;
 import org.reptilegen.util.BoundedRead;
 import org.reptilegen.util.Bytes;
 import org.reptilegen.util.IoErrors;
+import org.reptilegen.model.ModelSpec;
 import org.reptilegen.model.TaskKind;
 
 /** Tasks given explicitly: one JSON object per line, {"x": [[ints], ...], "y": [...]}. */
@@ -23,7 +24,8 @@ public final class TaskFile {
 
     private TaskFile() {}
 
-    public static TaskBatch read(Path file, TaskKind kind) {
+    public static TaskBatch read(Path file, ModelSpec model) {
+        TaskKind kind = model.task();
         List<int[][]> xs = new ArrayList<>();
         List<int[]> ys = new ArrayList<>();
         byte[] bytes;
@@ -67,6 +69,8 @@ public final class TaskFile {
                             throw new DataException(where + ": x[" + t + "][" + j + "] is not an integer");
                         xb[t][j] = xt.get(j).intValue();
                     }
+                    String bad = model.inputError(xb[t]);
+                    if (bad != null) throw new DataException(where + ": x[" + t + "]: " + bad);
                     JsonNode yt = y.get(t);
                     if (!yt.isIntegralNumber() || yt.intValue() < 0 || yt.intValue() >= kind.classes())
                         throw new DataException(where + ": y[" + t + "] = " + yt + " is not a class in 0.." + (kind.classes() - 1));

@@ -236,4 +236,17 @@ class CliHostileInputTest {
             assertTrue(files.noneMatch(f -> org.reptilegen.util.AtomicFiles.isTemporary(f.getFileName().toString())), "a temporary was left");
         }
     }
+
+    @Test
+    void aTaskFileTheModelCannotReadIsRefusedNamingItsLine() throws IOException {
+        Path init = dir.resolve("for-tasks");
+        assertEquals(0, train(init, "--set", "steps=1", "--set", "eval_tasks=0").status());
+        Path tasks = Files.writeString(dir.resolve("past-the-table.jsonl"), "{\"x\": [[0], [1]], \"y\": [65, 0]}\n{\"x\": [[0], [50]], \"y\": [65, 0]}\n");
+        Path out = dir.resolve("past.safetensors");
+        Run r = run("grad", "--config", data.textConfig().toString(), "--init", init.resolve("checkpoint.safetensors").toString(),
+                "--tasks", tasks.toString(), "--out", out.toString(), "--backend", "cpu");
+        assertEquals(1, r.status());
+        assertTrue(r.err().contains("past-the-table.jsonl:2: x[1]: input 0 is 50 but embed table 0 has rows 0..11"), r.err());
+        assertTrue(!Files.exists(out));
+    }
 }
