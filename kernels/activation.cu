@@ -2,6 +2,7 @@
 // and the pieces of residual and gated_residual (a sum, and a product with a sigmoid gate).
 // All are one thread per element of a [B x width] buffer: grid ceil(count / 256), block 256.
 #include "common.cuh"
+#include "activation.cuh"
 
 // These kernels serve an activation whose input is not a linear's output; after a linear it runs inside
 // the linear's kernels (linear.cu). activation_value and activation_derivs are in common.cuh.

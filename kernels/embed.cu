@@ -32,14 +32,14 @@ extern "C" __global__ void embed_scatter_update(float* p, int P, float scale, fl
 // and keeps its lambda. Same thread mapping as the forward.
 extern "C" __global__ void embed_scatter_adjoint(int P, const int* meta, int tables, int outWidth, const int* xs,
                                                  int inDim, const int* step, int B, const float* dy,
-                                                 const float* dyT, float* lambda, float* rg, int rgOn,
+                                                 const float* dyT, float* lambda, float* lrGrad, int lrGradOn,
                                                  double alpha) {
     int b = blockIdx.y;
     int col = blockIdx.x * blockDim.x + threadIdx.x;
     if (col >= outWidth) return;
     size_t idx = (size_t)b * P + embed_element(meta, tables, col, xs, inDim, step, B, b);
     size_t o = (size_t)b * outWidth + col;
-    adjoint_update(lambda, rg, rgOn, alpha, idx, dy[o], dyT[o]);
+    adjoint_update(lambda, lrGrad, lrGradOn, alpha, idx, dy[o], dyT[o]);
 }
 
 // d2c forward: y[b, i] = x_i * (2 / n) - 1. It has no parameters and is always the first layer, so it

@@ -21,7 +21,7 @@ extern "C" __global__ void layernorm_backward_update(float* p, int P, float scal
                             dx + row);
 }
 
-// ---- tangents, for MAML's Hessian-vector products; v (the direction), lambda, rg are [B x P] like p ----
+// ---- tangents, for MAML's Hessian-vector products; v (the direction), lambda, lrGrad are [B x P] like p ----
 
 // Forward tangent: muT = mean(xT), sigT = mean((x - mu)(xT - muT)) / sig, xhT = (xT - muT - xh sigT) / sig,
 // yT = v_g xh + g xhT + v_b. tstats [B x 2] = {muT, sigT} for the backward. One block per task as the forward.
@@ -57,8 +57,8 @@ extern "C" __global__ void layernorm_forward_tangent(const float* p, const float
 // m1T = mean(dxhT), m2T = mean(dxhT xh + dxh xhT); the adjoint update with g_g = dy xh, g_b = dy,
 // (H v)_g = dyT xh + dy xhT, (H v)_b = dyT. The parameters are not written; every thread has read v
 // (first loop) before any writes lambda. One block per task, thread t owns features t, t + 256, ...
-extern "C" __global__ void layernorm_backward_tangent(const float* p, const float* v, int P, float* lambda, float* rg,
-                                                      int rgOn, double alpha, int gOff, int bOff, int dim, const float* x, const float* xT,
+extern "C" __global__ void layernorm_backward_tangent(const float* p, const float* v, int P, float* lambda, float* lrGrad,
+                                                      int lrGradOn, double alpha, int gOff, int bOff, int dim, const float* x, const float* xT,
                                                       const float* stats, const float* tstats,
                                                       const float* dy, const float* dyT, float* dx, float* dxT) {
     __shared__ float scratch[32];
@@ -90,7 +90,7 @@ extern "C" __global__ void layernorm_backward_tangent(const float* p, const floa
         float r = dxh - m1 - xh * m2;
         dx[row + i] = r / sig;
         dxT[row + i] = -sigT / (sig * sig) * r + (dxhT - m1T - xhT * m2 - xh * m2T) / sig;
-        adjoint_update(lambda, rg, rgOn, alpha, task + gOff + i, d * xh, dT * xh + d * xhT);
-        adjoint_update(lambda, rg, rgOn, alpha, task + bOff + i, d, dT);
+        adjoint_update(lambda, lrGrad, lrGradOn, alpha, task + gOff + i, d * xh, dT * xh + d * xhT);
+        adjoint_update(lambda, lrGrad, lrGradOn, alpha, task + bOff + i, d, dT);
     }
 }

@@ -8,6 +8,8 @@
 #include "embed.cuh"
 #include "layernorm.cuh"
 #include "loss.cuh"
+#include "column.cuh"
+#include "activation.cuh"
 
 #define LIN_FWD_WARPS 8
 // The widest embedding a linear_forward gathers into shared memory itself (StepPlan folds no wider one).
@@ -224,7 +226,7 @@ linear_backward_update(float* p, int P, float scale, float* acc, int accOn, int 
 
 // ---- tangent (forward-over-reverse) kernels, for MAML's Hessian-vector products ----
 // v is the direction, laid out like p ([B x P]); the backward tangents apply the adjoint update to
-// lambda (and rg) [B x P] with the step's gradient g and H v of each element (adjoint_update, common.cuh).
+// lambda (and lrGrad) [B x P] with the step's gradient g and H v of each element (adjoint_update, common.cuh).
 
 // Forward with its tangent, one pass over W and V: a = W x + b as linear_forward (y, and pre for the
 // elementwise modes), aT = W xT + V x + v_b (V, v_b the direction's weight and bias), yT = aT (linear) or
@@ -308,7 +310,7 @@ extern "C" __global__ void linear_forward_tangent(const float* p, const float* v
 // then the splits' (both sums); slab 0 of each split updates its bias elements. Each element of lambda
 // has one writer.
 extern "C" __global__ void __launch_bounds__(LIN_BWD_ROWS * LIN_BWD_COLS, BWD_MIN_BLOCKS)
-linear_backward_tangent(const float* p, const float* v, int P, float* lambda, float* rg, int rgOn, double alpha,
+linear_backward_tangent(const float* p, const float* v, int P, float* lambda, float* lrGrad, int lrGradOn, double alpha,
                         int wOff, int bOff, int in, int out, const float* x, const float* xT, const float* dy,
                         const float* dyT, const float* pre, const float* preT, int mode, float* dx, float* dxT,
                         int splits, float* partial, int* arrivals) {
@@ -355,11 +357,11 @@ linear_backward_tangent(const float* p, const float* v, int P, float* lambda, fl
         __syncthreads();
         size_t wAt = taskBase + wOff + (size_t)o0 * in + col;  // row o0 of this column
         if (col < in)
-            column_dot_adjoint(p + wAt, v + wAt, lambda + wAt, rg + wAt, rgOn, alpha, in, d, dT, ty, LIN_BWD_ROWS, n,
+            column_dot_adjoint(p + wAt, v + wAt, lambda + wAt, lrGrad + wAt, lrGradOn, alpha, in, d, dT, ty, LIN_BWD_ROWS, n,
                                xc, xTc, &s, &sT);
         if (slab == 0) {
             for (int k = tid; k < n; k += LIN_BWD_ROWS * LIN_BWD_COLS) {
-                adjoint_update(lambda, rg, rgOn, alpha, taskBase + bOff + o0 + k, d[k], dT[k]);
+                adjoint_update(lambda, lrGrad, lrGradOn, alpha, taskBase + bOff + o0 + k, d[k], dT[k]);
             }
         }
     }

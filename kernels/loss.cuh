@@ -3,6 +3,12 @@
 // which spares the step the loss's launch. z are the task's logits, y its target (>= 0).
 #pragma once
 #include "common.cuh"
+#include "activation.cuh"
+
+// log(1 + exp(x)) without overflow.
+__device__ __forceinline__ double softplus_d(double x) {
+    return x > 0 ? x + log1p(exp(-x)) : log1p(exp(x));
+}
 
 // What a head linear's backward does about the loss: nothing (its dy is given), or binary or softmax
 // cross-entropy on its own output.

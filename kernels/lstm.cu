@@ -5,6 +5,8 @@
 // b_k [D], so gate k's weight starts at hOff + D + k * (2D*D + D). Activations, [B x ...]: x, y, c [B x D];
 // z [B x 2D] (z's h half keeps the old h for the backward, which updates h); act [B x 4D] = f, i, o, tanh u.
 #include "layernorm.cuh"
+#include "column.cuh"
+#include "activation.cuh"
 
 #define LSTM_FWD_WARPS 8
 
@@ -156,7 +158,7 @@ lstm_block_backward_update(float* p, int P, float scale, float* acc, int accOn, 
     layernorm_backward_tail(lnArrivals, slabs, p, P, scale, acc, accOn, lnG, lnB, D, lnX, lnStats, dx, lnDx);
 }
 
-// ---- tangents, for MAML's Hessian-vector products; v (the direction), lambda, rg are [B x P] like p ----
+// ---- tangents, for MAML's Hessian-vector products; v (the direction), lambda, lrGrad are [B x P] like p ----
 // Extra activations, [B x ...]: zT [B x 2D] = [v_h ; xT], aT [B x 4D] the gates' pre-activation
 // tangents (f, i, o, u), cT [B x D].
 
@@ -263,7 +265,7 @@ __device__ __forceinline__ void lstm_gate_delta_tangent(int k, int r, int D, con
 // + [dcT f + dc fT ; 0]; dx = dz[D:], dxT = dzT[D:]; the adjoint update with gW_k = da_k z^T, gb_k = da_k,
 // (H v)W_k = daT_k z^T + da_k zT^T, (H v)b_k = daT_k, g_h = dz[:D], (H v)_h = dzT[:D]. The parameters are not written.
 extern "C" __global__ void __launch_bounds__(LSTM_BWD_ROWS * LSTM_BWD_COLS, BWD_MIN_BLOCKS)
-lstm_block_backward_tangent(const float* p, const float* v, int P, float* lambda, float* rg, int rgOn,
+lstm_block_backward_tangent(const float* p, const float* v, int P, float* lambda, float* lrGrad, int lrGradOn,
                             double alpha, int hOff, int D, const float* z, const float* zT, const float* act,
                             const float* aT, const float* c, const float* cT, const float* dy, const float* dyT,
                             float* dx, float* dxT, int splits, float* partial, int* arrivals) {
@@ -301,11 +303,11 @@ lstm_block_backward_tangent(const float* p, const float* v, int P, float* lambda
             __syncthreads();
             size_t wAt = w + (size_t)r0 * width + col;  // row r0 of this column
             if (col < width)
-                column_dot_adjoint(p + wAt, v + wAt, lambda + wAt, rg + wAt, rgOn, alpha, width, d, dT, ty,
+                column_dot_adjoint(p + wAt, v + wAt, lambda + wAt, lrGrad + wAt, lrGradOn, alpha, width, d, dT, ty,
                                    LSTM_BWD_ROWS, n, zc, zTc, &s, &sT);
             if (slab == 0) {
                 for (int q = tid; q < n; q += LSTM_BWD_ROWS * LSTM_BWD_COLS)
-                    adjoint_update(lambda, rg, rgOn, alpha, bias + r0 + q, d[q], dT[q]);
+                    adjoint_update(lambda, lrGrad, lrGradOn, alpha, bias + r0 + q, d[q], dT[q]);
             }
         }
     }
@@ -319,7 +321,7 @@ lstm_block_backward_tangent(const float* p, const float* v, int P, float* lambda
         float dc = dyb[col] * o, dcT = dyTb[col] * o + dyb[col] * oT;
         t += dc * f;  // c <- f * h
         tT += dcT * f + dc * fT;
-        adjoint_update(lambda, rg, rgOn, alpha, taskBase + hOff + col, t, tT);
+        adjoint_update(lambda, lrGrad, lrGradOn, alpha, taskBase + hOff + col, t, tT);
     } else {
         dx[(size_t)b * D + col - D] = t;
         dxT[(size_t)b * D + col - D] = tT;

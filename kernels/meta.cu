@@ -35,16 +35,16 @@ extern "C" __global__ void meta_gradient_mean(const float* rows, const float* th
 }
 
 // Adam with PyTorch's semantics (bias-corrected, eps after the square root), in float64 arithmetic on
-// float32 storage: stepSize = lr / (1 - beta1^t), sqrtBc2 = sqrt(1 - beta2^t), from the host.
+// float32 storage: lrCorrected = lr / (1 - beta1^t), sqrtBc2 = sqrt(1 - beta2^t), from the host.
 // One thread per parameter: grid ceil(P / 256), block 256.
-extern "C" __global__ void adam_step(float* theta, const double* g, float* m, float* v, int P,
-                                     double beta1, double beta2, double eps, double stepSize, double sqrtBc2) {
+extern "C" __global__ void adam_update(float* theta, const double* g, float* m, float* v, int P,
+                                     double beta1, double beta2, double eps, double lrCorrected, double sqrtBc2) {
     int i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= P) return;
     double gi = g[i];
     double mi = beta1 * (double)m[i] + (1 - beta1) * gi;
     double vi = beta2 * (double)v[i] + (1 - beta2) * gi * gi;
-    double th = (double)theta[i] - stepSize * mi / (sqrt(vi) / sqrtBc2 + eps);
+    double th = (double)theta[i] - lrCorrected * mi / (sqrt(vi) / sqrtBc2 + eps);
     m[i] = (float)mi;
     v[i] = (float)vi;
     theta[i] = (float)th;
@@ -85,48 +85,50 @@ extern "C" __global__ void step_add(int* step, int delta) {
 }
 
 // ---- learned inner learning rates (Meta-SGD) ----
-// With a rate per parameter element the layers' fused updates run with scale 0 and sum one step's
-// gradient into gs [B x S] instead; rated_step then applies p -= rates[i] * gs. This keeps the fused
-// kernels, and so the fixed-rate path, as they are. rates is [P] floats, shared by every task.
+// With a learned inner learning rate per parameter element the layers' fused updates run with scale 0
+// and sum one step's gradient into stepGrad [B x S] instead; inner_lr_update then applies
+// p -= innerLr[i] * stepGrad. This keeps the fused kernels, and so the fixed-rate path, as they are.
+// innerLr is [P] floats, shared by every task.
 // One thread per parameter element (the padding is left alone): grid (ceil(P / 256), B), block 256.
 
-// p -= rates * gs, then gs = 0 for the next step's sum; with accOn FOMAML's sums acc += gs and, for the
-// rates' gradient, q += gs^2.
-extern "C" __global__ void rated_step(float* p, float* gs, const float* rates, float* acc, float* q, int accOn, int P,
-                                      int S, int B) {
+// p -= innerLr * stepGrad, then stepGrad = 0 for the next step's sum; with accOn FOMAML's sums
+// acc += stepGrad and, for the learned rates' gradient, gradSquares += stepGrad^2.
+extern "C" __global__ void inner_lr_update(float* p, float* stepGrad, const float* innerLr, float* acc, float* gradSquares,
+                                           int accOn, int P, int S, int B) {
     int i = blockIdx.x * blockDim.x + threadIdx.x;
     int b = blockIdx.y;
     if (i >= P || b >= B) return;
     size_t idx = (size_t)b * S + i;
-    float g = gs[idx];
-    p[idx] -= rates[i] * g;
-    gs[idx] = 0.f;
+    float g = stepGrad[idx];
+    p[idx] -= innerLr[i] * g;
+    stepGrad[idx] = 0.f;
     if (accOn) {
         acc[idx] += g;
-        q[idx] += g * g;
+        gradSquares[idx] += g * g;
     }
 }
 
-// FOMAML's gradient of the per-element rates, the mean over tasks (in task order, float64) of
-// -((sum_t g_t)^2 - sum_t g_t^2) / 2 = -sum_{s<t} g_s g_t, from the sums acc and the squares q.
-// One thread per parameter walking the tasks: grid ceil(P / 256), block 256.
-extern "C" __global__ void rates_fomaml_mean(const float* acc, const float* q, int P, int S, int B, double* gr) {
+// FOMAML's gradient of the per-element inner learning rates, the mean over tasks (in task order,
+// float64) of -((sum_t g_t)^2 - sum_t g_t^2) / 2 = -sum_{s<t} g_s g_t, from the sums acc and the
+// squares gradSquares. One thread per parameter walking the tasks: grid ceil(P / 256), block 256.
+extern "C" __global__ void inner_lr_fomaml_grad(const float* acc, const float* gradSquares, int P, int S, int B,
+                                                double* lrGradMean) {
     int i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= P) return;
     double s = 0;
     for (int b = 0; b < B; b++) {
         double a = acc[(size_t)b * S + i];
-        s += -0.5 * (a * a - (double)q[(size_t)b * S + i]);
+        s += -0.5 * (a * a - (double)gradSquares[(size_t)b * S + i]);
     }
-    gr[i] = s / B;
+    lrGradMean[i] = s / B;
 }
 
-// MAML's tangent direction with learned rates, v = rates * lambda (the inner step moves theta_t by
-// -rates * g, so the adjoint meets H (rates * lambda)). Grid (ceil(P / 256), B), block 256.
-extern "C" __global__ void maml_direction(const float* lambda, const float* rates, float* v, int P, int S, int B) {
+// MAML's tangent direction with learned inner learning rates, v = innerLr * lambda (the inner step moves theta_t by
+// -innerLr * g, so the adjoint meets H (innerLr * lambda)). Grid (ceil(P / 256), B), block 256.
+extern "C" __global__ void maml_direction(const float* lambda, const float* innerLr, float* v, int P, int S, int B) {
     int i = blockIdx.x * blockDim.x + threadIdx.x;
     int b = blockIdx.y;
     if (i >= P || b >= B) return;
     size_t idx = (size_t)b * S + i;
-    v[idx] = rates[i] * lambda[idx];
+    v[idx] = innerLr[i] * lambda[idx];
 }

@@ -11,6 +11,7 @@ import org.reptilegen.core.MamlSegment;
 import org.reptilegen.core.Precision;
 import org.reptilegen.core.TaskBatch;
 import org.reptilegen.core.TrainState;
+import org.reptilegen.dist.World;
 import org.reptilegen.engine.Engine;
 import org.reptilegen.engine.EngineException;
 import org.reptilegen.engine.EngineSettings;
@@ -85,6 +86,8 @@ final class BenchCommand implements Callable<Integer> {
                         line = runCase(cfg, algorithm, b, t, v, variants.size() > 1);
                     } catch (EngineException | Heap.DoesNotFit | OutOfMemoryError e) {
                         // One case that does not fit or fails on the device must not cost the others their numbers.
+                        // Under MPI the ranks run the cases in step: one rank's failed case ends the job instead.
+                        if (World.current() != null) throw e;
                         failed++;
                         line = JSON.createObjectNode();
                         line.put("config", cfg.source());
@@ -172,6 +175,14 @@ final class BenchCommand implements Callable<Integer> {
             line.put("copy_gb_per_s", round(copy / 1e9, 2));
             line.put("ratio_to_copy", round(gbs / (copy / 1e9), 4));
             line.put("peak_memory_bytes", engine.peakMemoryBytes());
+            World world = World.current();
+            if (world != null) {
+                // The inner loops above are the slowest rank's share of the batch; then every meta-step reduces its meta-gradient.
+                line.put("ranks", world.size());
+                line.put("inner_loops_ms_per_meta_step", round(median * t, 3));
+                line.put("reduction_ms_per_meta_step", round(world.timeReduction(p, (s.rates().learned() ? s.rates().size() : 0) + b, repeats), 4));
+                line.put("reduced_bytes", (long) p * Float.BYTES);
+            }
             if (algorithm == Algorithm.MAML) {
                 int k = MamlSegment.of(s.segment(), t);
                 line.put("maml_segment", k);

@@ -2,6 +2,8 @@ package org.reptilegen.cli;
 
 import java.util.function.Consumer;
 import org.reptilegen.config.Config;
+import org.reptilegen.dist.DistributedEngine;
+import org.reptilegen.dist.World;
 import org.reptilegen.core.Adam;
 import org.reptilegen.engine.Engine;
 import org.reptilegen.engine.EngineSettings;
@@ -34,6 +36,9 @@ final class EngineOptions {
 
     Engine create(EngineSettings settings) {
         Consumer<String> notice = line -> System.err.println("note: " + line);
-        return Engines.create(settings, backend, notice);
+        Engine engine = Engines.create(settings, backend, notice);
+        // Under MPI every command's engine runs its share of each batch on this rank.
+        World world = World.current();
+        return world == null ? engine : new DistributedEngine(engine, world);
     }
 }

@@ -11,6 +11,7 @@ import org.reptilegen.core.Algorithm;
 import org.reptilegen.core.Precision;
 import org.reptilegen.core.TaskBatch;
 import org.reptilegen.core.TrainState;
+import org.reptilegen.dist.World;
 import org.reptilegen.engine.Engine;
 import org.reptilegen.engine.EngineSettings;
 import org.reptilegen.task.TaskFile;
@@ -87,7 +88,7 @@ final class GradCommand implements Callable<Integer> {
         meta.put("tasks", Integer.toString(batch.size()));
         meta.put("mean_nll", Double.toString(mean));
         meta.put("precision", p.configName());
-        Checkpoint.writeParams(out, layout, g, p == Precision.FLOAT64, meta);
+        if (World.writes()) Checkpoint.writeParams(out, layout, g, p == Precision.FLOAT64, meta);
         System.err.printf("%s gradient over %d tasks (mean NLL %.6f nats) written to %s%n", a.configName(), batch.size(), mean, out);
         return 0;
     }

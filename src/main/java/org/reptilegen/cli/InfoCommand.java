@@ -9,6 +9,7 @@ import org.reptilegen.config.Config;
 import org.reptilegen.core.MamlSegment;
 import org.reptilegen.engine.cpu.InnerLoops;
 import org.reptilegen.engine.cuda.CudaEngine;
+import org.reptilegen.engine.cuda.PlanListing;
 import org.reptilegen.model.LayerSpec;
 import org.reptilegen.model.ModelSpec;
 import org.reptilegen.model.ParamLayout;
@@ -35,6 +36,10 @@ final class InfoCommand implements Callable<Integer> {
 
     @Option(names = "--inner-steps", paramLabel = "T", description = "Inner steps per task for the memory estimate. Default: the task's length.")
     Integer steps;
+
+    @Option(names = "--plan", description = "Also list the launches of one inner step on the cuda backend, in order: kernel, grid, what in the"
+            + " model launches it, what it reads and writes (no GPU needed).")
+    boolean plan;
 
     @Option(names = "--segment", paramLabel = "K", converter = Converters.Count.class, description = "MAML checkpoint interval for the memory estimate; 0 = ceil(sqrt(T)). Default: the config's maml_segment.")
     Integer segment;
@@ -74,6 +79,7 @@ final class InfoCommand implements Callable<Integer> {
                         + " (%d on the cuda backend, %s)%n",
                 b, t, Bytes.show(4L * b * layout.size()), kk, perTask / (4L * layout.size()), Bytes.show((long) b * perTask),
                 cudaRows, Bytes.show(cudaRows * b * 4L * layout.size()));
+        if (plan) PlanListing.of(m, b, t, cfg.algorithm(), cfg.innerLr().learned()).forEach(System.out::println);
         return 0;
     }
 

@@ -4,6 +4,8 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.InvalidPathException;
 import java.nio.file.NoSuchFileException;
+import org.reptilegen.dist.Launcher;
+import org.reptilegen.dist.World;
 import org.reptilegen.util.IoErrors;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -32,8 +34,20 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
         return 2;
     }
 
-    public static void main(String[] args) {
-        System.exit(execute(args));
+    public static void main(String[] given) {
+        String[] args = Launcher.repairArguments(given, System.getenv());
+        // Started by mpirun or srun as one of several ranks: join the job first; a rank that fails ends it.
+        Launcher launcher = Launcher.detect(System.getenv());
+        if (launcher == null) System.exit(execute(args));
+        World world;
+        try {
+            world = World.start(launcher);
+        } catch (RuntimeException | LinkageError e) {
+            World.startFailed(launcher, "reptile-gen: " + describe(e));
+            System.exit(1);
+            return;
+        }
+        System.exit(world.run(() -> execute(args)));
     }
 
     /** Runs the command line and returns its exit status (for tests, without exiting). */
@@ -44,11 +58,11 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
         cl.setParameterExceptionHandler((ex, given) -> {
             CommandLine c = ex.getCommandLine();
             String name = c.getParent() == null ? "reptile-gen" : "reptile-gen " + c.getCommandName();
-            c.getErr().println(name + ": " + ex.getMessage() + " (" + name + " --help lists the options)");
+            c.getErr().println(name + ": " + World.where() + ex.getMessage() + " (" + name + " --help lists the options)");
             return 2;
         });
         cl.setExecutionExceptionHandler((ex, cmd, parsed) -> {
-            cmd.getErr().println("reptile-gen " + cmd.getCommandName() + ": " + describe(ex));
+            cmd.getErr().println("reptile-gen " + cmd.getCommandName() + ": " + World.where() + describe(ex));
             if (!expected(ex)) ex.printStackTrace(cmd.getErr());
             return 1;
         });
@@ -56,7 +70,7 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
             return cl.execute(args);
         } catch (OutOfMemoryError e) {
             // An Error passes picocli's handler: still one line, not a stack trace.
-            cl.getErr().println("reptile-gen: " + describe(e));
+            cl.getErr().println("reptile-gen: " + World.where() + describe(e));
             return 1;
         }
     }

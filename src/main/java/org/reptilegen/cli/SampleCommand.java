@@ -3,6 +3,7 @@ package org.reptilegen.cli;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import org.reptilegen.checkpoint.TrainingCheckpoint;
+import org.reptilegen.dist.World;
 import org.reptilegen.engine.Engine;
 import org.reptilegen.model.TaskKind;
 import picocli.CommandLine.Command;
@@ -43,7 +44,7 @@ final class SampleCommand implements Callable<Integer> {
                 for (String line : r.lines()) System.out.println(line);
             } else {
                 Path file = out != null ? out : Path.of("samples.png");
-                Sampling.write(r, file);
+                if (World.writes()) Sampling.write(r, file);
                 System.err.println("wrote " + count + " samples to " + file);
             }
         }

@@ -14,6 +14,7 @@ import org.reptilegen.checkpoint.TrainingCheckpoint;
 import org.reptilegen.config.Config;
 import org.reptilegen.core.Precision;
 import org.reptilegen.core.TrainState;
+import org.reptilegen.dist.World;
 import org.reptilegen.engine.Engine;
 import org.reptilegen.meta.Trainer;
 import org.reptilegen.model.ParamInit;
@@ -67,7 +68,8 @@ final class TrainCommand implements Callable<Integer> {
         long limitNanos = timeLimit == null ? 0 : timeLimit.toNanos();
         Outputs.notEmpty("--out", out, "a directory for the run");
         Path dir = out != null ? out : Path.of("runs", configName(config == null ? DEFAULT_CONFIG : config));
-        try (RunLock lock = RunLock.take(dir)) {
+        // Under MPI rank 0 holds the run directory and writes it; the others only read it.
+        try (RunLock lock = World.writes() ? RunLock.take(dir) : null) {
             return train(dir, limitNanos);
         }
     }
@@ -106,8 +108,10 @@ final class TrainCommand implements Callable<Integer> {
         if (data != null) cfg = cfg.with(List.of("data=" + Path.of(data).toAbsolutePath()));
         TaskSource train = TaskSources.open(cfg, null, Split.TRAIN, !noDownload);
         TaskSource test = cfg.evalTasks() > 0 ? TaskSources.open(cfg, null, Split.TEST, !noDownload) : null;
-        Files.createDirectories(dir);
-        removeStaleTemporaries(dir);
+        if (World.writes()) {
+            Files.createDirectories(dir);
+            removeStaleTemporaries(dir);
+        }
 
         try (Engine engine = engineOptions.create(cfg)) {
             engine.setState(state);
@@ -116,11 +120,19 @@ final class TrainCommand implements Callable<Integer> {
             int samplesAtEnd = samplesAtEnd(cfg);
             if (samplesAtEnd > 0) Sampling.requireFits(engine, cfg, samplesAtEnd, "--samples");
             // Written once the engine has started: a run that cannot start leaves no half-made directory.
-            writeAtomically(dir.resolve("config.yaml"), cfg.toYaml());
+            if (World.writes()) writeAtomically(dir.resolve("config.yaml"), cfg.toYaml());
             System.err.printf("training %s: %,d parameters, %s, meta-batch %d, %d steps per task, on %s%n",
                     cfg.source(), cfg.model().layout().size(), cfg.algorithm().configName(), cfg.metaBatch(), train.steps(), engine.description());
             ProgressBar progress = new ProgressBar(System.err, System.console() != null, limitNanos);
             Trainer trainer = new Trainer(cfg, engine, train, test, dir, progress);
+            World world = World.current();
+            if (world != null) trainer.in(new Trainer.Group() {
+                @Override
+                public boolean writes() { return World.writes(); }
+
+                @Override
+                public boolean anyOf(boolean v) { return world.anyOf(v); }
+            });
 
             AtomicBoolean stop = new AtomicBoolean();
             CountDownLatch finished = new CountDownLatch(1);
@@ -190,7 +202,7 @@ final class TrainCommand implements Callable<Integer> {
         if (n == 0) return null;
         Sampling.Result s = Sampling.draw(engine, cfg, n, 1.0, cfg.seed());
         Path file = dir.resolve(cfg.task() == TaskKind.TEXT ? "samples.txt" : "samples.png");
-        Sampling.write(s, file);
+        if (World.writes()) Sampling.write(s, file);
         if (s.lines() != null) for (String line : s.lines()) System.out.println(line);
         return file;
     }

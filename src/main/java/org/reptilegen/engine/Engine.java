@@ -49,6 +49,16 @@ public interface Engine extends AutoCloseable {
     int[][] sample(int[][] positions, int count, double temperature, long seed, boolean stopAtZero);
 
     /**
+     * Samples first..first+count-1 of the numbering above (sample i from the stream (seed, i)), so that
+     * the ranks of a job can each draw a share of one set of samples. By default the first first+count are
+     * drawn and the first ones dropped.
+     */
+    default int[][] sample(int[][] positions, int first, int count, double temperature, long seed, boolean stopAtZero) {
+        int[][] all = sample(positions, first + count, temperature, seed, stopAtZero);
+        return java.util.Arrays.copyOfRange(all, first, first + count);
+    }
+
+    /**
      * Milliseconds the inner loops of one meta-gradient of this batch take (T steps of every task),
      * by the engine's own clock: device events around the inner loop on a GPU, so uploading the batch
      * and reading results back are not counted; wall time of the whole meta-gradient on the CPU.

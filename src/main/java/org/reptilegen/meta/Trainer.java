@@ -28,6 +28,26 @@ public final class Trainer {
         void message(String line);
     }
 
+    /**
+     * The processes that train together: this one alone, or the ranks of an MPI job, which run the same
+     * loop in step and must agree on when it ends.
+     */
+    public interface Group {
+        /** Whether this process writes the run's files (the checkpoint and metrics). */
+        boolean writes();
+
+        /** True on every process when v is true on any; every process calls it at the same point of the loop. */
+        boolean anyOf(boolean v);
+
+        Group ALONE = new Group() {
+            @Override
+            public boolean writes() { return true; }
+
+            @Override
+            public boolean anyOf(boolean v) { return v; }
+        };
+    }
+
     /** How a run ended: at its last meta-step, interrupted, or at its time limit (timedOut). */
     public record Result(long step, double loss, boolean interrupted, boolean timedOut, Path checkpoint) {}
 
@@ -36,6 +56,7 @@ public final class Trainer {
     private final TaskSource train, test;
     private final Path out;
     private final Listener listener;
+    private Group group = Group.ALONE;
 
     /** @param test held-out tasks for evaluation during training, or null */
     public Trainer(Config cfg, Engine engine, TaskSource train, TaskSource test, Path out, Listener listener) {
@@ -45,6 +66,12 @@ public final class Trainer {
         this.test = test;
         this.out = out;
         this.listener = listener;
+    }
+
+    /** Trains as one of group's processes. */
+    public Trainer in(Group group) {
+        this.group = group;
+        return this;
     }
 
     public Path checkpointPath() { return out.resolve(CHECKPOINT); }
@@ -63,18 +90,20 @@ public final class Trainer {
      * the call: runs compared at equal wall time.
      */
     public Result run(long start, AtomicBoolean stop, long limitNanos) throws IOException {
-        Files.createDirectories(out);
         Path metrics = out.resolve(METRICS);
-        MetricsLog.keepUpTo(metrics, start);
+        if (group.writes()) {
+            Files.createDirectories(out);
+            MetricsLog.keepUpTo(metrics, start);
+        }
         int batchSize = cfg.metaBatch();
         long total = cfg.steps();
         double loss = Double.NaN;
         long saved = start;
         long end = total;
-        try (MetricsLog log = MetricsLog.append(metrics, listener::message)) {
+        try (MetricsLog log = group.writes() ? MetricsLog.append(metrics, listener::message) : null) {
             long began = System.nanoTime();
             for (long s = start; s < total; s++) {
-                if (stop.get()) {
+                if (group.anyOf(stop.get())) {
                     save(s);
                     return new Result(s, loss, true, false, checkpointPath());
                 }
@@ -91,8 +120,8 @@ public final class Trainer {
                 for (int b = 0; b < batch.size(); b++) taskSteps += batch.steps(b);
                 double rate = taskSteps / seconds;
                 // The time limit ends the run at this step as its last step would have.
-                boolean last = step == total || (limitNanos > 0 && System.nanoTime() - began >= limitNanos);
-                if (step % cfg.logEvery() == 0 || last)
+                boolean last = step == total || (limitNanos > 0 && group.anyOf(System.nanoTime() - began >= limitNanos));
+                if ((step % cfg.logEvery() == 0 || last) && log != null)
                     log.step(step, loss, Evaluation.bitsPerDim(loss, batch.maxSteps()), rate, (System.nanoTime() - began) / 1e9);
                 listener.step(step, total, loss, rate);
                 if ((cfg.checkpointEvery() > 0 && step % cfg.checkpointEvery() == 0) || last) {
@@ -110,18 +139,18 @@ public final class Trainer {
         return new Result(end, loss, false, end < total, checkpointPath());
     }
 
-    /** Mean prequential NLL and bits per dimension of the first eval_tasks held-out tasks, logged. */
+    /** Mean prequential NLL and bits per dimension of the first eval_tasks held-out tasks, logged where log is not null. */
     private void evaluate(long step, MetricsLog log) throws IOException {
         int n = Math.min(cfg.evalTasks(), test.size());
         double[] nll = Evaluation.run(engine, test, n, cfg.metaBatch());
         double mean = mean(nll), bits = Evaluation.bitsPerDim(mean, test.steps());
-        log.evaluation(step, n, mean, bits);
+        if (log != null) log.evaluation(step, n, mean, bits);
         listener.message(String.format("eval at meta-step %d: %.3f nats per task, %.4f bits per dim over %d held-out tasks",
                 step, mean, bits, n));
     }
 
     private void save(long step) {
-        new TrainingCheckpoint(cfg, engine.state(), step).write(checkpointPath());
+        if (group.writes()) new TrainingCheckpoint(cfg, engine.state(), step).write(checkpointPath());
     }
 
     static double mean(double[] a) {

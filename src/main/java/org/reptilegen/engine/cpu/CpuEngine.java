@@ -246,6 +246,11 @@ public final class CpuEngine implements Engine {
 
     @Override
     public int[][] sample(int[][] positions, int count, double temperature, long seed, boolean stopAtZero) {
+        return sample(positions, 0, count, temperature, seed, stopAtZero);
+    }
+
+    @Override
+    public int[][] sample(int[][] positions, int first, int count, double temperature, long seed, boolean stopAtZero) {
         double[] theta = state.theta();
         int n = theta.length, steps = positions.length;
         int[][] out = new int[count][steps];
@@ -255,7 +260,7 @@ public final class CpuEngine implements Engine {
             double[] p = scratch(w, 0, n);
             System.arraycopy(theta, 0, p, 0, n);
             double[] probs = new double[classes];
-            Rng rng = Rng.of(seed, Rng.STREAM_SAMPLE, i);
+            Rng rng = Rng.of(seed, Rng.STREAM_SAMPLE, first + i);
             for (int t = 0; t < steps; t++) {
                 net.probabilities(p, positions[t], temperature, probs);
                 int y = draw(probs, rng.nextDouble());

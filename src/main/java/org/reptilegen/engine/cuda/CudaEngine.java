@@ -1,6 +1,5 @@
 package org.reptilegen.engine.cuda;
 
-import java.util.Arrays;
 import java.util.List;
 import jcuda.Pointer;
 import jcuda.driver.CUdeviceptr;
@@ -13,9 +12,7 @@ import org.reptilegen.core.TrainState;
 import org.reptilegen.engine.Engine;
 import org.reptilegen.engine.EngineSettings;
 import org.reptilegen.engine.Tuning;
-import org.reptilegen.model.LayerSpec;
 import org.reptilegen.model.ModelSpec;
-import org.reptilegen.util.Bytes;
 
 /**
  * The CUDA engine: the same computation as the CPU engine, with all B tasks of a batch advancing
@@ -38,23 +35,20 @@ import org.reptilegen.util.Bytes;
  * per-element rates' gradient, which the host reduces per tensor when the rates are per tensor.
  */
 public final class CudaEngine implements Engine, Tuning {
-    /** Device memory left free beyond what a batch measures, for the driver and fragmentation. */
-    private static final long MARGIN = 64L << 20;
-    private static final int MAX_TASKS = 65535;
-
     private final EngineSettings settings;
     private final ModelSpec model;
-    private final int paramCount, inDim;
+    private final int paramCount;
     private final float alpha;
-    /** Rows of each embed table when the first layer is embed, to check inputs before they reach the device. */
-    private final int[] embedRows;
     private final Device dev;
     private final CUdeviceptr theta, adamM, adamV, metaGrad;
     private long adamStep;
     private final InnerRates rates;
     /** Learned rates and their Adam moments (float32 values), else null. */
     private double[] innerLr, innerLrM, innerLrV;
-    private Workspace ws;
+    /** The current batch's device memory, its inputs' way there, and the inner loops' launches. */
+    private final BatchMemory memory;
+    private final BatchInputs inputs;
+    private final InnerLoopRunner loops;
     private boolean closed;
 
     /**
@@ -95,7 +89,6 @@ public final class CudaEngine implements Engine, Tuning {
         this.settings = settings;
         this.model = settings.model();
         this.paramCount = model.layout().size();
-        this.inDim = model.task().inputDim;
         this.alpha = (float) settings.innerLr();
         this.rates = settings.rates();
         if (rates.learned()) {
@@ -103,17 +96,19 @@ public final class CudaEngine implements Engine, Tuning {
             innerLrM = new double[rates.size()];
             innerLrV = new double[rates.size()];
         }
-        LayerSpec first = model.layers().get(0);
-        if (first instanceof LayerSpec.Embed e) {
-            embedRows = new int[e.tables().size()];
-            for (int j = 0; j < embedRows.length; j++) embedRows[j] = e.tables().get(j)[0];
-        } else {
-            embedRows = null;
-        }
         if (model.task().logits > CudaKernels.SAMPLE_MAX_CLASSES)
             throw new IllegalArgumentException("the cuda backend samples at most " + CudaKernels.SAMPLE_MAX_CLASSES + " classes");
         this.dev = Device.open();
-        this.options = PlanOptions.of(autoRowSplits());
+        this.inputs = new BatchInputs(dev, model);
+        this.loops = new InnerLoopRunner(dev);
+        BatchMemory mem;
+        try {
+            mem = new BatchMemory(dev, model, rates.learned());
+        } catch (RuntimeException e) {
+            dev.close();
+            throw e;
+        }
+        this.memory = mem;
         CUdeviceptr t = null, m = null, v = null, g = null;
         try {
             dev.enter();
@@ -262,7 +257,7 @@ public final class CudaEngine implements Engine, Tuning {
     /** The mean over tasks of the per-element rates' gradient the last loop left on the device. */
     private double[] rateGradient() {
         double[] perElement = new double[paramCount];
-        dev.download(Pointer.to(perElement), ws.rateMean, (long) paramCount * Double.BYTES, "the inner learning rates' gradient");
+        dev.download(Pointer.to(perElement), memory.current().lrGradMean, (long) paramCount * Double.BYTES, "the inner learning rates' gradient");
         return perElement;
     }
 
@@ -271,7 +266,14 @@ public final class CudaEngine implements Engine, Tuning {
         if (!rates.learned()) return;
         double[] perElement = new double[paramCount];
         rates.expand(innerLr, perElement);
-        dev.upload(w.rates, Pointer.to(toFloats(perElement)), (long) paramCount * Float.BYTES, "the inner learning rates");
+        dev.upload(w.innerLr, Pointer.to(toFloats(perElement)), (long) paramCount * Float.BYTES, "the inner learning rates");
+    }
+
+    /** Task copies from theta (and zero gradient sums), zero losses, step 0. */
+    private void startTasks(Workspace w, boolean accumulate) {
+        uploadRates(w);
+        for (Launch l : w.start(theta, accumulate)) dev.run(l);
+        dev.zero(w.nll, (long) w.tasks * Double.BYTES, "the losses");
     }
 
     @Override
@@ -287,7 +289,7 @@ public final class CudaEngine implements Engine, Tuning {
             double[] nll = innerLoopsAndMean(batch, null);
             long t = adamStep + 1;
             try (var a = Nvtx.range("Adam step")) {
-                dev.run(Workspace.adamStep(dev::function, paramCount, theta, metaGrad, adamM, adamV, settings.adam(), t));
+                dev.run(Workspace.adamUpdate(dev::function, paramCount, theta, metaGrad, adamM, adamV, settings.adam(), t));
                 dev.sync("the Adam step");
                 if (rates.learned()) {
                     double[] gLr = new double[rates.size()];
@@ -307,27 +309,27 @@ public final class CudaEngine implements Engine, Tuning {
      */
     private double[] innerLoopsAndMean(TaskBatch batch, double[] millis) {
         Algorithm alg = settings.algorithm();
-        checkBatch(batch);
+        inputs.check(batch);
         if (alg == Algorithm.MAML) return maml(batch, millis);
         boolean fomaml = alg == Algorithm.FOMAML;
         int tasks = batch.size(), steps = batch.maxSteps();
         dev.enter();
-        Workspace w = workspace(tasks, steps, fomaml, 0);
-        uploadInputs(w, batch);
+        Workspace w = memory.workspace(tasks, steps, fomaml, 0);
+        inputs.upload(w, batch);
         startTasks(w, fomaml);
         List<Launch> step = w.trainStep(alpha, fomaml);
-        Runnable loops = () -> {
+        Runnable run = () -> {
             try (var r = Nvtx.range("inner loops")) {
-                runSteps(w, step, steps, true);
+                loops.steps(w, step, steps, true);
             }
         };
-        if (millis != null) millis[0] = dev.timed(loops);
-        else loops.run();
+        if (millis != null) millis[0] = dev.timed(run);
+        else run.run();
         try (var r = Nvtx.range("meta-gradient mean")) {
             dev.run(w.metaGradientMean(theta, metaGrad, fomaml));
-            if (rates.learned()) dev.run(w.ratesFomamlMean());
+            if (rates.learned()) dev.run(w.innerLrFomamlGrad());
         }
-        return readNll(w, tasks);
+        return inputs.readNll(w, tasks);
     }
 
     /**
@@ -339,89 +341,28 @@ public final class CudaEngine implements Engine, Tuning {
         int tasks = batch.size(), steps = batch.maxSteps();
         int k = MamlSegment.of(settings.segment(), steps);
         dev.enter();
-        Workspace w = workspace(tasks, steps, false, k);
-        uploadInputs(w, batch);
+        Workspace w = memory.workspace(tasks, steps, false, k);
+        inputs.upload(w, batch);
         startTasks(w, false);
         List<Launch> step = w.trainStep(alpha, false);
-        Runnable loops = () -> {
+        Runnable run = () -> {
             try (var r = Nvtx.range("inner loops")) {
                 try (var f = Nvtx.range("MAML forward sweep")) {
-                    forwardSweep(w, step, steps, k);
+                    loops.mamlForward(w, step, steps, k);
                 }
                 for (Launch l : w.mamlStart()) dev.run(l);
                 try (var b = Nvtx.range("MAML reverse sweep")) {
-                    reverseSweep(w, steps, k);
+                    loops.mamlReverse(w, steps, k, alpha);
                 }
             }
         };
-        if (millis != null) millis[0] = dev.timed(loops);
-        else loops.run();
+        if (millis != null) millis[0] = dev.timed(run);
+        else run.run();
         try (var r = Nvtx.range("meta-gradient mean")) {
             dev.run(w.mamlMean(theta, metaGrad));
-            if (rates.learned()) dev.run(w.ratesMamlMean(theta));
+            if (rates.learned()) dev.run(w.innerLrMamlGrad(theta));
         }
-        return readNll(w, tasks);
-    }
-
-    /**
-     * MAML's forward inner loop: a checkpoint of the task copies before every K steps. With graphs, the
-     * K steps of a full segment are recorded once and replayed after each checkpoint.
-     */
-    private void forwardSweep(Workspace w, List<Launch> step, int steps, int k) {
-        int full = steps / k, rest = steps % k;
-        if (replayGraphs() && full >= 2) {
-            jcuda.driver.CUgraphExec exec = w.graph(List.of("MAML forward segment", step, k), () -> {
-                for (int t = 0; t < k; t++) for (Launch l : step) dev.run(l);
-            });
-            for (int seg = 0; seg < full; seg++) {
-                dev.run(w.checkpoint(seg));
-                dev.replay(exec);
-            }
-        } else {
-            for (int seg = 0; seg < full; seg++) {
-                dev.run(w.checkpoint(seg));
-                for (int t = 0; t < k; t++) for (Launch l : step) dev.run(l);
-            }
-        }
-        if (rest > 0) {
-            dev.run(w.checkpoint(full));
-            for (int t = 0; t < rest; t++) for (Launch l : step) dev.run(l);
-        }
-    }
-
-    /**
-     * MAML's reverse sweep, last segment first. Every segment of a full K steps runs the same body
-     * after its own entry (checkpoint and counter), so with graphs the body is recorded once and
-     * replayed; a shorter last segment is launched directly.
-     */
-    private void reverseSweep(Workspace w, int steps, int k) {
-        int full = steps / k, rest = steps % k;
-        if (rest > 0) for (Launch l : w.mamlSegmentReverse(full, steps, alpha)) dev.run(l);
-        List<Launch> body = w.mamlSegmentBody(k, alpha);
-        if (replayGraphs() && full >= 2) {
-            // The body is rebuilt on each call but its launches depend only on k and alpha (in this workspace).
-            jcuda.driver.CUgraphExec exec = w.graph(List.of("MAML reverse segment", k, alpha), () -> {
-                for (Launch l : body) dev.run(l);
-            });
-            for (int seg = full - 1; seg >= 0; seg--) {
-                for (Launch l : w.mamlSegmentEntry(seg)) dev.run(l);
-                dev.replay(exec);
-            }
-        } else {
-            for (int seg = full - 1; seg >= 0; seg--) {
-                for (Launch l : w.mamlSegmentEntry(seg)) dev.run(l);
-                for (Launch l : body) dev.run(l);
-            }
-        }
-    }
-
-    /** Steps recorded into one graph: long enough that replays cost little host time, short enough to record fast. */
-    static final int STEPS_PER_GRAPH = 16;
-    private boolean graphs = true;
-
-    /** Whether to record and replay graphs now: not while every launch is waited for. */
-    private boolean replayGraphs() {
-        return graphs && !dev.syncEachLaunch;
+        return inputs.readNll(w, tasks);
     }
 
     /**
@@ -430,10 +371,8 @@ public final class CudaEngine implements Engine, Tuning {
      */
     @Override
     public synchronized void useGraphs(boolean on) {
-        graphs = on;
+        loops.useGraphs(on);
     }
-
-    private PlanOptions options;
 
     /**
      * How many blocks share each column slab's rows in the fused backward kernels: 0 chooses per launch
@@ -442,7 +381,7 @@ public final class CudaEngine implements Engine, Tuning {
      */
     @Override
     public synchronized void useRowSplits(int splits) {
-        replan(options.withRowSplits(splits == 0 ? autoRowSplits() : RowSplits.fixed(splits)));
+        memory.replan(memory.options().withRowSplits(splits == 0 ? memory.autoRowSplits() : RowSplits.fixed(splits)));
     }
 
     /**
@@ -452,27 +391,7 @@ public final class CudaEngine implements Engine, Tuning {
      */
     @Override
     public synchronized void foldSmallLayers(boolean on) {
-        replan(options.withSmallLayersFolded(on));
-    }
-
-    private void replan(PlanOptions next) {
-        if (next.equals(options)) return;
-        options = next;
-        if (ws != null) {
-            dev.enter();
-            dev.sync("freeing the batch for a new plan");
-            ws.close();
-            ws = null;
-        }
-    }
-
-    /** Row splits chosen per launch for this GPU: its multiprocessors, and the fewest blocks of any fused backward kernel that fit on one. */
-    private RowSplits autoRowSplits() {
-        int perSm = Integer.MAX_VALUE;
-        for (KernelSig k : List.of(CudaKernels.LINEAR_BACKWARD_UPDATE, CudaKernels.LSTM_BLOCK_BACKWARD_UPDATE,
-                CudaKernels.LINEAR_BACKWARD_TANGENT, CudaKernels.LSTM_BLOCK_BACKWARD_TANGENT))
-            perSm = Math.min(perSm, dev.residentBlocks(k));
-        return RowSplits.auto(dev.multiprocessors, perSm);
+        memory.replan(memory.options().withSmallLayersFolded(on));
     }
 
     /**
@@ -481,57 +400,26 @@ public final class CudaEngine implements Engine, Tuning {
      */
     @Override
     public synchronized String rowSplits() {
-        return options.rowSplits().describe() + (ws == null ? "" : ": " + ws.plan.splitCounts());
-    }
-
-    /**
-     * Runs the launches of one inner step {@code steps} times. With graphs, whole blocks of
-     * STEPS_PER_GRAPH steps are recorded and replayed, so a step costs one launch per block instead of
-     * one per kernel; the rest of the steps are launched directly. With keep, step is a plan the
-     * workspace keeps, and its recording is kept too, for the next meta-step (and outside a timed
-     * region: bench times the replays, not the recording); otherwise it is recorded for this call only.
-     */
-    private void runSteps(Workspace w, List<Launch> step, int steps, boolean keep) {
-        int blocks = replayGraphs() ? steps / STEPS_PER_GRAPH : 0;
-        if (blocks >= 2) {
-            Runnable record = () -> {
-                for (int t = 0; t < STEPS_PER_GRAPH; t++) for (Launch l : step) dev.run(l);
-            };
-            if (keep) {
-                jcuda.driver.CUgraphExec exec = w.graph(List.of("steps", step), record);
-                for (int k = 0; k < blocks; k++) dev.replay(exec);
-            } else {
-                jcuda.driver.CUgraphExec exec = dev.capture(record);
-                try {
-                    for (int k = 0; k < blocks; k++) dev.replay(exec);
-                    dev.sync("the inner loop");
-                } finally {
-                    dev.destroy(exec);
-                }
-            }
-        } else {
-            blocks = 0;
-        }
-        for (int t = blocks * STEPS_PER_GRAPH; t < steps; t++) for (Launch l : step) dev.run(l);
+        return memory.rowSplits();
     }
 
     @Override
     public synchronized double[] evaluate(TaskBatch batch) {
-        checkBatch(batch);
+        inputs.check(batch);
         dev.enter();
         int steps = batch.maxSteps();
         double[] nll = new double[batch.size()];
-        int chunk = chunkSize(batch.size(), steps);
+        int chunk = memory.chunkSize(batch.size(), steps);
         try (var r = Nvtx.range("evaluate")) {
             for (int from = 0; from < batch.size(); from += chunk) {
                 int to = Math.min(batch.size(), from + chunk);
                 TaskBatch part = batch.slice(from, to);
-                Workspace w = workspace(to - from, steps, false, 0);
-                uploadInputs(w, part);
+                Workspace w = memory.workspace(to - from, steps, false, 0);
+                inputs.upload(w, part);
                 startTasks(w, false);
                 List<Launch> step = w.trainStep(alpha, false);
-                runSteps(w, step, steps, true);
-                System.arraycopy(readNll(w, to - from), 0, nll, from, to - from);
+                loops.steps(w, step, steps, true);
+                System.arraycopy(inputs.readNll(w, to - from), 0, nll, from, to - from);
             }
         }
         return nll;
@@ -539,141 +427,34 @@ public final class CudaEngine implements Engine, Tuning {
 
     @Override
     public synchronized int[][] sample(int[][] positions, int count, double temperature, long seed, boolean stopAtZero) {
+        return sample(positions, 0, count, temperature, seed, stopAtZero);
+    }
+
+    @Override
+    public synchronized int[][] sample(int[][] positions, int first, int count, double temperature, long seed, boolean stopAtZero) {
+        if (first < 0 || count < 0) throw new IllegalArgumentException("samples " + first + ".." + (first + count - 1));
         if (!(temperature > 0) || Double.isInfinite(temperature))
             throw new IllegalArgumentException("temperature must be positive and finite, got " + temperature);
         int steps = positions.length;
-        for (int t = 0; t < steps; t++) checkInput(positions[t], "position " + t);
+        for (int t = 0; t < steps; t++) inputs.checkInput(positions[t], "position " + t);
         int[][] out = new int[count][steps];
         if (count == 0 || steps == 0) return out;
         dev.enter();
-        int chunk = chunkSize(count, steps);
+        int chunk = memory.chunkSize(count, steps);
         try (var r = Nvtx.range("sample")) {
             for (int from = 0; from < count; from += chunk) {
                 int n = Math.min(count, from + chunk) - from;
-                Workspace w = workspace(n, steps, false, 0);
-                int[] xs = new int[steps * n * inDim];
-                for (int t = 0; t < steps; t++)
-                    for (int b = 0; b < n; b++) System.arraycopy(positions[t], 0, xs, (t * n + b) * inDim, inDim);
-                dev.upload(w.xs, Pointer.to(xs), (long) xs.length * Integer.BYTES, "the sampling positions");
-                long[] streams = new long[n];
-                for (int b = 0; b < n; b++) streams[b] = SampleStreams.start(seed, from + b);
-                dev.upload(w.streams, Pointer.to(streams), (long) n * Long.BYTES, "the random streams");
-                dev.zero(w.done, (long) n * Integer.BYTES, "the sample flags");
+                Workspace w = memory.workspace(n, steps, false, 0);
+                inputs.uploadSampling(w, positions, seed, first + from);
                 startTasks(w, false);
-                List<Launch> step = w.rated(w.plan.sampleStep(w.sgd(alpha, false), temperature, stopAtZero), w.params, false);
-                runSteps(w, step, steps, false);
+                List<Launch> step = w.withLearnedLr(w.plan.sampleStep(w.sgd(alpha, false), temperature, stopAtZero), w.params, false);
+                loops.steps(w, step, steps, false);
                 int[] drawn = new int[n * w.steps];
                 dev.download(Pointer.to(drawn), w.out, (long) drawn.length * Integer.BYTES, "the samples");
                 for (int b = 0; b < n; b++) System.arraycopy(drawn, b * w.steps, out[from + b], 0, steps);
             }
         }
         return out;
-    }
-
-    // ---- batches ----
-
-    private void checkBatch(TaskBatch batch) {
-        if (batch.kind() != model.task())
-            throw new IllegalArgumentException("a " + batch.kind().configName() + " batch for a " + model.task().configName() + " model");
-        if (batch.size() == 0) throw new IllegalArgumentException("the batch has no tasks");
-        for (int b = 0; b < batch.size(); b++)
-            for (int t = 0; t < batch.steps(b); t++) checkInput(batch.x()[b][t], "task " + b + " step " + t);
-    }
-
-    private void checkInput(int[] x, String where) {
-        if (x.length != inDim)
-            throw new IllegalArgumentException(where + ": x has " + x.length + " integers, the model reads " + inDim);
-        if (embedRows == null) return;
-        for (int j = 0; j < inDim; j++)
-            if (x[j] < 0 || x[j] >= embedRows[j])
-                throw new IllegalArgumentException(where + ": input " + j + " is " + x[j] + " but embed table " + j
-                        + " has rows 0.." + (embedRows[j] - 1));
-    }
-
-    /** xs [T x B x inDim] and ys [T x B]; a task shorter than T gets target -1 (no step) past its end. */
-    private void uploadInputs(Workspace w, TaskBatch batch) {
-        int tasks = batch.size(), steps = batch.maxSteps();
-        if (steps == 0) return;
-        try (var r = Nvtx.range("upload inputs")) {
-            int[] xs = new int[steps * tasks * inDim];
-            int[] ys = new int[steps * tasks];
-            Arrays.fill(ys, -1);
-            for (int b = 0; b < tasks; b++) {
-                for (int t = 0; t < batch.steps(b); t++) {
-                    System.arraycopy(batch.x()[b][t], 0, xs, (t * tasks + b) * inDim, inDim);
-                    ys[t * tasks + b] = batch.y()[b][t];
-                }
-            }
-            dev.upload(w.xs, Pointer.to(xs), (long) xs.length * Integer.BYTES, "the batch's inputs");
-            dev.upload(w.ys, Pointer.to(ys), (long) ys.length * Integer.BYTES, "the batch's targets");
-        }
-    }
-
-    /** Task copies from theta (and zero gradient sums), zero losses, step 0. */
-    private void startTasks(Workspace w, boolean accumulate) {
-        uploadRates(w);
-        for (Launch l : w.start(theta, accumulate)) dev.run(l);
-        dev.zero(w.nll, (long) w.tasks * Double.BYTES, "the losses");
-    }
-
-    private double[] readNll(Workspace w, int tasks) {
-        double[] nll = new double[tasks];
-        dev.download(Pointer.to(nll), w.nll, (long) tasks * Double.BYTES, "the losses");
-        return nll;
-    }
-
-    /** The workspace for this shape, reusing the current one when it fits; checks device memory first. */
-    private Workspace workspace(int tasks, int steps, boolean accumulate, int segment) {
-        if (tasks > MAX_TASKS) throw new IllegalArgumentException("the cuda backend runs at most " + MAX_TASKS + " tasks at once, asked for " + tasks);
-        int cap = Math.max(steps, 1);
-        if (ws != null && ws.tasks == tasks && ws.steps >= cap && (ws.accumulates || !accumulate)
-                && (segment == 0 || ws.segment == segment)) return ws;
-        if (ws != null) {
-            dev.sync("freeing the previous batch");
-            ws.close();
-            ws = null;
-        }
-        long need = Workspace.measure(model, tasks, cap, accumulate, segment, rated(), options);
-        long free = dev.memInfo()[0];
-        if (need + MARGIN > free) {
-            long perTask = perTask(cap, accumulate, segment);
-            int fit = fit(free, cap, accumulate, segment);
-            String maml = segment == 0 ? "" : " (MAML with segments of " + segment + " steps: "
-                    + mamlRowsPerTask(cap, segment) + " copies of the parameters per task)";
-            throw new DeviceException("a batch of " + tasks + " tasks of " + cap + " steps" + maml + " needs " + Bytes.show(need)
-                    + " of device memory (" + Bytes.show(perTask) + " per task) but " + Bytes.show(free) + " is free on "
-                    + dev.name + ": at most " + fit + " tasks fit; use --batch " + fit + " or less");
-        }
-        ws = Workspace.allocate(dev, model, tasks, cap, accumulate, segment, rated(), options);
-        return ws;
-    }
-
-    private boolean rated() {
-        return rates.learned();
-    }
-
-    private long perTask(int steps, boolean accumulate, int segment) {
-        return Workspace.measure(model, 2, steps, accumulate, segment, rated(), options)
-                - Workspace.measure(model, 1, steps, accumulate, segment, rated(), options);
-    }
-
-    /** How many tasks fit in free bytes. */
-    private int fit(long free, int steps, boolean accumulate, int segment) {
-        long per = perTask(steps, accumulate, segment);
-        long fixed = Workspace.measure(model, 1, steps, accumulate, segment, rated(), options) - per;
-        long n = (free - MARGIN - fixed) / Math.max(per, 1);
-        return (int) Math.max(0, Math.min(n, MAX_TASKS));
-    }
-
-    /** Tasks per chunk for evaluation and sampling, which may split a batch the device cannot hold at once. */
-    private int chunkSize(int tasks, int steps) {
-        int cap = Math.max(steps, 1);
-        if (ws != null && ws.tasks == tasks && ws.steps >= cap) return tasks;
-        long free = dev.memInfo()[0] + (ws == null ? 0 : ws.bytes());
-        int fit = fit(free, cap, false, 0);
-        if (fit < 1) throw new DeviceException("not even one task of " + cap + " steps fits in the " + Bytes.show(free)
-                + " of device memory free on " + dev.name);
-        return Math.min(tasks, fit);
     }
 
     @Override
@@ -684,7 +465,7 @@ public final class CudaEngine implements Engine, Tuning {
         Cleanup c = new Cleanup();
         c.run(dev::enter);
         c.run(() -> dev.sync("closing the engine"));
-        if (ws != null) ws.close(c);
+        memory.close(c);
         for (CUdeviceptr p : new CUdeviceptr[]{theta, adamM, adamV, metaGrad}) c.run(() -> dev.free(p));
         c.run(dev::close);
         c.rethrow("closing the engine");

@@ -110,7 +110,7 @@ final class GpuContext {
                         + ", CUDA driver " + Device.driverVersion() + "): " + m);
             }
             try {
-                for (KernelSig k : CudaKernels.ALL) {
+                for (KernelSig k : Kernels.ALL) {
                     CUfunction f = new CUfunction();
                     cuModuleGetFunction(f, module, k.name());
                     functions.put(k.name(), f);

@@ -4,9 +4,9 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * A kernel of kernels/*.cu: its name, its parameter list exactly as the .cu file declares it, and the
- * block shape its thread mapping assumes. Launches check their arguments against the parameter list,
- * and a test checks the lists against the .cu sources, so a mismatch fails loudly instead of silently.
+ * A kernel of kernels/*.cu: its name, its parameter list exactly as the .cu file declares it (the
+ * generated {@link Kernels} takes it from the sources), and the block shape its thread mapping assumes.
+ * Launches check their arguments against the parameter list, so a mismatch fails when a plan is built.
  */
 record KernelSig(String name, String params, int blockX, int blockY) {
 

@@ -17,16 +17,19 @@ final class Launch {
     final int gridX, gridY;
     /** The arguments as given (CUdeviceptr, Integer, Long, Float, Double), so a plan can be replayed without a GPU. */
     final List<Object> args;
+    /** What in the plan launched it (a layer's name and role), or "" where nothing more is known. */
+    final String origin;
     private final CUfunction function;
     private final Pointer params;
 
-    private Launch(KernelSig sig, CUfunction function, int gridX, int gridY, List<Object> args, Pointer params) {
+    private Launch(KernelSig sig, CUfunction function, int gridX, int gridY, List<Object> args, Pointer params, String origin) {
         this.sig = sig;
         this.function = function;
         this.gridX = gridX;
         this.gridY = gridY;
         this.args = args;
         this.params = params;
+        this.origin = origin;
     }
 
     /** The null pointer, for a pointer argument that selects nothing (a kernel checks it against null). */
@@ -41,7 +44,7 @@ final class Launch {
      * A launch of sig on a (gridX, gridY) grid with the kernel's own block shape. Arguments: CUdeviceptr
      * for pointers, Integer, Long, Float, Double for the scalars, in the .cu order.
      */
-    static Launch of(Functions functions, KernelSig sig, int gridX, int gridY, Object... args) {
+    private static Launch of(Functions functions, KernelSig sig, int gridX, int gridY, String origin, Object[] args) {
         if (gridX < 1 || gridY < 1 || gridY > 65535)
             throw new IllegalStateException(sig.name() + ": grid (" + gridX + ", " + gridY + ") is out of range");
         List<KernelSig.Param> ps = sig.parse();
@@ -65,7 +68,70 @@ final class Launch {
                 throw new IllegalStateException(sig.name() + ": argument " + i + " (" + p.type() + " " + p.name() + ") got "
                         + (a == null ? "null" : a.getClass().getSimpleName()));
         }
-        return new Launch(sig, functions.get(sig), gridX, gridY, List.of(args), Pointer.to(ptrs));
+        return new Launch(sig, functions.get(sig), gridX, gridY, List.of(args), Pointer.to(ptrs), origin);
+    }
+
+    /**
+     * A launch being put together: the generated launcher of each kernel ({@link Kernels}) sets its
+     * arguments by their .cu names; {@link #build} checks that every one is set and makes the launch.
+     */
+    abstract static class Builder<B extends Builder<B>> {
+        private final KernelSig sig;
+        private final List<KernelSig.Param> params;
+        private final Object[] args;
+        private int gridX, gridY;
+        private String origin = "";
+
+        Builder(KernelSig sig) {
+            this.sig = sig;
+            this.params = sig.parse();
+            this.args = new Object[params.size()];
+        }
+
+        @SuppressWarnings("unchecked")
+        private B self() {
+            return (B) this;
+        }
+
+        /** Sets argument i; the generated setters call it. */
+        protected final B put(int i, Object value) {
+            if (value == null) throw new IllegalStateException(sig.name() + ": " + params.get(i).name() + " is null");
+            args[i] = value;
+            return self();
+        }
+
+        /**
+         * Sets the argument of that name, for the groups of parameters several kernels share (an update's
+         * scale, acc and accOn, a folded layer's arguments); its type is checked when the launch is built.
+         */
+        final B set(String name, Object value) {
+            for (int i = 0; i < params.size(); i++) if (params.get(i).name().equals(name)) return put(i, value);
+            throw new IllegalStateException(sig.name() + " has no parameter " + name);
+        }
+
+        /** Whether the kernel has a parameter of that name. */
+        final boolean has(String name) {
+            return params.stream().anyMatch(p -> p.name().equals(name));
+        }
+
+        /** The grid, in blocks of the kernel's own shape. */
+        final B grid(int x, int y) {
+            gridX = x;
+            gridY = y;
+            return self();
+        }
+
+        /** What in the plan makes this launch, for the plan's listing and for errors. */
+        final B from(String what) {
+            origin = what;
+            return self();
+        }
+
+        final Launch build(Functions functions) {
+            for (int i = 0; i < args.length; i++)
+                if (args[i] == null) throw new IllegalStateException(sig.name() + ": " + params.get(i).name() + " is not set");
+            return of(functions, sig, gridX, gridY, origin, args);
+        }
     }
 
     /** Blocks needed to cover n items with per items each. */
@@ -81,7 +147,9 @@ final class Launch {
      * (the offsets and sizes among them say which layer of the plan launched it).
      */
     String describe() {
-        StringBuilder b = new StringBuilder(sig.name()).append(" on a (").append(gridX).append(", ").append(gridY)
+        StringBuilder b = new StringBuilder(sig.name());
+        if (!origin.isEmpty()) b.append(" (").append(origin).append(')');
+        b.append(" on a (").append(gridX).append(", ").append(gridY)
                 .append(") grid of (").append(sig.blockX()).append(", ").append(sig.blockY()).append(") threads");
         List<KernelSig.Param> ps = sig.parse();
         String sep = " with ";

@@ -29,13 +29,13 @@ final class Workspace implements AutoCloseable {
     final CUdeviceptr[] checkpointRows, states;
     final CUdeviceptr lambda;
     /**
-     * Learned inner learning rates, else null: the rate of every parameter element [P], one step's
-     * gradient sums gs [B x P] (the fused updates add into them, rated_step applies them), FOMAML's
-     * sums of squared gradients q [B x P], MAML's rate-gradient rows rateGrad [B x P] and its tangent
-     * direction rates * lambda [B x P] (for a fixed rate the direction is lambda itself), and the mean
-     * over tasks of the rates' gradient rateMean [P] doubles.
+     * Learned inner learning rates, else null: the rate of every parameter element innerLr [P], one
+     * step's gradient sums stepGrad [B x P] (the fused updates add into them, inner_lr_update applies
+     * them), FOMAML's sums of squared gradients gradSquares [B x P], MAML's rows of the rates' gradient
+     * lrGrad [B x P] and its tangent direction innerLr * lambda [B x P] (for a fixed rate the direction
+     * is lambda itself), and the mean over tasks of the rates' gradient lrGradMean [P] doubles.
      */
-    final CUdeviceptr rates, gs, q, rateGrad, direction, rateMean;
+    final CUdeviceptr innerLr, stepGrad, gradSquares, lrGrad, direction, lrGradMean;
     /** [B] doubles for the losses of recomputed steps, which must not count twice. */
     final CUdeviceptr nllScratch;
     final Arena arena;
@@ -52,8 +52,11 @@ final class Workspace implements AutoCloseable {
     private final CUdeviceptr base;
     private final Device dev;
 
-    private Workspace(Device dev, CUdeviceptr base, ModelSpec spec, int tasks, int steps, boolean accumulates,
-                      int segment, boolean rated, PlanOptions options, Launch.Functions fns) {
+    private Workspace(Device dev, CUdeviceptr base, Shape shape, Launch.Functions fns) {
+        ModelSpec spec = shape.spec();
+        int tasks = shape.tasks(), steps = shape.steps(), segment = shape.segment();
+        boolean accumulates = shape.accumulates(), rated = shape.learnedLr();
+        PlanOptions options = shape.options();
         this.dev = dev;
         this.options = options;
         this.base = base;
@@ -69,109 +72,99 @@ final class Workspace implements AutoCloseable {
         this.checkpoints = segment == 0 ? 0 : (Math.max(steps, 1) + segment - 1) / segment;
         this.arena = base == null ? Arena.measuring() : Arena.over(base);
         long bp = (long) tasks * paramStride;
-        params = arena.floats(bp);
-        acc = accumulates ? arena.floats(bp) : null;
-        xs = arena.ints((long) steps * tasks * spec.task().inputDim);
-        ys = arena.ints((long) steps * tasks);
-        step = arena.ints(1);
-        nll = arena.doubles(tasks);
-        streams = arena.longs(tasks);
-        done = arena.ints(tasks);
-        out = arena.ints((long) tasks * steps);
+        params = arena.floats(bp, "task parameters");
+        acc = accumulates ? arena.floats(bp, "gradient sums") : null;
+        xs = arena.ints((long) steps * tasks * spec.task().inputDim, "inputs");
+        ys = arena.ints((long) steps * tasks, "targets");
+        step = arena.ints(1, "step counter");
+        nll = arena.doubles(tasks, "losses");
+        streams = arena.longs(tasks, "sample streams");
+        done = arena.ints(tasks, "samples ended");
+        out = arena.ints((long) tasks * steps, "samples drawn");
         checkpointRows = new CUdeviceptr[checkpoints];
-        for (int i = 0; i < checkpoints; i++) checkpointRows[i] = arena.floats(bp);
+        for (int i = 0; i < checkpoints; i++) checkpointRows[i] = arena.floats(bp, "checkpoint " + i);
         states = new CUdeviceptr[segment];
-        for (int i = 0; i < segment; i++) states[i] = arena.floats(bp);
-        lambda = segment > 0 ? arena.floats(bp) : null;
-        nllScratch = segment > 0 ? arena.doubles(tasks) : null;
-        rates = rated ? arena.floats(paramCount) : null;
-        gs = rated ? arena.floats(bp) : null;
-        q = rated && accumulates ? arena.floats(bp) : null;
-        rateGrad = rated && segment > 0 ? arena.floats(bp) : null;
-        direction = rated && segment > 0 ? arena.floats(bp) : lambda;
-        rateMean = rated ? arena.doubles(paramCount) : null;
+        for (int i = 0; i < segment; i++) states[i] = arena.floats(bp, "segment state " + i);
+        lambda = segment > 0 ? arena.floats(bp, "adjoint lambda") : null;
+        nllScratch = segment > 0 ? arena.doubles(tasks, "recomputed losses") : null;
+        innerLr = rated ? arena.floats(paramCount, "inner learning rates") : null;
+        stepGrad = rated ? arena.floats(bp, "step gradient sums") : null;
+        gradSquares = rated && accumulates ? arena.floats(bp, "squared gradient sums") : null;
+        lrGrad = rated && segment > 0 ? arena.floats(bp, "inner lr gradient rows") : null;
+        direction = rated && segment > 0 ? arena.floats(bp, "tangent direction") : lambda;
+        lrGradMean = rated ? arena.doubles(paramCount, "inner lr gradient mean") : null;
         plan = new StepPlan(spec, this, fns);
     }
 
 
-    /** Bytes a workspace of this shape takes. Builds the whole plan against placeholders, so it also checks every launch. */
-    static long measure(ModelSpec spec, int tasks, int steps, boolean accumulates) {
-        return measure(spec, tasks, steps, accumulates, 0);
-    }
-
-    /** As {@link #measure(ModelSpec, int, int, boolean)} with MAML's buffers for segment length K (0: none). */
-    static long measure(ModelSpec spec, int tasks, int steps, boolean accumulates, int segment) {
-        return measure(spec, tasks, steps, accumulates, segment, false);
-    }
-
-    /** With the buffers of learned inner learning rates when rated. */
-    static long measure(ModelSpec spec, int tasks, int steps, boolean accumulates, int segment, boolean rated) {
-        return measure(spec, tasks, steps, accumulates, segment, rated, PlanOptions.DEFAULT);
-    }
-
-    /** Laid out with these options (the row splits' scratch, the layernorm tails' counts). */
-    static long measure(ModelSpec spec, int tasks, int steps, boolean accumulates, int segment, boolean rated,
-                        PlanOptions options) {
-        return new Workspace(null, null, spec, tasks, steps, accumulates, segment, rated, options, sig -> null).arena.used();
-    }
-
-    /** A workspace of placeholders: nothing allocated, nothing launchable, every launch argument checked. */
-    static Workspace measuring(ModelSpec spec, int tasks, int steps, boolean accumulates) {
-        return measuring(spec, tasks, steps, accumulates, 0);
-    }
-
-    static Workspace measuring(ModelSpec spec, int tasks, int steps, boolean accumulates, int segment) {
-        return measuring(spec, tasks, steps, accumulates, segment, PlanOptions.DEFAULT);
-    }
-
-    static Workspace measuring(ModelSpec spec, int tasks, int steps, boolean accumulates, int segment, PlanOptions options) {
-        return new Workspace(null, null, spec, tasks, steps, accumulates, segment, false, options, sig -> null);
+    /** The shape of a workspace for B tasks of T steps: no gradient sums, no MAML buffers, fixed rates, default layout. */
+    static Shape shape(ModelSpec spec, int tasks, int steps) {
+        return new Shape(spec, tasks, steps, false, 0, false, PlanOptions.DEFAULT);
     }
 
     /**
-     * A workspace laid out from base with no device behind it: its launches carry real pointers but
-     * cannot run here. For replaying a plan on something else than a GPU (the kernel emulation test).
+     * What a workspace holds: B tasks of T steps, FOMAML's gradient sums (accumulates), MAML's buffers
+     * for segments of K steps (0: none), learned inner learning rates' buffers (learnedLr), laid out with options. From a
+     * shape come its size, a workspace of placeholders, one laid out at a given base, or one on a device.
      */
-    static Workspace at(CUdeviceptr base, ModelSpec spec, int tasks, int steps, boolean accumulates) {
-        return at(base, spec, tasks, steps, accumulates, 0);
-    }
+    record Shape(ModelSpec spec, int tasks, int steps, boolean accumulates, int segment, boolean learnedLr, PlanOptions options) {
+        Shape accumulating(boolean on) {
+            return new Shape(spec, tasks, steps, on, segment, learnedLr, options);
+        }
 
-    static Workspace at(CUdeviceptr base, ModelSpec spec, int tasks, int steps, boolean accumulates, int segment) {
-        return at(base, spec, tasks, steps, accumulates, segment, false);
-    }
+        Shape maml(int k) {
+            return new Shape(spec, tasks, steps, accumulates, k, learnedLr, options);
+        }
 
-    static Workspace at(CUdeviceptr base, ModelSpec spec, int tasks, int steps, boolean accumulates, int segment, boolean rated) {
-        return at(base, spec, tasks, steps, accumulates, segment, rated, PlanOptions.DEFAULT);
-    }
+        Shape learnedLr(boolean on) {
+            return new Shape(spec, tasks, steps, accumulates, segment, on, options);
+        }
 
-    static Workspace at(CUdeviceptr base, ModelSpec spec, int tasks, int steps, boolean accumulates, int segment, boolean rated,
-                        PlanOptions options) {
-        return new Workspace(null, base, spec, tasks, steps, accumulates, segment, rated, options, sig -> null);
-    }
+        Shape options(PlanOptions o) {
+            return new Shape(spec, tasks, steps, accumulates, segment, learnedLr, o);
+        }
 
-    static Workspace allocate(Device dev, ModelSpec spec, int tasks, int steps, boolean accumulates, int segment, boolean rated,
-                              PlanOptions options) {
-        long bytes = measure(spec, tasks, steps, accumulates, segment, rated, options);
-        CUdeviceptr base = dev.alloc(bytes, "a batch of " + tasks + " tasks");
-        try {
-            Workspace ws = new Workspace(dev, base, spec, tasks, steps, accumulates, segment, rated, options, dev::function);
-            ws.arena.uploadConstants(dev);
-            return ws;
-        } catch (RuntimeException e) {
-            dev.free(base);
-            throw e;
+        /** Bytes a workspace of this shape takes. Builds the whole plan against placeholders, so it also checks every launch. */
+        long bytes() {
+            return measuring().arena.used();
+        }
+
+        /** A workspace of placeholders: nothing allocated, nothing launchable, every launch argument checked. */
+        Workspace measuring() {
+            return new Workspace(null, null, this, sig -> null);
+        }
+
+        /**
+         * A workspace laid out from base with no device behind it: its launches carry real pointers but
+         * cannot run here (for comparing the launches of two layouts).
+         */
+        Workspace at(CUdeviceptr base) {
+            return new Workspace(null, base, this, sig -> null);
+        }
+
+        /** The workspace in one allocation on the device, its constant tables uploaded. */
+        Workspace allocate(Device dev) {
+            CUdeviceptr base = dev.alloc(bytes(), "a batch of " + tasks + " tasks");
+            try {
+                Workspace ws = new Workspace(dev, base, this, dev::function);
+                ws.arena.uploadConstants(dev);
+                return ws;
+            } catch (RuntimeException e) {
+                dev.free(base);
+                throw e;
+            }
         }
     }
 
     /**
      * The update of the inner SGD step; with acc the gradients are also summed (FOMAML). With learned
-     * rates the layers only sum the step's gradient into gs, and {@link #ratedStep} updates.
+     * rates the layers only sum the step's gradient into stepGrad, and {@link #innerLrUpdate} updates.
      */
-    StepPlan.Update sgd(float alpha, boolean accumulate) {
+    Target.Update sgd(float alpha, boolean accumulate) {
         if (accumulate && acc == null) throw new IllegalStateException("this workspace has no gradient sums");
-        if (rates != null) return new StepPlan.Update(0f, gs, 1);
+        if (innerLr != null) return new Target.Update(0f, stepGrad, 1);
         // Without accumulation the kernels never touch acc; they still get a valid pointer.
-        return accumulate ? new StepPlan.Update(-alpha, acc, 1) : new StepPlan.Update(-alpha, params, 0);
+        return accumulate ? new Target.Update(-alpha, acc, 1) : new Target.Update(-alpha, params, 0);
     }
 
     private List<Launch> plainStep, accumulatingStep;
@@ -185,80 +178,88 @@ final class Workspace implements AutoCloseable {
             stepAlpha = alpha;
         }
         if (accumulate) {
-            if (accumulatingStep == null) accumulatingStep = rated(plan.trainStep(sgd(alpha, true)), params, true);
+            if (accumulatingStep == null) accumulatingStep = withLearnedLr(plan.trainStep(sgd(alpha, true)), params, true);
             return accumulatingStep;
         }
-        if (plainStep == null) plainStep = rated(plan.trainStep(sgd(alpha, false)), params, false);
+        if (plainStep == null) plainStep = withLearnedLr(plan.trainStep(sgd(alpha, false)), params, false);
         return plainStep;
     }
 
     /** A step's launches followed by the update with learned rates of the parameters at p; the launches alone without them. */
-    List<Launch> rated(List<Launch> step, CUdeviceptr p, boolean accumulate) {
-        if (rates == null) return step;
+    List<Launch> withLearnedLr(List<Launch> step, CUdeviceptr p, boolean accumulate) {
+        if (innerLr == null) return step;
         List<Launch> ops = new java.util.ArrayList<>(step);
-        ops.add(ratedStep(p, accumulate));
-        return ops;
+        ops.add(innerLrUpdate(p, accumulate));
+        return List.copyOf(ops);
     }
 
-    /** p -= rates * gs (gs then zero); accumulating, FOMAML's sums and squares too. */
-    Launch ratedStep(CUdeviceptr p, boolean accumulate) {
-        // rated_step(float* p, float* gs, const float* rates, float* acc, float* q, int accOn, int P, int S, int B)
-        return Launch.of(fns, CudaKernels.RATED_STEP, Launch.blocks(paramCount, CudaKernels.RATED_STEP.blockX()), tasks,
-                p, gs, rates, accumulate ? acc : p, accumulate ? q : p, accumulate ? 1 : 0, paramCount, paramStride, tasks);
+    /** p -= innerLr * stepGrad (stepGrad then zero); accumulating, FOMAML's sums and squares too. */
+    Launch innerLrUpdate(CUdeviceptr p, boolean accumulate) {
+        return Kernels.innerLrUpdate().grid(Launch.blocks(paramCount, Kernels.INNER_LR_UPDATE.blockX()), tasks).p(p).stepGrad(stepGrad).innerLr(innerLr)
+                .acc(accumulate ? acc : p).gradSquares(accumulate ? gradSquares : p).accOn(accumulate ? 1 : 0).P(paramCount).S(paramStride).B(tasks)
+                .from("learned-rate update").build(fns);
     }
 
     /** Before a task loop: task copies from theta (and zero gradient sums when accumulating), step 0. */
     List<Launch> start(CUdeviceptr theta, boolean accumulate) {
-        // tasks_from_theta(const float* theta, int P, int S, int B, float* p, float* acc, int accOn)
-        Launch copies = Launch.of(fns, CudaKernels.TASKS_FROM_THETA, Launch.blocks(paramStride, CudaKernels.TASKS_FROM_THETA.blockX()),
-                tasks, theta, paramCount, paramStride, tasks, params, accumulate ? acc : params, accumulate ? 1 : 0);
-        // step_set(int* step, int value)
-        Launch set = Launch.of(fns, CudaKernels.STEP_SET, 1, 1, step, 0);
-        if (rates == null) return List.of(copies, set);
+        Launch copies = Kernels.tasksFromTheta().grid(Launch.blocks(paramStride, Kernels.TASKS_FROM_THETA.blockX()), tasks).theta(theta)
+                .P(paramCount).S(paramStride).B(tasks).p(params).acc(accumulate ? acc : params).accOn(accumulate ? 1 : 0)
+                .from("task copies").build(fns);
+        Launch set = stepSet(0);
+        if (innerLr == null) return List.of(copies, set);
         List<Launch> ops = new java.util.ArrayList<>(List.of(copies, set));
-        // rows_zero(float* dst, int P, int B)
-        ops.add(rows(CudaKernels.ROWS_ZERO, gs, paramStride, tasks));
-        if (accumulate) ops.add(rows(CudaKernels.ROWS_ZERO, q, paramStride, tasks));
-        return ops;
+        ops.add(zeroRows(stepGrad, "zero step gradient sums"));
+        if (accumulate) ops.add(zeroRows(gradSquares, "zero squared gradient sums"));
+        return List.copyOf(ops);
     }
 
-    /** After FOMAML's loop with learned rates: rateMean = the mean over tasks of the per-element rates' gradient. */
-    Launch ratesFomamlMean() {
-        // rates_fomaml_mean(const float* acc, const float* q, int P, int S, int B, double* gr)
-        return Launch.of(fns, CudaKernels.RATES_FOMAML_MEAN, Launch.blocks(paramCount, CudaKernels.RATES_FOMAML_MEAN.blockX()), 1,
-                acc, q, paramCount, paramStride, tasks, rateMean);
+    /** After FOMAML's loop with learned rates: lrGradMean = the mean over tasks of the per-element rates' gradient. */
+    Launch innerLrFomamlGrad() {
+        return Kernels.innerLrFomamlGrad().grid(Launch.blocks(paramCount, Kernels.INNER_LR_FOMAML_GRAD.blockX()), 1).acc(acc).gradSquares(gradSquares)
+                .P(paramCount).S(paramStride).B(tasks).lrGradMean(lrGradMean).from("rates' gradient").build(fns);
     }
 
-    /** After MAML's reverse sweep with learned rates: rateMean = the mean over tasks of the rate-gradient rows. */
-    Launch ratesMamlMean(CUdeviceptr theta) {
-        // meta_gradient_mean(const float* rows, const float* theta, int reptile, int P, int S, int B, double* g)
-        return Launch.of(fns, CudaKernels.META_GRADIENT_MEAN, Launch.blocks(paramCount, CudaKernels.META_GRADIENT_MEAN.blockX()), 1,
-                rateGrad, theta, 0, paramCount, paramStride, tasks, rateMean);
+    /** After MAML's reverse sweep with learned rates: lrGradMean = the mean over tasks of the rate-gradient rows. */
+    Launch innerLrMamlGrad(CUdeviceptr theta) {
+        return mean(lrGrad, theta, false, lrGradMean, "rates' gradient");
     }
 
     /** After a task loop: g = theta - mean of the task copies (Reptile) or the mean of the gradient sums (FOMAML). */
     Launch metaGradientMean(CUdeviceptr theta, CUdeviceptr g, boolean fomaml) {
-        // meta_gradient_mean(const float* rows, const float* theta, int reptile, int P, int S, int B, double* g)
-        return Launch.of(fns, CudaKernels.META_GRADIENT_MEAN, Launch.blocks(paramCount, CudaKernels.META_GRADIENT_MEAN.blockX()), 1,
-                fomaml ? acc : params, theta, fomaml ? 0 : 1, paramCount, paramStride, tasks, g);
+        return mean(fomaml ? acc : params, theta, !fomaml, g, "meta-gradient");
+    }
+
+    /** g = the mean over tasks of rows, or of theta - rows (reptile). */
+    private Launch mean(CUdeviceptr rows, CUdeviceptr theta, boolean reptile, CUdeviceptr g, String what) {
+        return Kernels.metaGradientMean().grid(Launch.blocks(paramCount, Kernels.META_GRADIENT_MEAN.blockX()), 1).rows(rows).theta(theta)
+                .reptile(reptile ? 1 : 0).P(paramCount).S(paramStride).B(tasks).g(g).from(what).build(fns);
     }
 
     /** The outer Adam step t on theta with the meta-gradient g (float64). */
-    static Launch adamStep(Launch.Functions fns, int paramCount, CUdeviceptr theta, CUdeviceptr g, CUdeviceptr m,
+    static Launch adamUpdate(Launch.Functions fns, int paramCount, CUdeviceptr theta, CUdeviceptr g, CUdeviceptr m,
                            CUdeviceptr v, org.reptilegen.core.Adam a, long t) {
         double bc1 = 1 - Math.pow(a.beta1(), t);
         double sqrtBc2 = Math.sqrt(1 - Math.pow(a.beta2(), t));
-        // adam_step(float* theta, const double* g, float* m, float* v, int P, double beta1, double beta2, double eps,
-        //           double stepSize, double sqrtBc2)
-        return Launch.of(fns, CudaKernels.ADAM_STEP, Launch.blocks(paramCount, CudaKernels.ADAM_STEP.blockX()), 1,
-                theta, g, m, v, paramCount, a.beta1(), a.beta2(), a.eps(), a.lr() / bc1, sqrtBc2);
+        return Kernels.adamUpdate().grid(Launch.blocks(paramCount, Kernels.ADAM_UPDATE.blockX()), 1).theta(theta).g(g).m(m).v(v).P(paramCount)
+                .beta1(a.beta1()).beta2(a.beta2()).eps(a.eps()).lrCorrected(a.lr() / bc1).sqrtBc2(sqrtBc2).from("Adam step").build(fns);
     }
 
     // ---- MAML ----
 
-    /** A one-thread-per-element launch over the [B x stride] rows (rows_copy, rows_zero). */
-    private Launch rows(KernelSig sig, Object... args) {
-        return Launch.of(fns, sig, Launch.blocks(paramStride, sig.blockX()), tasks, args);
+    /** dst = src over the [B x stride] rows. */
+    private Launch copyRows(CUdeviceptr src, CUdeviceptr dst, String what) {
+        return Kernels.rowsCopy().grid(Launch.blocks(paramStride, Kernels.ROWS_COPY.blockX()), tasks).src(src).dst(dst).P(paramStride)
+                .B(tasks).from(what).build(fns);
+    }
+
+    /** dst = 0 over the [B x stride] rows. */
+    private Launch zeroRows(CUdeviceptr dst, String what) {
+        return Kernels.rowsZero().grid(Launch.blocks(paramStride, Kernels.ROWS_ZERO.blockX()), tasks).dst(dst).P(paramStride).B(tasks)
+                .from(what).build(fns);
+    }
+
+    private Launch stepSet(int value) {
+        return Kernels.stepSet().grid(1, 1).step(step).value(value).from("step counter set").build(fns);
     }
 
     /** Floats per task row for count parameters: count rounded up to 32 (128 bytes). */
@@ -273,17 +274,15 @@ final class Workspace implements AutoCloseable {
     /** Before MAML's reverse sweep: lambda_T = 0 (and the rates' gradient rows 0). */
     List<Launch> mamlStart() {
         needMaml();
-        // rows_zero(float* dst, int P, int B)
-        List<Launch> ops = new java.util.ArrayList<>(List.of(rows(CudaKernels.ROWS_ZERO, lambda, paramStride, tasks)));
-        if (rateGrad != null) ops.add(rows(CudaKernels.ROWS_ZERO, rateGrad, paramStride, tasks));
-        return ops;
+        List<Launch> ops = new java.util.ArrayList<>(List.of(zeroRows(lambda, "lambda_T = 0")));
+        if (lrGrad != null) ops.add(zeroRows(lrGrad, "zero rate gradient rows"));
+        return List.copyOf(ops);
     }
 
     /** In the forward inner loop, before step seg * K: the task copies into checkpoint seg. */
     Launch checkpoint(int seg) {
         needMaml();
-        // rows_copy(const float* src, float* dst, int P, int B)
-        return rows(CudaKernels.ROWS_COPY, params, checkpointRows[seg], paramStride, tasks);
+        return copyRows(params, checkpointRows[seg], "checkpoint " + seg);
     }
 
     private List<List<Launch>> recomputeSteps, hvpSteps;
@@ -302,10 +301,7 @@ final class Workspace implements AutoCloseable {
     /** A segment's entry: states[0] from checkpoint seg, the step counter at the segment's first step. */
     List<Launch> mamlSegmentEntry(int seg) {
         needMaml();
-        // rows_copy(const float* src, float* dst, int P, int B)
-        return List.of(rows(CudaKernels.ROWS_COPY, checkpointRows[seg], states[0], paramStride, tasks),
-                // step_set(int* step, int value)
-                Launch.of(fns, CudaKernels.STEP_SET, 1, 1, step, seg * segment));
+        return List.of(copyRows(checkpointRows[seg], states[0], "segment " + seg + " from its checkpoint"), stepSet(seg * segment));
     }
 
     /**
@@ -322,16 +318,15 @@ final class Workspace implements AutoCloseable {
             hvpSteps = new java.util.ArrayList<>();
             for (int j = 0; j < segment; j++) {
                 // The recomputed losses go to scratch: the forward loop already counted them.
-                StepPlan.Update u = rates != null ? new StepPlan.Update(0f, gs, 1) : new StepPlan.Update(-alpha, states[j], 0);
-                recomputeSteps.add(j == 0 ? List.of() : rated(plan.trainStep(u, states[j], nllScratch), states[j], false));
+                Target.Update u = innerLr != null ? new Target.Update(0f, stepGrad, 1) : new Target.Update(-alpha, states[j], 0);
+                recomputeSteps.add(j == 0 ? List.of() : withLearnedLr(plan.trainStep(Target.step(states[j], nllScratch, u)), states[j], false));
                 hvpSteps.add(plan.hvpStep(states[j], alpha));
             }
             mamlAlpha = alpha;
         }
         List<Launch> ops = new java.util.ArrayList<>();
         for (int j = 1; j < length; j++) {
-            // rows_copy(const float* src, float* dst, int P, int B)
-            ops.add(rows(CudaKernels.ROWS_COPY, states[j - 1], states[j], paramStride, tasks));
+            ops.add(copyRows(states[j - 1], states[j], "segment state " + j));
             ops.addAll(recomputeSteps.get(j));
         }
         // The recomputation leaves the counter at the segment's last step; each Hessian-vector step moves it back by one.
@@ -342,9 +337,7 @@ final class Workspace implements AutoCloseable {
     /** After the reverse sweep: g = the mean over tasks of lambda_0. */
     Launch mamlMean(CUdeviceptr theta, CUdeviceptr g) {
         needMaml();
-        // meta_gradient_mean(const float* rows, const float* theta, int reptile, int P, int S, int B, double* g)
-        return Launch.of(fns, CudaKernels.META_GRADIENT_MEAN, Launch.blocks(paramCount, CudaKernels.META_GRADIENT_MEAN.blockX()), 1,
-                lambda, theta, 0, paramCount, paramStride, tasks, g);
+        return mean(lambda, theta, false, g, "meta-gradient");
     }
 
     /** Bytes of the one allocation. */

@@ -181,7 +181,7 @@ class CudaEngineGpuTest {
         // segments of ceil(sqrt(39)) = 7 steps: five full ones replayed in both sweeps, a rest of 4 launched.
         // A second batch of the same shape replays the recordings kept from the first with new inputs.
         // mnist-lstm's layers at width 32: the sequencing is what is tested, not the size.
-        int steps = 2 * CudaEngine.STEPS_PER_GRAPH + 7;
+        int steps = 2 * InnerLoopRunner.STEPS_PER_GRAPH + 7;
         for (Algorithm alg : new Algorithm[]{Algorithm.REPTILE, Algorithm.FOMAML, Algorithm.MAML}) {
             ModelSpec m = CudaTestModels.SMALL_LSTM;
             double[] theta = CudaTestModels.params(m, 41, 0.03);
@@ -305,15 +305,17 @@ class CudaEngineGpuTest {
             int[][] positions = new int[steps][];
             for (int t = 0; t < steps; t++) positions[t] = text ? new int[]{t} : new int[]{t % 5, t % 6};
             int count = 6;
-            int[][] a, b, other, cpuSamples;
+            int[][] a, b, other, cpuSamples, share;
             try (CudaEngine gpu = new CudaEngine(settings(m, Algorithm.REPTILE, 0.1, Precision.FLOAT32))) {
                 gpu.setState(TrainState.fresh(theta));
                 a = gpu.sample(positions, count, 0.9, 11, text);
                 b = gpu.sample(positions, count, 0.9, 11, text);
+                share = gpu.sample(positions, 2, 3, 0.9, 11, text);
                 other = gpu.sample(positions, count, 0.9, 12, text);
                 assertArrayEquals(theta, gpu.state().theta(), 0.0, "sampling leaves theta alone");
             }
             for (int i = 0; i < count; i++) assertArrayEquals(a[i], b[i], "sample " + i + " with one seed");
+            for (int i = 0; i < 3; i++) assertArrayEquals(a[2 + i], share[i], "samples 2..4 drawn on their own (a rank's share)");
             assertTrue(!Arrays.deepEquals(a, other), "another seed draws other samples");
             try (CpuEngine cpu = new CpuEngine(settings(m, Algorithm.REPTILE, 0.1, Precision.FLOAT64))) {
                 cpu.setState(TrainState.fresh(theta));

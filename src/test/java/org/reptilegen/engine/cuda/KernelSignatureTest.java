@@ -17,9 +17,9 @@ import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 
 /**
- * The Java side's parameter lists and block shapes against the .cu sources: every kernel declared in
- * kernels/*.cu is in CudaKernels with the same parameter types and names in the same order, and the
- * constants the launches use match the kernels' #defines. No GPU needed.
+ * The Java side against the .cu sources: the generated launchers cover every kernel declared in
+ * kernels/*.cu with the same parameter types and names in the same order (the generator read them all),
+ * and the block shapes and constants the launches use match the kernels' #defines. No GPU needed.
  */
 class KernelSignatureTest {
     private static final Pattern KERNEL = Pattern.compile(
@@ -43,8 +43,8 @@ class KernelSignatureTest {
         Matcher m = KERNEL.matcher(sources());
         while (m.find()) declared.put(m.group(1), m.group(2));
         Map<String, KernelSig> java = new TreeMap<>();
-        for (KernelSig k : CudaKernels.ALL) java.put(k.name(), k);
-        assertEquals(declared.keySet(), java.keySet(), "kernels in the .cu files vs CudaKernels.ALL");
+        for (KernelSig k : Kernels.ALL) java.put(k.name(), k);
+        assertEquals(declared.keySet(), java.keySet(), "kernels in the .cu files vs Kernels.ALL");
         for (Map.Entry<String, String> e : declared.entrySet()) {
             List<KernelSig.Param> cu = new KernelSig(e.getKey(), e.getValue(), 1, 1).parse();
             List<KernelSig.Param> jv = java.get(e.getKey()).parse();
@@ -63,16 +63,16 @@ class KernelSignatureTest {
         Map<String, Integer> d = new HashMap<>();
         Matcher m = DEFINE.matcher(sources());
         while (m.find()) d.put(m.group(1), Integer.parseInt(m.group(2)));
-        assertEquals(CudaKernels.LINEAR_FORWARD_ROWS * 32, CudaKernels.LINEAR_FORWARD.blockX());
+        assertEquals(CudaKernels.LINEAR_FORWARD_ROWS * 32, Kernels.LINEAR_FORWARD.blockX());
         assertEquals(d.get("LIN_FWD_WARPS"), CudaKernels.LINEAR_FORWARD_ROWS);
         assertEquals(d.get("LIN_BWD_COLS"), CudaKernels.LINEAR_BACKWARD_COLS);
-        assertEquals(d.get("LIN_BWD_COLS"), CudaKernels.LINEAR_BACKWARD_UPDATE.blockX());
-        assertEquals(d.get("LIN_BWD_ROWS"), CudaKernels.LINEAR_BACKWARD_UPDATE.blockY());
+        assertEquals(d.get("LIN_BWD_COLS"), Kernels.LINEAR_BACKWARD_UPDATE.blockX());
+        assertEquals(d.get("LIN_BWD_ROWS"), Kernels.LINEAR_BACKWARD_UPDATE.blockY());
         assertEquals(d.get("LSTM_FWD_WARPS"), CudaKernels.LSTM_FORWARD_UNITS);
-        assertEquals(CudaKernels.LSTM_FORWARD_UNITS * 32, CudaKernels.LSTM_BLOCK_FORWARD.blockX());
+        assertEquals(CudaKernels.LSTM_FORWARD_UNITS * 32, Kernels.LSTM_BLOCK_FORWARD.blockX());
         assertEquals(d.get("LSTM_BWD_COLS"), CudaKernels.LSTM_BACKWARD_COLS);
-        assertEquals(d.get("LSTM_BWD_COLS"), CudaKernels.LSTM_BLOCK_BACKWARD_UPDATE.blockX());
-        assertEquals(d.get("LSTM_BWD_ROWS"), CudaKernels.LSTM_BLOCK_BACKWARD_UPDATE.blockY());
+        assertEquals(d.get("LSTM_BWD_COLS"), Kernels.LSTM_BLOCK_BACKWARD_UPDATE.blockX());
+        assertEquals(d.get("LSTM_BWD_ROWS"), Kernels.LSTM_BLOCK_BACKWARD_UPDATE.blockY());
         assertEquals(d.get("SAMPLE_MAX_CLASSES"), CudaKernels.SAMPLE_MAX_CLASSES);
         assertEquals(d.get("ACT_RELU"), CudaKernels.ACT_RELU);
         assertEquals(d.get("ACT_TANH"), CudaKernels.ACT_TANH);
@@ -86,7 +86,7 @@ class KernelSignatureTest {
         assertEquals(d.get("LIN_GATED"), CudaKernels.LIN_GATED);
         assertEquals(d.get("LIN_ACT"), CudaKernels.LIN_ACT);
         // Block reductions need whole warps, and no block may exceed 1024 threads.
-        for (KernelSig k : CudaKernels.ALL) {
+        for (KernelSig k : Kernels.ALL) {
             int threads = k.blockX() * k.blockY();
             assertTrue(threads <= 1024, k.name());
             assertEquals(k.params().isBlank() ? 0 : k.params().split(",").length, k.parse().size(), k.name() + ": every parameter parsed");

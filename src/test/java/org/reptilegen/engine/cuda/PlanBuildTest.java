@@ -19,9 +19,10 @@ class PlanBuildTest {
 
     static void buildAll(ModelSpec spec, int tasks, int steps) {
         for (boolean acc : new boolean[]{false, true}) {
-            Workspace w = Workspace.measuring(spec, tasks, steps, acc);
+            Workspace w = Workspace.shape(spec, tasks, steps).accumulating(acc).measuring();
             List<Launch> step = w.trainStep(1e-3f, acc);
             assertTrue(step.size() >= 2, "at least a forward and a backward");
+            assertTrue(step.stream().noneMatch(l -> l.origin.isEmpty()), "every launch says what in the model made it");
             assertAdvancesOnceAtTheEnd(step);
             List<Launch> sample = w.plan.sampleStep(w.sgd(1e-3f, false), 0.8, true);
             assertEquals(1, sample.stream().filter(l -> l.sig.name().equals("sample_draw")).count(), "one draw per sampling step");
@@ -30,12 +31,12 @@ class PlanBuildTest {
             jcuda.driver.CUdeviceptr any = new jcuda.driver.CUdeviceptr();
             assertEquals(2, w.start(any, acc).size());
             assertEquals("meta_gradient_mean", w.metaGradientMean(any, any, acc).sig.name());
-            assertEquals("adam_step", Workspace.adamStep(sig -> null, spec.layout().size(), any, any, any, any,
+            assertEquals("adam_update", Workspace.adamUpdate(sig -> null, spec.layout().size(), any, any, any, any,
                     new org.reptilegen.core.Adam(1e-3, 0.9, 0.99, 1e-8), 3).sig.name());
         }
         // MAML: the checkpoints, every segment's recomputation and Hessian-vector steps, the mean.
         int k = MamlSegment.of(0, steps);
-        Workspace w = Workspace.measuring(spec, tasks, steps, false, k);
+        Workspace w = Workspace.shape(spec, tasks, steps).maml(k).measuring();
         assertAdvancesOnceAtTheEnd(w.trainStep(1e-3f, false));
         jcuda.driver.CUdeviceptr any = new jcuda.driver.CUdeviceptr();
         assertEquals((steps + k - 1) / k, w.checkpoints, "a checkpoint before every K steps");
@@ -86,22 +87,22 @@ class PlanBuildTest {
     @Test
     void mnistLstmFoldsItsSmallLayersIntoTheirNeighbours() {
         ModelSpec m = CudaTestModels.MNIST_LSTM;
-        List<Launch> step = Workspace.measuring(m, 50, 784, false).trainStep(1e-3f, false);
+        List<Launch> step = Workspace.shape(m, 50, 784).measuring().trainStep(1e-3f, false);
         assertEquals(8, step.size());
         assertTrue(step.stream().noneMatch(l -> l.sig.name().startsWith("layernorm_") || l.sig.name().startsWith("embed_")
                 || l.sig.name().contains("loss") || l.sig.name().startsWith("step_")), "no separate small launch");
         PlanOptions own = PlanOptions.DEFAULT.withSmallLayersFolded(false);
-        List<Launch> unfolded = Workspace.measuring(m, 50, 784, false, 0, own).trainStep(1e-3f, false);
+        List<Launch> unfolded = Workspace.shape(m, 50, 784).options(own).measuring().trainStep(1e-3f, false);
         assertEquals(18, unfolded.size());
         assertAdvancesOnceAtTheEnd(unfolded);
         assertAdvancesOnceAtTheEnd(step);
-        Workspace maml = Workspace.measuring(m, 2, 8, false, 4);
+        Workspace maml = Workspace.shape(m, 2, 8).maml(4).measuring();
         List<Launch> hvp = maml.plan.hvpStep(maml.params, 0.1);
         assertEquals(9, hvp.stream().filter(l -> l.sig.name().startsWith("layernorm_")).count(),
                 "each layernorm's forward, forward tangent and backward tangent");
         assertEquals(3, hvp.stream().filter(l -> l.sig.name().startsWith("embed_")).count(), "two gathers, the adjoint scatter");
         assertEquals(1, hvp.stream().filter(l -> l.sig.name().equals("bce_loss_grad_tangent")).count());
-        Workspace sampling = Workspace.measuring(m, 2, 8, false);
+        Workspace sampling = Workspace.shape(m, 2, 8).measuring();
         List<Launch> sample = sampling.plan.sampleStep(sampling.sgd(1e-3f, false), 1.0, false);
         assertTrue(sample.stream().noneMatch(l -> l.sig.name().contains("loss")), "sampling: the head's backward forms the loss of the drawn bit");
         assertAdvancesOnceAtTheEnd(sample);
@@ -111,10 +112,10 @@ class PlanBuildTest {
     @Test
     void automaticRowSplitsOfMnistLstm() {
         PlanOptions h100 = PlanOptions.of(RowSplits.auto(132));
-        assertEquals("1,3,3,1", Workspace.measuring(CudaTestModels.MNIST_LSTM, 50, 784, false, 0, h100).plan.splitCounts());
-        assertEquals("1,4,4,1", Workspace.measuring(CudaTestModels.MNIST_LSTM, 8, 784, false, 0, h100).plan.splitCounts());
-        assertEquals("1,1,1,1", Workspace.measuring(CudaTestModels.MNIST_LSTM, 256, 784, false, 0, h100).plan.splitCounts());
-        assertEquals("1,1,1,1", Workspace.measuring(CudaTestModels.MNIST_LSTM, 50, 784, false).plan.splitCounts());
+        assertEquals("1,3,3,1", Workspace.shape(CudaTestModels.MNIST_LSTM, 50, 784).options(h100).measuring().plan.splitCounts());
+        assertEquals("1,4,4,1", Workspace.shape(CudaTestModels.MNIST_LSTM, 8, 784).options(h100).measuring().plan.splitCounts());
+        assertEquals("1,1,1,1", Workspace.shape(CudaTestModels.MNIST_LSTM, 256, 784).options(h100).measuring().plan.splitCounts());
+        assertEquals("1,1,1,1", Workspace.shape(CudaTestModels.MNIST_LSTM, 50, 784).measuring().plan.splitCounts());
     }
 
     /**
@@ -126,10 +127,10 @@ class PlanBuildTest {
         int wide = CudaKernels.LINEAR_EMBED_MAX + 1;
         ModelSpec m = new ModelSpec(org.reptilegen.model.TaskKind.MNIST, List.of(
                 new org.reptilegen.model.LayerSpec.Embed(List.of(new int[]{4, wide - 3}, new int[]{4, 3})), CudaTestModels.lin(wide, 1)));
-        List<String> names = Workspace.measuring(m, 2, 3, false).trainStep(1e-3f, false).stream().map(l -> l.sig.name()).toList();
+        List<String> names = Workspace.shape(m, 2, 3).measuring().trainStep(1e-3f, false).stream().map(l -> l.sig.name()).toList();
         assertTrue(names.contains("embed_gather_forward") && names.contains("embed_scatter_update"), names.toString());
         assertTrue(names.contains("linear_forward") && !names.contains("linear_forward_folded"), names.toString());
-        List<String> lstm = Workspace.measuring(CudaTestModels.MNIST_LSTM, 2, 3, false).trainStep(1e-3f, false).stream()
+        List<String> lstm = Workspace.shape(CudaTestModels.MNIST_LSTM, 2, 3).measuring().trainStep(1e-3f, false).stream()
                 .map(l -> l.sig.name()).toList();
         assertEquals(List.of("linear_forward_folded", "lstm_block_forward", "lstm_block_forward", "linear_forward"), lstm.subList(0, 4));
     }
@@ -142,10 +143,10 @@ class PlanBuildTest {
      */
     @Test
     void textMlpFusesEachLinearReluPair() {
-        List<Launch> step = Workspace.measuring(CudaTestModels.TEXT_MLP, 50, 128, false).trainStep(1e-3f, false);
+        List<Launch> step = Workspace.shape(CudaTestModels.TEXT_MLP, 50, 128).measuring().trainStep(1e-3f, false);
         assertEquals(14, step.size());
         assertTrue(step.stream().noneMatch(l -> l.sig.name().startsWith("activation_")), "no separate activation launch");
-        Workspace m = Workspace.measuring(CudaTestModels.TEXT_MLP, 2, 8, false, 4);
+        Workspace m = Workspace.shape(CudaTestModels.TEXT_MLP, 2, 8).maml(4).measuring();
         assertTrue(m.plan.hvpStep(m.params, 0.1).stream().noneMatch(l -> l.sig.name().startsWith("activation_")),
                 "no separate activation launch in MAML's step");
     }
@@ -164,11 +165,11 @@ class PlanBuildTest {
     @Test
     void mnistGatedFusesEachLinearGatedPair() {
         buildAll(CudaTestModels.MNIST_GATED, 50, 784);
-        List<Launch> step = Workspace.measuring(CudaTestModels.MNIST_GATED, 50, 784, false).trainStep(1e-3f, false);
+        List<Launch> step = Workspace.shape(CudaTestModels.MNIST_GATED, 50, 784).measuring().trainStep(1e-3f, false);
         assertEquals(23, step.size());
         assertTrue(step.stream().noneMatch(l -> l.sig.name().startsWith("gated_")), "no separate gated launch");
         assertEquals(2, step.stream().filter(l -> l.sig.name().equals("layernorm_forward")).count(), "those around the residual");
-        Workspace m = Workspace.measuring(CudaTestModels.MNIST_GATED, 2, 8, false, 4);
+        Workspace m = Workspace.shape(CudaTestModels.MNIST_GATED, 2, 8).maml(4).measuring();
         List<Launch> hvp = m.plan.hvpStep(m.params, 0.1);
         assertEquals(37, hvp.size());
         assertTrue(hvp.stream().noneMatch(l -> l.sig.name().startsWith("gated_")), "no separate gated launch in MAML's step");
@@ -178,13 +179,13 @@ class PlanBuildTest {
     void mnistLstmWithAThousandTasksFitsAnEightyGigabyteCard() {
         ModelSpec m = CudaTestModels.MNIST_LSTM;
         assertEquals(1_125_889, m.layout().size());
-        long reptile = Workspace.measure(m, 1024, 784, false);
-        long fomaml = Workspace.measure(m, 1024, 784, true);
+        long reptile = Workspace.shape(m, 1024, 784).bytes();
+        long fomaml = Workspace.shape(m, 1024, 784).accumulating(true).bytes();
         long params = 1024L * 1_125_889 * 4;
         assertTrue(reptile >= params && reptile < params + (200L << 20), "reptile: " + Bytes.show(reptile));
         assertTrue(fomaml >= 2 * params && fomaml < 2 * params + (200L << 20), "fomaml: " + Bytes.show(fomaml));
         assertTrue(fomaml < 70L << 30);
-        long perTask = Workspace.measure(m, 2, 784, false) - Workspace.measure(m, 1, 784, false);
+        long perTask = Workspace.shape(m, 2, 784).bytes() - Workspace.shape(m, 1, 784).bytes();
         assertTrue(perTask >= 1_125_889L * 4 && perTask < 1_125_889L * 4 + (64 << 10), Bytes.show(perTask));
     }
 
@@ -199,12 +200,12 @@ class PlanBuildTest {
         ModelSpec m = CudaTestModels.MNIST_LSTM;
         int k = MamlSegment.of(0, 784);
         assertEquals(28, k);
-        long perTask = Workspace.measure(m, 2, 784, false, k) - Workspace.measure(m, 1, 784, false, k);
+        long perTask = Workspace.shape(m, 2, 784).maml(k).bytes() - Workspace.shape(m, 1, 784).maml(k).bytes();
         long copies = 1_125_889L * 4 * 58;
         assertTrue(perTask >= copies && perTask < copies + (128 << 10), Bytes.show(perTask));
         assertEquals(58, CudaEngine.mamlRowsPerTask(784, 0));
         assertEquals(60L * 1_125_889 * 4, org.reptilegen.engine.cpu.InnerLoops.mamlBytesPerTask(1_125_889, 784, 28, 4));
-        assertEquals(784, MamlSegment.of(0, 784) * Workspace.measuring(m, 1, 784, false, k).checkpoints);
+        assertEquals(784, MamlSegment.of(0, 784) * Workspace.shape(m, 1, 784).maml(k).measuring().checkpoints);
         assertEquals(5, MamlSegment.of(5, 784));
         assertEquals(3, MamlSegment.of(5, 3));
     }

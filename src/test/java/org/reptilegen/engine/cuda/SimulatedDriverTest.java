@@ -104,7 +104,7 @@ class SimulatedDriverTest {
             dev.enter();
             int n = 1000;
             CUdeviceptr buf = dev.alloc(4L * n, "a buffer");
-            CUgraphExec exec = dev.capture(() -> dev.run(Launch.of(dev::function, CudaKernels.ROWS_ZERO, Launch.blocks(n, 256), 1, buf, n, 1)));
+            CUgraphExec exec = dev.capture(() -> dev.run(Kernels.rowsZero().grid(Launch.blocks(n, 256), 1).dst(buf).P(n).B(1).build(dev::function)));
             dev.replay(exec);
             dev.sync("the first replay");
             dev.free(buf);
@@ -141,7 +141,10 @@ class SimulatedDriverTest {
         assertNothingLeft();
     }
 
-    /** With every launch waited for (the debug switch), the error names the kernel, its grid and its scalar arguments. */
+    /**
+     * With every launch waited for (the debug switch), the error names the kernel, the layer that launched
+     * it, its grid and its scalar arguments.
+     */
     @Test
     void withEveryLaunchWaitedForAFaultNamesItsLaunch() {
         ModelSpec m = CudaTestModels.layerCase("linear");
@@ -155,7 +158,8 @@ class SimulatedDriverTest {
                     gpu.metaGradient(CudaTestModels.batch(m, 3, 3, 22, true), new double[m.layout().size()]);
                 }
             });
-            assertTrue(e.getMessage().contains(" linear_backward_update on a (") && e.getMessage().contains(" with P="), e.getMessage());
+            assertTrue(e.getMessage().contains(" linear_backward_update (module_1 linear backward") && e.getMessage().contains(") on a (")
+                    && e.getMessage().contains(" with P="), e.getMessage());
         } finally {
             System.clearProperty(Device.SYNC_PROPERTY);
         }
@@ -168,7 +172,7 @@ class SimulatedDriverTest {
             dev.enter();
             int n = 300;
             CUdeviceptr buf = dev.alloc(4L * n, "a buffer");
-            dev.run(Launch.of(dev::function, CudaKernels.ROWS_ZERO, Launch.blocks(n + 1, 256), 1, buf, n + 1, 1));
+            dev.run(Kernels.rowsZero().grid(Launch.blocks(n + 1, 256), 1).dst(buf).P(n + 1).B(1).build(dev::function));
             DeviceException e = assertThrows(DeviceException.class, () -> dev.sync("the launch"));
             assertTrue(e.getMessage().contains("ILLEGAL_ADDRESS"), e.getMessage());
             String report = SimulatedDriver.takeReport();
@@ -191,7 +195,7 @@ class SimulatedDriverTest {
             Pointer two = Pointer.to(Pointer.to(buf), Pointer.to(new int[]{256}), new Pointer());
             Pointer four = Pointer.to(Pointer.to(buf), Pointer.to(new int[]{256}), Pointer.to(new int[]{1}), Pointer.to(new int[]{1}), new Pointer());
             for (Pointer args : new Pointer[]{two, four}) {
-                CudaException c = assertThrows(CudaException.class, () -> JCudaDriver.cuLaunchKernel(dev.function(CudaKernels.ROWS_ZERO),
+                CudaException c = assertThrows(CudaException.class, () -> JCudaDriver.cuLaunchKernel(dev.function(Kernels.ROWS_ZERO),
                         1, 1, 1, 256, 1, 1, 0, dev.stream, args, null));
                 assertTrue(c.getMessage().contains("INVALID_VALUE"), c.getMessage());
             }
@@ -200,7 +204,7 @@ class SimulatedDriverTest {
             // A pointer into freed memory.
             CUdeviceptr gone = dev.alloc(1024, "a buffer freed");
             dev.free(gone);
-            dev.run(Launch.of(dev::function, CudaKernels.ROWS_ZERO, 1, 1, gone, 256, 1));
+            dev.run(Kernels.rowsZero().grid(1, 1).dst(gone).P(256).B(1).build(dev::function));
             assertThrows(DeviceException.class, () -> dev.sync("a launch on freed memory"));
             assertTrue(SimulatedDriver.takeReport().contains("in freed memory"));
         } catch (DeviceException closing) {
@@ -281,7 +285,7 @@ class SimulatedDriverTest {
         ModelSpec m = CudaTestModels.TINY_MNIST;
         try (CudaEngine gpu = new CudaEngine(EveryLayerGpuTest.gpuSettings(m, Algorithm.FOMAML, 0.1))) {
             gpu.setState(TrainState.fresh(CudaTestModels.params(m, 5)));
-            gpu.metaStep(CudaTestModels.batch(m, 3, 2 * CudaEngine.STEPS_PER_GRAPH + 3, 6, true));
+            gpu.metaStep(CudaTestModels.batch(m, 3, 2 * InnerLoopRunner.STEPS_PER_GRAPH + 3, 6, true));
             gpu.evaluate(CudaTestModels.batch(m, 2, 5, 7, false));
             gpu.sample(EveryLayerGpuTest.positions(false, 20), 3, 1.0, 8, false);
             gpu.timeInnerLoops(CudaTestModels.batch(m, 2, 4, 9, false));
