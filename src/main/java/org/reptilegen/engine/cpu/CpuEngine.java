@@ -7,7 +7,7 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.atomic.AtomicInteger;
-import org.reptilegen.core.InnerRates;
+import org.reptilegen.core.InnerLrLayout;
 import org.reptilegen.core.MamlSegment;
 import org.reptilegen.core.Precision;
 import org.reptilegen.core.TaskBatch;
@@ -15,7 +15,7 @@ import org.reptilegen.core.TrainState;
 import org.reptilegen.engine.Engine;
 import org.reptilegen.engine.EngineException;
 import org.reptilegen.engine.EngineSettings;
-import org.reptilegen.engine.cpu.InnerLoops.Alpha;
+import org.reptilegen.engine.cpu.InnerLoops.InnerLrValue;
 import org.reptilegen.engine.cpu.InnerLoops;
 import org.reptilegen.util.Rng;
 
@@ -32,7 +32,7 @@ public final class CpuEngine implements Engine {
     private final InnerLoops.MamlWorkspace[] workspaces;
     /** Two parameter-sized scratch vectors per worker. */
     private final double[][][] scratch;
-    private final InnerRates rates;
+    private final InnerLrLayout rates;
     private TrainState state;
     /** Per-task vectors of the last batch: final parameters, or a task's gradient contribution. */
     private double[][] rows = new double[0][];
@@ -96,11 +96,11 @@ public final class CpuEngine implements Engine {
     }
 
     /** The inner learning rate of every parameter element, or the fixed rate. */
-    private Alpha alpha() {
-        if (!rates.learned()) return Alpha.of(settings.innerLr());
+    private InnerLrValue alpha() {
+        if (!rates.learned()) return InnerLrValue.of(settings.innerLr());
         double[] a = new double[state.theta().length];
         rates.expand(state.innerLr(), a);
-        return Alpha.perElement(a);
+        return InnerLrValue.perElement(a);
     }
 
     private interface PerTask {
@@ -179,7 +179,7 @@ public final class CpuEngine implements Engine {
         if (learned && gInnerLr == null) throw new IllegalArgumentException("learned inner learning rates need a gradient buffer");
         rows = ensureRows(rows, count, n);
         if (learned) rateRows = ensureRows(rateRows, count, n);
-        Alpha alpha = alpha();
+        InnerLrValue alpha = alpha();
         double[] nll = parallel(count, (b, net, w) -> {
             int[][] x = batch.x()[b];
             int[] y = batch.y()[b];
@@ -242,7 +242,7 @@ public final class CpuEngine implements Engine {
     public double[] evaluate(TaskBatch batch) {
         double[] theta = state.theta();
         int n = theta.length;
-        Alpha alpha = alpha();
+        InnerLrValue alpha = alpha();
         return parallel(batch.size(), (b, net, w) ->
                 InnerLoops.run(net, theta, batch.x()[b], batch.y()[b], alpha, scratch(w, 0, n), scratch(w, 1, n)));
     }
@@ -258,7 +258,7 @@ public final class CpuEngine implements Engine {
         int n = theta.length, steps = positions.length;
         int[][] out = new int[count][steps];
         int classes = settings.model().task().classes();
-        Alpha alpha = alpha();
+        InnerLrValue alpha = alpha();
         parallel(count, (i, net, w) -> {
             double[] p = scratch(w, 0, n);
             System.arraycopy(theta, 0, p, 0, n);
