@@ -20,11 +20,25 @@ public sealed interface LayerSpec {
     /** Appends this layer's parameter tensors under {@code prefix} (e.g. "module_3"). */
     default void declare(String prefix, ParamLayout.Builder b) {}
 
+    /**
+     * The name of layer j of a stack under prefix ("" for the model's top level): module_j, or
+     * prefix.module_j. The parameter names below hang off it; every engine finds a layer's parameters
+     * in the layout by these names.
+     */
+    static String child(String prefix, int j) {
+        return (prefix.isEmpty() ? "" : prefix + ".") + "module_" + j;
+    }
+
     /** The config-file form: a bare name, or a one-key map from the name to its arguments. */
     Object toConfig();
 
     /** embed(tables): concat_j E_j[x_j]. */
     record Embed(List<int[]> tables) implements LayerSpec {
+        /** Table j of the embedding named layer. */
+        public static String table(String layer, int j) {
+            return child(layer, j) + ".table";
+        }
+
         public String type() { return "embed"; }
         public int outDim(int in, String where) {
             if (in != tables.size())
@@ -35,7 +49,7 @@ public sealed interface LayerSpec {
         }
         public void declare(String prefix, ParamLayout.Builder b) {
             for (int j = 0; j < tables.size(); j++)
-                b.add(prefix + ".module_" + j + ".table", Init.normal(), tables.get(j)[0], tables.get(j)[1]);
+                b.add(table(prefix, j), Init.normal(), tables.get(j)[0], tables.get(j)[1]);
         }
         public Object toConfig() {
             List<List<Integer>> t = new ArrayList<>();
@@ -53,12 +67,21 @@ public sealed interface LayerSpec {
 
     /** linear(in, out): W x + b. */
     record Linear(int in, int out) implements LayerSpec {
+        /** The weight [out x in] and bias [out] of a linear named layer (also siren's, an lstm_block gate's). */
+        public static String weight(String layer) {
+            return layer + ".linear.weight";
+        }
+
+        public static String bias(String layer) {
+            return layer + ".linear.bias";
+        }
+
         public String type() { return "linear"; }
         public int outDim(int inDim, String where) { checkIn(where, "linear", in, inDim); return out; }
         public void declare(String prefix, ParamLayout.Builder b) {
             double bound = 1.0 / Math.sqrt(in);
-            b.add(prefix + ".linear.weight", Init.uniform(bound), out, in);
-            b.add(prefix + ".linear.bias", Init.uniform(bound), out);
+            b.add(weight(prefix), Init.uniform(bound), out, in);
+            b.add(bias(prefix), Init.uniform(bound), out);
         }
         public Object toConfig() { return Map.of("linear", args("in", in, "out", out)); }
     }
@@ -68,8 +91,8 @@ public sealed interface LayerSpec {
         public String type() { return "siren"; }
         public int outDim(int inDim, String where) { checkIn(where, "siren", in, inDim); return out; }
         public void declare(String prefix, ParamLayout.Builder b) {
-            b.add(prefix + ".linear.weight", Init.uniform(Math.sqrt(6.0 / in)), out, in);
-            b.add(prefix + ".linear.bias", Init.constant(0), out);
+            b.add(Linear.weight(prefix), Init.uniform(Math.sqrt(6.0 / in)), out, in);
+            b.add(Linear.bias(prefix), Init.constant(0), out);
         }
         public Object toConfig() { return Map.of("siren", args("in", in, "out", out)); }
     }
@@ -94,28 +117,58 @@ public sealed interface LayerSpec {
 
     /** layernorm(dim): g * (x - mean) / sqrt(var + 1e-5) + b. */
     record LayerNorm(int dim) implements LayerSpec {
+        /** The gain and bias [dim] of a layernorm named layer. */
+        public static String gain(String layer) {
+            return layer + ".norm.weight";
+        }
+
+        public static String bias(String layer) {
+            return layer + ".norm.bias";
+        }
+
         public static final double EPS = 1e-5;
         public String type() { return "layernorm"; }
         public int outDim(int in, String where) { checkIn(where, "layernorm", dim, in); return dim; }
         public void declare(String prefix, ParamLayout.Builder b) {
-            b.add(prefix + ".norm.weight", Init.constant(1), dim);
-            b.add(prefix + ".norm.bias", Init.constant(0), dim);
+            b.add(gain(prefix), Init.constant(1), dim);
+            b.add(bias(prefix), Init.constant(0), dim);
         }
         public Object toConfig() { return Map.of("layernorm", Map.of("dim", dim)); }
     }
 
     /** lstm_block(dim): an LSTM cell whose state h is a trainable parameter. */
     record LstmBlock(int dim) implements LayerSpec {
+        /** The hidden vector [dim] of an lstm_block named layer. */
+        public static String hiddenVec(String layer) {
+            return layer + ".hidden_vec";
+        }
+
+        /** Gate k's linear (2 dim -> dim) of an lstm_block named layer, in the order of GATES. */
+        public static String gate(String layer, int k) {
+            return layer + "." + GATES[k];
+        }
+
+        /** Its parameters in layout order: the hidden vector, then each gate's weight and bias. */
+        public static String[] parameters(String layer) {
+            String[] out = new String[1 + 2 * GATES.length];
+            out[0] = hiddenVec(layer);
+            for (int k = 0; k < GATES.length; k++) {
+                out[1 + 2 * k] = Linear.weight(gate(layer, k));
+                out[2 + 2 * k] = Linear.bias(gate(layer, k));
+            }
+            return out;
+        }
+
         /** Gate order in the parameter vector and in the fused kernels. */
         public static final String[] GATES = {"forget_gate", "input_gate", "output_gate", "updater"};
         public String type() { return "lstm_block"; }
         public int outDim(int in, String where) { checkIn(where, "lstm_block", dim, in); return dim; }
         public void declare(String prefix, ParamLayout.Builder b) {
-            b.add(prefix + ".hidden_vec", Init.normal(), dim);
+            b.add(hiddenVec(prefix), Init.normal(), dim);
             double bound = 1.0 / Math.sqrt(2.0 * dim);
-            for (String g : GATES) {
-                b.add(prefix + "." + g + ".linear.weight", Init.uniform(bound), dim, 2 * dim);
-                b.add(prefix + "." + g + ".linear.bias", Init.uniform(bound), dim);
+            for (int k = 0; k < GATES.length; k++) {
+                b.add(Linear.weight(gate(prefix, k)), Init.uniform(bound), dim, 2 * dim);
+                b.add(Linear.bias(gate(prefix, k)), Init.uniform(bound), dim);
             }
         }
         public Object toConfig() { return Map.of("lstm_block", Map.of("dim", dim)); }
@@ -129,12 +182,17 @@ public sealed interface LayerSpec {
             if (out != in) throw new ModelException(where + ": residual's layers map width " + in + " to " + out + "; they must keep it");
             return in;
         }
-        public void declare(String prefix, ParamLayout.Builder b) { declareAll(layers, prefix + ".", b); }
+        public void declare(String prefix, ParamLayout.Builder b) { declareAll(layers, prefix, b); }
         public Object toConfig() { return Map.of("residual", Map.of("layers", configs(layers))); }
     }
 
     /** gated_residual(in, layers): layers(x) * sigmoid(W_g x + b_g). */
     record GatedResidual(int in, List<LayerSpec> layers) implements LayerSpec {
+        /** The gate's linear (in -> in) of a gated_residual named layer. */
+        public static String gate(String layer) {
+            return layer + ".weights";
+        }
+
         public String type() { return "gated_residual"; }
         public int outDim(int inDim, String where) {
             checkIn(where, "gated_residual", in, inDim);
@@ -143,10 +201,10 @@ public sealed interface LayerSpec {
             return in;
         }
         public void declare(String prefix, ParamLayout.Builder b) {
-            declareAll(layers, prefix + ".", b);
+            declareAll(layers, prefix, b);
             double bound = 1.0 / Math.sqrt(in);
-            b.add(prefix + ".weights.linear.weight", Init.uniform(bound), in, in);
-            b.add(prefix + ".weights.linear.bias", Init.uniform(bound), in);
+            b.add(Linear.weight(gate(prefix)), Init.uniform(bound), in, in);
+            b.add(Linear.bias(gate(prefix)), Init.uniform(bound), in);
         }
         public Object toConfig() {
             return Map.of("gated_residual", args("in", in, "layers", configs(layers)));
@@ -172,7 +230,7 @@ public sealed interface LayerSpec {
     }
 
     static void declareAll(List<LayerSpec> layers, String prefix, ParamLayout.Builder b) {
-        for (int j = 0; j < layers.size(); j++) layers.get(j).declare(prefix + "module_" + j, b);
+        for (int j = 0; j < layers.size(); j++) layers.get(j).declare(child(prefix, j), b);
     }
 
     private static List<Object> configs(List<LayerSpec> layers) {

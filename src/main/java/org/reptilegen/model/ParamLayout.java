@@ -11,9 +11,8 @@ import java.util.Map;
  *
  * <p>A model's parameters are one contiguous vector of {@link #size()} elements; tensor k occupies
  * [offset, offset + numel) in row-major order with PyTorch's shapes (a linear weight is [out, in]).
- * B tasks are B such vectors back to back ([B x P]). Checkpoints name tensors with it; the engines'
- * layers take their parameters from it in the same order ({@link LayerSpec#declare} lists each
- * layer's tensors), and the CPU engine's network checks that its layers cover exactly {@link #size()}.
+ * B tasks are B such vectors back to back ([B x P]). Both engines use this layout, and checkpoints
+ * name tensors with it, so it is written once here.
  */
 public final class ParamLayout {
 
@@ -48,6 +47,27 @@ public final class ParamLayout {
     public List<Tensor> tensors() { return tensors; }
 
     public Tensor tensor(String name) { return byName.get(name); }
+
+    /** The offset of the tensor of that name; a missing name is a bug in the engine that asks. */
+    public int offset(String name) {
+        Tensor t = byName.get(name);
+        if (t == null) throw new IllegalStateException("the layout has no parameter " + name);
+        return t.offset();
+    }
+
+    /**
+     * The offset of the first of these tensors, after checking that each of the others starts where the one
+     * before it ends: for a layer whose code reads its parameters as one block (the CPU layers, lstm.cu).
+     */
+    public int packed(String... names) {
+        int start = offset(names[0]), end = start + byName.get(names[0]).numel();
+        for (int i = 1; i < names.length; i++) {
+            if (offset(names[i]) != end)
+                throw new IllegalStateException(names[i] + " does not follow " + names[i - 1] + " in the layout");
+            end += byName.get(names[i]).numel();
+        }
+        return start;
+    }
 
     /** Number of parameters of one task (P). */
     public int size() { return size; }

@@ -8,14 +8,14 @@ final class ActivationLayer extends CpuLayer {
     private final double[] d1, d2;
 
     ActivationLayer(int dim, LayerSpec.Activation.Kind kind) {
-        super(dim, dim, 0);
+        super(dim, dim);
         this.kind = kind;
         this.d1 = new double[dim];
         this.d2 = new double[dim];
     }
 
     @Override
-    void forward(Pass s, double[] x, double[] xT) {
+    void forward(PassBuffers s, double[] x, double[] xT) {
         for (int i = 0; i < in; i++) {
             double v = x[i], f, f1, f2;
             switch (kind) {
@@ -31,7 +31,7 @@ final class ActivationLayer extends CpuLayer {
     }
 
     @Override
-    void backward(Pass s, double[] x, double[] xT, double[] dy, double[] dyT) {
+    void backward(PassBuffers s, double[] x, double[] xT, double[] dy, double[] dyT) {
         for (int i = 0; i < in; i++) {
             dx[i] = d1[i] * dy[i];
             if (s.tangent()) dxT[i] = d1[i] * dyT[i] + (xT == null ? 0 : d2[i] * xT[i] * dy[i]);

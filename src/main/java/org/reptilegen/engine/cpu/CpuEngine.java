@@ -7,14 +7,14 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.atomic.AtomicInteger;
-import org.reptilegen.core.InnerRates;
+import org.reptilegen.core.InnerLrLayout;
 import org.reptilegen.core.Precision;
 import org.reptilegen.core.TaskBatch;
 import org.reptilegen.core.TrainState;
 import org.reptilegen.engine.Engine;
 import org.reptilegen.engine.EngineException;
 import org.reptilegen.engine.EngineSettings;
-import org.reptilegen.engine.cpu.InnerLoops.Alpha;
+import org.reptilegen.engine.cpu.InnerLoops.InnerLrValue;
 import org.reptilegen.engine.cpu.InnerLoops;
 import org.reptilegen.util.Rng;
 
@@ -31,7 +31,7 @@ public final class CpuEngine implements Engine {
     private final InnerLoops.MamlWorkspace[] workspaces;
     /** Three parameter-sized scratch vectors per worker, made on first use (FOMAML with learned rates needs all three). */
     private final double[][][] scratch;
-    private final InnerRates rates;
+    private final InnerLrLayout rates;
     private TrainState state;
     /** Per-task rows of the last batch: each task's contribution to the meta-gradient (theta - theta_T for Reptile). */
     private double[][] rows = new double[0][];
@@ -95,11 +95,11 @@ public final class CpuEngine implements Engine {
     }
 
     /** The inner learning rate of every parameter element, or the fixed rate. */
-    private Alpha alpha() {
-        if (!rates.learned()) return Alpha.of(settings.innerLr());
+    private InnerLrValue alpha() {
+        if (!rates.learned()) return InnerLrValue.of(settings.innerLr());
         double[] a = new double[state.theta().length];
         rates.expand(state.innerLr(), a);
-        return Alpha.perElement(a);
+        return InnerLrValue.perElement(a);
     }
 
     private interface PerTask {
@@ -179,7 +179,7 @@ public final class CpuEngine implements Engine {
         if (learned && gInnerLr == null) throw new IllegalArgumentException("learned inner learning rates need a gradient buffer");
         rows = ensureRows(rows, count, n);
         if (learned) rateRows = ensureRows(rateRows, count, n);
-        Alpha alpha = alpha();
+        InnerLrValue alpha = alpha();
         double[] nll = parallel(count, (b, net, w) -> {
             int[][] x = batch.x()[b];
             int[] y = batch.y()[b];
@@ -239,7 +239,7 @@ public final class CpuEngine implements Engine {
     public double[] evaluate(TaskBatch batch) {
         double[] theta = state.theta();
         int n = theta.length;
-        Alpha alpha = alpha();
+        InnerLrValue alpha = alpha();
         return parallel(batch.size(), (b, net, w) ->
                 InnerLoops.run(net, theta, batch.x()[b], batch.y()[b], alpha, scratch(w, 0, n), scratch(w, 1, n)));
     }
@@ -255,7 +255,7 @@ public final class CpuEngine implements Engine {
         int n = theta.length, steps = positions.length;
         int[][] out = new int[count][steps];
         int classes = settings.model().task().classes();
-        Alpha alpha = alpha();
+        InnerLrValue alpha = alpha();
         parallel(count, (i, net, w) -> {
             double[] p = scratch(w, 0, n);
             System.arraycopy(theta, 0, p, 0, n);

@@ -5,19 +5,16 @@ package org.reptilegen.engine.cpu;
  *
  * <p>A layer owns its output {@code y} and input gradient {@code dx} and, in tangent mode, their
  * tangents {@code yT} and {@code dxT}; the caller owns the input. Tangents are directional
- * derivatives along the parameter direction {@code Pass.v}: running forward and backward in tangent
- * mode yields the Hessian-vector product H v in {@code Pass.h} (forward-over-reverse).
+ * derivatives along the parameter direction {@code PassBuffers.v}: running forward and backward in tangent
+ * mode yields the Hessian-vector product H v in {@code PassBuffers.h} (forward-over-reverse).
  */
 abstract class CpuLayer {
     final int in, out;
-    /** Offset of the layer's first parameter in the task's parameter vector. */
-    final int po;
     final double[] y, yT, dx, dxT;
 
-    CpuLayer(int in, int out, int po) {
+    CpuLayer(int in, int out) {
         this.in = in;
         this.out = out;
-        this.po = po;
         this.y = new double[out];
         this.yT = new double[out];
         this.dx = new double[in];
@@ -25,14 +22,14 @@ abstract class CpuLayer {
     }
 
     /** y = f(x), and yT in tangent mode (xT null means a zero input tangent). */
-    abstract void forward(Pass s, double[] x, double[] xT);
+    abstract void forward(PassBuffers s, double[] x, double[] xT);
 
     /**
      * From dy (and dyT in tangent mode) computes dx (and dxT), accumulates scale * dl/dtheta into
      * s.g and, in tangent mode, scale * (H v) into s.h. Uses what {@link #forward} stored: call it
      * right after the forward of the same input and parameters.
      */
-    abstract void backward(Pass s, double[] x, double[] xT, double[] dy, double[] dyT);
+    abstract void backward(PassBuffers s, double[] x, double[] xT, double[] dy, double[] dyT);
 
     static void zero(double[] a) { java.util.Arrays.fill(a, 0); }
 }

@@ -10,11 +10,11 @@ import org.reptilegen.model.LayerSpec;
 final class EmbedLayer extends CpuLayer {
     private final int[] rows, dims, tableOff, outOff;
 
-    EmbedLayer(LayerSpec.Embed spec, int po) {
-        super(spec.tables().size(), spec.outDim(spec.tables().size(), "embed"), po);
+    EmbedLayer(LayerSpec.Embed spec, int paramStart) {
+        super(spec.tables().size(), spec.outDim(spec.tables().size(), "embed"));
         int n = spec.tables().size();
         rows = new int[n]; dims = new int[n]; tableOff = new int[n]; outOff = new int[n];
-        int t = po, o = 0;
+        int t = paramStart, o = 0;
         for (int j = 0; j < n; j++) {
             rows[j] = spec.tables().get(j)[0];
             dims[j] = spec.tables().get(j)[1];
@@ -33,7 +33,7 @@ final class EmbedLayer extends CpuLayer {
     }
 
     @Override
-    void forward(Pass s, double[] x, double[] xT) {
+    void forward(PassBuffers s, double[] x, double[] xT) {
         for (int j = 0; j < rows.length; j++) {
             int src = tableOff[j] + row(x, j) * dims[j];
             System.arraycopy(s.p, s.base + src, y, outOff[j], dims[j]);
@@ -42,7 +42,7 @@ final class EmbedLayer extends CpuLayer {
     }
 
     @Override
-    void backward(Pass s, double[] x, double[] xT, double[] dy, double[] dyT) {
+    void backward(PassBuffers s, double[] x, double[] xT, double[] dy, double[] dyT) {
         for (int j = 0; j < rows.length; j++) {
             int dst = tableOff[j] + row(x, j) * dims[j];
             for (int k = 0; k < dims[j]; k++) s.add(s.gbase + dst + k, s.scale * dy[outOff[j] + k]);

@@ -6,13 +6,13 @@ final class GatedLayer extends CpuLayer {
     private final double[] sg;
 
     GatedLayer(int in) {
-        super(in, in / 2, 0);
+        super(in, in / 2);
         this.d = in / 2;
         this.sg = new double[d];
     }
 
     @Override
-    void forward(Pass s, double[] x, double[] xT) {
+    void forward(PassBuffers s, double[] x, double[] xT) {
         for (int i = 0; i < d; i++) {
             double g = Activations.sigmoid(x[d + i]);
             sg[i] = g;
@@ -22,7 +22,7 @@ final class GatedLayer extends CpuLayer {
     }
 
     @Override
-    void backward(Pass s, double[] x, double[] xT, double[] dy, double[] dyT) {
+    void backward(PassBuffers s, double[] x, double[] xT, double[] dy, double[] dyT) {
         for (int i = 0; i < d; i++) {
             double g = sg[i], g1 = g * (1 - g), a = x[i];
             dx[i] = dy[i] * g;

@@ -7,7 +7,7 @@ final class GatedResidualLayer extends CpuLayer {
     private final double[] gp, gpT, sg, da, daT, dg, dgT;
 
     GatedResidualLayer(int dim, CpuLayer[] layers, int gateOff) {
-        super(dim, dim, layers.length == 0 ? gateOff : layers[0].po);
+        super(dim, dim);
         this.layers = layers;
         this.w = gateOff;
         this.b = gateOff + dim * dim;
@@ -20,22 +20,22 @@ final class GatedResidualLayer extends CpuLayer {
     private double[] innerT(double[] xT) { return layers.length == 0 ? xT : layers[layers.length - 1].yT; }
 
     @Override
-    void forward(Pass s, double[] x, double[] xT) {
+    void forward(PassBuffers s, double[] x, double[] xT) {
         double[] a = Layers.forward(layers, s, x, xT);
-        Dense.forward(s.p, s.base + w, s.base + b, in, in, x, gp);
+        AffineMaps.forward(s.p, s.base + w, s.base + b, in, in, x, gp);
         for (int i = 0; i < in; i++) {
             sg[i] = Activations.sigmoid(gp[i]);
             y[i] = a[i] * sg[i];
         }
         if (!s.tangent()) return;
-        Dense.forwardTangent(s.p, s.base + w, s.v, s.vbase + w, s.vbase + b, in, in, x, xT, gpT);
+        AffineMaps.forwardTangent(s.p, s.base + w, s.v, s.vbase + w, s.vbase + b, in, in, x, xT, gpT);
         double[] aT = innerT(xT);
         for (int i = 0; i < in; i++)
             yT[i] = (aT == null ? 0 : aT[i]) * sg[i] + a[i] * sg[i] * (1 - sg[i]) * gpT[i];
     }
 
     @Override
-    void backward(Pass s, double[] x, double[] xT, double[] dy, double[] dyT) {
+    void backward(PassBuffers s, double[] x, double[] xT, double[] dy, double[] dyT) {
         double[] a = inner(x), aT = s.tangent() ? innerT(xT) : null;
         for (int i = 0; i < in; i++) {
             double g = sg[i], g1 = g * (1 - g);
@@ -56,7 +56,7 @@ final class GatedResidualLayer extends CpuLayer {
             if (s.tangent()) System.arraycopy(layers[0].dxT, 0, dxT, 0, in);
         }
         if (s.tangent())
-            Dense.backwardTangent(s.p, s.base + w, s.v, s.vbase + w, in, in, x, xT, dg, dgT, dxT, s.h, s.hbase + w, s.hbase + b, s.scale);
-        Dense.backward(s.p, s.base + w, in, in, x, dg, dx, s.g, s.gbase + w, s.gbase + b, s.scale, s.round);
+            AffineMaps.backwardTangent(s.p, s.base + w, s.v, s.vbase + w, in, in, x, xT, dg, dgT, dxT, s.h, s.hbase + w, s.hbase + b, s.scale);
+        AffineMaps.backward(s.p, s.base + w, in, in, x, dg, dx, s.g, s.gbase + w, s.gbase + b, s.scale, s.round);
     }
 }

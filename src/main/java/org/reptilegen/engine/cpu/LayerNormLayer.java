@@ -8,10 +8,10 @@ final class LayerNormLayer extends CpuLayer {
     private final double[] xh, xhT, dxh, dxhT;
     private double sig, sigT;
 
-    LayerNormLayer(int dim, int po) {
-        super(dim, dim, po);
-        gOff = po;
-        bOff = po + dim;
+    LayerNormLayer(int dim, int paramStart) {
+        super(dim, dim);
+        gOff = paramStart;
+        bOff = paramStart + dim;
         xh = new double[dim];
         xhT = new double[dim];
         dxh = new double[dim];
@@ -19,7 +19,7 @@ final class LayerNormLayer extends CpuLayer {
     }
 
     @Override
-    void forward(Pass s, double[] x, double[] xT) {
+    void forward(PassBuffers s, double[] x, double[] xT) {
         int n = in;
         double mu = 0;
         for (int i = 0; i < n; i++) mu += x[i];
@@ -52,7 +52,7 @@ final class LayerNormLayer extends CpuLayer {
     }
 
     @Override
-    void backward(Pass s, double[] x, double[] xT, double[] dy, double[] dyT) {
+    void backward(PassBuffers s, double[] x, double[] xT, double[] dy, double[] dyT) {
         int n = in;
         int g = s.base + gOff;
         double m1 = 0, m2 = 0;

@@ -8,61 +8,47 @@ import org.reptilegen.model.ParamLayout;
 final class Layers {
     private Layers() {}
 
-    /** Builds layers.get(i) for i = 0.., starting at parameter offset off[0], which it advances. */
-    static CpuLayer[] build(List<LayerSpec> specs, int in, int[] off) {
+    /**
+     * Builds a stack of layers under prefix ("" for the model's top level), each reading its parameters at
+     * the offsets the layout gives its names (LayerSpec's names, the same the cuda engine looks up).
+     */
+    static CpuLayer[] build(List<LayerSpec> specs, int in, String prefix, ParamLayout layout) {
         CpuLayer[] out = new CpuLayer[specs.size()];
         int w = in;
         for (int i = 0; i < specs.size(); i++) {
-            out[i] = build(specs.get(i), w, off);
+            out[i] = build(specs.get(i), w, LayerSpec.child(prefix, i), layout);
             w = out[i].out;
         }
         return out;
     }
 
-    private static CpuLayer build(LayerSpec spec, int in, int[] off) {
-        int po = off[0];
-        CpuLayer l;
+    private static CpuLayer build(LayerSpec spec, int in, String name, ParamLayout layout) {
         if (spec instanceof LayerSpec.Embed e) {
-            l = new EmbedLayer(e, po);
-        } else if (spec instanceof LayerSpec.D2c d) {
-            l = new D2cLayer(in, d.n());
-        } else if (spec instanceof LayerSpec.Linear lin) {
-            l = new LinearLayer(lin.in(), lin.out(), po, false);
-        } else if (spec instanceof LayerSpec.Siren s) {
-            l = new LinearLayer(s.in(), s.out(), po, true);
-        } else if (spec instanceof LayerSpec.Activation a) {
-            l = new ActivationLayer(in, a.kind());
-        } else if (spec instanceof LayerSpec.Gated) {
-            l = new GatedLayer(in);
-        } else if (spec instanceof LayerSpec.LayerNorm n) {
-            l = new LayerNormLayer(n.dim(), po);
-        } else if (spec instanceof LayerSpec.LstmBlock b) {
-            l = new LstmBlockLayer(b.dim(), po);
-        } else if (spec instanceof LayerSpec.Residual r) {
-            int[] inner = {po};
-            CpuLayer[] layers = build(r.layers(), in, inner);
-            off[0] = inner[0];
-            return new ResidualLayer(in, layers);
-        } else if (spec instanceof LayerSpec.GatedResidual g) {
-            int[] inner = {po};
-            CpuLayer[] layers = build(g.layers(), in, inner);
-            off[0] = inner[0] + in * in + in;
-            return new GatedResidualLayer(in, layers, inner[0]);
-        } else {
-            throw new IllegalArgumentException("no CPU layer for " + spec.type());
+            String[] tables = new String[e.tables().size()];
+            for (int j = 0; j < tables.length; j++) tables[j] = LayerSpec.Embed.table(name, j);
+            return new EmbedLayer(e, layout.packed(tables));
         }
-        off[0] = po + paramCount(spec, in);
-        return l;
+        if (spec instanceof LayerSpec.D2c d) return new D2cLayer(in, d.n());
+        if (spec instanceof LayerSpec.Linear lin) return new LinearLayer(lin.in(), lin.out(), linear(layout, name), false);
+        if (spec instanceof LayerSpec.Siren s) return new LinearLayer(s.in(), s.out(), linear(layout, name), true);
+        if (spec instanceof LayerSpec.Activation a) return new ActivationLayer(in, a.kind());
+        if (spec instanceof LayerSpec.Gated) return new GatedLayer(in);
+        if (spec instanceof LayerSpec.LayerNorm n)
+            return new LayerNormLayer(n.dim(), layout.packed(LayerSpec.LayerNorm.gain(name), LayerSpec.LayerNorm.bias(name)));
+        if (spec instanceof LayerSpec.LstmBlock b) return new LstmBlockLayer(b.dim(), layout.packed(LayerSpec.LstmBlock.parameters(name)));
+        if (spec instanceof LayerSpec.Residual r) return new ResidualLayer(in, build(r.layers(), in, name, layout));
+        if (spec instanceof LayerSpec.GatedResidual g)
+            return new GatedResidualLayer(in, build(g.layers(), in, name, layout), linear(layout, LayerSpec.GatedResidual.gate(name)));
+        throw new IllegalArgumentException("no CPU layer for " + spec.type());
     }
 
-    private static int paramCount(LayerSpec spec, int in) {
-        ParamLayout.Builder b = new ParamLayout.Builder();
-        spec.declare("x", b);
-        return b.build().size();
+    /** The weight's offset of the linear named layer, its bias right after it (as LinearLayer reads them). */
+    private static int linear(ParamLayout layout, String layer) {
+        return layout.packed(LayerSpec.Linear.weight(layer), LayerSpec.Linear.bias(layer));
     }
 
     /** Runs a stack forward; returns the last output (and leaves tangents in each layer's yT). */
-    static double[] forward(CpuLayer[] layers, Pass s, double[] x, double[] xT) {
+    static double[] forward(CpuLayer[] layers, PassBuffers s, double[] x, double[] xT) {
         double[] cur = x, curT = xT;
         for (CpuLayer l : layers) {
             l.forward(s, cur, curT);
@@ -73,7 +59,7 @@ final class Layers {
     }
 
     /** Runs a stack backward from dy; the input gradient is left in layers[0].dx (and dxT). */
-    static void backward(CpuLayer[] layers, Pass s, double[] x, double[] xT, double[] dy, double[] dyT) {
+    static void backward(CpuLayer[] layers, PassBuffers s, double[] x, double[] xT, double[] dy, double[] dyT) {
         for (int i = layers.length - 1; i >= 0; i--) {
             double[] li = i == 0 ? x : layers[i - 1].y;
             double[] liT = i == 0 ? xT : (s.tangent() ? layers[i - 1].yT : null);

@@ -7,11 +7,11 @@ final class LinearLayer extends CpuLayer {
     /** Pre-activation W x + b of a siren layer and its tangent. */
     private final double[] a, aT, da, daT;
 
-    LinearLayer(int in, int out, int po, boolean sine) {
-        super(in, out, po);
+    LinearLayer(int in, int out, int paramStart, boolean sine) {
+        super(in, out);
         this.sine = sine;
-        this.w = po;
-        this.b = po + in * out;
+        this.w = paramStart;
+        this.b = paramStart + in * out;
         this.a = sine ? new double[out] : y;
         this.aT = sine ? new double[out] : yT;
         this.da = sine ? new double[out] : null;
@@ -19,9 +19,9 @@ final class LinearLayer extends CpuLayer {
     }
 
     @Override
-    void forward(Pass s, double[] x, double[] xT) {
-        Dense.forward(s.p, s.base + w, s.base + b, in, out, x, a);
-        if (s.tangent()) Dense.forwardTangent(s.p, s.base + w, s.v, s.vbase + w, s.vbase + b, in, out, x, xT, aT);
+    void forward(PassBuffers s, double[] x, double[] xT) {
+        AffineMaps.forward(s.p, s.base + w, s.base + b, in, out, x, a);
+        if (s.tangent()) AffineMaps.forwardTangent(s.p, s.base + w, s.v, s.vbase + w, s.vbase + b, in, out, x, xT, aT);
         if (sine) {
             for (int o = 0; o < out; o++) {
                 y[o] = Math.sin(a[o]);
@@ -31,7 +31,7 @@ final class LinearLayer extends CpuLayer {
     }
 
     @Override
-    void backward(Pass s, double[] x, double[] xT, double[] dy, double[] dyT) {
+    void backward(PassBuffers s, double[] x, double[] xT, double[] dy, double[] dyT) {
         double[] d = dy, dT = dyT;
         if (sine) {
             for (int o = 0; o < out; o++) {
@@ -45,9 +45,9 @@ final class LinearLayer extends CpuLayer {
         zero(dx);
         if (s.tangent()) {
             zero(dxT);
-            Dense.backwardTangent(s.p, s.base + w, s.v, s.vbase + w, in, out, x, xT, d, dT, dxT,
+            AffineMaps.backwardTangent(s.p, s.base + w, s.v, s.vbase + w, in, out, x, xT, d, dT, dxT,
                     s.h, s.hbase + w, s.hbase + b, s.scale);
         }
-        Dense.backward(s.p, s.base + w, in, out, x, d, dx, s.g, s.gbase + w, s.gbase + b, s.scale, s.round);
+        AffineMaps.backward(s.p, s.base + w, in, out, x, d, dx, s.g, s.gbase + w, s.gbase + b, s.scale, s.round);
     }
 }

@@ -14,11 +14,11 @@ final class LstmBlockLayer extends CpuLayer {
     private final double[][] a = new double[4][], aT = new double[4][], act = new double[4][],
             actT = new double[4][], da = new double[4][], daT = new double[4][];
 
-    LstmBlockLayer(int dim, int po) {
-        super(dim, dim, po);
+    LstmBlockLayer(int dim, int paramStart) {
+        super(dim, dim);
         this.dim = dim;
-        this.hOff = po;
-        int off = po + dim;
+        this.hOff = paramStart;
+        int off = paramStart + dim;
         for (int k = 0; k < 4; k++) {
             wOff[k] = off;
             bOff[k] = off + 2 * dim * dim;
@@ -32,11 +32,11 @@ final class LstmBlockLayer extends CpuLayer {
     }
 
     @Override
-    void forward(Pass s, double[] x, double[] xT) {
+    void forward(PassBuffers s, double[] x, double[] xT) {
         double[] p = s.p;
         System.arraycopy(p, s.base + hOff, z, 0, dim);
         System.arraycopy(x, 0, z, dim, dim);
-        for (int k = 0; k < 4; k++) Dense.forward(p, s.base + wOff[k], s.base + bOff[k], 2 * dim, dim, z, a[k]);
+        for (int k = 0; k < 4; k++) AffineMaps.forward(p, s.base + wOff[k], s.base + bOff[k], 2 * dim, dim, z, a[k]);
         for (int j = 0; j < dim; j++) {
             act[F][j] = Activations.sigmoid(a[F][j]);
             act[I][j] = Activations.sigmoid(a[I][j]);
@@ -50,7 +50,7 @@ final class LstmBlockLayer extends CpuLayer {
         if (xT != null) System.arraycopy(xT, 0, zT, dim, dim);
         else java.util.Arrays.fill(zT, dim, 2 * dim, 0);
         for (int k = 0; k < 4; k++)
-            Dense.forwardTangent(p, s.base + wOff[k], s.v, s.vbase + wOff[k], s.vbase + bOff[k], 2 * dim, dim, z, zT, aT[k]);
+            AffineMaps.forwardTangent(p, s.base + wOff[k], s.v, s.vbase + wOff[k], s.vbase + bOff[k], 2 * dim, dim, z, zT, aT[k]);
         for (int j = 0; j < dim; j++) {
             for (int k = F; k <= O; k++) actT[k][j] = act[k][j] * (1 - act[k][j]) * aT[k][j];
             actT[U][j] = (1 - act[U][j] * act[U][j]) * aT[U][j];
@@ -60,7 +60,7 @@ final class LstmBlockLayer extends CpuLayer {
     }
 
     @Override
-    void backward(Pass s, double[] x, double[] xT, double[] dy, double[] dyT) {
+    void backward(PassBuffers s, double[] x, double[] xT, double[] dy, double[] dyT) {
         boolean tan = s.tangent();
         for (int j = 0; j < dim; j++) {
             double f = act[F][j], i = act[I][j], o = act[O][j], tu = act[U][j], h = z[j];
@@ -87,13 +87,13 @@ final class LstmBlockLayer extends CpuLayer {
         if (tan) {
             java.util.Arrays.fill(dzT, dim, 2 * dim, 0);
             for (int k = 0; k < 4; k++)
-                Dense.backwardTangent(s.p, s.base + wOff[k], s.v, s.vbase + wOff[k], 2 * dim, dim, z, zT,
+                AffineMaps.backwardTangent(s.p, s.base + wOff[k], s.v, s.vbase + wOff[k], 2 * dim, dim, z, zT,
                         da[k], daT[k], dzT, s.h, s.hbase + wOff[k], s.hbase + bOff[k], s.scale);
             for (int j = 0; j < dim; j++) s.h[s.hbase + hOff + j] += s.scale * dzT[j];
             System.arraycopy(dzT, dim, dxT, 0, dim);
         }
         for (int k = 0; k < 4; k++)
-            Dense.backward(s.p, s.base + wOff[k], 2 * dim, dim, z, da[k], dz, s.g, s.gbase + wOff[k], s.gbase + bOff[k], s.scale, s.round);
+            AffineMaps.backward(s.p, s.base + wOff[k], 2 * dim, dim, z, da[k], dz, s.g, s.gbase + wOff[k], s.gbase + bOff[k], s.scale, s.round);
         for (int j = 0; j < dim; j++) s.add(s.gbase + hOff + j, s.scale * dz[j]);
         System.arraycopy(dz, dim, dx, 0, dim);
     }

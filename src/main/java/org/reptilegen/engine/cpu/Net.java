@@ -13,15 +13,13 @@ public final class Net implements TaskModel {
     private final int size;
     private final boolean float32;
     private final double[] xin, dz, dzT;
-    private final Pass pass = new Pass();
+    private final PassBuffers pass = new PassBuffers();
 
     /** @param float32 whether parameters are stored in float32 (rounded after every update) */
     public Net(ModelSpec spec, boolean float32) {
         this.kind = spec.task();
-        int[] off = {0};
-        this.layers = Layers.build(spec.layers(), kind.inputDim, off);
+        this.layers = Layers.build(spec.layers(), kind.inputDim, "", spec.layout());
         this.size = spec.layout().size();
-        if (off[0] != size) throw new IllegalStateException("layer offsets cover " + off[0] + " of " + size + " parameters");
         this.float32 = float32;
         this.xin = new double[kind.inputDim];
         this.dz = new double[kind.logits];

@@ -5,12 +5,12 @@ final class ResidualLayer extends CpuLayer {
     private final CpuLayer[] layers;
 
     ResidualLayer(int dim, CpuLayer[] layers) {
-        super(dim, dim, layers.length == 0 ? 0 : layers[0].po);
+        super(dim, dim);
         this.layers = layers;
     }
 
     @Override
-    void forward(Pass s, double[] x, double[] xT) {
+    void forward(PassBuffers s, double[] x, double[] xT) {
         double[] a = Layers.forward(layers, s, x, xT);
         for (int i = 0; i < in; i++) y[i] = a[i] + x[i];
         if (s.tangent()) {
@@ -20,7 +20,7 @@ final class ResidualLayer extends CpuLayer {
     }
 
     @Override
-    void backward(Pass s, double[] x, double[] xT, double[] dy, double[] dyT) {
+    void backward(PassBuffers s, double[] x, double[] xT, double[] dy, double[] dyT) {
         if (layers.length == 0) {
             for (int i = 0; i < in; i++) { dx[i] = 2 * dy[i]; if (s.tangent()) dxT[i] = 2 * dyT[i]; }
             return;

@@ -21,7 +21,7 @@ final class EmbedNode extends PlanNode {
         int outOff = 0;
         for (int j = 0; j < tables; j++) {
             int[] t = spec.tables().get(j);
-            m[4 * j] = c.offset(name + ".module_" + j + ".table");
+            m[4 * j] = c.offset(LayerSpec.Embed.table(name, j));
             m[4 * j + 1] = t[0];
             m[4 * j + 2] = t[1];
             m[4 * j + 3] = outOff;

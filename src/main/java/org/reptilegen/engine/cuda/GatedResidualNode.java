@@ -16,7 +16,7 @@ final class GatedResidualNode extends PlanNode {
                       CUdeviceptr xT) {
         super(c, name, dim, dim, x, xT);
         inner = fusion.chain(layers, name, dim, x, xT);
-        gate = new LinearNode(c, name + ".weights", dim, dim, CudaKernels.LIN_PLAIN, x, xT);
+        gate = new LinearNode(c, LayerSpec.GatedResidual.gate(name), dim, dim, CudaKernels.LIN_PLAIN, x, xT);
         y = floats(dim, "y");
         da = floats(dim, "inner gradient");
         dgp = floats(dim, "gate gradient");

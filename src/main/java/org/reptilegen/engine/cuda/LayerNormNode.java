@@ -2,6 +2,7 @@ package org.reptilegen.engine.cuda;
 
 import java.util.List;
 import jcuda.driver.CUdeviceptr;
+import org.reptilegen.model.LayerSpec;
 
 /** layernorm; its plain forward or backward may run as a tail of a neighbour's kernel (the fusion pass). */
 final class LayerNormNode extends PlanNode {
@@ -12,8 +13,8 @@ final class LayerNormNode extends PlanNode {
 
     LayerNormNode(PlanContext c, String name, int dim, CUdeviceptr x, CUdeviceptr xT) {
         super(c, name, dim, dim, x, xT);
-        gOff = c.offset(name + ".norm.weight");
-        bOff = c.offset(name + ".norm.bias");
+        gOff = c.offset(LayerSpec.LayerNorm.gain(name));
+        bOff = c.offset(LayerSpec.LayerNorm.bias(name));
         stats = floats(2, "stats");
         tstats = tangentFloats(2, "tangent stats");
         y = floats(dim, "y");

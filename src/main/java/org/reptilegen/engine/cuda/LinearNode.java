@@ -6,6 +6,7 @@ import static org.reptilegen.engine.cuda.Launch.blocks;
 
 import java.util.List;
 import jcuda.driver.CUdeviceptr;
+import org.reptilegen.model.LayerSpec;
 
 /**
  * linear (and siren's sine linear, and a linear with the activation after it fused in): one forward and
@@ -25,8 +26,8 @@ final class LinearNode extends PlanNode {
     LinearNode(PlanContext c, String name, int in, int out, int mode, CUdeviceptr x, CUdeviceptr xT) {
         super(c, name, in, out, x, xT);
         folded = new FoldedNeighbours(c, true);
-        this.wOff = c.offset(name + ".linear.weight");
-        this.bOff = c.offset(name + ".linear.bias");
+        this.wOff = c.offset(LayerSpec.Linear.weight(name));
+        this.bOff = c.offset(LayerSpec.Linear.bias(name));
         this.mode = mode;
         splits = new Splits(c, name, in, CudaKernels.LINEAR_BACKWARD_COLS, out);
         boolean elementwise = mode != LIN_PLAIN;

@@ -17,15 +17,8 @@ final class LstmNode extends PlanNode {
         super(c, name, dim, dim, x, xT);
         this.dim = dim;
         folded = new FoldedNeighbours(c, false);
-        hOff = c.offset(name + ".hidden_vec");
-        // lstm.cu finds gate k at hOff + D + k (2D*D + D), its bias after its weight: check the layout agrees.
-        long gate = 2L * dim * dim + dim;
-        for (int k = 0; k < 4; k++) {
-            String g = name + "." + LayerSpec.LstmBlock.GATES[k] + ".linear.";
-            long wExpected = hOff + dim + k * gate;
-            if (c.offset(g + "weight") != wExpected || c.offset(g + "bias") != wExpected + 2L * dim * dim)
-                throw new IllegalStateException(name + ": lstm_block parameters are not laid out as lstm.cu reads them");
-        }
+        // lstm.cu finds gate k at hOff + D + k (2D*D + D), its bias after its weight: one block in layout order.
+        hOff = c.packed(LayerSpec.LstmBlock.parameters(name));
         splits = new Splits(c, name, 2 * dim, CudaKernels.LSTM_BACKWARD_COLS, 4 * dim);
         z = floats(2L * dim, "z");
         act = floats(4L * dim, "gates");

@@ -24,9 +24,12 @@ final class PlanContext {
 
     /** The offset of a parameter tensor in a task's row, by its name (the layout both engines read). */
     int offset(String name) {
-        ParamLayout.Tensor t = layout.tensor(name);
-        if (t == null) throw new IllegalStateException("the layout has no parameter " + name);
-        return t.offset();
+        return layout.offset(name);
+    }
+
+    /** The offset of the first of these tensors, each of the others checked to follow the one before it. */
+    int packed(String... names) {
+        return layout.packed(names);
     }
 
     /** perTask floats for each task, named for the plan's listing. */

@@ -240,7 +240,7 @@ final class StepPlan {
         PlanNode[] chain(List<LayerSpec> specs, String prefix, int in, CUdeviceptr x, CUdeviceptr xT) {
             List<PlanNode> out = new ArrayList<>();
             for (int j = 0; j < specs.size(); j++) {
-                String name = (prefix.isEmpty() ? "" : prefix + ".") + "module_" + j;
+                String name = LayerSpec.child(prefix, j);
                 PlanNode n;
                 LayerSpec next = j + 1 < specs.size() ? specs.get(j + 1) : null;
                 if (specs.get(j) instanceof LayerSpec.Linear l && next instanceof LayerSpec.Gated) {

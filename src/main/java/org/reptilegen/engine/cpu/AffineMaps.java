@@ -5,8 +5,8 @@ package org.reptilegen.engine.cpu;
  * their reverse and forward-over-reverse derivatives. Every layer with a weight matrix (linear,
  * siren, the LSTM block's gates, the gated residual's gate) is built from these.
  */
-final class Dense {
-    private Dense() {}
+final class AffineMaps {
+    private AffineMaps() {}
 
     /** y = W x + b. */
     static void forward(double[] p, int w, int b, int in, int out, double[] x, double[] y) {

@@ -3,16 +3,16 @@ package org.reptilegen.engine.cpu;
 /**
  * The buffers one forward/backward pass of one task reads and writes.
  *
- * <p>Indices are absolute: a layer whose parameters start at offset {@code po} in the layout reads
- * weight k at {@code p[base + po + k]}, accumulates {@code scale * dl/dtheta_k} into
- * {@code g[gbase + po + k]} and, in tangent mode, {@code scale * (H v)_k} into {@code h[hbase + po + k]}
- * with the direction {@code v[vbase + po + k]}.
+ * <p>Indices are absolute: a layer whose parameters start at offset {@code paramStart} in the layout reads
+ * weight k at {@code p[base + paramStart + k]}, accumulates {@code scale * dl/dtheta_k} into
+ * {@code g[gbase + paramStart + k]} and, in tangent mode, {@code scale * (H v)_k} into {@code h[hbase + paramStart + k]}
+ * with the direction {@code v[vbase + paramStart + k]}.
  *
  * <p>When {@code g == p}, {@code gbase == base} and {@code scale == -alpha}, the backward pass is the
  * inner SGD step itself, done in place: every layer reads a parameter for its input gradient before it
  * writes that parameter, so no separate gradient vector is needed.
  */
-final class Pass {
+final class PassBuffers {
     double[] p;
     int base;
     double[] g;
