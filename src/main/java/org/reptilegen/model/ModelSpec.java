@@ -44,6 +44,20 @@ public record ModelSpec(TaskKind task, List<LayerSpec> layers) {
         return w;
     }
 
+    /**
+     * Why the model cannot read input x (its length, or an integer past its embedding table's rows), or
+     * null when it can: an embedding looked up out of range fails deep inside an engine, or reads another
+     * task's memory on a GPU.
+     */
+    public String inputError(int[] x) {
+        if (x.length != task.inputDim) return "x has " + x.length + " integers, the model reads " + task.inputDim;
+        if (!layers.isEmpty() && layers.get(0) instanceof LayerSpec.Embed e)
+            for (int j = 0; j < x.length; j++)
+                if (x[j] < 0 || x[j] >= e.tables().get(j)[0])
+                    return "input " + j + " is " + x[j] + " but embed table " + j + " has rows 0.." + (e.tables().get(j)[0] - 1);
+        return null;
+    }
+
     /** The config-file form of the layer list. */
     public List<Object> toConfig() {
         List<Object> out = new ArrayList<>();

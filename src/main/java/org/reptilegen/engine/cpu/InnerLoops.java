@@ -86,12 +86,13 @@ public final class InnerLoops {
      * lambda_t = grad l_t(theta_t) + lambda_{t+1} - H_t (alpha * lambda_{t+1}).
      * With learned rates, alphaGrad := -sum_t grad l_t(theta_t) * lambda_{t+1} (else null).
      * theta_t is kept every K steps in the forward pass; the reverse sweep recomputes each segment
-     * from its checkpoint, so memory is (ceil(T/K) + K + 4) vectors of size P.
+     * from its checkpoint, so memory is (ceil(T/K) + K + 4) vectors of size P. segment is the setting
+     * (maml_segment) that {@link MamlSegment#of} turns into K.
      */
     public static double maml(TaskModel m, double[] theta, int[][] x, int[] y, InnerLrValue alpha, int segment,
                               MamlWorkspace w, double[] out, double[] alphaGrad) {
         int steps = x.length, n = theta.length;
-        int k = Math.max(1, Math.min(segment, Math.max(1, steps)));
+        int k = MamlSegment.of(segment, steps);
         int segs = (steps + k - 1) / k;
         w.ensure(n, segs, k);
         double[] p = w.states[0];
