@@ -20,5 +20,7 @@ RUN apt-get update \
 COPY --from=build /src/target/reptile-gen.jar /opt/reptile-gen/reptile-gen.jar
 COPY --from=build /src/target/lib /opt/reptile-gen/lib
 WORKDIR /runs
+# Java takes file names in the locale's encoding: without a UTF-8 locale a name like "données" cannot be opened.
+ENV LANG=C.UTF-8
 ENTRYPOINT ["java", "-jar", "/opt/reptile-gen/reptile-gen.jar"]
 CMD ["--help"]

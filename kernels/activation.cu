@@ -14,8 +14,8 @@ extern "C" __global__ void activation_forward(int kind, int count, const float* 
 }
 
 // The derivative comes from the input (relu) or the output (tanh: 1 - y^2, sigmoid: y (1 - y)).
-extern "C" __global__ void activation_backward(int kind, int count, const float* x, const float* y,
-                                               const float* dy, float* dx) {
+extern "C" __global__ void activation_backward(int kind, int count, const float* x, const float* y, const float* dy,
+                                               float* dx) {
     int k = blockIdx.x * blockDim.x + threadIdx.x;
     if (k >= count) return;
     float f1;
@@ -64,8 +64,8 @@ extern "C" __global__ void gate_mul_forward(int count, const float* a, const flo
 }
 
 // Its backward: da = dy * s, dgp = dy * a * s (1 - s).
-extern "C" __global__ void gate_mul_backward(int count, const float* a, const float* gp, const float* dy,
-                                             float* da, float* dgp) {
+extern "C" __global__ void gate_mul_backward(int count, const float* a, const float* gp, const float* dy, float* da,
+                                             float* dgp) {
     int k = blockIdx.x * blockDim.x + threadIdx.x;
     if (k >= count) return;
     float s = sigmoid_f(gp[k]);
@@ -87,8 +87,8 @@ extern "C" __global__ void activation_forward_tangent(int kind, int count, const
 
 // dx = f' dy and dxT = f' dyT + f'' xT dy. One thread per element: grid ceil(count / 256), block 256.
 extern "C" __global__ void activation_backward_tangent(int kind, int count, const float* x, const float* y,
-                                                       const float* xT, const float* dy, const float* dyT,
-                                                       float* dx, float* dxT) {
+                                                       const float* xT, const float* dy, const float* dyT, float* dx,
+                                                       float* dxT) {
     int k = blockIdx.x * blockDim.x + threadIdx.x;
     if (k >= count) return;
     float f1, f2;
@@ -114,8 +114,8 @@ extern "C" __global__ void gated_backward_tangent(int d, int B, const float* x, 
     if (k >= B * d) return;
     int b = k / d, i = k - b * d;
     size_t r = (size_t)b * 2 * d;
-    gate_backward_tangent(x[r + i], xT[r + i], x[r + d + i], xT[r + d + i], dy[k], dyT[k],
-                          dx + r + i, dxT + r + i, dx + r + d + i, dxT + r + d + i);
+    gate_backward_tangent(x[r + i], xT[r + i], x[r + d + i], xT[r + d + i], dy[k], dyT[k], dx + r + i, dxT + r + i,
+                          dx + r + d + i, dxT + r + d + i);
 }
 
 // gated_residual's y = a * sigmoid(gp): yT = aT s + a s (1 - s) gpT. One thread per element.
@@ -128,8 +128,8 @@ extern "C" __global__ void gate_mul_forward_tangent(int count, const float* a, c
 
 // Its backward with the tangent: da, dgp and their tangents; one thread per element.
 extern "C" __global__ void gate_mul_backward_tangent(int count, const float* a, const float* aT, const float* gp,
-                                                     const float* gpT, const float* dy, const float* dyT,
-                                                     float* da, float* daT, float* dgp, float* dgpT) {
+                                                     const float* gpT, const float* dy, const float* dyT, float* da,
+                                                     float* daT, float* dgp, float* dgpT) {
     int k = blockIdx.x * blockDim.x + threadIdx.x;
     if (k >= count) return;
     gate_backward_tangent(a[k], aT[k], gp[k], gpT[k], dy[k], dyT[k], da + k, daT + k, dgp + k, dgpT + k);

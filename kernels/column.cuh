@@ -66,8 +66,7 @@ __device__ __forceinline__ bool split_total(float* t, float* t2, int splits, int
 // floats of shared memory each; then the splits' total (split_total). Called by every thread; true
 // where the totals are final, held in s and s2 by the threads with threadIdx.y == 0 and col < width.
 __device__ __forceinline__ bool column_total(float* s, float* s2, float* part, float* part2, int splits, int z,
-                                             int slab, int slabs, int col, int width, float* partial,
-                                             int* arrivals) {
+                                             int slab, int slabs, int col, int width, float* partial, int* arrivals) {
     int tx = threadIdx.x, ty = threadIdx.y, cols = blockDim.x;
     part[ty * cols + tx] = *s;
     if (s2) part2[ty * cols + tx] = *s2;
@@ -135,8 +134,8 @@ __device__ __forceinline__ float column_dot_update(float* w, float* acc, int str
 // the adjoint update of element r with g = d[r] xc and H v = dT[r] xc + d[r] xTc.
 __device__ __forceinline__ void column_dot_adjoint(const float* w, const float* v, float* lambda, float* lrGrad,
                                                    int lrGradOn, double alpha, int stride, const float* d,
-                                                   const float* dT, int first, int step, int n, float xc,
-                                                   float xTc, float* s, float* sT) {
+                                                   const float* dT, int first, int step, int n, float xc, float xTc,
+                                                   float* s, float* sT) {
     int jump = step * stride;
     bool vIsLambda = v == lambda;  // a fixed rate: v is lambda, read once
     float sum = *s, sumT = *sT;

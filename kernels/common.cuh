@@ -84,8 +84,8 @@ __device__ __forceinline__ bool last_arrival(int* counter, int count) {
 }
 
 // Scatters one parameter's gradient by the update rule above.
-__device__ __forceinline__ void apply_grad(float* p, float* acc, size_t idx, float old, float grad,
-                                           float scale, int accOn) {
+__device__ __forceinline__ void apply_grad(float* p, float* acc, size_t idx, float old, float grad, float scale,
+                                           int accOn) {
     if (scale != 0.f) p[idx] = old + scale * grad;
     if (accOn) acc[idx] += grad;
 }

@@ -17,9 +17,9 @@ extern "C" __global__ void embed_gather_forward(const float* p, int P, const int
 
 // embed backward and update: only the looked-up rows change, E_j[x_j, k] += scale * dy[b, outOff_j + k].
 // Same thread mapping as the forward; tables are distinct, so every element has one writer.
-extern "C" __global__ void embed_scatter_update(float* p, int P, float scale, float* acc, int accOn,
-                                                const int* meta, int tables, int outWidth,
-                                                const int* xs, int inDim, const int* step, int B, const float* dy) {
+extern "C" __global__ void embed_scatter_update(float* p, int P, float scale, float* acc, int accOn, const int* meta,
+                                                int tables, int outWidth, const int* xs, int inDim, const int* step,
+                                                int B, const float* dy) {
     int b = blockIdx.y;
     int col = blockIdx.x * blockDim.x + threadIdx.x;
     if (col >= outWidth) return;
@@ -31,9 +31,8 @@ extern "C" __global__ void embed_scatter_update(float* p, int P, float scale, fl
 // its tables, so a row's gradient is dy and its Hessian-vector product dyT; every other row has neither
 // and keeps its lambda. Same thread mapping as the forward.
 extern "C" __global__ void embed_scatter_adjoint(int P, const int* meta, int tables, int outWidth, const int* xs,
-                                                 int inDim, const int* step, int B, const float* dy,
-                                                 const float* dyT, float* lambda, float* lrGrad, int lrGradOn,
-                                                 double alpha) {
+                                                 int inDim, const int* step, int B, const float* dy, const float* dyT,
+                                                 float* lambda, float* lrGrad, int lrGradOn, double alpha) {
     int b = blockIdx.y;
     int col = blockIdx.x * blockDim.x + threadIdx.x;
     if (col >= outWidth) return;

@@ -5,16 +5,16 @@
 
 // The math is in layernorm.cuh, shared with the tails that run a layernorm inside the kernel of the
 // linear or lstm_block next to it (linear.cu, lstm.cu); these kernels serve every other neighbour.
-extern "C" __global__ void layernorm_forward(const float* p, int P, int gOff, int bOff, int dim,
-                                             const float* x, float* stats, float* y) {
+extern "C" __global__ void layernorm_forward(const float* p, int P, int gOff, int bOff, int dim, const float* x,
+                                             float* stats, float* y) {
     int b = blockIdx.x;
     size_t row = (size_t)b * dim;
     layernorm_forward_task(TASK_ROW(p, b, P), gOff, bOff, dim, x + row, stats + 2 * b, y + row);
 }
 
-extern "C" __global__ void layernorm_backward_update(float* p, int P, float scale, float* acc, int accOn,
-                                                     int gOff, int bOff, int dim, const float* x,
-                                                     const float* stats, const float* dy, float* dx) {
+extern "C" __global__ void layernorm_backward_update(float* p, int P, float scale, float* acc, int accOn, int gOff,
+                                                     int bOff, int dim, const float* x, const float* stats,
+                                                     const float* dy, float* dx) {
     int b = blockIdx.x;
     size_t row = (size_t)b * dim;
     layernorm_backward_task(p, (size_t)b * P, scale, acc, accOn, gOff, bOff, dim, x + row, stats + 2 * b, dy + row,
@@ -26,8 +26,8 @@ extern "C" __global__ void layernorm_backward_update(float* p, int P, float scal
 // Forward tangent: muT = mean(xT), sigT = mean((x - mu)(xT - muT)) / sig, xhT = (xT - muT - xh sigT) / sig,
 // yT = v_g xh + g xhT + v_b. tstats [B x 2] = {muT, sigT} for the backward. One block per task as the forward.
 extern "C" __global__ void layernorm_forward_tangent(const float* p, const float* v, int P, int gOff, int bOff, int dim,
-                                                     const float* x, const float* xT, const float* stats,
-                                                     float* tstats, float* yT) {
+                                                     const float* x, const float* xT, const float* stats, float* tstats,
+                                                     float* yT) {
     __shared__ float scratch[32];
     int b = blockIdx.x;
     size_t row = (size_t)b * dim;
@@ -57,10 +57,11 @@ extern "C" __global__ void layernorm_forward_tangent(const float* p, const float
 // m1T = mean(dxhT), m2T = mean(dxhT xh + dxh xhT); the adjoint update with g_g = dy xh, g_b = dy,
 // (H v)_g = dyT xh + dy xhT, (H v)_b = dyT. The parameters are not written; every thread has read v
 // (first loop) before any writes lambda. One block per task, thread t owns features t, t + 256, ...
-extern "C" __global__ void layernorm_backward_tangent(const float* p, const float* v, int P, float* lambda, float* lrGrad,
-                                                      int lrGradOn, double alpha, int gOff, int bOff, int dim, const float* x, const float* xT,
-                                                      const float* stats, const float* tstats,
-                                                      const float* dy, const float* dyT, float* dx, float* dxT) {
+extern "C" __global__ void layernorm_backward_tangent(const float* p, const float* v, int P, float* lambda,
+                                                      float* lrGrad, int lrGradOn, double alpha, int gOff, int bOff,
+                                                      int dim, const float* x, const float* xT, const float* stats,
+                                                      const float* tstats, const float* dy, const float* dyT, float* dx,
+                                                      float* dxT) {
     __shared__ float scratch[32];
     int b = blockIdx.x;
     size_t row = (size_t)b * dim, task = (size_t)b * P;

@@ -56,8 +56,8 @@ __device__ __forceinline__ void layernorm_forward_task(const float* task, int gO
 // Each thread writes g and b only for its own features, after its last read of them. task is the
 // offset of the task's row in p (and acc); x, dy, dx are the task's [dim] rows.
 __device__ __forceinline__ void layernorm_backward_task(float* p, size_t task, float scale, float* acc, int accOn,
-                                                        int gOff, int bOff, int dim, const float* x,
-                                                        const float* stats, const volatile float* dy, float* dx) {
+                                                        int gOff, int bOff, int dim, const float* x, const float* stats,
+                                                        const volatile float* dy, float* dx) {
     __shared__ float scratch[32];
     int t0 = block_thread(), n = block_threads();
     float mu = stats[0], sig = stats[1];
@@ -98,8 +98,8 @@ __device__ __forceinline__ void layernorm_forward_tail(int* arrivals, int count,
 // statistics from the forward, dx [B x dim] its input gradient; the update as the kernel's. Not inlined:
 // inside the backward kernels' 64-register budget it made ptxas spill, and it runs once per task.
 __device__ __noinline__ void layernorm_backward_tail(int* arrivals, int count, float* p, int P, float scale, float* acc,
-                                                    int accOn, int gOff, int bOff, int dim, const float* x,
-                                                    const float* stats, const float* dy, float* dx) {
+                                                     int accOn, int gOff, int bOff, int dim, const float* x,
+                                                     const float* stats, const float* dy, float* dx) {
     int b = blockIdx.y;
     if (arrivals == nullptr || !last_arrival(arrivals + b, count)) return;
     size_t row = (size_t)b * dim;

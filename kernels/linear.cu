@@ -89,8 +89,8 @@ __device__ __forceinline__ void linear_forward_rows(const float* p, int P, int w
     }
 }
 
-extern "C" __global__ void linear_forward(const float* p, int P, int wOff, int bOff, int in, int out,
-                                          const float* x, float* y, float* pre, int mode) {
+extern "C" __global__ void linear_forward(const float* p, int P, int wOff, int bOff, int in, int out, const float* x,
+                                          float* y, float* pre, int mode) {
     linear_forward_rows(p, P, wOff, bOff, in, out, x + (size_t)blockIdx.y * in, y, pre, mode);
 }
 
@@ -104,9 +104,9 @@ extern "C" __global__ void linear_forward(const float* p, int P, int wOff, int b
 //   (layernorm_forward_tail): lnG, lnB its parameters, lnStats [B x 2] and lnY [B x rows] its outputs.
 // Bounded to 40 registers (6 blocks of 256 per SM; 48 unbounded), which ptxas meets without spills.
 extern "C" __global__ void __launch_bounds__(256, FWD6_MIN_BLOCKS)
-linear_forward_folded(const float* p, int P, int wOff, int bOff, int in, int out, float* x, float* y, float* pre,
-                      int mode, const int* step, const int* emMeta, int emTables, const int* xs, int inDim,
-                      int* lnArrivals, int lnG, int lnB, float* lnStats, float* lnY) {
+    linear_forward_folded(const float* p, int P, int wOff, int bOff, int in, int out, float* x, float* y, float* pre,
+                          int mode, const int* step, const int* emMeta, int emTables, const int* xs, int inDim,
+                          int* lnArrivals, int lnG, int lnB, float* lnStats, float* lnY) {
     __shared__ float gathered[LIN_EMBED_MAX];
     int b = blockIdx.y;
     float* xb = x + (size_t)b * in;
@@ -149,12 +149,12 @@ linear_forward_folded(const float* p, int P, int wOff, int bOff, int in, int out
 //   and statistics, lnDx [B x in] its input gradient;
 // - stepArrivals: this is the step's last launch, and the last of all its blocks to finish advances the
 //   step counter (step_advance's work); stepArrivals [1] counts them.
-extern "C" __global__ void __launch_bounds__(LIN_BWD_ROWS * LIN_BWD_COLS, BWD_MIN_BLOCKS)
-linear_backward_update(float* p, int P, float scale, float* acc, int accOn, int wOff, int bOff, int in, int out,
-                       const float* x, const float* dy, const float* pre, int mode, float* dx, int splits,
-                       float* partial, int* arrivals, int* step, const int* emMeta, int emTables, const int* xs,
-                       int inDim, int loss, const int* ys, double* nll, int* lnArrivals, int lnG, int lnB,
-                       const float* lnX, const float* lnStats, float* lnDx, int* stepArrivals) {
+extern "C" __global__ void __launch_bounds__(LIN_BWD_ROWS* LIN_BWD_COLS, BWD_MIN_BLOCKS)
+    linear_backward_update(float* p, int P, float scale, float* acc, int accOn, int wOff, int bOff, int in, int out,
+                           const float* x, const float* dy, const float* pre, int mode, float* dx, int splits,
+                           float* partial, int* arrivals, int* step, const int* emMeta, int emTables, const int* xs,
+                           int inDim, int loss, const int* ys, double* nll, int* lnArrivals, int lnG, int lnB,
+                           const float* lnX, const float* lnStats, float* lnDx, int* stepArrivals) {
     __shared__ float d[LIN_BWD_TILE];
     __shared__ float part[LIN_BWD_ROWS][LIN_BWD_COLS];
     __shared__ int lossY;
@@ -184,7 +184,9 @@ linear_backward_update(float* p, int P, float scale, float* acc, int accOn, int 
             } else if (loss != LOSS_NONE) {
                 // A plain head: pre is its output, the logits; dy is formed here, as loss.cu's kernels form it.
                 int i = o0 + k;
-                v = lossY < 0 ? 0.f : loss == LOSS_BCE ? bce_grad(pre[o], lossY) : softmax_grad(pre[o], lossM, lossS, i, lossY);
+                v = lossY < 0          ? 0.f
+                    : loss == LOSS_BCE ? bce_grad(pre[o], lossY)
+                                       : softmax_grad(pre[o], lossM, lossS, i, lossY);
             } else {
                 v = dy[o];
                 if (lin_elementwise(mode)) {
@@ -197,8 +199,7 @@ linear_backward_update(float* p, int P, float scale, float* acc, int accOn, int 
         }
         __syncthreads();
         size_t wAt = taskBase + wOff + (size_t)o0 * in + col;  // row o0 of this column
-        if (col < in)
-            s = column_dot_update(p + wAt, acc + wAt, in, d, ty, LIN_BWD_ROWS, n, xc, scale, accOn, s);
+        if (col < in) s = column_dot_update(p + wAt, acc + wAt, in, d, ty, LIN_BWD_ROWS, n, xc, scale, accOn, s);
         if (slab == 0) {
             for (int k = tid; k < n; k += LIN_BWD_ROWS * LIN_BWD_COLS) {
                 size_t idx = taskBase + bOff + o0 + k;
@@ -233,9 +234,9 @@ linear_backward_update(float* p, int P, float scale, float* acc, int accOn, int 
 // f'(a) aT (elementwise, which also keeps aT in preT for the backward). LIN_GATED: y = a * sigmoid(c) and its tangent, with
 // [a; c] in pre and [aT; cT] in preT. Same mapping as linear_forward: one warp per output row (per pair
 // of rows r, d + r when gated), lanes stride along the row. grid (ceil(rows / 8), B), block 256.
-extern "C" __global__ void linear_forward_tangent(const float* p, const float* v, int P, int wOff, int bOff,
-                                                  int in, int out, const float* x, const float* xT, int mode,
-                                                  float* y, float* pre, float* yT, float* preT) {
+extern "C" __global__ void linear_forward_tangent(const float* p, const float* v, int P, int wOff, int bOff, int in,
+                                                  int out, const float* x, const float* xT, int mode, float* y,
+                                                  float* pre, float* yT, float* preT) {
     int b = blockIdx.y;
     int row = blockIdx.x * LIN_FWD_WARPS + (threadIdx.x >> 5);
     int lane = threadIdx.x & 31;
@@ -309,11 +310,11 @@ extern "C" __global__ void linear_forward_tangent(const float* p, const float* v
 // both deltas of 256 rows at a time in shared memory, the 8 partial column sums added in a fixed order,
 // then the splits' (both sums); slab 0 of each split updates its bias elements. Each element of lambda
 // has one writer.
-extern "C" __global__ void __launch_bounds__(LIN_BWD_ROWS * LIN_BWD_COLS, BWD_MIN_BLOCKS)
-linear_backward_tangent(const float* p, const float* v, int P, float* lambda, float* lrGrad, int lrGradOn, double alpha,
-                        int wOff, int bOff, int in, int out, const float* x, const float* xT, const float* dy,
-                        const float* dyT, const float* pre, const float* preT, int mode, float* dx, float* dxT,
-                        int splits, float* partial, int* arrivals) {
+extern "C" __global__ void __launch_bounds__(LIN_BWD_ROWS* LIN_BWD_COLS, BWD_MIN_BLOCKS)
+    linear_backward_tangent(const float* p, const float* v, int P, float* lambda, float* lrGrad, int lrGradOn,
+                            double alpha, int wOff, int bOff, int in, int out, const float* x, const float* xT,
+                            const float* dy, const float* dyT, const float* pre, const float* preT, int mode, float* dx,
+                            float* dxT, int splits, float* partial, int* arrivals) {
     __shared__ float d[LIN_BWD_TILE];
     __shared__ float dT[LIN_BWD_TILE];
     __shared__ float part[LIN_BWD_ROWS][LIN_BWD_COLS];
@@ -338,7 +339,8 @@ linear_backward_tangent(const float* p, const float* v, int P, float* lambda, fl
                 int h = out / 2, r = o0 + k, i = r < h ? r : r - h;
                 size_t pa = (size_t)b * out + i, q = (size_t)b * h + i;
                 float da, daT, dc, dcT;
-                gate_backward_tangent(pre[pa], preT[pa], pre[pa + h], preT[pa + h], dy[q], dyT[q], &da, &daT, &dc, &dcT);
+                gate_backward_tangent(pre[pa], preT[pa], pre[pa + h], preT[pa + h], dy[q], dyT[q], &da, &daT, &dc,
+                                      &dcT);
                 dv = r < h ? da : dc;
                 dTv = r < h ? daT : dcT;
             } else {
@@ -357,16 +359,16 @@ linear_backward_tangent(const float* p, const float* v, int P, float* lambda, fl
         __syncthreads();
         size_t wAt = taskBase + wOff + (size_t)o0 * in + col;  // row o0 of this column
         if (col < in)
-            column_dot_adjoint(p + wAt, v + wAt, lambda + wAt, lrGrad + wAt, lrGradOn, alpha, in, d, dT, ty, LIN_BWD_ROWS, n,
-                               xc, xTc, &s, &sT);
+            column_dot_adjoint(p + wAt, v + wAt, lambda + wAt, lrGrad + wAt, lrGradOn, alpha, in, d, dT, ty,
+                               LIN_BWD_ROWS, n, xc, xTc, &s, &sT);
         if (slab == 0) {
             for (int k = tid; k < n; k += LIN_BWD_ROWS * LIN_BWD_COLS) {
                 adjoint_update(lambda, lrGrad, lrGradOn, alpha, taskBase + bOff + o0 + k, d[k], dT[k]);
             }
         }
     }
-    if (column_total(&s, &sT, &part[0][0], &partT[0][0], splits, z, slab, slabs, col, in, partial, arrivals) && ty == 0
-        && col < in) {
+    if (column_total(&s, &sT, &part[0][0], &partT[0][0], splits, z, slab, slabs, col, in, partial, arrivals) &&
+        ty == 0 && col < in) {
         dx[(size_t)b * in + col] = s;
         dxT[(size_t)b * in + col] = sT;
     }

@@ -6,8 +6,8 @@
 #include "loss.cuh"
 
 // One thread per task: grid ceil(B / 128), block 128.
-extern "C" __global__ void bce_loss_grad(int B, const float* z, const int* ys, const int* step,
-                                         float* dz, double* nll) {
+extern "C" __global__ void bce_loss_grad(int B, const float* z, const int* ys, const int* step, float* dz,
+                                         double* nll) {
     int b = blockIdx.x * blockDim.x + threadIdx.x;
     if (b >= B) return;
     int y = ys[(size_t)(*step) * B + b];
@@ -20,8 +20,8 @@ extern "C" __global__ void bce_loss_grad(int B, const float* z, const int* ys, c
 }
 
 // One block per task: grid B, block 256; threads stride over the L logits.
-extern "C" __global__ void softmax_ce_loss_grad(int B, int L, const float* z, const int* ys, const int* step,
-                                                float* dz, double* nll) {
+extern "C" __global__ void softmax_ce_loss_grad(int B, int L, const float* z, const int* ys, const int* step, float* dz,
+                                                double* nll) {
     __shared__ float scratch[32];
     int b = blockIdx.x;
     const float* zb = z + (size_t)b * L;

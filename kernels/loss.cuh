@@ -51,17 +51,19 @@ __device__ __forceinline__ double softmax_nll(float m, float s, float zy) {
 // for softmax the logits' m and s into *m, *s (all in shared memory, read after the block's next barrier),
 // and, in the one block of the task that counts (counts), the task's loss added to nll[b]. zb are the
 // task's L logits (the linear's output), every thread of the block calls it.
-__device__ __forceinline__ void head_loss(int loss, int L, const float* zb, const int* ys, const int* step,
-                                          double* nll, bool counts, int* y, float* m, float* s) {
+__device__ __forceinline__ void head_loss(int loss, int L, const float* zb, const int* ys, const int* step, double* nll,
+                                          bool counts, int* y, float* m, float* s) {
     __shared__ float scratch[32];
     int b = blockIdx.y;
     int target = ys[(size_t)(*step) * gridDim.y + b];
     float mx = 0.f, sum = 1.f;
-    if (target >= 0 && loss == LOSS_SOFTMAX) softmax_max_sum(zb, L, scratch, &mx, &sum);  // the same for the whole block
+    if (target >= 0 && loss == LOSS_SOFTMAX)
+        softmax_max_sum(zb, L, scratch, &mx, &sum);  // the same for the whole block
     if (block_thread() == 0) {
         *y = target;
         *m = mx;
         *s = sum;
-        if (counts && target >= 0) nll[b] += loss == LOSS_BCE ? bce_nll(zb[0], target) : softmax_nll(mx, sum, zb[target]);
+        if (counts && target >= 0)
+            nll[b] += loss == LOSS_BCE ? bce_nll(zb[0], target) : softmax_nll(mx, sum, zb[target]);
     }
 }

@@ -15,7 +15,7 @@ __device__ __forceinline__ size_t lstm_gate_w(int hOff, int D, int k) {
 }
 
 __device__ __forceinline__ void lstm_block_forward_units(const float* p, int P, int hOff, int D, const float* x,
-                                                        float* z, float* act, float* c, float* y) {
+                                                         float* z, float* act, float* c, float* y) {
     int b = blockIdx.y;
     int j = blockIdx.x * LSTM_FWD_WARPS + (threadIdx.x >> 5);
     int lane = threadIdx.x & 31;
@@ -69,23 +69,27 @@ __device__ __forceinline__ void lstm_block_forward_units(const float* p, int P, 
 // y (layernorm_forward_tail): lnG, lnB its parameters, lnStats [B x 2] and lnY [B x D] its outputs.
 // Bounded to 48 registers (5 blocks of 256 per SM, as before the tail; 56 unbounded), without spills.
 extern "C" __global__ void __launch_bounds__(256, FWD5_MIN_BLOCKS)
-lstm_block_forward(const float* p, int P, int hOff, int D, const float* x, float* z, float* act, float* c, float* y,
-                   int* lnArrivals, int lnG, int lnB, float* lnStats, float* lnY) {
+    lstm_block_forward(const float* p, int P, int hOff, int D, const float* x, float* z, float* act, float* c, float* y,
+                       int* lnArrivals, int lnG, int lnB, float* lnStats, float* lnY) {
     lstm_block_forward_units(p, P, hOff, D, x, z, act, c, y);
     layernorm_forward_tail(lnArrivals, gridDim.x, p, P, lnG, lnB, D, y, lnStats, lnY);
 }
 
 // The gradient of gate k's pre-activation at unit r, from the saved activations.
-__device__ __forceinline__ float lstm_gate_delta(int k, int r, int D, const float* zb, const float* ab,
-                                                 const float* cb, const float* dyb) {
+__device__ __forceinline__ float lstm_gate_delta(int k, int r, int D, const float* zb, const float* ab, const float* cb,
+                                                 const float* dyb) {
     float f = ab[r], ig = ab[D + r], o = ab[2 * D + r], u = ab[3 * D + r];
     float dyr = dyb[r];
     float dc = dyr * o;
     switch (k) {
-        case 0: return dc * zb[r] * f * (1.f - f);      // dF = dc * h
-        case 1: return dc * u * ig * (1.f - ig);        // dI = dc * tanh u
-        case 2: return dyr * cb[r] * o * (1.f - o);     // dO = dy * c
-        default: return dc * ig * (1.f - u * u);        // d(tanh u) = dc * i
+        case 0:
+            return dc * zb[r] * f * (1.f - f);  // dF = dc * h
+        case 1:
+            return dc * u * ig * (1.f - ig);  // dI = dc * tanh u
+        case 2:
+            return dyr * cb[r] * o * (1.f - o);  // dO = dy * c
+        default:
+            return dc * ig * (1.f - u * u);  // d(tanh u) = dc * i
     }
 }
 
@@ -104,11 +108,11 @@ __device__ __forceinline__ float lstm_gate_delta(int k, int r, int D, const floa
 // nothing in this kernel reads h from the parameters. With lnArrivals (else null), the layernorm before
 // this block (its output is x) runs its backward in the last block of each task to finish dx
 // (layernorm_backward_tail): lnG, lnB its parameters, lnX, lnStats its input and statistics, lnDx [B x D].
-extern "C" __global__ void __launch_bounds__(LSTM_BWD_ROWS * LSTM_BWD_COLS, BWD_MIN_BLOCKS)
-lstm_block_backward_update(float* p, int P, float scale, float* acc, int accOn, int hOff, int D, const float* z,
-                           const float* act, const float* c, const float* dy, float* dx, int splits,
-                           float* partial, int* arrivals, int* lnArrivals, int lnG, int lnB, const float* lnX,
-                           const float* lnStats, float* lnDx) {
+extern "C" __global__ void __launch_bounds__(LSTM_BWD_ROWS* LSTM_BWD_COLS, BWD_MIN_BLOCKS)
+    lstm_block_backward_update(float* p, int P, float scale, float* acc, int accOn, int hOff, int D, const float* z,
+                               const float* act, const float* c, const float* dy, float* dx, int splits, float* partial,
+                               int* arrivals, int* lnArrivals, int lnG, int lnB, const float* lnX, const float* lnStats,
+                               float* lnDx) {
     __shared__ float d[LSTM_BWD_TILE];
     __shared__ float part[LSTM_BWD_ROWS][LSTM_BWD_COLS];
     int b = blockIdx.y, tx = threadIdx.x, ty = threadIdx.y;
@@ -146,7 +150,8 @@ lstm_block_backward_update(float* p, int P, float scale, float* acc, int accOn, 
         }
     }
     float t = s;
-    if (!column_total(&t, nullptr, &part[0][0], nullptr, splits, sp, slab, slabs, col, width, partial, arrivals)) return;
+    if (!column_total(&t, nullptr, &part[0][0], nullptr, splits, sp, slab, slabs, col, width, partial, arrivals))
+        return;
     if (ty == 0 && col < D) {
         t += dyb[col] * ab[2 * D + col] * ab[col];  // c <- f * h: dc * f
         size_t idx = taskBase + hOff + col;
@@ -166,8 +171,8 @@ lstm_block_backward_update(float* p, int P, float scale, float* acc, int accOn, 
 // writes, and aT_k = W_k zT + V_k z + v_bk, the tangents of the activations, of c and of y.
 // Mapping as lstm_block_forward: one warp per hidden unit j. grid (ceil(D / 8), B), block 256.
 extern "C" __global__ void lstm_block_forward_tangent(const float* p, const float* v, int P, int hOff, int D,
-                                                      const float* x, const float* xT, float* z, float* act,
-                                                      float* c, float* y, float* zT, float* aT, float* cT, float* yT) {
+                                                      const float* x, const float* xT, float* z, float* act, float* c,
+                                                      float* y, float* zT, float* aT, float* cT, float* yT) {
     int b = blockIdx.y;
     int j = blockIdx.x * LSTM_FWD_WARPS + (threadIdx.x >> 5);
     int lane = threadIdx.x & 31;
@@ -224,8 +229,8 @@ extern "C" __global__ void lstm_block_forward_tangent(const float* p, const floa
 // Gate k's pre-activation gradient at unit r and its tangent, from the saved activations.
 __device__ __forceinline__ void lstm_gate_delta_tangent(int k, int r, int D, const float* zb, const float* zTb,
                                                         const float* ab, const float* aTb, const float* cb,
-                                                        const float* cTb, const float* dyb, const float* dyTb,
-                                                        float* d, float* dT) {
+                                                        const float* cTb, const float* dyb, const float* dyTb, float* d,
+                                                        float* dT) {
     float f = ab[r], ig = ab[D + r], o = ab[2 * D + r], u = ab[3 * D + r];
     float f1 = f * (1.f - f), i1 = ig * (1.f - ig), o1 = o * (1.f - o), u1 = 1.f - u * u;
     float dyr = dyb[r], dyTr = dyTb[r];
@@ -264,11 +269,11 @@ __device__ __forceinline__ void lstm_gate_delta_tangent(int k, int r, int D, con
 // at most 256 rows of both deltas in shared memory): dz = sum_k W_k^T da_k + [dc f ; 0], dzT = sum_k (W_k^T daT_k + V_k^T da_k)
 // + [dcT f + dc fT ; 0]; dx = dz[D:], dxT = dzT[D:]; the adjoint update with gW_k = da_k z^T, gb_k = da_k,
 // (H v)W_k = daT_k z^T + da_k zT^T, (H v)b_k = daT_k, g_h = dz[:D], (H v)_h = dzT[:D]. The parameters are not written.
-extern "C" __global__ void __launch_bounds__(LSTM_BWD_ROWS * LSTM_BWD_COLS, BWD_MIN_BLOCKS)
-lstm_block_backward_tangent(const float* p, const float* v, int P, float* lambda, float* lrGrad, int lrGradOn,
-                            double alpha, int hOff, int D, const float* z, const float* zT, const float* act,
-                            const float* aT, const float* c, const float* cT, const float* dy, const float* dyT,
-                            float* dx, float* dxT, int splits, float* partial, int* arrivals) {
+extern "C" __global__ void __launch_bounds__(LSTM_BWD_ROWS* LSTM_BWD_COLS, BWD_MIN_BLOCKS)
+    lstm_block_backward_tangent(const float* p, const float* v, int P, float* lambda, float* lrGrad, int lrGradOn,
+                                double alpha, int hOff, int D, const float* z, const float* zT, const float* act,
+                                const float* aT, const float* c, const float* cT, const float* dy, const float* dyT,
+                                float* dx, float* dxT, int splits, float* partial, int* arrivals) {
     __shared__ float d[LSTM_BWD_TILE];
     __shared__ float dT[LSTM_BWD_TILE];
     __shared__ float part[LSTM_BWD_ROWS][LSTM_BWD_COLS];
@@ -312,8 +317,8 @@ lstm_block_backward_tangent(const float* p, const float* v, int P, float* lambda
         }
     }
     float t = s, tT = sT;
-    if (!column_total(&t, &tT, &part[0][0], &partT[0][0], splits, sp, slab, slabs, col, width, partial, arrivals)
-        || ty != 0 || col >= width)
+    if (!column_total(&t, &tT, &part[0][0], &partT[0][0], splits, sp, slab, slabs, col, width, partial, arrivals) ||
+        ty != 0 || col >= width)
         return;
     if (col < D) {
         float f = ab[col], o = ab[2 * D + col];

@@ -20,8 +20,8 @@ extern "C" __global__ void tasks_from_theta(const float* theta, int P, int S, in
 // g[i] = mean over tasks, summed in task order in float64: of theta[i] - rows[b, i] (Reptile, rows the
 // tasks' final parameters), or of rows[b, i] (FOMAML, rows the tasks' gradient sums).
 // One thread per parameter, walking the tasks (coalesced across threads): grid ceil(P / 256), block 256.
-extern "C" __global__ void meta_gradient_mean(const float* rows, const float* theta, int reptile, int P, int S,
-                                              int B, double* g) {
+extern "C" __global__ void meta_gradient_mean(const float* rows, const float* theta, int reptile, int P, int S, int B,
+                                              double* g) {
     int i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= P) return;
     double s = 0;
@@ -37,8 +37,8 @@ extern "C" __global__ void meta_gradient_mean(const float* rows, const float* th
 // Adam with PyTorch's semantics (bias-corrected, eps after the square root), in float64 arithmetic on
 // float32 storage: lrCorrected = lr / (1 - beta1^t), sqrtBc2 = sqrt(1 - beta2^t), from the host.
 // One thread per parameter: grid ceil(P / 256), block 256.
-extern "C" __global__ void adam_update(float* theta, const double* g, float* m, float* v, int P,
-                                     double beta1, double beta2, double eps, double lrCorrected, double sqrtBc2) {
+extern "C" __global__ void adam_update(float* theta, const double* g, float* m, float* v, int P, double beta1,
+                                       double beta2, double eps, double lrCorrected, double sqrtBc2) {
     int i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= P) return;
     double gi = g[i];
@@ -93,8 +93,8 @@ extern "C" __global__ void step_add(int* step, int delta) {
 
 // p -= innerLr * stepGrad, then stepGrad = 0 for the next step's sum; with accOn FOMAML's sums
 // acc += stepGrad and, for the learned rates' gradient, gradSquares += stepGrad^2.
-extern "C" __global__ void inner_lr_update(float* p, float* stepGrad, const float* innerLr, float* acc, float* gradSquares,
-                                           int accOn, int P, int S, int B) {
+extern "C" __global__ void inner_lr_update(float* p, float* stepGrad, const float* innerLr, float* acc,
+                                           float* gradSquares, int accOn, int P, int S, int B) {
     int i = blockIdx.x * blockDim.x + threadIdx.x;
     int b = blockIdx.y;
     if (i >= P || b >= B) return;

@@ -23,8 +23,8 @@ __device__ __forceinline__ double stream_uniform(unsigned long long start, int t
 // kernel's target, to ys [steps x B]; with stopAtZero a sample ends at its first 0 (kept in out, no
 // SGD step on it), after which its target is -1 and its output 0. done [B] marks ended samples.
 extern "C" __global__ void sample_draw(int B, int L, double temperature, const float* z,
-                                       const unsigned long long* streams, int stopAtZero, const int* step,
-                                       int steps, int* ys, int* done, int* out) {
+                                       const unsigned long long* streams, int stopAtZero, const int* step, int steps,
+                                       int* ys, int* done, int* out) {
     __shared__ double e[SAMPLE_MAX_CLASSES];
     __shared__ float scratch[32];
     int b = blockIdx.x;

@@ -9,42 +9,13 @@ java_home=${2:?usage: build-nvtx.sh CLASSES_DIR JAVA_HOME}
 root=$(cd "$(dirname "$0")/.." && pwd)
 src="$root/native/nvtx.c"
 
-# The same platform names Nvtx.java derives from os.name and os.arch.
-case "$(uname -s)" in
-  Linux) os=linux ;;
-  *) echo "build-nvtx: $(uname -s) is not supported (Linux only): the jar has no NVTX library"; exit 0 ;;
-esac
-case "$(uname -m)" in
-  x86_64|amd64) arch=x86_64 ;;
-  aarch64|arm64) arch=aarch64 ;;
-  *) arch=$(uname -m) ;;
-esac
-target="$out_dir/native/$os-$arch/libreptilegen-nvtx.so"
-
-skip() {
-  echo "build-nvtx: $1: the jar has no NVTX library and profiles show no named ranges"
-  rm -f "$target"
-  exit 0
-}
-
-# An explicit CC is the only candidate, so that pointing it elsewhere is never silently overridden.
-cc=""
-if [ -n "${CC:-}" ]; then
-  cc=$(command -v "$CC" 2>/dev/null || true)
-  [ -n "$cc" ] || skip "the C compiler \$CC=$CC was not found"
-else
-  for c in cc gcc; do
-    cc=$(command -v "$c" 2>/dev/null || true)
-    [ -z "$cc" ] || break
-  done
-  [ -n "$cc" ] || skip "no C compiler (looked for \$CC, cc and gcc on PATH)"
-fi
-
-jni=""
-for d in "$java_home/include" "$java_home/../include" "${JAVA_HOME:+$JAVA_HOME/include}"; do
-  if [ -n "$d" ] && [ -f "$d/jni.h" ] && [ -f "$d/$os/jni_md.h" ]; then jni=$d; break; fi
-done
-[ -n "$jni" ] || skip "no JNI headers (looked for jni.h under $java_home/include and \$JAVA_HOME/include)"
+tool=build-nvtx
+what_without="the jar has no NVTX library and profiles show no named ranges"
+library=libreptilegen-nvtx.so
+source "$root/native/jni-library.sh"
+find_compiler CC cc gcc
+cc=$compiler
+find_jni
 
 # The NVTX headers ship with the CUDA toolkit: where CUDA_HOME says, next to the nvcc build-kernels.sh would use, or the default install.
 nvcc=$(command -v nvcc 2>/dev/null || true)
@@ -54,8 +25,7 @@ for d in "${CUDA_HOME:+$CUDA_HOME/include}" "${nvcc:+$(dirname "$nvcc")/../inclu
 done
 [ -n "$nvtx" ] || skip "no NVTX headers (looked for nvtx3/nvToolsExt.h in \$CUDA_HOME/include, next to nvcc and in /usr/local/cuda/include)"
 
-# Up to date when the library is newer than the shim's source and this script.
-if [ -f "$target" ] && [ -z "$(find "$src" "$0" -newer "$target" | head -1)" ]; then exit 0; fi
+if up_to_date "$src"; then exit 0; fi
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

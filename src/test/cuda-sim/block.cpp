@@ -39,7 +39,9 @@ static size_t page() {
 
 // Each stack sits above an unmapped page, so a kernel that overflows its stack faults instead of
 // writing into its neighbour's.
-static size_t stackSpan() { return SIM_STACK + page(); }
+static size_t stackSpan() {
+    return SIM_STACK + page();
+}
 
 void sim_block_init(SimBlock& blk) {
     if (blk.stacks) return;

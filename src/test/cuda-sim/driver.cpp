@@ -117,25 +117,42 @@ static size_t parseSize(const char* name, const char* s, size_t dflt) {
     double v = strtod(s, &end);
     double unit = 1;
     switch (*end) {
-        case 'k': case 'K': unit = 1024; end++; break;
-        case 'm': case 'M': unit = 1024.0 * 1024; end++; break;
-        case 'g': case 'G': unit = 1024.0 * 1024 * 1024; end++; break;
-        default: break;
+        case 'k':
+        case 'K':
+            unit = 1024;
+            end++;
+            break;
+        case 'm':
+        case 'M':
+            unit = 1024.0 * 1024;
+            end++;
+            break;
+        case 'g':
+        case 'G':
+            unit = 1024.0 * 1024 * 1024;
+            end++;
+            break;
+        default:
+            break;
     }
     if (end == s || *end != 0 || !(v > 0) || v * unit > 1e15) {
-        say(std::string(name) + "=" + s + " is not a size such as 4G, 512M or 1000000: using " + std::to_string(dflt >> 30) + "G");
+        say(std::string(name) + "=" + s + " is not a size such as 4G, 512M or 1000000: using " +
+            std::to_string(dflt >> 30) + "G");
         return dflt;
     }
     return (size_t)(v * unit);
 }
 
 static bool setOrder(const std::string& o) {
-    if (o == "forward") g_order = 0;
-    else if (o == "reverse") g_order = 1;
+    if (o == "forward")
+        g_order = 0;
+    else if (o == "reverse")
+        g_order = 1;
     else if (o.rfind("shuffle", 0) == 0) {
         g_order = 2;
         g_seed = o.size() > 8 && o[7] == ':' ? strtoull(o.c_str() + 8, nullptr, 10) : 1;
-    } else return false;
+    } else
+        return false;
     return true;
 }
 
@@ -151,11 +168,14 @@ static void readSettings() {
     g_threads = (int)std::max(1u, std::min(hw ? hw : 1u, 64u));
     if (const char* t = getenv("REPTILE_GEN_SIM_THREADS")) {
         int n = atoi(t);
-        if (n >= 1 && n <= 64) g_threads = n;
-        else say(std::string("REPTILE_GEN_SIM_THREADS=") + t + " is not 1 to 64: using " + std::to_string(g_threads));
+        if (n >= 1 && n <= 64)
+            g_threads = n;
+        else
+            say(std::string("REPTILE_GEN_SIM_THREADS=") + t + " is not 1 to 64: using " + std::to_string(g_threads));
     }
     if (const char* o = getenv("REPTILE_GEN_SIM_ORDER"))
-        if (!setOrder(o)) say(std::string("REPTILE_GEN_SIM_ORDER=") + o + " is not forward, reverse or shuffle:SEED: using forward");
+        if (!setOrder(o))
+            say(std::string("REPTILE_GEN_SIM_ORDER=") + o + " is not forward, reverse or shuffle:SEED: using forward");
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -279,10 +299,10 @@ static CUresult needContext() {
     return g_ctx.sticky;
 }
 
-#define NEED_CONTEXT                         \
-    do {                                     \
-        CUresult r_ = needContext();         \
-        if (r_ != CUDA_SUCCESS) return r_;   \
+#define NEED_CONTEXT                       \
+    do {                                   \
+        CUresult r_ = needContext();       \
+        if (r_ != CUDA_SUCCESS) return r_; \
     } while (0)
 
 // The stream this thread captures into, if any.
@@ -297,13 +317,15 @@ static CUresult refuseDuringCapture(const char* call) {
     Stream* s = capturingHere();
     if (!s) return CUDA_SUCCESS;
     s->invalidated = true;
-    return fail(CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED, std::string(call) + " during a stream capture on this thread: not allowed, and the capture is invalidated");
+    return fail(
+        CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED,
+        std::string(call) + " during a stream capture on this thread: not allowed, and the capture is invalidated");
 }
 
-#define NOT_DURING_CAPTURE(call)                     \
-    do {                                             \
-        CUresult r_ = refuseDuringCapture(call);     \
-        if (r_ != CUDA_SUCCESS) return r_;           \
+#define NOT_DURING_CAPTURE(call)                 \
+    do {                                         \
+        CUresult r_ = refuseDuringCapture(call); \
+        if (r_ != CUDA_SUCCESS) return r_;       \
     } while (0)
 
 // ---------------------------------------------------------------------------------------------------
@@ -317,7 +339,9 @@ static size_t pageSize() {
     return p;
 }
 
-static size_t roundUp(size_t n, size_t to) { return (n + to - 1) / to * to; }
+static size_t roundUp(size_t n, size_t to) {
+    return (n + to - 1) / to * to;
+}
 
 static bool reserve() {
     if (g_vaStart) return true;
@@ -351,14 +375,14 @@ static std::string whereIs(uintptr_t p) {
     const Alloc* after = it == g_allocs.end() ? nullptr : &it->second;
     if (it != g_allocs.begin()) before = &std::prev(it)->second;
     if (before && p >= before->base && p < before->base + before->size)
-        return hex(p) + ", byte " + std::to_string(p - before->base) + " of the " + bytes(before->size) + " allocation at "
-               + hex(before->base) + (before->freed ? ", which was freed" : "");
+        return hex(p) + ", byte " + std::to_string(p - before->base) + " of the " + bytes(before->size) +
+               " allocation at " + hex(before->base) + (before->freed ? ", which was freed" : "");
     if (before && p >= before->base + before->size && p < before->mapStart + before->mapLen + pageSize())
-        return hex(p) + ", " + std::to_string(p - before->base - before->size) + " bytes past the end of the " + bytes(before->size)
-               + " allocation at " + hex(before->base) + (before->freed ? " (freed)" : "");
+        return hex(p) + ", " + std::to_string(p - before->base - before->size) + " bytes past the end of the " +
+               bytes(before->size) + " allocation at " + hex(before->base) + (before->freed ? " (freed)" : "");
     if (after && p >= after->mapStart - pageSize() && p < after->base)
-        return hex(p) + ", " + std::to_string(after->base - p) + " bytes before the start of the " + bytes(after->size)
-               + " allocation at " + hex(after->base) + (after->freed ? " (freed)" : "");
+        return hex(p) + ", " + std::to_string(after->base - p) + " bytes before the start of the " +
+               bytes(after->size) + " allocation at " + hex(after->base) + (after->freed ? " (freed)" : "");
     return hex(p) + ", which is in no allocation";
 }
 
@@ -368,15 +392,16 @@ static std::string rangeProblem(CUdeviceptr p, size_t n) {
     if (!a || p < a->base) return "starts at " + whereIs((uintptr_t)p);
     if (a->freed) return "is in freed memory (" + whereIs((uintptr_t)p) + ")";
     if (p + n > a->base + a->size)
-        return "runs " + std::to_string(p + n - a->base - a->size) + " bytes past the end of the " + bytes(a->size) + " allocation at "
-               + hex(a->base) + " (from byte " + std::to_string(p - a->base) + ")";
+        return "runs " + std::to_string(p + n - a->base - a->size) + " bytes past the end of the " + bytes(a->size) +
+               " allocation at " + hex(a->base) + " (from byte " + std::to_string(p - a->base) + ")";
     return "";
 }
 
 static CUresult checkRange(const char* call, const char* what, CUdeviceptr p, size_t n) {
     std::string why = rangeProblem(p, n);
     if (why.empty()) return CUDA_SUCCESS;
-    return fail(CUDA_ERROR_INVALID_VALUE, std::string(call) + ": the " + what + " of " + std::to_string(n) + " bytes " + why);
+    return fail(CUDA_ERROR_INVALID_VALUE,
+                std::string(call) + ": the " + what + " of " + std::to_string(n) + " bytes " + why);
 }
 
 // The watched bytes of an allocation: before its start and after its end up to the page.
@@ -419,8 +444,10 @@ API CUresult cuMemAlloc_v2(CUdeviceptr* dptr, size_t bytesize) {
     // takes hundreds, not hundreds of thousands, of page faults.
     const size_t huge = (size_t)2 << 20;
     if (mapLen >= huge) start = roundUp(start, huge);
-    if (start + mapLen + pageSize() > g_vaEnd) return fail(CUDA_ERROR_OUT_OF_MEMORY, "the reserved device address space is used up");
-    if (mprotect((void*)start, mapLen, PROT_READ | PROT_WRITE) != 0) return fail(CUDA_ERROR_OUT_OF_MEMORY, "cannot map device memory");
+    if (start + mapLen + pageSize() > g_vaEnd)
+        return fail(CUDA_ERROR_OUT_OF_MEMORY, "the reserved device address space is used up");
+    if (mprotect((void*)start, mapLen, PROT_READ | PROT_WRITE) != 0)
+        return fail(CUDA_ERROR_OUT_OF_MEMORY, "cannot map device memory");
     if (mapLen >= huge) madvise((void*)start, mapLen, MADV_HUGEPAGE);
     memset((void*)start, 0xff, mapLen);
     g_vaNext = start + mapLen;
@@ -438,9 +465,13 @@ API CUresult cuMemFree_v2(CUdeviceptr dptr) {
     NOT_DURING_CAPTURE("cuMemFree");
     if (dptr == 0) return CUDA_SUCCESS;
     auto it = g_allocs.find((uintptr_t)dptr);
-    if (it == g_allocs.end()) return fail(CUDA_ERROR_INVALID_VALUE, "cuMemFree of " + whereIs((uintptr_t)dptr) + ": not the start of an allocation");
+    if (it == g_allocs.end())
+        return fail(CUDA_ERROR_INVALID_VALUE,
+                    "cuMemFree of " + whereIs((uintptr_t)dptr) + ": not the start of an allocation");
     Alloc& a = it->second;
-    if (a.freed) return fail(CUDA_ERROR_INVALID_VALUE, "cuMemFree of the " + bytes(a.size) + " allocation at " + hex(a.base) + ", freed before");
+    if (a.freed)
+        return fail(CUDA_ERROR_INVALID_VALUE,
+                    "cuMemFree of the " + bytes(a.size) + " allocation at " + hex(a.base) + ", freed before");
     a.freed = true;
     madvise((void*)a.mapStart, a.mapLen, MADV_DONTNEED);
     mprotect((void*)a.mapStart, a.mapLen, PROT_NONE);
@@ -467,7 +498,8 @@ static CUresult copyHtoD(const char* call, CUdeviceptr dst, const void* src, siz
     size_t copy = n;
     if (g_plants.shortCopy > 0 && (size_t)g_plants.shortCopy < n) {
         copy = n - (size_t)g_plants.shortCopy;
-        say(std::string("planted: ") + call + " copies " + std::to_string(copy) + " of its " + std::to_string(n) + " bytes");
+        say(std::string("planted: ") + call + " copies " + std::to_string(copy) + " of its " + std::to_string(n) +
+            " bytes");
         g_plants.shortCopy = 0;
     }
     memcpy((void*)dst, src, copy);
@@ -494,7 +526,8 @@ static CUresult copyDtoD(const char* call, CUdeviceptr dst, CUdeviceptr src, siz
 
 static CUresult memset32(const char* call, CUdeviceptr dst, unsigned v, size_t count) {
     if (count == 0) return CUDA_SUCCESS;
-    if (dst % 4 != 0) return fail(CUDA_ERROR_INVALID_VALUE, std::string(call) + ": " + hex(dst) + " is not 4-byte aligned");
+    if (dst % 4 != 0)
+        return fail(CUDA_ERROR_INVALID_VALUE, std::string(call) + ": " + hex(dst) + " is not 4-byte aligned");
     if (CUresult r = checkRange(call, "range", dst, count * 4)) return r;
     unsigned* p = (unsigned*)dst;
     for (size_t i = 0; i < count; i++) p[i] = v;
@@ -525,7 +558,9 @@ API CUresult cuMemsetD32_v2(CUdeviceptr dst, unsigned v, size_t n) {
     return memset32("cuMemsetD32", dst, v, n);
 }
 
-static bool validStream(void* s) { return s == nullptr || g_streams.count((Stream*)s); }
+static bool validStream(void* s) {
+    return s == nullptr || g_streams.count((Stream*)s);
+}
 
 // The capture a stream call records into: the stream's own, or null to run the work now. A call on
 // the legacy stream while this thread captures is refused (it would synchronise with the capture).
@@ -539,7 +574,8 @@ static CUresult captureOf(const char* call, void* hs, Stream** into) {
     }
     if (!s && capturingHere()) {
         capturingHere()->invalidated = true;
-        return fail(CUDA_ERROR_STREAM_CAPTURE_IMPLICIT, std::string(call) + " on the legacy stream during a stream capture on this thread");
+        return fail(CUDA_ERROR_STREAM_CAPTURE_IMPLICIT,
+                    std::string(call) + " on the legacy stream during a stream capture on this thread");
     }
     return CUDA_SUCCESS;
 }
@@ -802,16 +838,22 @@ static uint64_t splitmix(uint64_t& s) {
 
 static const char* signalName(int s) {
     switch (s) {
-        case SIGSEGV: return "an access to memory it may not touch";
-        case SIGBUS: return "a bus error";
-        case SIGFPE: return "an arithmetic trap (integer division by zero)";
-        case SIGILL: return "an illegal instruction (a trap)";
-        default: return "a signal";
+        case SIGSEGV:
+            return "an access to memory it may not touch";
+        case SIGBUS:
+            return "a bus error";
+        case SIGFPE:
+            return "an arithmetic trap (integer division by zero)";
+        case SIGILL:
+            return "an illegal instruction (a trap)";
+        default:
+            return "a signal";
     }
 }
 
 // Runs every block of a grid; "" when it ran to the end, else why it stopped.
-static std::string runGrid(const SimKernel* k, const std::function<void()>& body, dim3 grid, dim3 block, CUresult* code) {
+static std::string runGrid(const SimKernel* k, const std::function<void()>& body, dim3 grid, dim3 block,
+                           CUresult* code) {
     Job job;
     job.body = &body;
     job.kernel = k->name;
@@ -839,8 +881,8 @@ static std::string runGrid(const SimKernel* k, const std::function<void()>& body
         g_job = nullptr;
     }
     if (!job.faulted) return "";
-    std::string at = " in block (" + std::to_string(job.bx) + ", " + std::to_string(job.by) + ") thread (" + std::to_string(job.tx) + ", "
-                     + std::to_string(job.ty) + ")";
+    std::string at = " in block (" + std::to_string(job.bx) + ", " + std::to_string(job.by) + ") thread (" +
+                     std::to_string(job.tx) + ", " + std::to_string(job.ty) + ")";
     if (job.signal) {
         *code = job.signal == SIGSEGV || job.signal == SIGBUS ? CUDA_ERROR_ILLEGAL_ADDRESS : CUDA_ERROR_LAUNCH_FAILED;
         return std::string(signalName(job.signal)) + at + (job.signal == SIGSEGV ? " at " + whereIs(job.addr) : "");
@@ -858,7 +900,8 @@ struct LaunchArgs {
 };
 
 static std::string gridText(dim3 g, dim3 b) {
-    return "grid (" + std::to_string(g.x) + ", " + std::to_string(g.y) + "), block (" + std::to_string(b.x) + ", " + std::to_string(b.y) + ")";
+    return "grid (" + std::to_string(g.x) + ", " + std::to_string(g.y) + "), block (" + std::to_string(b.x) + ", " +
+           std::to_string(b.y) + ")";
 }
 
 // Checks a launch's pointer arguments against live memory; the ids of the allocations they point into.
@@ -895,7 +938,8 @@ static CUresult execKernel(const SimKernel* k, dim3 grid, dim3 block, const Laun
     CUresult code = CUDA_SUCCESS;
     std::string bad = checkPointers(k, a, nullptr, &code);
     if (!bad.empty()) return fault(code, launch + ": " + bad);
-    if (!g_plants.faultKernel.empty() && g_plants.faultKernel == k->name && g_plants.faultAt >= 0 && g_plants.faultAt-- == 0) {
+    if (!g_plants.faultKernel.empty() && g_plants.faultKernel == k->name && g_plants.faultAt >= 0 &&
+        g_plants.faultAt-- == 0) {
         g_plants.faultKernel.clear();
         return fault(CUDA_ERROR_ILLEGAL_ADDRESS, launch + ": planted: a fault in this launch");
     }
@@ -922,21 +966,27 @@ API CUresult cuLaunchKernel(void* f, unsigned gx, unsigned gy, unsigned gz, unsi
     std::string launch = std::string("cuLaunchKernel ") + k->name + " (" + gridText(grid, block) + ")";
     if (gx == 0 || gy == 0 || gz == 0 || bx == 0 || by == 0 || bz == 0 || gy > 65535 || gz > 65535 || gx > 2147483647u)
         return fail(CUDA_ERROR_INVALID_VALUE, launch + ": a grid or block dimension out of range");
-    if ((unsigned long long)bx * by * bz > 1024) return fail(CUDA_ERROR_INVALID_VALUE, launch + ": more than 1024 threads per block");
+    if ((unsigned long long)bx * by * bz > 1024)
+        return fail(CUDA_ERROR_INVALID_VALUE, launch + ": more than 1024 threads per block");
     if (k->maxThreads > 0 && (int)(bx * by * bz) > k->maxThreads)
-        return fail(CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES, launch + ": more threads per block than its __launch_bounds__ (" + std::to_string(k->maxThreads) + ")");
+        return fail(
+            CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES,
+            launch + ": more threads per block than its __launch_bounds__ (" + std::to_string(k->maxThreads) + ")");
     if (gz != 1 || bz != 1) return fail(CUDA_ERROR_NOT_SUPPORTED, launch + ": 3-D grids and blocks are not simulated");
     if (sharedMemBytes != 0) return fail(CUDA_ERROR_NOT_SUPPORTED, launch + ": dynamic shared memory is not simulated");
     if (extra) return fail(CUDA_ERROR_NOT_SUPPORTED, launch + ": arguments through 'extra' are not simulated");
     size_t n = k->params.size();
-    if (n > 0 && !kernelParams) return fail(CUDA_ERROR_INVALID_VALUE, launch + ": no arguments, the kernel takes " + std::to_string(n));
+    if (n > 0 && !kernelParams)
+        return fail(CUDA_ERROR_INVALID_VALUE, launch + ": no arguments, the kernel takes " + std::to_string(n));
     // The list ends with a null entry (a real driver reads only as many as the kernel declares).
     for (size_t i = 0; i < n; i++)
         if (!kernelParams[i])
-            return fail(CUDA_ERROR_INVALID_VALUE, launch + ": " + std::to_string(i) + " arguments, the kernel takes " + std::to_string(n));
+            return fail(CUDA_ERROR_INVALID_VALUE,
+                        launch + ": " + std::to_string(i) + " arguments, the kernel takes " + std::to_string(n));
     if (kernelParams && kernelParams[n])
-        return fail(CUDA_ERROR_INVALID_VALUE, launch + ": more than the " + std::to_string(n)
-                                                  + " arguments the kernel takes (or an argument list without its ending null entry)");
+        return fail(CUDA_ERROR_INVALID_VALUE,
+                    launch + ": more than the " + std::to_string(n) +
+                        " arguments the kernel takes (or an argument list without its ending null entry)");
     LaunchArgs a;
     size_t off = 0;
     for (size_t i = 0; i < n; i++) {
@@ -949,8 +999,10 @@ API CUresult cuLaunchKernel(void* f, unsigned gx, unsigned gy, unsigned gz, unsi
     for (size_t i = 0; i < n; i++) memcpy(a.packed.data() + a.offsets[i], kernelParams[i], k->params[i].size);
     if (g_plants.swapKernel == k->name) {
         int i = g_plants.swapA, j = g_plants.swapB;
-        std::vector<unsigned char> vi(a.packed.begin() + a.offsets[i], a.packed.begin() + a.offsets[i] + k->params[i].size);
-        std::vector<unsigned char> vj(a.packed.begin() + a.offsets[j], a.packed.begin() + a.offsets[j] + k->params[j].size);
+        std::vector<unsigned char> vi(a.packed.begin() + a.offsets[i],
+                                      a.packed.begin() + a.offsets[i] + k->params[i].size);
+        std::vector<unsigned char> vj(a.packed.begin() + a.offsets[j],
+                                      a.packed.begin() + a.offsets[j] + k->params[j].size);
         // Each value goes where the other was, cut or widened to that parameter's size.
         vi.resize(k->params[j].size, 0);
         vj.resize(k->params[i].size, 0);
@@ -987,7 +1039,8 @@ API CUresult cuOccupancyMaxActiveBlocksPerMultiprocessor(int* numBlocks, void* f
     NEED_CONTEXT;
     Func* fn = (Func*)f;
     if (!numBlocks || !fn || blockSize <= 0 || blockSize > 1024) return CUDA_ERROR_INVALID_VALUE;
-    if (dynamicSMem != 0) return fail(CUDA_ERROR_NOT_SUPPORTED, "occupancy with dynamic shared memory is not simulated");
+    if (dynamicSMem != 0)
+        return fail(CUDA_ERROR_NOT_SUPPORTED, "occupancy with dynamic shared memory is not simulated");
     int byThreads = THREADS_PER_SM / blockSize;
     int n = std::min(byThreads, BLOCKS_PER_SM);
     if (fn->kernel->minBlocks > 0) n = std::min(n, fn->kernel->minBlocks);
@@ -1027,7 +1080,8 @@ API CUresult cuStreamSynchronize(void* h) {
     Stream* s = (Stream*)h;
     if ((s && s->capturing) || (!s && capturingHere())) {
         (s ? s : capturingHere())->invalidated = true;
-        return fail(CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED, "cuStreamSynchronize of a capturing stream: the capture is invalidated");
+        return fail(CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED,
+                    "cuStreamSynchronize of a capturing stream: the capture is invalidated");
     }
     return CUDA_SUCCESS;
 }
@@ -1039,7 +1093,8 @@ API CUresult cuStreamQuery(void* h) {
     Stream* s = (Stream*)h;
     if (s && s->capturing) {
         s->invalidated = true;
-        return fail(CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED, "cuStreamQuery of a capturing stream: the capture is invalidated");
+        return fail(CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED,
+                    "cuStreamQuery of a capturing stream: the capture is invalidated");
     }
     return CUDA_SUCCESS;
 }
@@ -1082,7 +1137,8 @@ API CUresult cuStreamEndCapture(void* h, void** phGraph) {
     if (!s || !g_streams.count(s)) return fail(CUDA_ERROR_INVALID_HANDLE, "cuStreamEndCapture: not a live stream");
     if (!s->capturing) return fail(CUDA_ERROR_INVALID_VALUE, "cuStreamEndCapture: the stream is not capturing");
     if (s->mode != 2 && !pthread_equal(s->thread, pthread_self()))
-        return fail(CUDA_ERROR_STREAM_CAPTURE_WRONG_THREAD, "cuStreamEndCapture from another thread than the one that began it");
+        return fail(CUDA_ERROR_STREAM_CAPTURE_WRONG_THREAD,
+                    "cuStreamEndCapture from another thread than the one that began it");
     s->capturing = false;
     if (phGraph) *phGraph = nullptr;
     if (s->invalidated) {
@@ -1111,7 +1167,8 @@ API CUresult cuGraphInstantiateWithFlags(void** phExec, void* hGraph, unsigned l
     NEED_CONTEXT;
     (void)flags;
     Graph* g = (Graph*)hGraph;
-    if (!phExec || !g || !g_graphs.count(g)) return fail(CUDA_ERROR_INVALID_VALUE, "cuGraphInstantiate: not a live graph");
+    if (!phExec || !g || !g_graphs.count(g))
+        return fail(CUDA_ERROR_INVALID_VALUE, "cuGraphInstantiate: not a live graph");
     GraphExec* e = new GraphExec();
     e->nodes = g->nodes;
     g_execs.insert(e);
@@ -1133,7 +1190,8 @@ API CUresult cuGraphExecDestroy(void* hExec) {
     LOCK;
     NEED_CONTEXT;
     GraphExec* e = (GraphExec*)hExec;
-    if (!e || !g_execs.count(e)) return fail(CUDA_ERROR_INVALID_VALUE, "cuGraphExecDestroy: not a live executable graph");
+    if (!e || !g_execs.count(e))
+        return fail(CUDA_ERROR_INVALID_VALUE, "cuGraphExecDestroy: not a live executable graph");
     g_execs.erase(e);
     delete e;
     return CUDA_SUCCESS;
@@ -1161,20 +1219,23 @@ API CUresult cuGraphLaunch(void* hExec, void* hs) {
     if (!e || !g_execs.count(e)) return fail(CUDA_ERROR_INVALID_VALUE, "cuGraphLaunch: not a live executable graph");
     Stream* s;
     if (CUresult r = captureOf("cuGraphLaunch", hs, &s)) return r;
-    if (s) return fail(CUDA_ERROR_NOT_SUPPORTED, "cuGraphLaunch into a stream capture (a child graph) is not simulated");
+    if (s)
+        return fail(CUDA_ERROR_NOT_SUPPORTED, "cuGraphLaunch into a stream capture (a child graph) is not simulated");
     // Every pointer the recording holds must still point into the allocation it pointed into then.
     for (size_t i = 0; i < e->nodes.size(); i++) {
         const Node& nd = e->nodes[i];
         if (nd.kind != Node::KERNEL) continue;
         if (!g_modules.count(nd.func->module))
-            return fault(CUDA_ERROR_INVALID_HANDLE, "graph launch, node " + std::to_string(i) + " (" + nd.kernel->name + "): its module was unloaded");
+            return fault(CUDA_ERROR_INVALID_HANDLE, "graph launch, node " + std::to_string(i) + " (" + nd.kernel->name +
+                                                        "): its module was unloaded");
         for (size_t j = 0; j < nd.allocIds.size(); j++)
             if (nd.allocIds[j] && !allocLive(nd.allocIds[j])) {
                 uintptr_t v;
                 memcpy(&v, nd.packed.data() + nd.offsets[j], sizeof v);
-                return fault(CUDA_ERROR_ILLEGAL_ADDRESS, "graph launch, node " + std::to_string(i) + " (" + nd.kernel->name + "): argument "
-                                                             + std::to_string(j) + " (" + nd.kernel->params[j].type
-                                                             + ") points into memory freed since the graph was recorded: " + whereIs(v));
+                return fault(CUDA_ERROR_ILLEGAL_ADDRESS,
+                             "graph launch, node " + std::to_string(i) + " (" + nd.kernel->name + "): argument " +
+                                 std::to_string(j) + " (" + nd.kernel->params[j].type +
+                                 ") points into memory freed since the graph was recorded: " + whereIs(v));
             }
     }
     for (size_t i = 0; i < e->nodes.size(); i++) {
@@ -1187,8 +1248,12 @@ API CUresult cuGraphLaunch(void* hExec, void* hs) {
                 r = execKernel(nd.kernel, nd.grid, nd.block, a, where);
                 break;
             }
-            case Node::MEMSET: r = memset32(("a memset" + where).c_str(), nd.dst, nd.value, nd.count); break;
-            case Node::COPY: r = copyDtoD(("a copy" + where).c_str(), nd.dst, nd.src, nd.count); break;
+            case Node::MEMSET:
+                r = memset32(("a memset" + where).c_str(), nd.dst, nd.value, nd.count);
+                break;
+            case Node::COPY:
+                r = copyDtoD(("a copy" + where).c_str(), nd.dst, nd.src, nd.count);
+                break;
             case Node::EVENT:
                 if (g_events.count(nd.event)) {
                     nd.event->recorded = true;
@@ -1269,8 +1334,10 @@ API CUresult cuEventElapsedTime(float* ms, void* a, void* b) {
     NEED_CONTEXT;
     Event* s = (Event*)a;
     Event* e = (Event*)b;
-    if (!ms || !g_events.count(s) || !g_events.count(e)) return fail(CUDA_ERROR_INVALID_HANDLE, "cuEventElapsedTime: not a live event");
-    if (!s->recorded || !e->recorded) return fail(CUDA_ERROR_INVALID_HANDLE, "cuEventElapsedTime of an event never recorded");
+    if (!ms || !g_events.count(s) || !g_events.count(e))
+        return fail(CUDA_ERROR_INVALID_HANDLE, "cuEventElapsedTime: not a live event");
+    if (!s->recorded || !e->recorded)
+        return fail(CUDA_ERROR_INVALID_HANDLE, "cuEventElapsedTime of an event never recorded");
     *ms = (float)(e->ms - s->ms);
     return CUDA_SUCCESS;
 }
@@ -1311,15 +1378,20 @@ API CUresult cuModuleLoadData(void** module, const void* image) {
     const unsigned char* p = (const unsigned char*)image;
     std::vector<std::pair<int, int>> entries;
     bool fatbin = readFatbinArchs(p, &entries);
-    bool elf = memcmp(p, "\x7f" "ELF", 4) == 0;
+    bool elf = memcmp(p,
+                      "\x7f"
+                      "ELF",
+                      4) == 0;
     const char* t = (const char*)p;
     while (*t == ' ' || *t == '\n' || *t == '\t' || *t == '\r') t++;
     bool ptx = strncmp(t, "//", 2) == 0 || strncmp(t, ".version", 8) == 0;
-    if (!fatbin && !elf && !ptx) return fail(CUDA_ERROR_INVALID_IMAGE, "cuModuleLoadData: the image is no fatbin, cubin or PTX");
+    if (!fatbin && !elf && !ptx)
+        return fail(CUDA_ERROR_INVALID_IMAGE, "cuModuleLoadData: the image is no fatbin, cubin or PTX");
     if (fatbin) {
         bool runs = false;
         for (auto& [kind, arch] : entries)
-            if ((kind == 2 && arch == CC_MAJOR * 10 + CC_MINOR) || (kind == 1 && arch <= CC_MAJOR * 10 + CC_MINOR)) runs = true;
+            if ((kind == 2 && arch == CC_MAJOR * 10 + CC_MINOR) || (kind == 1 && arch <= CC_MAJOR * 10 + CC_MINOR))
+                runs = true;
         if (!runs) return CUDA_ERROR_NO_BINARY_FOR_GPU;
     }
     Module* m = new Module();
@@ -1391,8 +1463,9 @@ static std::string destroyContextState() {
     g_ctx.sticky = CUDA_SUCCESS;
     g_ctx.profiling = false;
     if (allocs + modules + streams + events + graphs + execs == 0) return "";
-    return std::to_string(allocs) + " allocations, " + std::to_string(modules) + " modules, " + std::to_string(streams) + " streams, "
-           + std::to_string(events) + " events, " + std::to_string(graphs) + " graphs and " + std::to_string(execs) + " executable graphs";
+    return std::to_string(allocs) + " allocations, " + std::to_string(modules) + " modules, " +
+           std::to_string(streams) + " streams, " + std::to_string(events) + " events, " + std::to_string(graphs) +
+           " graphs and " + std::to_string(execs) + " executable graphs";
 }
 
 static std::string g_lastLeak;
@@ -1470,35 +1543,99 @@ API CUresult cuDeviceGetAttribute(int* v, int attrib, CUdevice d) {
     if (d != 0) return CUDA_ERROR_INVALID_DEVICE;
     if (!v) return CUDA_ERROR_INVALID_VALUE;
     switch (attrib) {
-        case 1: *v = 1024; break;                      // max threads per block
-        case 2: case 3: *v = 1024; break;              // max block dim x, y
-        case 4: *v = 64; break;                        // max block dim z
-        case 5: *v = 2147483647; break;                // max grid dim x
-        case 6: case 7: *v = 65535; break;             // max grid dim y, z
-        case 8: *v = 48 * 1024; break;                 // shared memory per block
-        case 9: *v = 64 * 1024; break;                 // constant memory
-        case 10: *v = 32; break;                       // warp size
-        case 12: *v = 65536; break;                    // registers per block
-        case 13: *v = 1980000; break;                  // clock rate, kHz
-        case 16: *v = SM_COUNT; break;
-        case 17: case 18: *v = 0; break;               // kernel timeout, integrated
-        case 19: *v = 1; break;                        // can map host memory
-        case 20: *v = 0; break;                        // compute mode default
-        case 31: case 32: *v = 1; break;               // concurrent kernels, ECC
-        case 33: case 34: case 50: *v = 0; break;      // PCI bus, device, domain
-        case 36: *v = 2619000; break;                  // memory clock, kHz
-        case 37: *v = 5120; break;                     // memory bus width, bits
-        case 38: *v = (int)L2_BYTES; break;
-        case 39: *v = THREADS_PER_SM; break;
-        case 40: *v = 2; break;                        // copy engines
-        case 41: *v = 1; break;                        // unified addressing
-        case 75: *v = CC_MAJOR; break;
-        case 76: *v = CC_MINOR; break;
-        case 81: *v = 228 * 1024; break;               // shared memory per multiprocessor
-        case 82: *v = 65536; break;                    // registers per multiprocessor
-        case 97: *v = 227 * 1024; break;               // shared memory per block, opt-in
-        case 106: *v = BLOCKS_PER_SM; break;
-        default: return fail(CUDA_ERROR_INVALID_VALUE, "cuDeviceGetAttribute: attribute " + std::to_string(attrib) + " is not simulated");
+        case 1:
+            *v = 1024;
+            break;  // max threads per block
+        case 2:
+        case 3:
+            *v = 1024;
+            break;  // max block dim x, y
+        case 4:
+            *v = 64;
+            break;  // max block dim z
+        case 5:
+            *v = 2147483647;
+            break;  // max grid dim x
+        case 6:
+        case 7:
+            *v = 65535;
+            break;  // max grid dim y, z
+        case 8:
+            *v = 48 * 1024;
+            break;  // shared memory per block
+        case 9:
+            *v = 64 * 1024;
+            break;  // constant memory
+        case 10:
+            *v = 32;
+            break;  // warp size
+        case 12:
+            *v = 65536;
+            break;  // registers per block
+        case 13:
+            *v = 1980000;
+            break;  // clock rate, kHz
+        case 16:
+            *v = SM_COUNT;
+            break;
+        case 17:
+        case 18:
+            *v = 0;
+            break;  // kernel timeout, integrated
+        case 19:
+            *v = 1;
+            break;  // can map host memory
+        case 20:
+            *v = 0;
+            break;  // compute mode default
+        case 31:
+        case 32:
+            *v = 1;
+            break;  // concurrent kernels, ECC
+        case 33:
+        case 34:
+        case 50:
+            *v = 0;
+            break;  // PCI bus, device, domain
+        case 36:
+            *v = 2619000;
+            break;  // memory clock, kHz
+        case 37:
+            *v = 5120;
+            break;  // memory bus width, bits
+        case 38:
+            *v = (int)L2_BYTES;
+            break;
+        case 39:
+            *v = THREADS_PER_SM;
+            break;
+        case 40:
+            *v = 2;
+            break;  // copy engines
+        case 41:
+            *v = 1;
+            break;  // unified addressing
+        case 75:
+            *v = CC_MAJOR;
+            break;
+        case 76:
+            *v = CC_MINOR;
+            break;
+        case 81:
+            *v = 228 * 1024;
+            break;  // shared memory per multiprocessor
+        case 82:
+            *v = 65536;
+            break;  // registers per multiprocessor
+        case 97:
+            *v = 227 * 1024;
+            break;  // shared memory per block, opt-in
+        case 106:
+            *v = BLOCKS_PER_SM;
+            break;
+        default:
+            return fail(CUDA_ERROR_INVALID_VALUE,
+                        "cuDeviceGetAttribute: attribute " + std::to_string(attrib) + " is not simulated");
     }
     return CUDA_SUCCESS;
 }
@@ -1587,30 +1724,54 @@ API CUresult cuProfilerStop() {
 
 static const char* errorName(int e) {
     switch (e) {
-        case 0: return "CUDA_SUCCESS";
-        case 1: return "CUDA_ERROR_INVALID_VALUE";
-        case 2: return "CUDA_ERROR_OUT_OF_MEMORY";
-        case 3: return "CUDA_ERROR_NOT_INITIALIZED";
-        case 7: return "CUDA_ERROR_PROFILER_ALREADY_STARTED";
-        case 8: return "CUDA_ERROR_PROFILER_ALREADY_STOPPED";
-        case 100: return "CUDA_ERROR_NO_DEVICE";
-        case 101: return "CUDA_ERROR_INVALID_DEVICE";
-        case 200: return "CUDA_ERROR_INVALID_IMAGE";
-        case 201: return "CUDA_ERROR_INVALID_CONTEXT";
-        case 209: return "CUDA_ERROR_NO_BINARY_FOR_GPU";
-        case 400: return "CUDA_ERROR_INVALID_HANDLE";
-        case 500: return "CUDA_ERROR_NOT_FOUND";
-        case 600: return "CUDA_ERROR_NOT_READY";
-        case 700: return "CUDA_ERROR_ILLEGAL_ADDRESS";
-        case 701: return "CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES";
-        case 716: return "CUDA_ERROR_MISALIGNED_ADDRESS";
-        case 719: return "CUDA_ERROR_LAUNCH_FAILED";
-        case 801: return "CUDA_ERROR_NOT_SUPPORTED";
-        case 900: return "CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED";
-        case 901: return "CUDA_ERROR_STREAM_CAPTURE_INVALIDATED";
-        case 906: return "CUDA_ERROR_STREAM_CAPTURE_IMPLICIT";
-        case 908: return "CUDA_ERROR_STREAM_CAPTURE_WRONG_THREAD";
-        default: return nullptr;
+        case 0:
+            return "CUDA_SUCCESS";
+        case 1:
+            return "CUDA_ERROR_INVALID_VALUE";
+        case 2:
+            return "CUDA_ERROR_OUT_OF_MEMORY";
+        case 3:
+            return "CUDA_ERROR_NOT_INITIALIZED";
+        case 7:
+            return "CUDA_ERROR_PROFILER_ALREADY_STARTED";
+        case 8:
+            return "CUDA_ERROR_PROFILER_ALREADY_STOPPED";
+        case 100:
+            return "CUDA_ERROR_NO_DEVICE";
+        case 101:
+            return "CUDA_ERROR_INVALID_DEVICE";
+        case 200:
+            return "CUDA_ERROR_INVALID_IMAGE";
+        case 201:
+            return "CUDA_ERROR_INVALID_CONTEXT";
+        case 209:
+            return "CUDA_ERROR_NO_BINARY_FOR_GPU";
+        case 400:
+            return "CUDA_ERROR_INVALID_HANDLE";
+        case 500:
+            return "CUDA_ERROR_NOT_FOUND";
+        case 600:
+            return "CUDA_ERROR_NOT_READY";
+        case 700:
+            return "CUDA_ERROR_ILLEGAL_ADDRESS";
+        case 701:
+            return "CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES";
+        case 716:
+            return "CUDA_ERROR_MISALIGNED_ADDRESS";
+        case 719:
+            return "CUDA_ERROR_LAUNCH_FAILED";
+        case 801:
+            return "CUDA_ERROR_NOT_SUPPORTED";
+        case 900:
+            return "CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED";
+        case 901:
+            return "CUDA_ERROR_STREAM_CAPTURE_INVALIDATED";
+        case 906:
+            return "CUDA_ERROR_STREAM_CAPTURE_IMPLICIT";
+        case 908:
+            return "CUDA_ERROR_STREAM_CAPTURE_WRONG_THREAD";
+        default:
+            return nullptr;
     }
 }
 
@@ -1658,7 +1819,8 @@ API jstring Java_org_reptilegen_engine_cuda_SimulatedDriver_settings(JNIEnv* env
     return env->NewStringUTF(s.c_str());
 }
 
-API void Java_org_reptilegen_engine_cuda_SimulatedDriver_plant(JNIEnv* env, jclass, jstring kind, jstring where, jint a, jint b) {
+API void Java_org_reptilegen_engine_cuda_SimulatedDriver_plant(JNIEnv* env, jclass, jstring kind, jstring where, jint a,
+                                                               jint b) {
     LOCK;
     std::string k = str(env, kind), w = str(env, where);
     if (k == "missing-barrier") {
@@ -1669,7 +1831,8 @@ API void Java_org_reptilegen_engine_cuda_SimulatedDriver_plant(JNIEnv* env, jcla
         for (const SimKernel& s : sim_kernels())
             if (w == s.name) found = &s;
         if (!found || a < 0 || b < 0 || a >= (int)found->params.size() || b >= (int)found->params.size() || a == b) {
-            env->ThrowNew(env->FindClass("java/lang/IllegalArgumentException"), ("no arguments " + std::to_string(a) + ", " + std::to_string(b) + " of " + w).c_str());
+            env->ThrowNew(env->FindClass("java/lang/IllegalArgumentException"),
+                          ("no arguments " + std::to_string(a) + ", " + std::to_string(b) + " of " + w).c_str());
             return;
         }
         g_plants.swapKernel = w;
@@ -1701,8 +1864,9 @@ API jstring Java_org_reptilegen_engine_cuda_SimulatedDriver_takeReport(JNIEnv* e
 // references, launches so far}
 API jlongArray Java_org_reptilegen_engine_cuda_SimulatedDriver_live(JNIEnv* env, jclass) {
     LOCK;
-    jlong v[9] = {(jlong)g_liveCount, (jlong)g_liveBytes, (jlong)g_modules.size(), (jlong)g_streams.size(), (jlong)g_events.size(),
-                  (jlong)g_graphs.size(), (jlong)g_execs.size(), (jlong)g_ctx.refs, (jlong)g_launches};
+    jlong v[9] = {(jlong)g_liveCount,      (jlong)g_liveBytes,     (jlong)g_modules.size(),
+                  (jlong)g_streams.size(), (jlong)g_events.size(), (jlong)g_graphs.size(),
+                  (jlong)g_execs.size(),   (jlong)g_ctx.refs,      (jlong)g_launches};
     jlongArray a = env->NewLongArray(9);
     env->SetLongArrayRegion(a, 0, 9, v);
     return a;

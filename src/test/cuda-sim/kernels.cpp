@@ -10,19 +10,53 @@
 #include "sim_internal.h"
 #include "kernels.inc"
 
-template <class T> struct TypeName;
-template <> struct TypeName<int> { static std::string get() { return "int"; } };
-template <> struct TypeName<unsigned> { static std::string get() { return "unsigned int"; } };
-template <> struct TypeName<long long> { static std::string get() { return "long long"; } };
-template <> struct TypeName<unsigned long long> { static std::string get() { return "unsigned long long"; } };
-template <> struct TypeName<float> { static std::string get() { return "float"; } };
-template <> struct TypeName<double> { static std::string get() { return "double"; } };
-template <> struct TypeName<void> { static std::string get() { return "void"; } };
-template <class T> struct TypeName<const T> { static std::string get() { return "const " + TypeName<T>::get(); } };
-template <class T> struct TypeName<T*> { static std::string get() { return TypeName<T>::get() + "*"; } };
+template <class T>
+struct TypeName;
+template <>
+struct TypeName<int> {
+    static std::string get() { return "int"; }
+};
+template <>
+struct TypeName<unsigned> {
+    static std::string get() { return "unsigned int"; }
+};
+template <>
+struct TypeName<long long> {
+    static std::string get() { return "long long"; }
+};
+template <>
+struct TypeName<unsigned long long> {
+    static std::string get() { return "unsigned long long"; }
+};
+template <>
+struct TypeName<float> {
+    static std::string get() { return "float"; }
+};
+template <>
+struct TypeName<double> {
+    static std::string get() { return "double"; }
+};
+template <>
+struct TypeName<void> {
+    static std::string get() { return "void"; }
+};
+template <class T>
+struct TypeName<const T> {
+    static std::string get() { return "const " + TypeName<T>::get(); }
+};
+template <class T>
+struct TypeName<T*> {
+    static std::string get() { return TypeName<T>::get() + "*"; }
+};
 
-template <class T> struct Pointee { static constexpr unsigned size = 0; };
-template <class T> struct Pointee<T*> { static constexpr unsigned size = std::is_void<std::remove_cv_t<T>>::value ? 1 : sizeof(T); };
+template <class T>
+struct Pointee {
+    static constexpr unsigned size = 0;
+};
+template <class T>
+struct Pointee<T*> {
+    static constexpr unsigned size = std::is_void<std::remove_cv_t<T>>::value ? 1 : sizeof(T);
+};
 
 template <class T>
 static SimParam describe() {
@@ -49,19 +83,29 @@ static std::vector<SimParam> paramsOf(void (*)(A...)) {
 }
 
 template <class... A>
-static std::function<void()> bindKernel(void (*k)(A...), const unsigned char* packed, const std::vector<unsigned>& off) {
+static std::function<void()> bindKernel(void (*k)(A...), const unsigned char* packed,
+                                        const std::vector<unsigned>& off) {
     return bindWith(k, packed, off, std::index_sequence_for<A...>{});
 }
 
 // Launch bounds as written: (maxThreads) or (maxThreads, minBlocks).
-static int boundsMax(int m, int = 0) { return m; }
-static int boundsMin(int, int b = 0) { return b; }
-static int boundsMax() { return 0; }
-static int boundsMin() { return 0; }
+static int boundsMax(int m, int = 0) {
+    return m;
+}
+static int boundsMin(int, int b = 0) {
+    return b;
+}
+static int boundsMax() {
+    return 0;
+}
+static int boundsMin() {
+    return 0;
+}
 
-#define SIM_KERNEL_ENTRY(k, bounds)                                                                              \
-    SimKernel{#k, paramsOf(k), boundsMax bounds, boundsMin bounds,                                               \
-              [](const unsigned char* packed, const std::vector<unsigned>& off) { return bindKernel(k, packed, off); }},
+#define SIM_KERNEL_ENTRY(k, bounds)                          \
+    SimKernel{                                               \
+        #k, paramsOf(k), boundsMax bounds, boundsMin bounds, \
+        [](const unsigned char* packed, const std::vector<unsigned>& off) { return bindKernel(k, packed, off); }},
 
 const std::vector<SimKernel>& sim_kernels() {
     static const std::vector<SimKernel> all = {SIM_KERNEL_LIST(SIM_KERNEL_ENTRY)};

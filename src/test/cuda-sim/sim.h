@@ -56,19 +56,25 @@ bool sim_barrier_planted_missing(const char* file, int line);
 #if defined(__x86_64__)
 // swapcontext would also save the signal mask with a system call at every switch, which makes the
 // simulation many times slower. Needs -fcf-protection=none (no shadow stack), which the build passes.
-struct SimCtx { void* sp = nullptr; };
+struct SimCtx {
+    void* sp = nullptr;
+};
 extern "C" void sim_switch(void** save, void* load);
 inline void sim_ctx_init(SimCtx& c, char* stack, size_t size, void (*entry)()) {
     uintptr_t top = ((uintptr_t)(stack + size)) & ~(uintptr_t)15;
     void** sp = (void**)(top - 64);  // six saved registers, the entry as return address, one pad slot
     for (int i = 0; i < 6; i++) sp[i] = nullptr;
-    sp[6] = (void*)entry;            // entry starts with rsp = top - 8, as after a call
+    sp[6] = (void*)entry;  // entry starts with rsp = top - 8, as after a call
     sp[7] = nullptr;
     c.sp = sp;
 }
-inline void sim_ctx_switch(SimCtx& from, SimCtx& to) { sim_switch(&from.sp, to.sp); }
+inline void sim_ctx_switch(SimCtx& from, SimCtx& to) {
+    sim_switch(&from.sp, to.sp);
+}
 #else
-struct SimCtx { ucontext_t uc; };
+struct SimCtx {
+    ucontext_t uc;
+};
 inline void sim_ctx_init(SimCtx& c, char* stack, size_t size, void (*entry)()) {
     getcontext(&c.uc);
     c.uc.uc_stack.ss_sp = stack;
@@ -76,12 +82,23 @@ inline void sim_ctx_init(SimCtx& c, char* stack, size_t size, void (*entry)()) {
     c.uc.uc_link = nullptr;
     makecontext(&c.uc, entry, 0);
 }
-inline void sim_ctx_switch(SimCtx& from, SimCtx& to) { swapcontext(&from.uc, &to.uc); }
+inline void sim_ctx_switch(SimCtx& from, SimCtx& to) {
+    swapcontext(&from.uc, &to.uc);
+}
 #endif
 
 // ---- one block's threads, on one worker ----
-struct SimBarrier { int expected = 0, arrived = 0; std::vector<int> waiters; };
-struct SimThread { SimCtx ctx; bool done = false; dim3 tid; int lin = 0; unsigned shuffles = 0; };
+struct SimBarrier {
+    int expected = 0, arrived = 0;
+    std::vector<int> waiters;
+};
+struct SimThread {
+    SimCtx ctx;
+    bool done = false;
+    dim3 tid;
+    int lin = 0;
+    unsigned shuffles = 0;
+};
 
 // Which ready thread runs next.
 enum SimPick { SIM_LOWEST = 0, SIM_HIGHEST = 1, SIM_RANDOM = 2 };
@@ -95,8 +112,8 @@ struct SimBlock {
     int cur = 0;
     SimBarrier blockBar;
     std::vector<SimBarrier> warpBar;
-    std::vector<int> warpSize;   // lanes a warp started with
-    std::vector<double> lanes;   // two slots per thread for shuffles, used in turn
+    std::vector<int> warpSize;  // lanes a warp started with
+    std::vector<double> lanes;  // two slots per thread for shuffles, used in turn
     const std::function<void()>* body = nullptr;
     SimPick pick = SIM_LOWEST;
     uint64_t rng = 0;
@@ -106,7 +123,9 @@ inline thread_local SimBlock* g_blk = nullptr;
 
 constexpr size_t SIM_STACK = 128 * 1024;
 
-inline void sim_set_ready(int t) { g_blk->ready[t >> 6] |= 1ull << (t & 63); }
+inline void sim_set_ready(int t) {
+    g_blk->ready[t >> 6] |= 1ull << (t & 63);
+}
 
 inline void sim_release(SimBarrier& b) {
     b.arrived = 0;
@@ -141,8 +160,12 @@ inline void sim_syncthreads(const char* file, int line) {
 #define __syncthreads() sim_syncthreads(__FILE__, __LINE__)
 
 // Blocks run at once on several workers: atomics and fences are the host's own.
-inline int atomicAdd(int* a, int v) { return __atomic_fetch_add(a, v, __ATOMIC_SEQ_CST); }
-inline void __threadfence() { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
+inline int atomicAdd(int* a, int v) {
+    return __atomic_fetch_add(a, v, __ATOMIC_SEQ_CST);
+}
+inline void __threadfence() {
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+}
 
 // Every lane of the warp must be present: the kernels pass the full mask.
 template <class T>
@@ -150,7 +173,8 @@ inline T __shfl_xor_sync(unsigned mask, T v, int laneMask) {
     SimBlock* k = g_blk;
     int lin = k->threads[k->cur].lin, w = lin >> 5, lane = lin & 31;
     if (mask != 0xffffffffu) sim_kernel_fault("a shuffle with a partial mask, which the simulator does not model");
-    if (k->warpSize[w] != 32 || k->warpBar[w].expected != 32) sim_kernel_fault("a full-mask shuffle in a warp with missing or exited lanes");
+    if (k->warpSize[w] != 32 || k->warpBar[w].expected != 32)
+        sim_kernel_fault("a full-mask shuffle in a warp with missing or exited lanes");
     // Shuffles alternate between two sets of slots: a lane writes the set of shuffle n + 2 only after
     // every lane has reached shuffle n + 1, hence has read its value of shuffle n. One barrier each.
     size_t set = (size_t)(k->threads[k->cur].shuffles++ & 1) * k->threads.size();

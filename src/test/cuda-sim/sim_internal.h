@@ -11,10 +11,10 @@
 
 // One parameter of a kernel, as its .cu declaration has it.
 struct SimParam {
-    std::string type;   // "const float*", "int", ...
-    unsigned size;      // bytes of the value passed
+    std::string type;  // "const float*", "int", ...
+    unsigned size;     // bytes of the value passed
     bool pointer;
-    unsigned pointee;   // bytes of what a pointer points at (its alignment on the device), 0 for others
+    unsigned pointee;  // bytes of what a pointer points at (its alignment on the device), 0 for others
 };
 
 // A kernel of kernels/*.cu compiled for the host.

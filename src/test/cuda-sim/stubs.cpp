@@ -4,6 +4,8 @@
 // build.sh from the imports of the JCuda native library that the tests run with.
 typedef int CUresult;
 extern "C" CUresult sim_unsupported(const char* name);
-#define SIM_STUB(n) \
-    extern "C" __attribute__((weak, visibility("default"))) CUresult n(...) { return sim_unsupported(#n); }
+#define SIM_STUB(n)                                                           \
+    extern "C" __attribute__((weak, visibility("default"))) CUresult n(...) { \
+        return sim_unsupported(#n);                                           \
+    }
 #include "stubs.inc"

@@ -1,6 +1,7 @@
 package org.reptilegen.checkpoint;
 
 import org.reptilegen.util.AtomicFiles;
+import org.reptilegen.util.IoErrors;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.core.StreamReadFeature;
@@ -15,10 +16,7 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
-import java.nio.file.AccessDeniedException;
-import java.nio.file.FileSystemException;
 import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
@@ -155,7 +153,7 @@ public final class Safetensors {
                 }
             });
         } catch (IOException e) {
-            throw new CheckpointException("cannot write " + path + ": " + describe(e), e);
+            throw new CheckpointException("cannot write " + path + ": " + IoErrors.why(e), e);
         }
     }
 
@@ -255,7 +253,7 @@ public final class Safetensors {
             }
             return new Contents(path, h.metadata(), h.tensors(), Collections.unmodifiableMap(out));
         } catch (IOException e) {
-            throw new CheckpointException("cannot read " + path + ": " + describe(e), e);
+            throw new CheckpointException("cannot read " + path + ": " + IoErrors.why(e), e);
         }
     }
 
@@ -264,7 +262,7 @@ public final class Safetensors {
         try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {
             return parseHeader(path, ch);
         } catch (IOException e) {
-            throw new CheckpointException("cannot read " + path + ": " + describe(e), e);
+            throw new CheckpointException("cannot read " + path + ": " + IoErrors.why(e), e);
         }
     }
 
@@ -311,7 +309,7 @@ public final class Safetensors {
         try {
             root = JSON.readTree(hb.array());
         } catch (JsonProcessingException e) {
-            throw fail(path, "header is not valid JSON: " + oneLine(e.getOriginalMessage()));
+            throw fail(path, "header is not valid JSON: " + IoErrors.oneLine(e.getOriginalMessage()));
         }
         if (root == null || !root.isObject())
             throw fail(path, "header is not a JSON object");
@@ -448,17 +446,4 @@ public final class Safetensors {
     }
 
     /** A one-line reason for an I/O failure; the JDK's messages are often just the path. */
-    static String describe(IOException e) {
-        if (e instanceof NoSuchFileException) return "no such file or directory";
-        if (e instanceof AccessDeniedException) return "permission denied";
-        if (e instanceof FileSystemException f && f.getReason() != null) return oneLine(f.getReason());
-        String m = e.getMessage();
-        return m == null ? e.getClass().getSimpleName() : oneLine(m);
-    }
-
-    private static String oneLine(String s) {
-        if (s == null) return "";
-        String t = s.replaceAll("\\s+", " ").trim();
-        return t.length() > 200 ? t.substring(0, 200) + "..." : t;
-    }
 }

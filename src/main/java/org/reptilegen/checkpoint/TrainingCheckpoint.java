@@ -5,7 +5,7 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 import org.reptilegen.config.Config;
 import org.reptilegen.config.ConfigException;
-import org.reptilegen.core.InnerRates;
+import org.reptilegen.core.InnerLrLayout;
 import org.reptilegen.core.Precision;
 import org.reptilegen.core.TrainState;
 
@@ -26,7 +26,7 @@ public record TrainingCheckpoint(Config config, TrainState state, long step) {
         meta.put("rng", "counter-based");
         meta.put("rng_seed", Long.toString(config.seed()));
         meta.put("rng_counter", Long.toString(step));
-        InnerRates rates = rates(config);
+        InnerLrLayout rates = rates(config);
         boolean learned = state.learnedInnerLr();
         Checkpoint.write(path, config.model().layout(), state.theta(), state.adamM(), state.adamV(),
                 learned ? rates.byName(state.innerLr()) : null,
@@ -52,7 +52,7 @@ public record TrainingCheckpoint(Config config, TrainState state, long step) {
         Checkpoint.requireFinite(path.toString(), layout, theta, "");
         long step = number(path, meta, "step");
         if (step < 0) throw new CheckpointException(path + ": metadata 'step' is " + step + ", not a meta-step");
-        InnerRates rates = rates(cfg);
+        InnerLrLayout rates = rates(cfg);
         double[] lr = null, lrM = null, lrV = null;
         try {
             if (rates.learned()) {
@@ -76,8 +76,8 @@ public record TrainingCheckpoint(Config config, TrainState state, long step) {
         return new TrainingCheckpoint(cfg, new TrainState(theta, new double[theta.length], new double[theta.length], 0, lr, lrM, lrV), step);
     }
 
-    private static InnerRates rates(Config cfg) {
-        return new InnerRates(cfg.model().layout(), cfg.innerLr().mode());
+    private static InnerLrLayout rates(Config cfg) {
+        return new InnerLrLayout(cfg.model().layout(), cfg.innerLr().mode());
     }
 
 

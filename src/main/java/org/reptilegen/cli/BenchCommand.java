@@ -85,7 +85,7 @@ final class BenchCommand implements Callable<Integer> {
                     ObjectNode line;
                     try {
                         line = runCase(cfg, algorithm, b, t, v, variants.size() > 1);
-                    } catch (EngineException | OutOfMemoryError e) {
+                    } catch (EngineException | Heap.DoesNotFit | OutOfMemoryError e) {
                         // One case that does not fit or fails on the device must not cost the others their numbers.
                         // Under MPI the ranks run the cases in step: one rank's failed case ends the job instead.
                         if (World.current() != null) throw e;
@@ -185,6 +185,8 @@ final class BenchCommand implements Callable<Integer> {
             } else if (variants && !v.isDefault()) {
                 return null;
             }
+            // A batch beyond the heap is this case's line, with the numbers, before it is allocated.
+            Heap.requireFits(engine, b, t, "--batch");
             engine.setState(TrainState.fresh(ParamInit.draw(cfg.model().layout(), Rng.of(cfg.seed(), Rng.STREAM_INIT), true),
                     s.rates().initial(s.innerLr())));
             TaskBatch tasks = randomTasks(cfg.task(), b, t, cfg);

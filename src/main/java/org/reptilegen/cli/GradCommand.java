@@ -64,7 +64,7 @@ final class GradCommand implements Callable<Integer> {
         double[] theta = Checkpoint.read(init, false).params(layout);
         Checkpoint.requireFinite(init.toString(), layout, theta, "");
         if (p == Precision.FLOAT32) for (int i = 0; i < theta.length; i++) theta[i] = (float) theta[i];
-        TaskBatch batch = TaskFile.read(tasks, cfg.task());
+        TaskBatch batch = TaskFile.read(tasks, cfg.model());
         EngineSettings base = EngineOptions.settings(cfg, engineOptions.threads);
         if (cfg.innerLr().learned())
             throw new IllegalArgumentException(config + ": grad takes a fixed --inner-lr; the config's inner_lr is learned");

@@ -2,9 +2,11 @@ package org.reptilegen.cli;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.nio.file.InvalidPathException;
 import java.nio.file.NoSuchFileException;
 import org.reptilegen.dist.Launcher;
 import org.reptilegen.dist.World;
+import org.reptilegen.util.IoErrors;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
@@ -19,7 +21,7 @@ import picocli.CommandLine.Command;
                 ""},
         subcommands = {TrainCommand.class, SampleCommand.class, EvalCommand.class, GradCommand.class,
                 InfoCommand.class, PlotCommand.class, BenchCommand.class, DoctorCommand.class, CommandLine.HelpCommand.class},
-        footer = {"", "Exit status: 0 done, 1 error (one line on stderr), 2 bad usage, 130 interrupted (a checkpoint was written)."})
+        footer = {"", "Exit status: 0 done, 1 error (one line on stderr), 2 bad usage, 130 interrupted by Ctrl-C and 143 by SIGTERM (train writes a checkpoint first)."})
 public final class Main implements java.util.concurrent.Callable<Integer> {
 
     @CommandLine.Spec
@@ -51,6 +53,7 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
     /** Runs the command line and returns its exit status (for tests, without exiting). */
     public static int execute(String... args) {
         CommandLine cl = new CommandLine(new Main());
+        cl.registerConverter(java.nio.file.Path.class, Main::path);
         // Bad usage: one line naming the option or value, exit 2 (the usage is one --help away).
         cl.setParameterExceptionHandler((ex, given) -> {
             CommandLine c = ex.getCommandLine();
@@ -83,20 +86,28 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
                 || ex.getClass().getPackageName().startsWith("org.reptilegen");
     }
 
+    /** Every option's path: one the file system cannot name is bad usage that says why. */
+    static java.nio.file.Path path(String text) {
+        try {
+            return java.nio.file.Path.of(text);
+        } catch (InvalidPathException e) {
+            throw new CommandLine.TypeConversionException(describe(e));
+        }
+    }
+
     static String describe(Throwable ex) {
         if (ex instanceof UncheckedIOException u) ex = u.getCause();
+        if (ex instanceof InvalidPathException p) {
+            // Java names files in the locale's encoding: under LANG=C a letter beyond ASCII cannot be written.
+            String jnu = System.getProperty("sun.jnu.encoding", "UTF-8");
+            boolean utf8 = jnu.equalsIgnoreCase("UTF-8") || jnu.equalsIgnoreCase("UTF8");
+            return "'" + p.getInput() + "' is not a path here: " + (utf8 || p.getInput().indexOf('\0') >= 0 ? p.getReason()
+                    : "the locale's encoding (" + jnu + ") cannot hold all of its characters; run with a UTF-8 locale (e.g. LANG=C.UTF-8)");
+        }
         if (ex instanceof NoSuchFileException n) return "no such file: " + n.getFile();
         // The file system's own exceptions carry little more than the path: say what is wrong with it.
-        if (ex instanceof java.nio.file.FileSystemException f) {
-            String why = f instanceof java.nio.file.AccessDeniedException ? "permission denied"
-                    : f instanceof java.nio.file.FileAlreadyExistsException ? "already exists"
-                    : f instanceof java.nio.file.NotDirectoryException ? "not a directory"
-                    : f instanceof java.nio.file.DirectoryNotEmptyException ? "a directory that is not empty"
-                    : f instanceof java.nio.file.FileSystemLoopException ? "a loop of symbolic links"
-                    : f.getReason() != null ? f.getReason() : "cannot be used (" + f.getClass().getSimpleName() + ")";
-            return f.getFile() + (f.getOtherFile() != null ? " (with " + f.getOtherFile() + ")" : "") + ": " + why;
-        }
-        if (ex instanceof OutOfMemoryError) return "out of memory (Java heap): give the JVM more with java -Xmx..., or use a smaller batch";
+        if (ex instanceof java.nio.file.FileSystemException f) return IoErrors.describe(f);
+        if (ex instanceof OutOfMemoryError) return "out of memory (Java heap): give the JVM more with java -Xmx..., or use a smaller batch or input";
         String m = ex.getMessage();
         return m == null || m.isBlank() ? ex.getClass().getSimpleName() : m;
     }

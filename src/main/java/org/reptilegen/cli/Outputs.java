@@ -14,12 +14,19 @@ final class Outputs {
     }
 
     /**
-     * Refuses an output that is one of the command's inputs (the same file, also through a link or
-     * under another name): inputs alternate an option's name and its path (null when not given).
+     * Refuses, before any work, an output that is a directory or whose directory does not exist, or that
+     * is one of the command's inputs (the same file, also through a link or under another name): inputs
+     * alternate an option's name and its path (null when not given).
      */
     static void notAnInput(String outOption, Path out, Object... inputs) {
         if (out == null) return;
         notEmpty(outOption, out, "a file to write");
+        if (Files.isDirectory(out))
+            throw new IllegalArgumentException(outOption + " " + out + " is a directory: give the name of a file to write");
+        Path parent = out.toAbsolutePath().getParent();
+        if (parent != null && !Files.isDirectory(parent))
+            throw new IllegalArgumentException(outOption + " " + out + ": " + (Files.exists(parent) ? parent + " is not a directory"
+                    : "directory " + parent + " does not exist; make it first"));
         if (!Files.exists(out)) return;  // a file about to be made is none of the inputs
         for (int i = 0; i + 1 < inputs.length; i += 2) {
             Path in = (Path) inputs[i + 1];

@@ -38,7 +38,7 @@ final class SampleCommand implements Callable<Integer> {
         TrainingCheckpoint c = TrainingCheckpoint.read(checkpoint, false);
         try (Engine engine = engineOptions.create(c.config())) {
             engine.setState(c.state());
-            Heap.requireFits(engine, count, c.config().taskLength(), "--count");
+            Sampling.requireFits(engine, c.config(), count, "--count");
             Sampling.Result r = Sampling.draw(engine, c.config(), count, temperature, seed);
             if (c.config().task() == TaskKind.TEXT && out == null) {
                 for (String line : r.lines()) System.out.println(line);

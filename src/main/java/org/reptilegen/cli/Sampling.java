@@ -14,6 +14,15 @@ final class Sampling {
 
     record Result(int[][] sequences, List<String> lines) {}
 
+    /**
+     * Refuses, before anything is computed, count samples that the heap cannot hold or (images) one PNG
+     * cannot show: option names the count in the message.
+     */
+    static void requireFits(Engine engine, Config cfg, int count, String option) {
+        Heap.requireFits(engine, count, cfg.taskLength(), option);
+        if (cfg.task() == TaskKind.MNIST) Samples.requireOnePicture(count, option);
+    }
+
     static Result draw(Engine engine, Config cfg, int count, double temperature, long seed) {
         boolean text = cfg.task() == TaskKind.TEXT;
         int[][] positions = Samples.positions(cfg.task(), cfg.maxLen());

@@ -83,6 +83,7 @@ final class TrainCommand implements Callable<Integer> {
             Path ck = dir.resolve(Trainer.CHECKPOINT);
             if (!Files.exists(ck)) throw new IllegalArgumentException("--resume: no checkpoint at " + ck);
             TrainingCheckpoint c = TrainingCheckpoint.read(ck, true);
+            requireOwnCheckpoint(dir, ck, c.config());
             cfg = c.config().with(sets);
             if (config != null && !Config.resolve(config).with(sets).equals(cfg))
                 System.err.println("note: --resume continues with the checkpoint's config; --config " + config + " is not used");
@@ -116,6 +117,8 @@ final class TrainCommand implements Callable<Integer> {
             engine.setState(state);
             Heap.requireFits(engine, cfg.metaBatch(), train.steps(), "meta_batch");
             if (test != null) Heap.requireFits(engine, Math.min(cfg.evalTasks(), test.size()), test.steps(), "eval_tasks");
+            int samplesAtEnd = samplesAtEnd(cfg);
+            if (samplesAtEnd > 0) Sampling.requireFits(engine, cfg, samplesAtEnd, "--samples");
             // Written once the engine has started: a run that cannot start leaves no half-made directory.
             if (World.writes()) writeAtomically(dir.resolve("config.yaml"), cfg.toYaml());
             if (cfg.model().isBaseline())
@@ -173,8 +176,33 @@ final class TrainCommand implements Callable<Integer> {
         }
     }
 
+    /**
+     * Refuses a checkpoint of another model than the run's config.yaml: one copied in from another run
+     * would continue that run here, under this run's metrics.
+     */
+    private static void requireOwnCheckpoint(Path dir, Path ck, Config checkpoints) {
+        Path own = dir.resolve("config.yaml");
+        if (!Files.isRegularFile(own)) return;
+        Config run;
+        try {
+            run = Config.load(own);
+        } catch (org.reptilegen.config.ConfigException e) {
+            return;  // rewritten from the checkpoint's config below
+        }
+        if (!run.sameModel(checkpoints))
+            throw new IllegalArgumentException(ck + " holds another model (" + checkpoints.task().configName() + ", "
+                    + String.format("%,d", checkpoints.model().layout().size()) + " parameters) than the run's " + own + " ("
+                    + run.task().configName() + ", " + String.format("%,d", run.model().layout().size())
+                    + " parameters): it is not this run's checkpoint; put the run's own back, or resume it in a directory of its own");
+    }
+
+    /** How many samples the run draws at its end. */
+    private int samplesAtEnd(Config cfg) {
+        return samples != null ? samples : (cfg.task() == TaskKind.TEXT ? 8 : 16);
+    }
+
     private Path writeSamples(Engine engine, Config cfg, Path dir) throws IOException {
-        int n = samples != null ? samples : (cfg.task() == TaskKind.TEXT ? 8 : 16);
+        int n = samplesAtEnd(cfg);
         if (n == 0) return null;
         Sampling.Result s = Sampling.draw(engine, cfg, n, 1.0, cfg.seed());
         Path file = dir.resolve(cfg.task() == TaskKind.TEXT ? "samples.txt" : "samples.png");
@@ -184,14 +212,14 @@ final class TrainCommand implements Callable<Integer> {
     }
 
     /**
-     * Temporary files of atomic writes that a killed process left (".NAME.HEX.tmp", and the metrics'
-     * rewrite): this process holds the directory, so none of them is being written.
+     * Temporary files of atomic writes that a killed process left (".NAME.HEX.tmp"): this process holds
+     * the directory, so none of them is being written.
      */
     private static void removeStaleTemporaries(Path dir) throws IOException {
         try (var entries = Files.list(dir)) {
             for (Path p : entries.toList()) {
                 String n = p.getFileName().toString();
-                if (AtomicFiles.isTemporary(n) || n.equals(org.reptilegen.meta.Trainer.METRICS + ".tmp")) Files.deleteIfExists(p);
+                if (AtomicFiles.isTemporary(n)) Files.deleteIfExists(p);
             }
         }
     }

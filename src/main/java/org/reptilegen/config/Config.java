@@ -32,6 +32,9 @@ import org.reptilegen.model.LayerSpec;
 import org.reptilegen.model.ModelException;
 import org.reptilegen.model.ModelSpec;
 import org.reptilegen.model.TaskKind;
+import org.reptilegen.util.BoundedRead;
+import org.reptilegen.util.Bytes;
+import org.reptilegen.util.IoErrors;
 
 /**
  * An immutable training configuration: the task, the model (README, The math, 2) and how to meta-train
@@ -139,7 +142,7 @@ public final class Config {
         beta2 = opt(o, "beta2") == null ? (refDefaults ? 0.99 : 0.999) : beta(in, o.get("beta2"), "outer.beta2");
         eps = opt(o, "eps") == null ? 1e-8 : in.positive(o.get("eps"), "outer.eps");
 
-        steps = intOr(in, m, "steps", 1000, 0);
+        steps = intOr(in, m, "steps", 1000, 1);
         seed = opt(m, "seed") == null ? 0 : in.integer(m.get("seed"), "seed", Long.MIN_VALUE, Long.MAX_VALUE);
         checkpointEvery = intOr(in, m, "checkpoint_every", 100, 0);
         logEvery = intOr(in, m, "log_every", 1, 1);
@@ -226,13 +229,15 @@ public final class Config {
         String source = file.toString();
         String text;
         try {
-            text = Files.readString(file);
+            byte[] bytes = BoundedRead.read(file, BoundedRead.CONFIG, () -> new ConfigException(source, "",
+                    "is larger than " + Bytes.show(BoundedRead.CONFIG) + ", not a config file"));
+            text = StandardCharsets.UTF_8.newDecoder().decode(java.nio.ByteBuffer.wrap(bytes)).toString();
         } catch (NoSuchFileException e) {
             throw new ConfigException(source, "", "no such file");
         } catch (CharacterCodingException e) {
             throw new ConfigException(source, "", "not UTF-8 text");
         } catch (IOException e) {
-            throw new ConfigException(source, "", "cannot read: " + e.getMessage());
+            throw new ConfigException(source, "", "cannot read: " + IoErrors.why(e));
         }
         return parse(text, source);
     }
@@ -399,6 +404,11 @@ public final class Config {
 
     /** Every resolved value as YAML in the style of the shipped configs. */
     public String toYaml() { return ConfigWriter.yaml(this); }
+
+    /** Whether o describes the same network on the same task (a checkpoint of one fits the other). */
+    public boolean sameModel(Config o) {
+        return task == o.task && model.toConfig().equals(o.model.toConfig());
+    }
 
     @Override
     public boolean equals(Object o) {

@@ -1,8 +1,8 @@
 package org.reptilegen.core;
 
 /**
- * The inner-loop learning rate alpha: a fixed number, or a trained parameter (Meta-SGD, README
- * section 4) starting at {@code init}, one per parameter tensor or one per element.
+ * The inner-loop learning rate alpha (config key inner_lr; README, Configs): a fixed number, or a
+ * trained parameter (Meta-SGD) starting at {@code init}, one per parameter tensor or one per element.
  */
 public record InnerLr(Mode mode, double init) {
 

@@ -1,10 +1,6 @@
 package org.reptilegen.dist;
 
-import java.io.InputStream;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
-import java.util.Locale;
+import org.reptilegen.util.JarLibraries;
 
 /**
  * The MPI calls the trainer needs, through a small JNI library over the MPI C API
@@ -29,15 +25,7 @@ final class Mpi {
 
     /** The jar resource for this platform, or null where none is built. */
     static String resource() {
-        String os = System.getProperty("os.name", "").toLowerCase(Locale.ROOT);
-        if (!os.startsWith("linux")) return null;
-        String arch = System.getProperty("os.arch", "");
-        arch = switch (arch) {
-            case "amd64", "x86_64" -> "x86_64";
-            case "aarch64", "arm64" -> "aarch64";
-            default -> arch;
-        };
-        return "/native/linux-" + arch + "/" + LIBRARY;
+        return JarLibraries.resource(LIBRARY);
     }
 
     static final String HOW = "install an MPI with its compiler wrapper mpicc (e.g. apt-get install openmpi-bin libopenmpi-dev, "
@@ -46,13 +34,9 @@ final class Mpi {
     private static String load() {
         String resource = resource();
         if (resource == null) return "MPI support is built for Linux only, this is " + System.getProperty("os.name");
-        try (InputStream in = Mpi.class.getResourceAsStream(resource)) {
-            if (in == null) return "MPI support was not built (the jar has no " + resource.substring(1) + "): " + HOW;
-            // System.load needs a file, and the jar's entry is not one.
-            Path file = Files.createTempFile("reptilegen-mpi", ".so");
-            file.toFile().deleteOnExit();
-            Files.copy(in, file, StandardCopyOption.REPLACE_EXISTING);
-            System.load(file.toAbsolutePath().toString());
+        try {
+            if (!JarLibraries.load(resource, "reptilegen-mpi"))
+                return "MPI support was not built (the jar has no " + resource.substring(1) + "): " + HOW;
             return null;
         } catch (Exception | LinkageError e) {
             return "the MPI library could not be loaded (" + e.getMessage() + "): the MPI the jar was built with must be "

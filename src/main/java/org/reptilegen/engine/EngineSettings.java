@@ -3,7 +3,7 @@ package org.reptilegen.engine;
 import org.reptilegen.core.Adam;
 import org.reptilegen.core.Algorithm;
 import org.reptilegen.core.InnerLr;
-import org.reptilegen.core.InnerRates;
+import org.reptilegen.core.InnerLrLayout;
 import org.reptilegen.core.Precision;
 import org.reptilegen.model.ModelSpec;
 
@@ -33,7 +33,7 @@ public record EngineSettings(ModelSpec model, Algorithm algorithm, double innerL
     }
 
     /** How learned rates map onto the parameters (a fixed rate when the mode is FIXED). */
-    public InnerRates rates() {
-        return new InnerRates(model.layout(), innerLrMode);
+    public InnerLrLayout rates() {
+        return new InnerLrLayout(model.layout(), innerLrMode);
     }
 }

@@ -1,21 +1,14 @@
 package org.reptilegen.meta;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.node.ObjectNode;
-import java.io.BufferedWriter;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
-import java.util.ArrayList;
-import java.util.List;
 import java.util.concurrent.atomic.AtomicBoolean;
 import org.reptilegen.checkpoint.TrainingCheckpoint;
 import org.reptilegen.config.Config;
 import org.reptilegen.core.TaskBatch;
 import org.reptilegen.engine.Engine;
+import org.reptilegen.metrics.MetricsLog;
 import org.reptilegen.task.TaskSource;
 import org.reptilegen.util.Rng;
 
@@ -26,7 +19,7 @@ import org.reptilegen.util.Rng;
  */
 public final class Trainer {
     /** Files of a run directory. */
-    public static final String CHECKPOINT = "checkpoint.safetensors", METRICS = "metrics.jsonl";
+    public static final String CHECKPOINT = "checkpoint.safetensors", METRICS = MetricsLog.FILE;
 
     /** Hears about progress. */
     public interface Listener {
@@ -57,8 +50,6 @@ public final class Trainer {
 
     /** How a run ended: at its last meta-step, interrupted, or at its time limit (timedOut). */
     public record Result(long step, double loss, boolean interrupted, boolean timedOut, Path checkpoint) {}
-
-    private static final ObjectMapper JSON = new ObjectMapper();
 
     private final Config cfg;
     private final Engine engine;
@@ -102,14 +93,14 @@ public final class Trainer {
         Path metrics = out.resolve(METRICS);
         if (group.writes()) {
             Files.createDirectories(out);
-            keepMetricsUpTo(metrics, start);
+            MetricsLog.keepUpTo(metrics, start);
         }
         int batchSize = cfg.metaBatch();
         long total = cfg.steps();
         double loss = Double.NaN;
         long saved = start;
         long end = total;
-        try (MetricsLog log = group.writes() ? new MetricsLog(metrics, listener::message) : null) {
+        try (MetricsLog log = group.writes() ? MetricsLog.append(metrics, listener::message) : null) {
             long began = System.nanoTime();
             for (long s = start; s < total; s++) {
                 if (group.anyOf(stop.get())) {
@@ -130,15 +121,8 @@ public final class Trainer {
                 double rate = taskSteps / seconds;
                 // The time limit ends the run at this step as its last step would have.
                 boolean last = step == total || (limitNanos > 0 && group.anyOf(System.nanoTime() - began >= limitNanos));
-                if ((step % cfg.logEvery() == 0 || last) && log != null) {
-                    ObjectNode line = JSON.createObjectNode();
-                    line.put("step", step);
-                    line.put("loss", loss);
-                    line.put("bits_per_dim", Evaluation.bitsPerDim(loss, batch.maxSteps()));
-                    line.put("task_steps_per_s", rate);
-                    line.put("seconds", (System.nanoTime() - began) / 1e9);
-                    log.append(JSON.writeValueAsString(line));
-                }
+                if ((step % cfg.logEvery() == 0 || last) && log != null)
+                    log.step(step, loss, Evaluation.bitsPerDim(loss, batch.maxSteps()), rate, (System.nanoTime() - began) / 1e9);
                 listener.step(step, total, loss, rate);
                 if ((cfg.checkpointEvery() > 0 && step % cfg.checkpointEvery() == 0) || last) {
                     save(step);
@@ -148,72 +132,21 @@ public final class Trainer {
                     end = step;
                     break;
                 }
-                if (test != null && cfg.evalEvery() > 0 && step % cfg.evalEvery() == 0) {
-                    String line = JSON.writeValueAsString(evaluate(step));
-                    if (log != null) log.append(line);
-                }
+                if (test != null && cfg.evalEvery() > 0 && step % cfg.evalEvery() == 0) evaluate(step, log);
             }
-            if (test != null) {
-                String line = JSON.writeValueAsString(evaluate(end));
-                if (log != null) log.append(line);
-            }
+            if (test != null) evaluate(end, log);
         }
         return new Result(end, loss, false, end < total, checkpointPath());
     }
 
-    /**
-     * metrics.jsonl, appended a line at a time: a write that fails (a full disk) names the file, and a
-     * file deleted during the run is noticed, said once, and started again.
-     */
-    private static final class MetricsLog implements java.io.Closeable {
-        private final Path file;
-        private final java.util.function.Consumer<String> note;
-        private BufferedWriter writer;
-
-        MetricsLog(Path file, java.util.function.Consumer<String> note) throws IOException {
-            this.file = file;
-            this.note = note;
-            writer = open();
-        }
-
-        private BufferedWriter open() throws IOException {
-            return Files.newBufferedWriter(file, StandardCharsets.UTF_8, StandardOpenOption.CREATE, StandardOpenOption.APPEND);
-        }
-
-        void append(String line) throws IOException {
-            try {
-                if (!Files.exists(file)) {
-                    writer.close();
-                    writer = open();
-                    note.accept("note: " + file + " was deleted during the run; it goes on from here");
-                }
-                writer.write(line);
-                writer.newLine();
-                writer.flush();
-            } catch (IOException e) {
-                throw new IOException("cannot append to " + file + ": " + e.getMessage(), e);
-            }
-        }
-
-        @Override
-        public void close() throws IOException {
-            writer.close();
-        }
-    }
-
-    /** Mean prequential NLL and bits per dimension of the first eval_tasks held-out tasks. */
-    public ObjectNode evaluate(long step) {
+    /** Mean prequential NLL and bits per dimension of the first eval_tasks held-out tasks, logged where log is not null. */
+    private void evaluate(long step, MetricsLog log) throws IOException {
         int n = Math.min(cfg.evalTasks(), test.size());
         double[] nll = Evaluation.run(engine, test, n, cfg.metaBatch());
-        double mean = mean(nll);
-        ObjectNode line = JSON.createObjectNode();
-        line.put("step", step);
-        line.put("eval_tasks", n);
-        line.put("eval_nll", mean);
-        line.put("eval_bits_per_dim", Evaluation.bitsPerDim(mean, test.steps()));
+        double mean = mean(nll), bits = Evaluation.bitsPerDim(mean, test.steps());
+        if (log != null) log.evaluation(step, n, mean, bits);
         listener.message(String.format("eval at meta-step %d: %.3f nats per task, %.4f bits per dim over %d held-out tasks",
-                step, mean, Evaluation.bitsPerDim(mean, test.steps()), n));
-        return line;
+                step, mean, bits, n));
     }
 
     private void save(long step) {
@@ -225,28 +158,4 @@ public final class Trainer {
         for (double v : a) s += v;
         return s / a.length;
     }
-
-    /** A resumed run rewrites the metrics past its checkpoint, so the file reads as one run. */
-    private static void keepMetricsUpTo(Path metrics, long step) throws IOException {
-        if (!Files.exists(metrics)) return;
-        if (step == 0) {
-            Files.delete(metrics);
-            return;
-        }
-        List<String> kept = new ArrayList<>();
-        for (String line : Files.readAllLines(metrics, StandardCharsets.UTF_8)) {
-            try {
-                JsonNode n = JSON.readTree(line);
-                long at = n == null ? Long.MAX_VALUE : n.path("step").asLong(Long.MAX_VALUE);
-                // An evaluation at the checkpoint's step ended the earlier run; the resumed run evaluates again.
-                if (at < step || (at == step && n.has("loss"))) kept.add(line);
-            } catch (IOException e) {
-                // A line cut off by a crash: drop it.
-            }
-        }
-        Path tmp = metrics.resolveSibling(METRICS + ".tmp");
-        Files.write(tmp, kept, StandardCharsets.UTF_8);
-        Files.move(tmp, metrics, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
-    }
-
 }

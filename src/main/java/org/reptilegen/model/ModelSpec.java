@@ -70,6 +70,26 @@ public record ModelSpec(TaskKind task, List<LayerSpec> layers, LstmBaseline base
     /** Whether this is the LSTM baseline, not a stack of layers for meta-learning. */
     public boolean isBaseline() { return baseline != null; }
 
+    /**
+     * Why the model cannot read input x (its length, or an integer past its embedding table's rows), or
+     * null when it can: an embedding looked up out of range fails deep inside an engine, or reads another
+     * task's memory on a GPU.
+     */
+    public String inputError(int[] x) {
+        if (x.length != task.inputDim) return "x has " + x.length + " integers, the model reads " + task.inputDim;
+        if (baseline != null)
+            for (int j = 0; j < x.length; j++) {
+                var table = baseline.tables().get(j);
+                if (x[j] < 0 || x[j] >= table.getValue())
+                    return "input " + j + " is " + x[j] + " but " + table.getKey() + " has rows 0.." + (table.getValue() - 1);
+            }
+        if (!layers.isEmpty() && layers.get(0) instanceof LayerSpec.Embed e)
+            for (int j = 0; j < x.length; j++)
+                if (x[j] < 0 || x[j] >= e.tables().get(j)[0])
+                    return "input " + j + " is " + x[j] + " but embed table " + j + " has rows 0.." + (e.tables().get(j)[0] - 1);
+        return null;
+    }
+
     /** The config-file form of the layer list (the baseline's map). */
     public Object toConfig() {
         if (baseline != null) return baseline.toConfig();

@@ -2,7 +2,6 @@ package org.reptilegen.plot;
 
 import java.awt.image.BufferedImage;
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 
 /** Binary images (sampled digits) as one PNG grid, white digits on black as in MNIST. */
@@ -30,8 +29,6 @@ public final class ImageGrid {
                         for (int dx = 0; dx < scale; dx++) raster.setSample(ox + c * scale + dx, oy + r * scale + dy, 0, v);
                 }
         }
-        Path abs = out.toAbsolutePath();
-        if (abs.getParent() != null) Files.createDirectories(abs.getParent());
-        LossPlot.writePng(img, abs);
+        LossPlot.writePng(img, out.toAbsolutePath());
     }
 }

@@ -1,12 +1,9 @@
 package org.reptilegen.plot;
 
+import org.reptilegen.metrics.MetricsLog;
+import org.reptilegen.metrics.MetricsLog.Series;
 import org.reptilegen.util.AtomicFiles;
-
-import com.fasterxml.jackson.core.JsonProcessingException;
-import com.fasterxml.jackson.core.json.JsonReadFeature;
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.json.JsonMapper;
+import org.reptilegen.util.IoErrors;
 
 import javax.imageio.ImageIO;
 import java.awt.BasicStroke;
@@ -22,23 +19,13 @@ import java.awt.geom.Line2D;
 import java.awt.geom.Path2D;
 import java.awt.image.BufferedImage;
 import java.io.IOException;
-import java.nio.charset.CharacterCodingException;
-import java.nio.file.AccessDeniedException;
-import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.Locale;
-import java.util.Map;
-import java.util.TreeMap;
 
 /**
- * Draws the meta-training loss curve from a metrics file of JSON lines as a PNG.
- *
- * <p>Each line is a JSON object; lines with a numeric "step" and "loss" are points, all other
- * lines and fields are ignored. When a step appears twice (a run resumed from a checkpoint logs
- * its steps again) the later line wins. The raw curve is drawn light, an exponential moving
- * average on top of it dark.
+ * Draws the meta-training loss curve of a metrics file ({@link MetricsLog#read}) as a PNG: the raw
+ * curve light, an exponential moving average on top of it dark.
  */
 public final class LossPlot {
 
@@ -61,16 +48,7 @@ public final class LossPlot {
 
     private static final int LEFT = 84, RIGHT = 28, TOP = 62, BOTTOM = 62;
 
-    private static final ObjectMapper JSON = JsonMapper.builder()
-            .enable(JsonReadFeature.ALLOW_NON_NUMERIC_NUMBERS)
-            .build();
-
     private LossPlot() {}
-
-    /** The points of a metrics file, sorted by step. */
-    public record Series(double[] steps, double[] losses) {
-        public int size() { return steps.length; }
-    }
 
     /** Plots {@code metricsJsonl} to {@code outPng} at the default size with the default loss label. */
     public static void plot(Path metricsJsonl, Path outPng, String title) {
@@ -78,58 +56,8 @@ public final class LossPlot {
     }
 
     public static void plot(Path metricsJsonl, Path outPng, String title, String yLabel, int width, int height) {
-        Series s = read(metricsJsonl);
+        Series s = MetricsLog.read(metricsJsonl);
         writePng(render(s, title, yLabel, width, height), outPng);
-    }
-
-    /**
-     * Reads the (step, loss) points. Non-finite losses (a diverged step logged as NaN) are left out.
-     * An unparsable line is an error, except a last line without its line break: that is a line
-     * still being written by a running trainer.
-     */
-    public static Series read(Path metricsJsonl) {
-        String text;
-        try {
-            text = Files.readString(metricsJsonl);
-        } catch (CharacterCodingException e) {
-            throw new PlotException(metricsJsonl + ": not UTF-8 text");
-        } catch (IOException e) {
-            throw new PlotException("cannot read " + metricsJsonl + ": " + describe(e), e);
-        }
-        String[] lines = text.split("\n", -1);
-        boolean lastComplete = text.endsWith("\n");
-        TreeMap<Double, Double> points = new TreeMap<>();
-        for (int i = 0; i < lines.length; i++) {
-            String line = lines[i].strip();
-            if (line.isEmpty()) continue;
-            JsonNode node;
-            try {
-                node = JSON.readTree(line);
-            } catch (JsonProcessingException e) {
-                if (i == lines.length - 1 && !lastComplete) break;
-                throw new PlotException(metricsJsonl + " line " + (i + 1) + ": not a JSON object ("
-                        + oneLine(e.getOriginalMessage()) + ")");
-            }
-            if (node == null || !node.isObject()) continue;
-            JsonNode step = node.get("step");
-            JsonNode loss = node.get("loss");
-            if (step == null || loss == null || !step.isNumber() || !loss.isNumber()) continue;
-            double x = step.doubleValue();
-            double y = loss.doubleValue();
-            if (!Double.isFinite(x) || !Double.isFinite(y)) continue;
-            points.put(x, y);
-        }
-        if (points.isEmpty())
-            throw new PlotException(metricsJsonl + ": no data points (no line has a numeric \"step\" and \"loss\")");
-        double[] xs = new double[points.size()];
-        double[] ys = new double[points.size()];
-        int k = 0;
-        for (Map.Entry<Double, Double> e : points.entrySet()) {
-            xs[k] = e.getKey();
-            ys[k] = e.getValue();
-            k++;
-        }
-        return new Series(xs, ys);
     }
 
     /**
@@ -373,20 +301,8 @@ public final class LossPlot {
                     throw new PlotException("cannot write " + out + ": no PNG writer in this Java runtime");
             });
         } catch (IOException e) {
-            throw new PlotException("cannot write " + out + ": " + describe(e), e);
+            throw new PlotException("cannot write " + out + ": " + IoErrors.why(e), e);
         }
     }
 
-    private static String describe(IOException e) {
-        if (e instanceof NoSuchFileException) return "no such file or directory";
-        if (e instanceof AccessDeniedException) return "permission denied";
-        String m = e.getMessage();
-        return m == null ? e.getClass().getSimpleName() : oneLine(m);
-    }
-
-    private static String oneLine(String s) {
-        if (s == null) return "";
-        String t = s.replaceAll("\\s+", " ").trim();
-        return t.length() > 160 ? t.substring(0, 160) + "..." : t;
-    }
 }

@@ -7,6 +7,9 @@ import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.zip.GZIPInputStream;
+import org.reptilegen.util.BoundedRead;
+import org.reptilegen.util.Bytes;
+import org.reptilegen.util.IoErrors;
 
 /**
  * Reader for the IDX files of MNIST and Fashion-MNIST: a big-endian header (magic, then one
@@ -65,21 +68,25 @@ public final class Idx {
     private static Contents contents(Path file) {
         byte[] raw;
         try {
-            raw = Files.readAllBytes(file);
+            raw = BoundedRead.read(file, BoundedRead.IDX, () -> tooLarge(file, ""));
         } catch (NoSuchFileException e) {
             throw new DataException("IDX file not found: " + file);
         } catch (IOException e) {
-            throw new DataException("cannot read IDX file " + file + ": " + e.getMessage(), e);
+            throw new DataException("cannot read IDX file " + file + ": " + IoErrors.why(e), e);
         }
         if (!isGzip(raw)) return new Contents(file, raw, false);
         try (InputStream in = new GZIPInputStream(new ByteArrayInputStream(raw))) {
-            return new Contents(file, in.readAllBytes(), true);
+            return new Contents(file, BoundedRead.read(in, BoundedRead.IDX, () -> tooLarge(file, " after gunzip")), true);
         } catch (IOException e) {
             // A download cut short ends here: the gzip stream stops before its trailer.
-            String why = e.getMessage() != null ? e.getMessage() : e.getClass().getSimpleName();
-            throw new DataException(file + ": unreadable gzip data (" + why
+            throw new DataException(file + ": unreadable gzip data (" + IoErrors.why(e)
                     + "); the file may be truncated or damaged, delete it and fetch it again", e);
         }
+    }
+
+    private static DataException tooLarge(Path file, String after) {
+        return new DataException(file + " is larger than " + Bytes.show(BoundedRead.IDX) + after
+                + ", more than any image data set reptile-gen reads (" + (BoundedRead.IDX / (28 * 28)) + " images of 28 x 28)");
     }
 
     /** A file's bytes, unpacked if they were gzipped. */

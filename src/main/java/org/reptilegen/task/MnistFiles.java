@@ -23,6 +23,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.function.Consumer;
+import org.reptilegen.util.IoErrors;
 
 /**
  * Where the MNIST-format files of a data directory are, and how to fetch them when they are not.
@@ -95,12 +96,17 @@ public final class MnistFiles {
         return split == Split.TRAIN ? TRAIN_IMAGES : TEST_IMAGES;
     }
 
-    /** dir/name if present, else dir/name.gz if present, else null. */
+    /**
+     * dir/name if present, else dir/name.gz if present, else null; either name taken by something that
+     * is not a file (a directory, a device, a pipe) is an error naming it.
+     */
     public static Path find(Path dir, String name) {
-        Path plain = dir.resolve(name);
-        if (Files.isRegularFile(plain)) return plain;
-        Path gz = dir.resolve(name + ".gz");
-        if (Files.isRegularFile(gz)) return gz;
+        for (Path p : new Path[]{dir.resolve(name), dir.resolve(name + ".gz")}) {
+            if (Files.isRegularFile(p)) return p;
+            if (Files.exists(p))
+                throw new DataException(p + " is " + (Files.isDirectory(p) ? "a directory" : "not a regular file (a device or a pipe)")
+                        + ", not an IDX file");
+        }
         return null;
     }
 
@@ -152,7 +158,7 @@ public final class MnistFiles {
         try {
             Files.createDirectories(dir);
         } catch (IOException e) {
-            throw new DataException("cannot create directory " + dir + ": " + e.getMessage(), e);
+            throw new DataException("cannot create directory " + dir + ": " + IoErrors.why(e), e);
         }
         HttpClient.Builder builder = HttpClient.newBuilder()
                 .connectTimeout(CONNECT_TIMEOUT)

@@ -33,8 +33,25 @@ public final class Samples {
         return out;
     }
 
+    /** Image pixels per sampled pixel in the PNG grid. */
+    private static final int SCALE = 4;
+
+    /**
+     * The most images one PNG grid holds: 140 a side, 16,244 pixels (29 image pixels of 4 each, with the
+     * gap), about as large as image viewers and writers take.
+     */
+    public static final int MAX_IMAGES = 140 * 140;
+
+    /** Refuses, before anything is drawn, more images than one PNG grid holds; option names the count. */
+    public static void requireOnePicture(int count, String option) {
+        if (count > MAX_IMAGES)
+            throw new IllegalArgumentException(option + " " + count + ": one PNG grid holds at most " + MAX_IMAGES
+                    + " images (" + (int) Math.sqrt(MAX_IMAGES) + " a side); draw several with different --seed values");
+    }
+
     /** Image samples as a PNG grid. */
     public static void writeImages(Path png, int[][] samples) throws IOException {
-        ImageGrid.write(png, samples, SIDE, SIDE, (int) Math.ceil(Math.sqrt(samples.length)), 4);
+        requireOnePicture(samples.length, "samples");
+        ImageGrid.write(png, samples, SIDE, SIDE, (int) Math.ceil(Math.sqrt(samples.length)), SCALE);
     }
 }

@@ -12,6 +12,10 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import org.reptilegen.core.TaskBatch;
+import org.reptilegen.util.BoundedRead;
+import org.reptilegen.util.Bytes;
+import org.reptilegen.util.IoErrors;
+import org.reptilegen.model.ModelSpec;
 import org.reptilegen.model.TaskKind;
 
 /** Tasks given explicitly: one JSON object per line, {"x": [[ints], ...], "y": [...]}. */
@@ -20,10 +24,21 @@ public final class TaskFile {
 
     private TaskFile() {}
 
-    public static TaskBatch read(Path file, TaskKind kind) {
+    public static TaskBatch read(Path file, ModelSpec model) {
+        TaskKind kind = model.task();
         List<int[][]> xs = new ArrayList<>();
         List<int[]> ys = new ArrayList<>();
-        try (BufferedReader r = Files.newBufferedReader(file, StandardCharsets.UTF_8)) {
+        byte[] bytes;
+        try {
+            bytes = BoundedRead.read(file, BoundedRead.TEXT, () -> new DataException(file + " is larger than " + Bytes.show(BoundedRead.TEXT)
+                    + ", more than a tasks file for one meta-gradient holds"));
+        } catch (NoSuchFileException e) {
+            throw new DataException("tasks file not found: " + file);
+        } catch (IOException e) {
+            throw new DataException("cannot read tasks file " + file + ": " + IoErrors.why(e));
+        }
+        try (BufferedReader r = new BufferedReader(new java.io.InputStreamReader(new java.io.ByteArrayInputStream(bytes),
+                StandardCharsets.UTF_8.newDecoder()))) {
             String line;
             int no = 0;
             while ((line = r.readLine()) != null) {
@@ -54,6 +69,8 @@ public final class TaskFile {
                             throw new DataException(where + ": x[" + t + "][" + j + "] is not an integer");
                         xb[t][j] = xt.get(j).intValue();
                     }
+                    String bad = model.inputError(xb[t]);
+                    if (bad != null) throw new DataException(where + ": x[" + t + "]: " + bad);
                     JsonNode yt = y.get(t);
                     if (!yt.isIntegralNumber() || yt.intValue() < 0 || yt.intValue() >= kind.classes())
                         throw new DataException(where + ": y[" + t + "] = " + yt + " is not a class in 0.." + (kind.classes() - 1));
@@ -62,10 +79,10 @@ public final class TaskFile {
                 xs.add(xb);
                 ys.add(yb);
             }
-        } catch (NoSuchFileException e) {
-            throw new DataException("tasks file not found: " + file);
+        } catch (java.nio.charset.CharacterCodingException e) {
+            throw new DataException(file + ": not UTF-8 text");
         } catch (IOException e) {
-            throw new DataException(file + ": " + e.getMessage());
+            throw new DataException("cannot read tasks file " + file + ": " + IoErrors.why(e));
         }
         if (xs.isEmpty()) throw new DataException(file + ": no tasks");
         return new TaskBatch(kind, xs.toArray(new int[0][][]), ys.toArray(new int[0][]));

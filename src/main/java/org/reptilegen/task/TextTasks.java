@@ -10,6 +10,9 @@ import java.util.ArrayList;
 import java.util.List;
 import org.reptilegen.core.TaskBatch;
 import org.reptilegen.model.TaskKind;
+import org.reptilegen.util.BoundedRead;
+import org.reptilegen.util.Bytes;
+import org.reptilegen.util.IoErrors;
 import org.reptilegen.util.Rng;
 
 /**
@@ -45,22 +48,16 @@ public final class TextTasks implements TaskSource {
     }
 
     /** The split of a text file; {@code file == null} means the built-in corpus. */
-    /** The largest text file read: far more lines than any run draws, and well within a Java array. */
-    static final int MAX_BYTES = 256 << 20;
-
     public static TextTasks load(Path file, int maxLen, Split split) {
         if (file == null) return loadBuiltIn(maxLen, split);
         byte[] data;
-        try (InputStream in = Files.newInputStream(file)) {
-            // Bounded: a file larger than any corpus, or an endless one (a device), ends with an error at once.
-            data = in.readNBytes(MAX_BYTES + 1);
-            if (data.length > MAX_BYTES)
-                throw new DataException(file + " is larger than " + (MAX_BYTES >> 20) + " MiB, more than a text corpus for reptile-gen "
-                        + "holds (each line is one task of at most max_len bytes): use a sample of its lines");
+        try {
+            data = BoundedRead.read(file, BoundedRead.TEXT, () -> new DataException(file + " is larger than " + Bytes.show(BoundedRead.TEXT)
+                    + ", more than a text corpus for reptile-gen holds (each line is one task of at most max_len bytes): use a sample of its lines"));
         } catch (NoSuchFileException e) {
             throw new DataException("text file not found: " + file);
         } catch (IOException e) {
-            throw new DataException("cannot read text file " + file + ": " + e.getMessage(), e);
+            throw new DataException("cannot read text file " + file + ": " + IoErrors.why(e), e);
         }
         return fromBytes(file.toString(), data, maxLen, split);
     }
@@ -72,7 +69,7 @@ public final class TextTasks implements TaskSource {
             if (in == null) throw new DataException(name + " is missing from the class path");
             return fromBytes(name, in.readAllBytes(), maxLen, split);
         } catch (IOException e) {
-            throw new DataException("cannot read " + name + ": " + e.getMessage(), e);
+            throw new DataException("cannot read " + name + ": " + IoErrors.why(e), e);
         }
     }
 

@@ -184,10 +184,15 @@ class BaselineCliTest {
         double[] expect = new double[theta.length];
         try (Engine e = Engines.create(EngineOptions.settings(cfg.with(List.of("precision=float64")), 1), Engines.Backend.CPU, l -> {})) {
             e.setState(org.reptilegen.core.TrainState.fresh(theta));
-            e.metaGradient(org.reptilegen.task.TaskFile.read(tasks, cfg.task()), expect);
+            e.metaGradient(org.reptilegen.task.TaskFile.read(tasks, cfg.model()), expect);
         }
         assertArrayEquals(expect, g, 0);
         assertTrue(java.util.Arrays.stream(g).anyMatch(v -> v != 0));
+        Files.writeString(tasks, "{\"x\": [[0, 0], [0, 28]], \"y\": [1, 0]}\n");
+        Run bad = run("grad", "--config", mnistConfig.toString(), "--init", init.toString(), "--tasks", tasks.toString(),
+                "--out", dir.resolve("bad.safetensors").toString(), "--backend", "cpu");
+        assertEquals(1, bad.status());
+        assertTrue(bad.err().contains("y_embed.weight") && bad.err().strip().lines().count() == 1, bad.err());
     }
 
     @Test

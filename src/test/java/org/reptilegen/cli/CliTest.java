@@ -452,7 +452,7 @@ class CliTest {
     void aRunCleansWhatAKilledRunLeftAndAFailedStartLeavesNoDirectory() throws IOException {
         Path run = dir.resolve("stale");
         Files.createDirectories(run);
-        Path tmp = run.resolve(".checkpoint.safetensors.5eed.tmp"), metricsTmp = run.resolve("metrics.jsonl.tmp");
+        Path tmp = run.resolve(".checkpoint.safetensors.5eed.tmp"), metricsTmp = run.resolve(".metrics.jsonl.0a1b.tmp");
         Files.writeString(tmp, "half a checkpoint");
         Files.writeString(metricsTmp, "half the metrics");
         assertEquals(0, run("train", "--config", textConfig.toString(), "--data", corpus.toString(), "--out", run.toString(),
@@ -489,6 +489,15 @@ class CliTest {
         Run s = run("sample", "--checkpoint", ck.resolve("checkpoint.safetensors").toString(), "--count", "2000000000", "--backend", "cpu");
         assertEquals(1, s.status(), s.err());
         assertTrue(s.err().contains("--count 2000000000") && s.err().contains("of Java heap"), s.err());
+        // bench: the case beyond the heap is its own line with the numbers, and the other cases run.
+        Run b = run("bench", "--config", textConfig.toString(), "--batch", "1000000000,2", "--inner-steps", "3", "--repeats", "1",
+                "--backend", "cpu", "--threads", "1");
+        assertEquals(1, b.status(), b.err());
+        List<String> lines = b.out().strip().lines().toList();
+        assertEquals(2, lines.size(), b.out());
+        assertTrue(lines.get(0).contains("\"error\":\"--batch 1000000000 (tasks of 3 steps) needs about") && lines.get(0).contains("fit here"),
+                lines.get(0));
+        assertTrue(lines.get(1).contains("\"ms_per_inner_step\""), lines.get(1));
     }
 
     @Test

@@ -218,7 +218,7 @@ class ConfigParseTest {
         assertEquals(SRC + ": meta_batch: expected a positive integer, got 2.5", error(TEXT + "meta_batch: 2.5\n"));
         assertEquals(SRC + ": outer: expected a map {lr, beta1, beta2, eps}, got 0.1", error(TEXT + "outer: 0.1\n"));
         assertEquals(SRC + ": data: expected a path, got a list", error(TEXT + "data: [a, b]\n"));
-        assertEquals(SRC + ": steps: expected an integer >= 0, got \"many\"", error(TEXT + "steps: many\n"));
+        assertEquals(SRC + ": steps: expected a positive integer, got \"many\"", error(TEXT + "steps: many\n"));
     }
 
     @Test
@@ -284,9 +284,9 @@ class ConfigParseTest {
         assertEquals(SRC + ": outer.eps: expected a positive number, got 0", error(TEXT + "outer: {eps: 0}\n"));
         assertEquals(SRC + ": max_len: expected an integer >= 2, got 1", error(TEXT + "max_len: 1\n"));
         assertEquals(SRC + ": log_every: expected a positive integer, got 0", error(TEXT + "log_every: 0\n"));
-        assertEquals(SRC + ": steps: expected an integer >= 0, got -1", error(TEXT + "steps: -1\n"));
+        assertEquals(SRC + ": steps: expected a positive integer, got -1", error(TEXT + "steps: -1\n"));
         assertEquals(SRC + ": maml_segment: expected an integer >= 0, got -2", error(TEXT + "maml_segment: -2\n"));
-        assertEquals(SRC + ": steps: expected an integer >= 0 up to 2147483647, got 3000000000", error(TEXT + "steps: 3000000000\n"));
+        assertEquals(SRC + ": steps: expected a positive integer up to 2147483647, got 3000000000", error(TEXT + "steps: 3000000000\n"));
         assertEquals(SRC + ": data: expected a path, got an empty string", error(TEXT + "data: ''\n"));
     }
 

@@ -64,42 +64,6 @@ class LossPlotTest {
     }
 
     @Test
-    void readsPointsSortedAndLaterStepsWin() throws IOException {
-        Path m = Files.writeString(dir.resolve("m.jsonl"), String.join("\n",
-                "{\"step\": 2, \"loss\": 5}",
-                "",
-                "{\"step\": 1, \"loss\": 9}",
-                "[1, 2]",
-                "{\"step\": \"3\", \"loss\": 1}",
-                "{\"step\": 3, \"loss\": NaN}",
-                "{\"step\": 2, \"loss\": 4}",
-                "{\"step\": 4, \"lo"));
-        LossPlot.Series s = LossPlot.read(m);
-        assertArrayEquals(new double[] {1, 2}, s.steps());
-        assertArrayEquals(new double[] {9, 4}, s.losses());
-    }
-
-    @Test
-    void errorsNameTheFile() throws IOException {
-        Path empty = Files.writeString(dir.resolve("empty.jsonl"), "");
-        PlotException e = assertThrows(PlotException.class, () -> LossPlot.plot(empty, dir.resolve("a.png"), "t"));
-        assertTrue(e.getMessage().startsWith(empty + ": no data points"), e.getMessage());
-
-        Path noLoss = Files.writeString(dir.resolve("noloss.jsonl"), "{\"step\": 1}\n{\"event\": \"x\"}\n");
-        e = assertThrows(PlotException.class, () -> LossPlot.read(noLoss));
-        assertTrue(e.getMessage().contains(noLoss + ": no data points"), e.getMessage());
-
-        Path bad = Files.writeString(dir.resolve("bad.jsonl"), "{\"step\": 1, \"loss\": 2}\n{oops\n{\"step\": 2, \"loss\": 1}\n");
-        e = assertThrows(PlotException.class, () -> LossPlot.read(bad));
-        assertTrue(e.getMessage().startsWith(bad + " line 2: "), e.getMessage());
-        assertFalse(e.getMessage().contains("\n"), e.getMessage());
-
-        e = assertThrows(PlotException.class, () -> LossPlot.read(dir.resolve("missing.jsonl")));
-        assertTrue(e.getMessage().contains("missing.jsonl") && e.getMessage().contains("no such file"), e.getMessage());
-        assertFalse(Files.exists(dir.resolve("a.png")));
-    }
-
-    @Test
     void ticksAreRound() {
         LossPlot.Ticks t = LossPlot.Ticks.of(83.2, 547.9, 6);
         assertEquals(100, t.step());

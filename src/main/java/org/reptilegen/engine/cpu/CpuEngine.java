@@ -7,15 +7,14 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.atomic.AtomicInteger;
-import org.reptilegen.core.InnerRates;
-import org.reptilegen.core.MamlSegment;
+import org.reptilegen.core.InnerLrLayout;
 import org.reptilegen.core.Precision;
 import org.reptilegen.core.TaskBatch;
 import org.reptilegen.core.TrainState;
 import org.reptilegen.engine.Engine;
 import org.reptilegen.engine.EngineException;
 import org.reptilegen.engine.EngineSettings;
-import org.reptilegen.engine.cpu.InnerLoops.Alpha;
+import org.reptilegen.engine.cpu.InnerLoops.InnerLrValue;
 import org.reptilegen.engine.cpu.InnerLoops;
 import org.reptilegen.util.Rng;
 
@@ -30,11 +29,11 @@ public final class CpuEngine implements Engine {
     private final ExecutorService pool;
     private final boolean float32;
     private final InnerLoops.MamlWorkspace[] workspaces;
-    /** Two parameter-sized scratch vectors per worker. */
+    /** Three parameter-sized scratch vectors per worker, made on first use (FOMAML with learned rates needs all three). */
     private final double[][][] scratch;
-    private final InnerRates rates;
+    private final InnerLrLayout rates;
     private TrainState state;
-    /** Per-task vectors of the last batch: final parameters, or a task's gradient contribution. */
+    /** Per-task rows of the last batch: each task's contribution to the meta-gradient (theta - theta_T for Reptile). */
     private double[][] rows = new double[0][];
     /** Per-task gradients of the per-element inner learning rates (learned rates only). */
     private double[][] rateRows = new double[0][];
@@ -96,11 +95,11 @@ public final class CpuEngine implements Engine {
     }
 
     /** The inner learning rate of every parameter element, or the fixed rate. */
-    private Alpha alpha() {
-        if (!rates.learned()) return Alpha.of(settings.innerLr());
+    private InnerLrValue alpha() {
+        if (!rates.learned()) return InnerLrValue.of(settings.innerLr());
         double[] a = new double[state.theta().length];
         rates.expand(state.innerLr(), a);
-        return Alpha.perElement(a);
+        return InnerLrValue.perElement(a);
     }
 
     private interface PerTask {
@@ -161,7 +160,8 @@ public final class CpuEngine implements Engine {
         long perThread = 3 * 8 * p;
         if (settings.algorithm() == org.reptilegen.core.Algorithm.MAML)
             perThread += InnerLoops.mamlBytesPerTask(p, steps, settings.segment(), Double.BYTES);
-        return org.reptilegen.core.TaskBatch.heapBytes(settings.model().task(), tasks, steps) + tasks * perTask + threads * perThread;
+        long workers = Math.min(threads, Math.max(1, tasks));  // as onWorkers starts them
+        return org.reptilegen.core.TaskBatch.heapBytes(settings.model().task(), tasks, steps) + tasks * perTask + workers * perThread;
     }
 
     private static double[][] ensureRows(double[][] rows, int count, int n) {
@@ -179,7 +179,7 @@ public final class CpuEngine implements Engine {
         if (learned && gInnerLr == null) throw new IllegalArgumentException("learned inner learning rates need a gradient buffer");
         rows = ensureRows(rows, count, n);
         if (learned) rateRows = ensureRows(rateRows, count, n);
-        Alpha alpha = alpha();
+        InnerLrValue alpha = alpha();
         double[] nll = parallel(count, (b, net, w) -> {
             int[][] x = batch.x()[b];
             int[] y = batch.y()[b];
@@ -188,7 +188,7 @@ public final class CpuEngine implements Engine {
                 case REPTILE -> InnerLoops.reptile(net, theta, x, y, alpha, rows[b], scratch(w, 0, n));
                 case FOMAML -> InnerLoops.fomaml(net, theta, x, y, alpha, rows[b], scratch(w, 0, n), scratch(w, 1, n),
                         ag, learned ? scratch(w, 2, n) : null);
-                case MAML -> InnerLoops.maml(net, theta, x, y, alpha, segment(x.length), workspaces[w], rows[b], ag);
+                case MAML -> InnerLoops.maml(net, theta, x, y, alpha, settings.segment(), workspaces[w], rows[b], ag);
             };
         });
         meanOfRows(rows, count, g);
@@ -200,11 +200,7 @@ public final class CpuEngine implements Engine {
         return nll;
     }
 
-    private int segment(int steps) {
-        return MamlSegment.of(settings.segment(), steps);
-    }
-
-    
+    /** Worker's k-th scratch vector, of n values. */
     private double[] scratch(int worker, int k, int n) {
         double[][] s = scratch[worker];
         if (s[k] == null || s[k].length != n) s[k] = new double[n];
@@ -214,7 +210,8 @@ public final class CpuEngine implements Engine {
     /** g := (1/B) sum_b rows[b], summed in task order; the parameter range is split across workers. */
     private void meanOfRows(double[][] rows, int count, double[] g) {
         int n = g.length;
-        int chunks = threads;
+        // Slices of at least 1024 parameters: more threads than that would only cost their start (the sums are the same).
+        int chunks = Math.max(1, Math.min(threads, (n + 1023) / 1024));
         int per = (n + chunks - 1) / chunks;
         parallelChunks(chunks, c -> {
             int from = c * per, to = Math.min(n, from + per);
@@ -242,7 +239,7 @@ public final class CpuEngine implements Engine {
     public double[] evaluate(TaskBatch batch) {
         double[] theta = state.theta();
         int n = theta.length;
-        Alpha alpha = alpha();
+        InnerLrValue alpha = alpha();
         return parallel(batch.size(), (b, net, w) ->
                 InnerLoops.run(net, theta, batch.x()[b], batch.y()[b], alpha, scratch(w, 0, n), scratch(w, 1, n)));
     }
@@ -258,7 +255,7 @@ public final class CpuEngine implements Engine {
         int n = theta.length, steps = positions.length;
         int[][] out = new int[count][steps];
         int classes = settings.model().task().classes();
-        Alpha alpha = alpha();
+        InnerLrValue alpha = alpha();
         parallel(count, (i, net, w) -> {
             double[] p = scratch(w, 0, n);
             System.arraycopy(theta, 0, p, 0, n);
@@ -295,7 +292,10 @@ public final class CpuEngine implements Engine {
     /** Copies of a 256 MiB array, which is well past the caches; the best of five. */
     @Override
     public double measureCopyBandwidth() {
-        int n = 1 << 25;
+        // 2 x 256 MiB, or what a smaller heap leaves room for: the measurement must not be what runs out of memory.
+        Runtime rt = Runtime.getRuntime();
+        long free = rt.maxMemory() - (rt.totalMemory() - rt.freeMemory());
+        int n = (int) Math.max(1 << 16, Math.min(1 << 25, free / 4 / Double.BYTES));
         double[] a = new double[n], b = new double[n];
         java.util.Arrays.fill(a, 1.5);
         long best = Long.MAX_VALUE;

@@ -11,10 +11,10 @@ public final class InnerLoops {
     private InnerLoops() {}
 
     /** The inner learning rate: one number, or one per parameter (learned rates, expanded). */
-    public record Alpha(double scalar, double[] perElement) {
-        public static Alpha of(double alpha) { return new Alpha(alpha, null); }
+    public record InnerLrValue(double scalar, double[] perElement) {
+        public static InnerLrValue of(double alpha) { return new InnerLrValue(alpha, null); }
 
-        public static Alpha perElement(double[] alpha) { return new Alpha(Double.NaN, alpha); }
+        public static InnerLrValue perElement(double[] alpha) { return new InnerLrValue(Double.NaN, alpha); }
 
         /** One SGD step on p; {@code scratch} (size P) is needed only for per-element rates. */
         double step(TaskModel m, double[] p, int[] x, int y, double[] scratch) {
@@ -28,7 +28,7 @@ public final class InnerLoops {
     }
 
     /** p := theta after T SGD steps; returns the task's prequential NLL (sum of the l_t). */
-    public static double run(TaskModel m, double[] theta, int[][] x, int[] y, Alpha alpha, double[] p, double[] scratch) {
+    public static double run(TaskModel m, double[] theta, int[][] x, int[] y, InnerLrValue alpha, double[] p, double[] scratch) {
         System.arraycopy(theta, 0, p, 0, theta.length);
         double nll = 0;
         for (int t = 0; t < x.length; t++) nll += alpha.step(m, p, x[t], y[t], scratch);
@@ -36,18 +36,18 @@ public final class InnerLoops {
     }
 
     public static double run(TaskModel m, double[] theta, int[][] x, int[] y, double alpha, double[] p) {
-        return run(m, theta, x, y, Alpha.of(alpha), p, null);
+        return run(m, theta, x, y, InnerLrValue.of(alpha), p, null);
     }
 
     /** Reptile: out := theta - theta_T. */
-    public static double reptile(TaskModel m, double[] theta, int[][] x, int[] y, Alpha alpha, double[] out, double[] scratch) {
+    public static double reptile(TaskModel m, double[] theta, int[][] x, int[] y, InnerLrValue alpha, double[] out, double[] scratch) {
         double nll = run(m, theta, x, y, alpha, out, scratch);
         for (int i = 0; i < out.length; i++) out[i] = theta[i] - out[i];
         return nll;
     }
 
     public static double reptile(TaskModel m, double[] theta, int[][] x, int[] y, double alpha, double[] out) {
-        return reptile(m, theta, x, y, Alpha.of(alpha), out, null);
+        return reptile(m, theta, x, y, InnerLrValue.of(alpha), out, null);
     }
 
     /**
@@ -56,7 +56,7 @@ public final class InnerLoops {
      * Hessian terms, which is -((sum_t g_t)^2 - sum_t g_t^2) / 2 elementwise; q (size P) holds the
      * sum of squares. alphaGrad and q are null for a fixed rate.
      */
-    public static double fomaml(TaskModel m, double[] theta, int[][] x, int[] y, Alpha alpha,
+    public static double fomaml(TaskModel m, double[] theta, int[][] x, int[] y, InnerLrValue alpha,
                                 double[] out, double[] p, double[] g, double[] alphaGrad, double[] q) {
         System.arraycopy(theta, 0, p, 0, theta.length);
         Arrays.fill(out, 0);
@@ -78,7 +78,7 @@ public final class InnerLoops {
 
     public static double fomaml(TaskModel m, double[] theta, int[][] x, int[] y, double alpha,
                                 double[] out, double[] p, double[] g) {
-        return fomaml(m, theta, x, y, Alpha.of(alpha), out, p, g, null, null);
+        return fomaml(m, theta, x, y, InnerLrValue.of(alpha), out, p, g, null, null);
     }
 
     /**
@@ -86,12 +86,13 @@ public final class InnerLoops {
      * lambda_t = grad l_t(theta_t) + lambda_{t+1} - H_t (alpha * lambda_{t+1}).
      * With learned rates, alphaGrad := -sum_t grad l_t(theta_t) * lambda_{t+1} (else null).
      * theta_t is kept every K steps in the forward pass; the reverse sweep recomputes each segment
-     * from its checkpoint, so memory is (ceil(T/K) + K + 4) vectors of size P.
+     * from its checkpoint, so memory is (ceil(T/K) + K + 4) vectors of size P. segment is the setting
+     * (maml_segment) that {@link MamlSegment#of} turns into K.
      */
-    public static double maml(TaskModel m, double[] theta, int[][] x, int[] y, Alpha alpha, int segment,
+    public static double maml(TaskModel m, double[] theta, int[][] x, int[] y, InnerLrValue alpha, int segment,
                               MamlWorkspace w, double[] out, double[] alphaGrad) {
         int steps = x.length, n = theta.length;
-        int k = Math.max(1, Math.min(segment, Math.max(1, steps)));
+        int k = MamlSegment.of(segment, steps);
         int segs = (steps + k - 1) / k;
         w.ensure(n, segs, k);
         double[] p = w.states[0];
@@ -134,7 +135,7 @@ public final class InnerLoops {
 
     public static double maml(TaskModel m, double[] theta, int[][] x, int[] y, double alpha, int segment,
                               MamlWorkspace w, double[] out) {
-        return maml(m, theta, x, y, Alpha.of(alpha), segment, w, out, null);
+        return maml(m, theta, x, y, InnerLrValue.of(alpha), segment, w, out, null);
     }
 
     /** Bytes MAML holds per task: theta_t every K steps, a segment of K states, and four work vectors. */

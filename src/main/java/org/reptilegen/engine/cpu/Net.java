@@ -1,12 +1,11 @@
 package org.reptilegen.engine.cpu;
 
-import org.reptilegen.engine.cpu.TaskModel;
 import org.reptilegen.model.ModelSpec;
 import org.reptilegen.model.TaskKind;
 
 /**
- * The network of one task on the CPU, with its own activation buffers: one per worker thread.
- * Parameter vectors are passed in, so one Net serves every task its thread runs.
+ * The network of one task on the CPU, with its own activation buffers: each worker makes one for a
+ * batch. Parameter vectors are passed in, so one Net serves every task its worker runs.
  */
 public final class Net implements TaskModel {
     private final TaskKind kind;

@@ -3,7 +3,6 @@ package org.reptilegen.engine.cuda;
 import java.util.Arrays;
 import jcuda.Pointer;
 import org.reptilegen.core.TaskBatch;
-import org.reptilegen.model.LayerSpec;
 import org.reptilegen.model.ModelSpec;
 
 /**
@@ -15,20 +14,11 @@ final class BatchInputs {
     private final Device dev;
     private final ModelSpec model;
     private final int inDim;
-    /** Rows of each embed table when the first layer is embed, else null. */
-    private final int[] embedRows;
 
     BatchInputs(Device dev, ModelSpec model) {
         this.dev = dev;
         this.model = model;
         this.inDim = model.task().inputDim;
-        LayerSpec first = model.layers().get(0);
-        if (first instanceof LayerSpec.Embed e) {
-            embedRows = new int[e.tables().size()];
-            for (int j = 0; j < embedRows.length; j++) embedRows[j] = e.tables().get(j)[0];
-        } else {
-            embedRows = null;
-        }
     }
 
     void check(TaskBatch batch) {
@@ -40,13 +30,8 @@ final class BatchInputs {
     }
 
     void checkInput(int[] x, String where) {
-        if (x.length != inDim)
-            throw new IllegalArgumentException(where + ": x has " + x.length + " integers, the model reads " + inDim);
-        if (embedRows == null) return;
-        for (int j = 0; j < inDim; j++)
-            if (x[j] < 0 || x[j] >= embedRows[j])
-                throw new IllegalArgumentException(where + ": input " + j + " is " + x[j] + " but embed table " + j
-                        + " has rows 0.." + (embedRows[j] - 1));
+        String error = model.inputError(x);
+        if (error != null) throw new IllegalArgumentException(where + ": " + error);
     }
 
     /** xs [T x B x inDim] and ys [T x B]; a task shorter than T gets target -1 (no step) past its end. */

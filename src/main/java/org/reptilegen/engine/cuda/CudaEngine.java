@@ -4,7 +4,7 @@ import java.util.List;
 import jcuda.Pointer;
 import jcuda.driver.CUdeviceptr;
 import org.reptilegen.core.Algorithm;
-import org.reptilegen.core.InnerRates;
+import org.reptilegen.core.InnerLrLayout;
 import org.reptilegen.core.MamlSegment;
 import org.reptilegen.core.Precision;
 import org.reptilegen.core.TaskBatch;
@@ -42,7 +42,7 @@ public final class CudaEngine implements Engine, Tuning {
     private final Device dev;
     private final CUdeviceptr theta, adamM, adamV, metaGrad;
     private long adamStep;
-    private final InnerRates rates;
+    private final InnerLrLayout rates;
     /** Learned rates and their Adam moments (float32 values), else null. */
     private double[] innerLr, innerLrM, innerLrV;
     /** The current batch's device memory, its inputs' way there, and the inner loops' launches. */

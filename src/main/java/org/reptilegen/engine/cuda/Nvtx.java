@@ -1,12 +1,8 @@
 package org.reptilegen.engine.cuda;
 
-import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.Arrays;
-import java.util.Locale;
+import org.reptilegen.util.JarLibraries;
 
 /**
  * Named NVTX ranges, so that Nsight Systems shows the engine's phases on its timeline and Nsight
@@ -57,28 +53,15 @@ public final class Nvtx {
 
     /** The jar resource for this platform, or null where none is built. */
     static String resource() {
-        String os = System.getProperty("os.name", "").toLowerCase(Locale.ROOT);
-        if (!os.startsWith("linux")) return null;
-        String arch = System.getProperty("os.arch", "");
-        arch = switch (arch) {
-            case "amd64", "x86_64" -> "x86_64";
-            case "aarch64", "arm64" -> "aarch64";
-            default -> arch;
-        };
-        return "/native/linux-" + arch + "/" + LIBRARY;
+        return JarLibraries.resource(LIBRARY);
     }
 
     private static String load() {
         String resource = resource();
         if (resource == null) return "NVTX ranges are built for Linux only, this is " + System.getProperty("os.name");
-        try (InputStream in = Nvtx.class.getResourceAsStream(resource)) {
-            if (in == null)
+        try {
+            if (!JarLibraries.load(resource, "reptilegen-nvtx"))
                 return "the jar has no " + resource.substring(1) + " (built without a C compiler or the NVTX headers)";
-            // System.load needs a file, and the jar's entry is not one.
-            Path file = Files.createTempFile("reptilegen-nvtx", ".so");
-            file.toFile().deleteOnExit();
-            Files.copy(in, file, StandardCopyOption.REPLACE_EXISTING);
-            System.load(file.toAbsolutePath().toString());
             version();
             return null;
         } catch (Exception | LinkageError e) {

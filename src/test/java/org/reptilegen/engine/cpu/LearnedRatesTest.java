@@ -15,11 +15,11 @@ import org.reptilegen.config.ConfigException;
 import org.reptilegen.core.Adam;
 import org.reptilegen.core.Algorithm;
 import org.reptilegen.core.InnerLr;
-import org.reptilegen.core.InnerRates;
+import org.reptilegen.core.InnerLrLayout;
 import org.reptilegen.core.Precision;
 import org.reptilegen.core.TrainState;
 import org.reptilegen.engine.EngineSettings;
-import org.reptilegen.engine.cpu.InnerLoops.Alpha;
+import org.reptilegen.engine.cpu.InnerLoops.InnerLrValue;
 import org.reptilegen.engine.cpu.InnerLoops;
 import org.reptilegen.util.Rng;
 
@@ -39,7 +39,7 @@ class LearnedRatesTest {
     }
 
     static double objective(Net net, double[] theta, int[][] x, int[] y, double[] a) {
-        return InnerLoops.run(net, theta, x, y, Alpha.perElement(a), new double[theta.length], new double[theta.length]);
+        return InnerLoops.run(net, theta, x, y, InnerLrValue.perElement(a), new double[theta.length], new double[theta.length]);
     }
 
     @Test
@@ -52,7 +52,7 @@ class LearnedRatesTest {
         int[] y = MetaGradientTest.ys(STEPS, r);
         double[] a = rates(n, 23);
         double[] g = new double[n], ga = new double[n];
-        InnerLoops.maml(net, theta, x, y, Alpha.perElement(a), 2, new InnerLoops.MamlWorkspace(), g, ga);
+        InnerLoops.maml(net, theta, x, y, InnerLrValue.perElement(a), 2, new InnerLoops.MamlWorkspace(), g, ga);
 
         double h = 1e-6;
         double[] fdTheta = new double[n], fdRates = new double[n];
@@ -80,7 +80,7 @@ class LearnedRatesTest {
     @Test
     void perTensorRatesGetTheSumOfTheirElementsGradients() {
         var layout = MetaGradientTest.STACK.layout();
-        InnerRates perTensor = new InnerRates(layout, InnerLr.Mode.PER_TENSOR);
+        InnerLrLayout perTensor = new InnerLrLayout(layout, InnerLr.Mode.PER_TENSOR);
         double[] tensorRates = rates(perTensor.size(), 31);
         double[] expanded = new double[layout.size()];
         perTensor.expand(tensorRates, expanded);
@@ -90,7 +90,7 @@ class LearnedRatesTest {
         int[][] x = MetaGradientTest.xs(STEPS, r);
         int[] y = MetaGradientTest.ys(STEPS, r);
         double[] g = new double[theta.length], ga = new double[theta.length];
-        InnerLoops.maml(net, theta, x, y, Alpha.perElement(expanded), 4, new InnerLoops.MamlWorkspace(), g, ga);
+        InnerLoops.maml(net, theta, x, y, InnerLrValue.perElement(expanded), 4, new InnerLoops.MamlWorkspace(), g, ga);
         double[] reduced = new double[perTensor.size()];
         perTensor.reduce(ga, reduced);
         // Finite differences in one tensor's rate move every element of that tensor together.
@@ -119,7 +119,7 @@ class LearnedRatesTest {
         int[] y = MetaGradientTest.ys(STEPS, r);
         double[] a = rates(n, 43);
         double[] g = new double[n], ga = new double[n];
-        InnerLoops.fomaml(net, theta, x, y, Alpha.perElement(a), g, new double[n], new double[n], ga, new double[n]);
+        InnerLoops.fomaml(net, theta, x, y, InnerLrValue.perElement(a), g, new double[n], new double[n], ga, new double[n]);
         // By definition: -sum_t g_t * sum_{s>t} g_s along the trajectory.
         double[] p = theta.clone();
         double[][] grads = new double[STEPS][n];

@@ -433,7 +433,7 @@ class CudaEngineGpuTest {
         TaskBatch batch = CudaTestModels.batch(m, 3, 4, 82, true);
         Adam adam = new Adam(1e-3, 0.9, 0.99, 1e-8);
         for (InnerLr.Mode mode : new InnerLr.Mode[]{InnerLr.Mode.PER_TENSOR, InnerLr.Mode.PER_ELEMENT}) {
-            int size = new org.reptilegen.core.InnerRates(m.layout(), mode).size();
+            int size = new org.reptilegen.core.InnerLrLayout(m.layout(), mode).size();
             Rng r = Rng.of(83);
             double[] lr = new double[size];
             for (int i = 0; i < size; i++) lr[i] = (float) (0.02 + 0.06 * r.nextDouble());

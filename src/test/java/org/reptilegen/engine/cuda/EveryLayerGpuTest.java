@@ -18,7 +18,7 @@ import org.junit.jupiter.params.provider.MethodSource;
 import org.reptilegen.core.Adam;
 import org.reptilegen.core.Algorithm;
 import org.reptilegen.core.InnerLr;
-import org.reptilegen.core.InnerRates;
+import org.reptilegen.core.InnerLrLayout;
 import org.reptilegen.core.Precision;
 import org.reptilegen.core.TaskBatch;
 import org.reptilegen.core.TrainState;
@@ -222,7 +222,7 @@ class EveryLayerGpuTest {
         TaskBatch batch = CudaTestModels.batch(spec, 2, 4, 72, true);
         int n = theta.length;
         for (InnerLr.Mode mode : new InnerLr.Mode[]{InnerLr.Mode.PER_TENSOR, InnerLr.Mode.PER_ELEMENT}) {
-            int size = new InnerRates(spec.layout(), mode).size();
+            int size = new InnerLrLayout(spec.layout(), mode).size();
             Rng r = Rng.of(73);
             double[] lr = new double[size];
             for (int i = 0; i < size; i++) lr[i] = (float) (0.05 + 0.3 * r.nextDouble());

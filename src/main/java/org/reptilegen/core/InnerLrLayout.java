@@ -5,15 +5,16 @@ import java.util.Map;
 import org.reptilegen.model.ParamLayout;
 
 /**
- * Learned inner learning rates (Meta-SGD): one rate per parameter tensor or one per element.
+ * How the inner learning rates lie over the parameters: one fixed rate, or learned ones (Meta-SGD), one
+ * per parameter tensor or one per element.
  * The inner step is theta <- theta - alpha * grad elementwise, so every algorithm works with the
  * per-element vector; per-tensor rates are expanded to it, and their gradients summed back.
  */
-public final class InnerRates {
+public final class InnerLrLayout {
     private final ParamLayout layout;
     private final InnerLr.Mode mode;
 
-    public InnerRates(ParamLayout layout, InnerLr.Mode mode) {
+    public InnerLrLayout(ParamLayout layout, InnerLr.Mode mode) {
         this.layout = layout;
         this.mode = mode;
     }
