@@ -171,7 +171,7 @@ final class LstmBaselineNet {
     }
 
     private double[] forwardBackward(double[] theta, TaskBatch batch, int from, int n, int steps, double[] g, Workspace w) {
-        int nh = n * hidden, ng = n * gates, in0 = spec.inputWidth();
+        int nh = n * hidden, ng = n * gates;
         if (w.act.length != layers) {
             w.act = new double[layers][0];
             w.c = new double[layers][0];
@@ -185,16 +185,22 @@ final class LstmBaselineNet {
         if (w.dz.length < steps * n * classes) w.dz = new double[steps * n * classes];
         State init = initialState(theta, n);
         double[] nll = new double[n];
-        double[] x0 = new double[n * in0], z = new double[n * classes];
+        double[] z = new double[n * classes];
         int[][][] idx = new int[steps][n][];
+        double[][] proj = project(theta);
 
         for (int t = 0; t < steps; t++) {
             for (int b = 0; b < n; b++) {
                 boolean live = t < batch.steps(from + b);
                 idx[t][b] = live ? inputs(batch, from + b, t) : new int[kind == TaskKind.MNIST ? 3 : 2];
-                embed(theta, idx[t][b], x0, b * in0);
+                int at = t * ng + b * gates;
+                java.util.Arrays.fill(w.act[0], at, at + gates, 0);
+                for (int j = 0; j < idx[t][b].length; j++) {
+                    int row = idx[t][b][j] * gates;
+                    for (int u = 0; u < gates; u++) w.act[0][at + u] += proj[j][row + u];
+                }
             }
-            double[] x = x0;
+            double[] x = null;
             int xAt = 0;
             for (int k = 0; k < layers; k++) {
                 double[] hPrev = t == 0 ? init.h()[k] : w.h[k];
@@ -215,9 +221,12 @@ final class LstmBaselineNet {
             }
         }
 
-        // Backward through time. dhNext/dcNext: the gradient reaching step t's state from step t+1.
+        // Backward through time. dhNext/dcNext: the gradient reaching step t's state from step t+1;
+        // dProj[j][row]: the sum of layer 0's gate gradients over the steps that looked up that row of table j.
+        double[][] dProj = new double[proj.length][];
+        for (int j = 0; j < proj.length; j++) dProj[j] = new double[proj[j].length];
         double[][] dhNext = new double[layers][nh], dcNext = new double[layers][nh];
-        double[] dh = new double[nh], dc = new double[nh], da = new double[ng], dx = new double[n * Math.max(in0, hidden)];
+        double[] dh = new double[nh], dc = new double[nh], da = new double[ng], dx = new double[nh];
         for (int t = steps - 1; t >= 0; t--) {
             int top = layers - 1;
             // Output layer: dW_out += dz h^T, db_out += dz, dh_top = W_out^T dz.
@@ -242,30 +251,21 @@ final class LstmBaselineNet {
                         da[ga + 3 * hidden + u] = dhu * tc * o * (1 - o);
                         dc[hu] = dcu * f;
                     }
-                // Input of layer k at step t: the embedding (k = 0) or layer k-1's output.
-                double[] xk;
-                int xAt;
-                if (k == 0) {
-                    for (int b = 0; b < n; b++) embed(theta, idx[t][b], x0, b * in0);
-                    xk = x0;
-                    xAt = 0;
-                } else {
-                    xk = w.h[k - 1];
-                    xAt = t * nh;
-                }
                 double[] hPrev = t == 0 ? init.h()[k] : w.h[k];
-                weightGrad(g, wIh[k], bIh[k], gates, inWidth[k], n, da, 0, xk, xAt);
                 weightGrad(g, wHh[k], bHh[k], gates, hidden, n, da, 0, hPrev, prevAt);
-                int width = inWidth[k];
-                java.util.Arrays.fill(dx, 0, n * width, 0);
-                inputGrad(theta, wIh[k], gates, width, n, da, 0, dx, 0);
                 if (k == 0) {
+                    // The input's part waits in dProj until every step is done (see projectBack).
                     for (int b = 0; b < n; b++)
                         for (int j = 0; j < idx[t][b].length; j++) {
-                            int row = tableOff[j] + idx[t][b][j] * embed, src = b * in0 + j * embed;
-                            for (int e = 0; e < embed; e++) g[row + e] += dx[src + e];
+                            int row = idx[t][b][j] * gates, ga = b * gates;
+                            for (int u = 0; u < gates; u++) dProj[j][row + u] += da[ga + u];
                         }
+                    for (int b = 0; b < n; b++)
+                        for (int u = 0; u < gates; u++) g[bIh[0] + u] += da[b * gates + u];
                 } else {
+                    weightGrad(g, wIh[k], bIh[k], gates, hidden, n, da, 0, w.h[k - 1], t * nh);
+                    java.util.Arrays.fill(dx, 0, nh, 0);
+                    inputGrad(theta, wIh[k], gates, hidden, n, da, 0, dx, 0);
                     System.arraycopy(dx, 0, dh, 0, nh);
                 }
                 // The state's gradient into step t-1, or into the initial state at t = 0; stop_grad drops it for t > 0.
@@ -287,7 +287,46 @@ final class LstmBaselineNet {
                 }
             }
         }
+        projectBack(theta, dProj, g);
         return nll;
+    }
+
+    /**
+     * Layer 0's input term W_ih x is a sum over the embedding tables of W_ih's column block j times the
+     * looked-up row of table j. The tables are small (58 rows for images), so each block times each row is
+     * computed once per call, [j][row * 4H + gate], and a step adds rows instead of multiplying by W_ih.
+     */
+    private double[][] project(double[] theta) {
+        double[][] proj = new double[tableOff.length][];
+        int width = inWidth[0];
+        for (int j = 0; j < tableOff.length; j++) {
+            proj[j] = new double[tableRows[j] * gates];
+            for (int row = 0; row < tableRows[j]; row++)
+                for (int u = 0; u < gates; u++)
+                    proj[j][row * gates + u] = dot(theta, wIh[0] + u * width + j * embed, theta, tableOff[j] + row * embed, embed);
+        }
+        return proj;
+    }
+
+    /**
+     * The gradient of project: for each table row and gate, its summed gate gradient d gives W_ih's block
+     * d times the row, and the row W_ih's block column times d.
+     */
+    private void projectBack(double[] theta, double[][] dProj, double[] g) {
+        int width = inWidth[0];
+        for (int j = 0; j < tableOff.length; j++)
+            for (int row = 0; row < tableRows[j]; row++) {
+                int e0 = tableOff[j] + row * embed;
+                for (int u = 0; u < gates; u++) {
+                    double d = dProj[j][row * gates + u];
+                    if (d == 0) continue;
+                    int w0 = wIh[0] + u * width + j * embed;
+                    for (int e = 0; e < embed; e++) {
+                        g[w0 + e] += d * theta[e0 + e];
+                        g[e0 + e] += d * theta[w0 + e];
+                    }
+                }
+            }
     }
 
     /**
@@ -302,7 +341,9 @@ final class LstmBaselineNet {
             double bias = theta[bIh[k] + j] + theta[bHh[k] + j];
             for (int b = 0; b < n; b++) {
                 int xb = xAt + b * width, hb = hAt + b * hidden;
-                act[actAt + b * gates + j] = bias + dot(theta, wi, x, xb, width) + dot(theta, wh, hPrev, hb, hidden);
+                // x == null: the input term W_ih x is already in act (layer 0 from the projected tables).
+                double in = x == null ? act[actAt + b * gates + j] : dot(theta, wi, x, xb, width);
+                act[actAt + b * gates + j] = bias + in + dot(theta, wh, hPrev, hb, hidden);
             }
         }
         for (int b = 0; b < n; b++) {
