@@ -11,10 +11,11 @@ public record ModelSpec(TaskKind task, List<LayerSpec> layers) {
         if (layers.isEmpty()) throw new ModelException("model has no layers");
         int out = LayerSpec.chain(layers, task.inputDim, "");
         if (out != task.logits)
-            throw new ModelException("model ends with width " + out + " but a " + task.configName()
-                    + " task needs " + task.logits + " output" + (task.logits == 1 ? "" : "s"));
+            throw new ModelException("model ends with width " + out + " but a " + task.configName() + " task needs "
+                    + task.logits + " output" + (task.logits == 1 ? "" : "s"));
         if (!(layers.get(0) instanceof LayerSpec.Embed) && !(layers.get(0) instanceof LayerSpec.D2c))
-            throw new ModelException("module_0 (" + layers.get(0).type() + "): the first layer must be embed or d2c, which turn the integer inputs into vectors");
+            throw new ModelException("module_0 (" + layers.get(0).type()
+                    + "): the first layer must be embed or d2c, which turn the integer inputs into vectors");
         checkInputLayersFirst(layers.subList(1, layers.size()), "", 1);
     }
 
@@ -23,7 +24,8 @@ public record ModelSpec(TaskKind task, List<LayerSpec> layers) {
             LayerSpec l = layers.get(j);
             String where = prefix + "module_" + (j + first);
             if (l instanceof LayerSpec.Embed || l instanceof LayerSpec.D2c)
-                throw new ModelException(where + " (" + l.type() + "): " + l.type() + " reads the integer inputs and can only be the first layer");
+                throw new ModelException(where + " (" + l.type() + "): " + l.type()
+                        + " reads the integer inputs and can only be the first layer");
             if (l instanceof LayerSpec.Residual r) checkInputLayersFirst(r.layers(), where + ".", 0);
             if (l instanceof LayerSpec.GatedResidual g) checkInputLayersFirst(g.layers(), where + ".", 0);
         }
@@ -54,7 +56,8 @@ public record ModelSpec(TaskKind task, List<LayerSpec> layers) {
         if (!layers.isEmpty() && layers.get(0) instanceof LayerSpec.Embed e)
             for (int j = 0; j < x.length; j++)
                 if (x[j] < 0 || x[j] >= e.tables().get(j)[0])
-                    return "input " + j + " is " + x[j] + " but embed table " + j + " has rows 0.." + (e.tables().get(j)[0] - 1);
+                    return "input " + j + " is " + x[j] + " but embed table " + j + " has rows 0.."
+                            + (e.tables().get(j)[0] - 1);
         return null;
     }
 

@@ -12,7 +12,9 @@ public final class Engines {
     private Engines() {}
 
     public enum Backend {
-        AUTO, CUDA, CPU;
+        AUTO,
+        CUDA,
+        CPU;
 
         public static Backend parse(String s) {
             for (Backend b : values()) if (b.name().equalsIgnoreCase(s)) return b;
