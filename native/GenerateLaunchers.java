@@ -16,12 +16,63 @@ import java.util.stream.Stream;
 public class GenerateLaunchers {
     private static final Pattern KERNEL = Pattern.compile(
             "extern\\s+\"C\"\\s+__global__\\s+void\\s+(?:__launch_bounds__\\s*\\([^)]*\\)\\s*)?(\\w+)\\s*\\(([^)]*)\\)");
-    private static final Set<String> RESERVED = Set.of("abstract", "assert", "boolean", "break", "byte", "case", "catch",
-            "char", "class", "const", "continue", "default", "do", "double", "else", "enum", "extends", "final", "finally",
-            "float", "for", "goto", "if", "implements", "import", "instanceof", "int", "interface", "long", "native", "new",
-            "package", "private", "protected", "public", "return", "short", "static", "strictfp", "super", "switch",
-            "synchronized", "this", "throw", "throws", "transient", "try", "void", "volatile", "while", "grid", "from",
-            "set", "build", "put", "self");
+    private static final Set<String> RESERVED = Set.of(
+            "abstract",
+            "assert",
+            "boolean",
+            "break",
+            "byte",
+            "case",
+            "catch",
+            "char",
+            "class",
+            "const",
+            "continue",
+            "default",
+            "do",
+            "double",
+            "else",
+            "enum",
+            "extends",
+            "final",
+            "finally",
+            "float",
+            "for",
+            "goto",
+            "if",
+            "implements",
+            "import",
+            "instanceof",
+            "int",
+            "interface",
+            "long",
+            "native",
+            "new",
+            "package",
+            "private",
+            "protected",
+            "public",
+            "return",
+            "short",
+            "static",
+            "strictfp",
+            "super",
+            "switch",
+            "synchronized",
+            "this",
+            "throw",
+            "throws",
+            "transient",
+            "try",
+            "void",
+            "volatile",
+            "while",
+            "grid",
+            "from",
+            "set",
+            "build",
+            "put",
+            "self");
 
     record Param(String type, String name) {
         String javaType() {
@@ -31,7 +82,8 @@ public class GenerateLaunchers {
                 case "long long" -> "long";
                 case "float" -> "float";
                 case "double" -> "double";
-                default -> throw new IllegalArgumentException("no Java type for the kernel parameter type '" + type + "'");
+                default ->
+                    throw new IllegalArgumentException("no Java type for the kernel parameter type '" + type + "'");
             };
         }
     }
@@ -46,7 +98,8 @@ public class GenerateLaunchers {
         Path dir = Path.of(args[0]);
         List<Kernel> kernels = new ArrayList<>();
         try (Stream<Path> files = Files.list(dir)) {
-            for (Path f : files.filter(p -> p.toString().endsWith(".cu")).sorted().toList()) {
+            for (Path f :
+                    files.filter(p -> p.toString().endsWith(".cu")).sorted().toList()) {
                 Matcher m = KERNEL.matcher(Files.readString(f));
                 while (m.find()) {
                     String params = m.group(2).trim().replaceAll("\\s+", " ");
@@ -69,7 +122,8 @@ public class GenerateLaunchers {
             int cut = Math.max(p.lastIndexOf(' '), p.lastIndexOf('*'));
             if (cut < 0) throw new IllegalArgumentException(kernel + ": cannot read parameter '" + part.trim() + "'");
             String name = p.substring(cut + 1).trim();
-            if (RESERVED.contains(name)) throw new IllegalArgumentException(kernel + ": parameter name '" + name + "' is reserved in Java");
+            if (RESERVED.contains(name))
+                throw new IllegalArgumentException(kernel + ": parameter name '" + name + "' is reserved in Java");
             out.add(new Param(p.substring(0, cut + 1).trim(), name));
         }
         return out;
@@ -81,7 +135,8 @@ public class GenerateLaunchers {
 
     static String className(String name) {
         StringBuilder b = new StringBuilder();
-        for (String part : name.split("_")) b.append(Character.toUpperCase(part.charAt(0))).append(part.substring(1));
+        for (String part : name.split("_"))
+            b.append(Character.toUpperCase(part.charAt(0))).append(part.substring(1));
         return b.toString();
     }
 
@@ -92,23 +147,48 @@ public class GenerateLaunchers {
 
     static String render(List<Kernel> kernels) {
         StringBuilder b = new StringBuilder();
-        b.append("// Generated from kernels/*.cu by native/GenerateLaunchers.java when the project builds: do not edit.\n");
+        b.append(
+                "// Generated from kernels/*.cu by native/GenerateLaunchers.java when the project builds: do not edit.\n");
         b.append("package org.reptilegen.engine.cuda;\n\n");
         b.append("import java.util.List;\n");
         b.append("import jcuda.driver.CUdeviceptr;\n\n");
-        b.append("/**\n * One typed launcher per kernel of kernels/*.cu: a builder whose setters are the kernel's parameters,\n");
-        b.append(" * named and typed as the .cu file declares them; a launch is built only when every one is set.\n */\n");
+        b.append(
+                "/**\n * One typed launcher per kernel of kernels/*.cu: a builder whose setters are the kernel's parameters,\n");
+        b.append(
+                " * named and typed as the .cu file declares them; a launch is built only when every one is set.\n */\n");
         b.append("final class Kernels {\n    private Kernels() {}\n");
         for (Kernel k : kernels) {
             String cls = className(k.name());
-            b.append("\n    /** ").append(k.file()).append(": {@code ").append(k.name()).append('(')
-                    .append(k.params()).append(")}. */\n");
-            b.append("    static final KernelSig ").append(constant(k.name())).append(" = CudaKernels.sig(\"")
-                    .append(k.name()).append("\", \"").append(k.params()).append("\");\n\n");
-            b.append("    static ").append(cls).append(' ').append(method(k.name())).append("() {\n        return new ")
-                    .append(cls).append("();\n    }\n\n");
-            b.append("    static final class ").append(cls).append(" extends Launch.Builder<").append(cls).append("> {\n");
-            b.append("        private ").append(cls).append("() {\n            super(").append(constant(k.name()))
+            b.append("\n    /** ")
+                    .append(k.file())
+                    .append(": {@code ")
+                    .append(k.name())
+                    .append('(')
+                    .append(k.params())
+                    .append(")}. */\n");
+            b.append("    static final KernelSig ")
+                    .append(constant(k.name()))
+                    .append(" = CudaKernels.sig(\"")
+                    .append(k.name())
+                    .append("\", \"")
+                    .append(k.params())
+                    .append("\");\n\n");
+            b.append("    static ")
+                    .append(cls)
+                    .append(' ')
+                    .append(method(k.name()))
+                    .append("() {\n        return new ")
+                    .append(cls)
+                    .append("();\n    }\n\n");
+            b.append("    static final class ")
+                    .append(cls)
+                    .append(" extends Launch.Builder<")
+                    .append(cls)
+                    .append("> {\n");
+            b.append("        private ")
+                    .append(cls)
+                    .append("() {\n            super(")
+                    .append(constant(k.name()))
                     .append(");\n        }\n");
             for (int i = 0; i < k.parsed().size(); i++) {
                 Param p = k.parsed().get(i);
@@ -116,17 +196,30 @@ public class GenerateLaunchers {
                     case "int", "long", "float", "double", "CUdeviceptr" -> "value";
                     default -> throw new IllegalStateException();
                 };
-                b.append("\n        /** {@code ").append(p.type()).append(' ').append(p.name())
+                b.append("\n        /** {@code ")
+                        .append(p.type())
+                        .append(' ')
+                        .append(p.name())
                         .append("}. */\n");
-                b.append("        ").append(cls).append(' ').append(p.name()).append('(').append(p.javaType())
-                        .append(" value) {\n            return put(").append(i).append(", ").append(boxed)
+                b.append("        ")
+                        .append(cls)
+                        .append(' ')
+                        .append(p.name())
+                        .append('(')
+                        .append(p.javaType())
+                        .append(" value) {\n            return put(")
+                        .append(i)
+                        .append(", ")
+                        .append(boxed)
                         .append(");\n        }\n");
             }
             b.append("    }\n");
         }
-        b.append("\n    /** Every kernel, in the order of the .cu files. */\n    static final List<KernelSig> ALL = List.of(");
+        b.append(
+                "\n    /** Every kernel, in the order of the .cu files. */\n    static final List<KernelSig> ALL = List.of(");
         for (int i = 0; i < kernels.size(); i++) {
-            b.append(i % 4 == 0 ? "\n            " : " ").append(constant(kernels.get(i).name()))
+            b.append(i % 4 == 0 ? "\n            " : " ")
+                    .append(constant(kernels.get(i).name()))
                     .append(i + 1 < kernels.size() ? "," : ");\n");
         }
         b.append("}\n");

@@ -55,8 +55,13 @@ class PackageGraphTest {
         return out;
     }
 
-    private static void strong(String v, Map<String, Set<String>> deps, Map<String, Integer> index, Map<String, Integer> low,
-                               Deque<String> stack, List<Set<String>> out) {
+    private static void strong(
+            String v,
+            Map<String, Set<String>> deps,
+            Map<String, Integer> index,
+            Map<String, Integer> low,
+            Deque<String> stack,
+            List<Set<String>> out) {
         index.put(v, index.size());
         low.put(v, index.get(v));
         stack.push(v);
@@ -83,7 +88,8 @@ class PackageGraphTest {
     void packagesFormALayeredGraph() throws IOException {
         Map<String, Set<String>> deps = graph(Path.of("src", "main", "java"));
         StringBuilder text = new StringBuilder();
-        deps.forEach((p, d) -> text.append(p).append(" -> ").append(String.join(", ", d)).append('\n'));
+        deps.forEach((p, d) ->
+                text.append(p).append(" -> ").append(String.join(", ", d)).append('\n'));
         System.out.print(text);
         Files.createDirectories(Path.of("target"));
         Files.writeString(Path.of("target", "package-graph.txt"), text);
@@ -93,7 +99,8 @@ class PackageGraphTest {
 
     @Test
     void theCheckFindsACycle() {
-        Map<String, Set<String>> deps = new TreeMap<>(Map.of("a", Set.of("b"), "b", Set.of("c"), "c", Set.of("a"), "d", Set.of("a")));
+        Map<String, Set<String>> deps =
+                new TreeMap<>(Map.of("a", Set.of("b"), "b", Set.of("c"), "c", Set.of("a"), "d", Set.of("a")));
         assertEquals(List.of(Set.of("a", "b", "c")), cycles(deps));
     }
 }

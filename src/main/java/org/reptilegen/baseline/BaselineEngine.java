@@ -32,7 +32,8 @@ public final class BaselineEngine implements Engine {
     private final LstmBaselineNet net;
     private final int threads;
     private final ExecutorService pool;
-    private final ThreadLocal<LstmBaselineNet.Workspace> workspace = ThreadLocal.withInitial(LstmBaselineNet.Workspace::new);
+    private final ThreadLocal<LstmBaselineNet.Workspace> workspace =
+            ThreadLocal.withInitial(LstmBaselineNet.Workspace::new);
     private TrainState state;
     private double[][] groupGrads = new double[0][];
     private final java.util.concurrent.atomic.AtomicLong peak = new java.util.concurrent.atomic.AtomicLong();
@@ -51,20 +52,25 @@ public final class BaselineEngine implements Engine {
     }
 
     /** Why the cuda backend cannot run this model: its GPU path is not built yet. */
-    public static final String NO_CUDA = "the lstm baseline runs on the cpu backend only; its cuda path is not built yet (use --backend cpu)";
+    public static final String NO_CUDA =
+            "the lstm baseline runs on the cpu backend only; its cuda path is not built yet (use --backend cpu)";
 
     @Override
     public String description() {
-        return "cpu lstm baseline (" + threads + " thread" + (threads == 1 ? "" : "s") + ", " + settings.precision().configName() + ")";
+        return "cpu lstm baseline (" + threads + " thread" + (threads == 1 ? "" : "s") + ", "
+                + settings.precision().configName() + ")";
     }
 
     @Override
     public String deviceName() {
-        return "cpu: " + System.getProperty("os.arch") + ", " + Runtime.getRuntime().availableProcessors() + " cores";
+        return "cpu: " + System.getProperty("os.arch") + ", "
+                + Runtime.getRuntime().availableProcessors() + " cores";
     }
 
     @Override
-    public EngineSettings settings() { return settings; }
+    public EngineSettings settings() {
+        return settings;
+    }
 
     @Override
     public void setState(TrainState s) {
@@ -76,7 +82,9 @@ public final class BaselineEngine implements Engine {
     }
 
     @Override
-    public TrainState state() { return state.copy(); }
+    public TrainState state() {
+        return state.copy();
+    }
 
     /** The gradient of the batch's mean NLL (nats per sequence) at the current parameters into g; returns each NLL. */
     @Override
@@ -119,8 +127,10 @@ public final class BaselineEngine implements Engine {
     public double[] evaluate(TaskBatch batch) {
         double[] theta = state.theta();
         double[] nll = new double[batch.size()];
-        forEachGroup(batch.size(), (from, count, c) ->
-                System.arraycopy(net.run(theta, batch, from, count, null, null), 0, nll, from, count));
+        forEachGroup(
+                batch.size(),
+                (from, count, c) ->
+                        System.arraycopy(net.run(theta, batch, from, count, null, null), 0, nll, from, count));
         return nll;
     }
 
@@ -140,7 +150,8 @@ public final class BaselineEngine implements Engine {
             Rng[] rng = new Rng[n];
             for (int b = 0; b < n; b++) rng[b] = Rng.of(seed, Rng.STREAM_SAMPLE, first + from + b);
             boolean[] done = new boolean[n];
-            double[] z = new double[n * classes], probs = new double[settings.model().task().classes()];
+            double[] z = new double[n * classes],
+                    probs = new double[settings.model().task().classes()];
             int[][] idx = new int[n][];
             for (int t = 0; t < steps; t++) {
                 for (int b = 0; b < n; b++) idx[b] = net.inputs(positions[t], t == 0 ? 0 : out[from + b][t - 1]);
@@ -176,7 +187,8 @@ public final class BaselineEngine implements Engine {
         long groups = (tasks + GROUP - 1) / GROUP;
         long p = settings.model().layout().size();
         return TaskBatch.heapBytes(settings.model().task(), tasks, steps)
-                + Math.min(threads, groups) * net.workspaceBytes(GROUP, steps) + groups * p * 8;
+                + Math.min(threads, groups) * net.workspaceBytes(GROUP, steps)
+                + groups * p * 8;
     }
 
     @Override
@@ -194,7 +206,9 @@ public final class BaselineEngine implements Engine {
     }
 
     @Override
-    public long peakMemoryBytes() { return peak.get(); }
+    public long peakMemoryBytes() {
+        return peak.get();
+    }
 
     @Override
     public void close() {

@@ -63,9 +63,13 @@ final class LstmBaselineNet {
         outB = layout.offset(LstmBaseline.OUT_BIAS);
     }
 
-    LstmBaseline spec() { return spec; }
+    LstmBaseline spec() {
+        return spec;
+    }
 
-    int classes() { return classes; }
+    int classes() {
+        return classes;
+    }
 
     /** The embedding indices of step t of task b: its position x_t, then the previous target (0 at t = 0). */
     int[] inputs(TaskBatch batch, int b, int t) {
@@ -78,8 +82,9 @@ final class LstmBaselineNet {
         int[] idx = kind == TaskKind.MNIST ? new int[] {x[0], x[1], prev} : new int[] {x[0], prev};
         for (int j = 0; j < idx.length; j++)
             if (idx[j] < 0 || idx[j] >= tableRows[j])
-                throw new IllegalArgumentException("input " + idx[j] + " is outside the lstm baseline's table " + spec.tables().get(j).getKey()
-                        + " of " + tableRows[j] + " rows" + (kind == TaskKind.TEXT && j == 0 ? " (positions up to max_len - 1)" : ""));
+                throw new IllegalArgumentException("input " + idx[j] + " is outside the lstm baseline's table "
+                        + spec.tables().get(j).getKey() + " of " + tableRows[j] + " rows"
+                        + (kind == TaskKind.TEXT && j == 0 ? " (positions up to max_len - 1)" : ""));
         return idx;
     }
 
@@ -153,7 +158,9 @@ final class LstmBaselineNet {
     double[] run(double[] theta, TaskBatch batch, int from, int n, double[] g, Workspace w) {
         int steps = 0;
         for (int b = 0; b < n; b++) steps = Math.max(steps, batch.steps(from + b));
-        return g == null ? forwardOnly(theta, batch, from, n, steps) : forwardBackward(theta, batch, from, n, steps, g, w);
+        return g == null
+                ? forwardOnly(theta, batch, from, n, steps)
+                : forwardBackward(theta, batch, from, n, steps, g, w);
     }
 
     private double[] forwardOnly(double[] theta, TaskBatch batch, int from, int n, int steps) {
@@ -162,7 +169,10 @@ final class LstmBaselineNet {
         double[] z = new double[n * classes], dz = new double[classes];
         int[][] idx = new int[n][];
         for (int t = 0; t < steps; t++) {
-            for (int b = 0; b < n; b++) idx[b] = t < batch.steps(from + b) ? inputs(batch, from + b, t) : new int[kind == TaskKind.MNIST ? 3 : 2];
+            for (int b = 0; b < n; b++)
+                idx[b] = t < batch.steps(from + b)
+                        ? inputs(batch, from + b, t)
+                        : new int[kind == TaskKind.MNIST ? 3 : 2];
             step(theta, s, idx, z);
             for (int b = 0; b < n; b++)
                 if (t < batch.steps(from + b)) nll[b] += loss(z, b * classes, batch.y()[from + b][t], dz, 0);
@@ -170,7 +180,8 @@ final class LstmBaselineNet {
         return nll;
     }
 
-    private double[] forwardBackward(double[] theta, TaskBatch batch, int from, int n, int steps, double[] g, Workspace w) {
+    private double[] forwardBackward(
+            double[] theta, TaskBatch batch, int from, int n, int steps, double[] g, Workspace w) {
         int nh = n * hidden, ng = n * gates;
         if (w.act.length != layers) {
             w.act = new double[layers][0];
@@ -206,7 +217,9 @@ final class LstmBaselineNet {
                 double[] hPrev = t == 0 ? init.h()[k] : w.h[k];
                 double[] cPrev = t == 0 ? init.c()[k] : w.c[k];
                 int prevAt = t == 0 ? 0 : (t - 1) * nh;
-                cell(theta, k, n, x, xAt, hPrev, prevAt, cPrev, prevAt, w.act[k], t * ng, w.c[k], t * nh, w.h[k], t * nh);
+                cell(
+                        theta, k, n, x, xAt, hPrev, prevAt, cPrev, prevAt, w.act[k], t * ng, w.c[k], t * nh, w.h[k],
+                        t * nh);
                 x = w.h[k];
                 xAt = t * nh;
             }
@@ -240,7 +253,10 @@ final class LstmBaselineNet {
                 for (int b = 0; b < n; b++)
                     for (int u = 0; u < hidden; u++) {
                         int hu = b * hidden + u, gi = t * ng + b * gates;
-                        double i = act[gi + u], f = act[gi + hidden + u], gg = act[gi + 2 * hidden + u], o = act[gi + 3 * hidden + u];
+                        double i = act[gi + u],
+                                f = act[gi + hidden + u],
+                                gg = act[gi + 2 * hidden + u],
+                                o = act[gi + 3 * hidden + u];
                         double tc = Math.tanh(cs[t * nh + hu]);
                         double dhu = dh[hu] + dhNext[k][hu];
                         double dcu = dhu * o * (1 - tc * tc) + dcNext[k][hu];
@@ -260,8 +276,7 @@ final class LstmBaselineNet {
                             int row = idx[t][b][j] * gates, ga = b * gates;
                             for (int u = 0; u < gates; u++) dProj[j][row + u] += da[ga + u];
                         }
-                    for (int b = 0; b < n; b++)
-                        for (int u = 0; u < gates; u++) g[bIh[0] + u] += da[b * gates + u];
+                    for (int b = 0; b < n; b++) for (int u = 0; u < gates; u++) g[bIh[0] + u] += da[b * gates + u];
                 } else {
                     weightGrad(g, wIh[k], bIh[k], gates, hidden, n, da, 0, w.h[k - 1], t * nh);
                     java.util.Arrays.fill(dx, 0, nh, 0);
@@ -303,7 +318,8 @@ final class LstmBaselineNet {
             proj[j] = new double[tableRows[j] * gates];
             for (int row = 0; row < tableRows[j]; row++)
                 for (int u = 0; u < gates; u++)
-                    proj[j][row * gates + u] = dot(theta, wIh[0] + u * width + j * embed, theta, tableOff[j] + row * embed, embed);
+                    proj[j][row * gates + u] =
+                            dot(theta, wIh[0] + u * width + j * embed, theta, tableOff[j] + row * embed, embed);
         }
         return proj;
     }
@@ -333,8 +349,22 @@ final class LstmBaselineNet {
      * One LSTM cell for n sequences: x [b][inWidth(k)] at xAt, h' and c' [b][H] at their offsets; writes the
      * gates after their nonlinearity into act (at actAt, [b][4H]) and the new c and h.
      */
-    private void cell(double[] theta, int k, int n, double[] x, int xAt, double[] hPrev, int hAt, double[] cPrev, int cAt,
-                      double[] act, int actAt, double[] cOut, int cOutAt, double[] hOut, int hOutAt) {
+    private void cell(
+            double[] theta,
+            int k,
+            int n,
+            double[] x,
+            int xAt,
+            double[] hPrev,
+            int hAt,
+            double[] cPrev,
+            int cAt,
+            double[] act,
+            int actAt,
+            double[] cOut,
+            int cOutAt,
+            double[] hOut,
+            int hOutAt) {
         int width = inWidth[k];
         for (int j = 0; j < gates; j++) {
             int wi = wIh[k] + j * width, wh = wHh[k] + j * hidden;
@@ -363,7 +393,8 @@ final class LstmBaselineNet {
     }
 
     /** out[b][j] = W[j] . x[b] + bias[j] for a [rows x cols] weight. */
-    private static void affine(double[] theta, int w, int bias, int rows, int cols, int n, double[] x, int xAt, double[] out, int outAt) {
+    private static void affine(
+            double[] theta, int w, int bias, int rows, int cols, int n, double[] x, int xAt, double[] out, int outAt) {
         for (int j = 0; j < rows; j++) {
             int wr = w + j * cols;
             for (int b = 0; b < n; b++) {
@@ -387,7 +418,8 @@ final class LstmBaselineNet {
     }
 
     /** dW[j] += sum_b d[b][j] x[b], dbias[j] += sum_b d[b][j]. */
-    private static void weightGrad(double[] g, int w, int bias, int rows, int cols, int n, double[] d, int dAt, double[] x, int xAt) {
+    private static void weightGrad(
+            double[] g, int w, int bias, int rows, int cols, int n, double[] d, int dAt, double[] x, int xAt) {
         for (int j = 0; j < rows; j++) {
             int wr = w + j * cols;
             double sb = 0;
@@ -403,7 +435,8 @@ final class LstmBaselineNet {
     }
 
     /** dx[b] += W^T d[b] for a [rows x cols] weight. */
-    private static void inputGrad(double[] theta, int w, int rows, int cols, int n, double[] d, int dAt, double[] dx, int dxAt) {
+    private static void inputGrad(
+            double[] theta, int w, int rows, int cols, int n, double[] d, int dAt, double[] dx, int dxAt) {
         for (int b = 0; b < n; b++) {
             int xb = dxAt + b * cols;
             for (int j = 0; j < rows; j++) {

@@ -1,12 +1,11 @@
 package org.reptilegen.checkpoint;
 
-import org.reptilegen.model.ParamLayout;
-
 import java.nio.file.Path;
 import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import org.reptilegen.model.ParamLayout;
 
 /**
  * The project's checkpoint: a safetensors file whose tensors a PyTorch user can load by name.
@@ -41,8 +40,15 @@ public final class Checkpoint {
      * @param metadata strings stored in the header, or null
      * @param float64  store F64 instead of the default F32
      */
-    public static void write(Path path, ParamLayout layout, double[] theta, double[] adamM, double[] adamV,
-                             Map<String, double[]> innerLr, Map<String, String> metadata, boolean float64) {
+    public static void write(
+            Path path,
+            ParamLayout layout,
+            double[] theta,
+            double[] adamM,
+            double[] adamV,
+            Map<String, double[]> innerLr,
+            Map<String, String> metadata,
+            boolean float64) {
         write(path, layout, theta, adamM, adamV, innerLr, null, null, metadata, float64);
     }
 
@@ -51,9 +57,17 @@ public final class Checkpoint {
      * {@code optimizer.exp_avg.inner_lr.<name>} and {@code optimizer.exp_avg_sq.inner_lr.<name>}
      * (both null, or both given with innerLr).
      */
-    public static void write(Path path, ParamLayout layout, double[] theta, double[] adamM, double[] adamV,
-                             Map<String, double[]> innerLr, Map<String, double[]> innerLrM, Map<String, double[]> innerLrV,
-                             Map<String, String> metadata, boolean float64) {
+    public static void write(
+            Path path,
+            ParamLayout layout,
+            double[] theta,
+            double[] adamM,
+            double[] adamV,
+            Map<String, double[]> innerLr,
+            Map<String, double[]> innerLrM,
+            Map<String, double[]> innerLrV,
+            Map<String, String> metadata,
+            boolean float64) {
         if ((innerLrM == null) != (innerLrV == null) || (innerLrM != null && innerLr == null))
             throw new IllegalArgumentException("inner learning rates' Adam state needs both moments and the rates");
         checkLength("theta", theta, layout);
@@ -79,8 +93,8 @@ public final class Checkpoint {
     }
 
     /** Writes theta-shaped values (gradients, an initialisation) under the layout's names only. */
-    public static void writeParams(Path path, ParamLayout layout, double[] values, boolean float64,
-                                   Map<String, String> metadata) {
+    public static void writeParams(
+            Path path, ParamLayout layout, double[] values, boolean float64, Map<String, String> metadata) {
         write(path, layout, values, null, null, null, metadata, float64);
     }
 
@@ -94,29 +108,34 @@ public final class Checkpoint {
      * saves two thirds of the memory and reading for sampling and evaluation.
      */
     public static Loaded read(Path path, boolean withOptimizer) {
-        Safetensors.Contents c = withOptimizer
-                ? Safetensors.read(path)
-                : Safetensors.read(path, name -> !name.startsWith(OPTIMIZER));
+        Safetensors.Contents c =
+                withOptimizer ? Safetensors.read(path) : Safetensors.read(path, name -> !name.startsWith(OPTIMIZER));
         return new Loaded(c, withOptimizer);
     }
 
     private static void checkLength(String what, double[] v, ParamLayout layout) {
         if (v == null) throw new IllegalArgumentException(what + " is null");
         if (v.length != layout.size())
-            throw new IllegalArgumentException(what + " has " + v.length + " values but the model has " + layout.size() + " parameters");
+            throw new IllegalArgumentException(
+                    what + " has " + v.length + " values but the model has " + layout.size() + " parameters");
     }
 
-    private static void putLayout(Map<String, Safetensors.Tensor> out, String prefix, ParamLayout layout,
-                                  double[] flat, String dtype) {
+    private static void putLayout(
+            Map<String, Safetensors.Tensor> out, String prefix, ParamLayout layout, double[] flat, String dtype) {
         for (ParamLayout.Tensor t : layout.tensors())
             out.put(prefix + t.name(), Safetensors.Tensor.of(dtype, t.shape(), flat, t.offset()));
     }
 
-    private static void putInnerLr(Map<String, Safetensors.Tensor> out, String prefix, ParamLayout layout,
-                                   Map<String, double[]> innerLr, String dtype) {
+    private static void putInnerLr(
+            Map<String, Safetensors.Tensor> out,
+            String prefix,
+            ParamLayout layout,
+            Map<String, double[]> innerLr,
+            String dtype) {
         for (String name : innerLr.keySet())
             if (layout.tensor(name) == null)
-                throw new IllegalArgumentException("inner learning rate for " + name + ", which is not a parameter of the model");
+                throw new IllegalArgumentException(
+                        "inner learning rate for " + name + ", which is not a parameter of the model");
         // Layout order, so that files do not depend on the map's iteration order.
         for (ParamLayout.Tensor t : layout.tensors()) {
             double[] lr = innerLr.get(t.name());
@@ -124,7 +143,8 @@ public final class Checkpoint {
             int[] shape;
             if (lr.length == t.numel()) shape = t.shape();
             else if (lr.length == 1) shape = new int[] {1};
-            else throw new IllegalArgumentException("inner learning rate for " + t.name() + " has " + lr.length
+            else
+                throw new IllegalArgumentException("inner learning rate for " + t.name() + " has " + lr.length
                         + " values; it needs 1 or " + t.numel());
             out.put(prefix + t.name(), Safetensors.Tensor.of(dtype, shape, lr, 0));
         }
@@ -140,9 +160,13 @@ public final class Checkpoint {
             this.withOptimizer = withOptimizer;
         }
 
-        public Path path() { return contents.path(); }
+        public Path path() {
+            return contents.path();
+        }
 
-        public Map<String, String> metadata() { return contents.metadata(); }
+        public Map<String, String> metadata() {
+            return contents.metadata();
+        }
 
         /** Whether the file holds a tensor of this name (loaded or not). */
         public boolean has(String name) {
@@ -151,7 +175,9 @@ public final class Checkpoint {
         }
 
         /** Every tensor in the file, in the order of their data: name, dtype, shape. */
-        public List<Safetensors.TensorInfo> tensors() { return contents.index(); }
+        public List<Safetensors.TensorInfo> tensors() {
+            return contents.index();
+        }
 
         /** Whether the file holds Adam's moments (even when they were not loaded). */
         public boolean hasOptimizerState() {
@@ -169,16 +195,21 @@ public final class Checkpoint {
                 String n = t.name();
                 if (n.startsWith(OPTIMIZER) || n.startsWith(INNER_LR)) continue;
                 if (layout.tensor(n) == null)
-                    throw fail("tensor " + n + " " + t.shapeString() + " is not a parameter of this model (is it a checkpoint of this model?)");
+                    throw fail("tensor " + n + " " + t.shapeString()
+                            + " is not a parameter of this model (is it a checkpoint of this model?)");
             }
             return gather(layout, "");
         }
 
         /** Adam's first moment laid out like theta, or null when the file has no optimizer state. */
-        public double[] adamM(ParamLayout layout) { return optimizer(layout, EXP_AVG); }
+        public double[] adamM(ParamLayout layout) {
+            return optimizer(layout, EXP_AVG);
+        }
 
         /** Adam's second moment laid out like theta, or null when the file has no optimizer state. */
-        public double[] adamV(ParamLayout layout) { return optimizer(layout, EXP_AVG_SQ); }
+        public double[] adamV(ParamLayout layout) {
+            return optimizer(layout, EXP_AVG_SQ);
+        }
 
         /**
          * Learned inner learning rates by parameter name, in layout order: one value per tensor or
@@ -193,7 +224,8 @@ public final class Checkpoint {
          * by parameter name; empty when the file has none.
          */
         public Map<String, double[]> innerLrMoment(ParamLayout layout, String moment) {
-            if (!withOptimizer) throw new IllegalStateException("checkpoint " + path() + " was read without its optimizer state");
+            if (!withOptimizer)
+                throw new IllegalStateException("checkpoint " + path() + " was read without its optimizer state");
             return innerLr(layout, moment + INNER_LR);
         }
 
@@ -203,7 +235,8 @@ public final class Checkpoint {
                 if (!t.name().startsWith(prefix)) continue;
                 String p = t.name().substring(prefix.length());
                 if (layout.tensor(p) == null)
-                    throw fail("tensor " + t.name() + " is a learning rate for " + p + ", which is not a parameter of this model");
+                    throw fail("tensor " + t.name() + " is a learning rate for " + p
+                            + ", which is not a parameter of this model");
             }
             for (ParamLayout.Tensor p : layout.tensors()) {
                 Safetensors.Tensor t = contents.tensors().get(prefix + p.name());
@@ -242,7 +275,9 @@ public final class Checkpoint {
                 String name = prefix + p.name();
                 Safetensors.Tensor t = contents.tensors().get(name);
                 if (t == null) {
-                    String why = prefix.isEmpty() ? " (is it a checkpoint of this model?)" : " (the optimizer state is incomplete)";
+                    String why = prefix.isEmpty()
+                            ? " (is it a checkpoint of this model?)"
+                            : " (the optimizer state is incomplete)";
                     throw fail("no tensor " + name + why);
                 }
                 if (!sameShape(t.shape(), p.shape()))
@@ -272,7 +307,7 @@ public final class Checkpoint {
         for (ParamLayout.Tensor t : layout.tensors())
             for (int i = t.offset(); i < t.offset() + t.numel(); i++)
                 if (!Double.isFinite(values[i]))
-                    throw new CheckpointException(source + ": tensor " + t.name() + which + " holds " + values[i] + " (element "
-                            + (i - t.offset()) + "); it cannot be used");
+                    throw new CheckpointException(source + ": tensor " + t.name() + which + " holds " + values[i]
+                            + " (element " + (i - t.offset()) + "); it cannot be used");
     }
 }

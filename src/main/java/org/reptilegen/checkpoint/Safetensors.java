@@ -1,8 +1,5 @@
 package org.reptilegen.checkpoint;
 
-import org.reptilegen.util.AtomicFiles;
-import org.reptilegen.util.IoErrors;
-
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.core.StreamReadFeature;
 import com.fasterxml.jackson.databind.DeserializationFeature;
@@ -11,7 +8,6 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.json.JsonMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -28,6 +24,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.function.Predicate;
+import org.reptilegen.util.AtomicFiles;
+import org.reptilegen.util.IoErrors;
 
 /**
  * The safetensors file format: an 8-byte little-endian header length N, N bytes of UTF-8 JSON
@@ -50,6 +48,7 @@ public final class Safetensors {
     private static final String METADATA_KEY = "__metadata__";
     /** Bytes per read or write call: large enough for throughput, small enough to allocate once per file without thought. */
     private static final int CHUNK_BYTES = 1 << 20;
+
     private static final int MAX_ARRAY = Integer.MAX_VALUE - 8;
 
     private static final ObjectMapper JSON = JsonMapper.builder()
@@ -74,8 +73,8 @@ public final class Safetensors {
             shape = shape.clone();
             long n = Safetensors.numel(shape, "tensor");
             if (offset < 0 || offset + n > data.length)
-                throw new IllegalArgumentException("tensor of shape " + Safetensors.shapeString(shape) + " needs elements ["
-                        + offset + ", " + (offset + n) + ") but its array has " + data.length);
+                throw new IllegalArgumentException("tensor of shape " + Safetensors.shapeString(shape)
+                        + " needs elements [" + offset + ", " + (offset + n) + ") but its array has " + data.length);
         }
 
         /** A tensor owning all of {@code data}. */
@@ -91,7 +90,9 @@ public final class Safetensors {
             return new Tensor(dtype, toLong(shape), data, offset);
         }
 
-        public int numel() { return (int) Safetensors.numel(shape, "tensor"); }
+        public int numel() {
+            return (int) Safetensors.numel(shape, "tensor");
+        }
 
         /** The values as an array of exactly numel elements (the backing array itself when it is one). */
         public double[] values() {
@@ -102,14 +103,20 @@ public final class Safetensors {
             return out;
         }
 
-        public String shapeString() { return Safetensors.shapeString(shape); }
+        public String shapeString() {
+            return Safetensors.shapeString(shape);
+        }
     }
 
     /** One entry of a file's header; begin and end are byte offsets into the data section. */
     public record TensorInfo(String name, String dtype, long[] shape, long begin, long end) {
-        public long numel() { return Safetensors.numel(shape, name); }
+        public long numel() {
+            return Safetensors.numel(shape, name);
+        }
 
-        public String shapeString() { return Safetensors.shapeString(shape); }
+        public String shapeString() {
+            return Safetensors.shapeString(shape);
+        }
     }
 
     /** A validated header: metadata and every tensor's entry in the order of their data. */
@@ -125,7 +132,8 @@ public final class Safetensors {
      * What {@link #read} loaded: the header's index of all tensors, and the loaded tensors by name
      * in the order of their data.
      */
-    public record Contents(Path path, Map<String, String> metadata, List<TensorInfo> index, Map<String, Tensor> tensors) {}
+    public record Contents(
+            Path path, Map<String, String> metadata, List<TensorInfo> index, Map<String, Tensor> tensors) {}
 
     // ---------------------------------------------------------------- writing
 
@@ -143,7 +151,9 @@ public final class Safetensors {
         try {
             AtomicFiles.write(target, tmp -> {
                 try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
-                    ByteBuffer len = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(0, header.length);
+                    ByteBuffer len = ByteBuffer.allocate(8)
+                            .order(ByteOrder.LITTLE_ENDIAN)
+                            .putLong(0, header.length);
                     writeFully(ch, len);
                     writeFully(ch, ByteBuffer.wrap(header));
                     ByteBuffer buf = ByteBuffer.allocateDirect(CHUNK_BYTES).order(ByteOrder.LITTLE_ENDIAN);
@@ -164,7 +174,8 @@ public final class Safetensors {
             ObjectNode m = root.putObject(METADATA_KEY);
             for (Map.Entry<String, String> e : metadata.entrySet()) {
                 if (e.getKey() == null || e.getValue() == null)
-                    throw new IllegalArgumentException("metadata key and value must not be null (key " + e.getKey() + ")");
+                    throw new IllegalArgumentException(
+                            "metadata key and value must not be null (key " + e.getKey() + ")");
                 m.put(e.getKey(), e.getValue());
             }
         }
@@ -240,7 +251,9 @@ public final class Safetensors {
             for (TensorInfo t : h.tensors()) {
                 if (!include.test(t.name())) continue;
                 if (!F32.equals(t.dtype()) && !F64.equals(t.dtype()))
-                    throw fail(path, "tensor " + t.name() + " has dtype " + t.dtype() + "; only F32 and F64 can be loaded");
+                    throw fail(
+                            path,
+                            "tensor " + t.name() + " has dtype " + t.dtype() + "; only F32 and F64 can be loaded");
                 if (t.numel() > MAX_ARRAY)
                     throw fail(path, "tensor " + t.name() + " has " + t.numel() + " elements, too many for one array");
                 if (buf == null) {
@@ -266,8 +279,9 @@ public final class Safetensors {
         }
     }
 
-    private static void readData(Path path, FileChannel ch, long start, TensorInfo t, double[] data,
-                                 ByteBuffer buf, float[] scratch) throws IOException {
+    private static void readData(
+            Path path, FileChannel ch, long start, TensorInfo t, double[] data, ByteBuffer buf, float[] scratch)
+            throws IOException {
         int size = elementSize(t.dtype());
         int perChunk = CHUNK_BYTES / size;
         long pos = start;
@@ -298,8 +312,10 @@ public final class Safetensors {
         readFully(path, ch, lenBuf, 0);
         long n = lenBuf.getLong(0);
         if (n < 0 || n > fileSize - 8)
-            throw fail(path, "not a safetensors file: header length " + Long.toUnsignedString(n)
-                    + " is larger than the file (" + fileSize + " bytes)");
+            throw fail(
+                    path,
+                    "not a safetensors file: header length " + Long.toUnsignedString(n) + " is larger than the file ("
+                            + fileSize + " bytes)");
         if (n > MAX_HEADER_BYTES)
             throw fail(path, "header of " + n + " bytes is over the " + MAX_HEADER_BYTES + "-byte limit");
         ByteBuffer hb = ByteBuffer.allocate((int) n);
@@ -311,8 +327,7 @@ public final class Safetensors {
         } catch (JsonProcessingException e) {
             throw fail(path, "header is not valid JSON: " + IoErrors.oneLine(e.getOriginalMessage()));
         }
-        if (root == null || !root.isObject())
-            throw fail(path, "header is not a JSON object");
+        if (root == null || !root.isObject()) throw fail(path, "header is not a JSON object");
 
         Map<String, String> metadata = new LinkedHashMap<>();
         List<TensorInfo> tensors = new ArrayList<>();
@@ -339,8 +354,10 @@ public final class Safetensors {
         String previous = null;
         for (TensorInfo t : tensors) {
             if (t.begin() < expect)
-                throw fail(path, "tensor " + t.name() + " (data_offsets [" + t.begin() + ", " + t.end()
-                        + "]) overlaps tensor " + previous);
+                throw fail(
+                        path,
+                        "tensor " + t.name() + " (data_offsets [" + t.begin() + ", " + t.end() + "]) overlaps tensor "
+                                + previous);
             if (t.begin() > expect)
                 throw fail(path, "gap of " + (t.begin() - expect) + " bytes in the data before tensor " + t.name());
             expect = t.end();
@@ -349,8 +366,7 @@ public final class Safetensors {
         long dataLen = fileSize - 8 - n;
         if (dataLen < expect)
             throw fail(path, "truncated: the tensors need " + expect + " bytes of data but the file has " + dataLen);
-        if (dataLen > expect)
-            throw fail(path, (dataLen - expect) + " bytes of unexpected data after the last tensor");
+        if (dataLen > expect) throw fail(path, (dataLen - expect) + " bytes of unexpected data after the last tensor");
         return new Header(path, Collections.unmodifiableMap(metadata), List.copyOf(tensors), 8 + n);
     }
 
@@ -387,8 +403,10 @@ public final class Safetensors {
             throw fail(path, "tensor " + name + " has a shape too large to address " + sh);
         }
         if (end - begin != bytes)
-            throw fail(path, "tensor " + name + ": data_offsets [" + begin + ", " + end + "] hold " + (end - begin)
-                    + " bytes but shape " + shapeString(shape) + " of " + dtype + " needs " + bytes);
+            throw fail(
+                    path,
+                    "tensor " + name + ": data_offsets [" + begin + ", " + end + "] hold " + (end - begin)
+                            + " bytes but shape " + shapeString(shape) + " of " + dtype + " needs " + bytes);
         return new TensorInfo(name, dtype, shape, begin, end);
     }
 

@@ -28,11 +28,17 @@ public record TrainingCheckpoint(Config config, TrainState state, long step) {
         meta.put("rng_counter", Long.toString(step));
         InnerLrLayout rates = rates(config);
         boolean learned = state.learnedInnerLr();
-        Checkpoint.write(path, config.model().layout(), state.theta(), state.adamM(), state.adamV(),
+        Checkpoint.write(
+                path,
+                config.model().layout(),
+                state.theta(),
+                state.adamM(),
+                state.adamV(),
                 learned ? rates.byName(state.innerLr()) : null,
                 learned ? rates.byName(state.innerLrM()) : null,
                 learned ? rates.byName(state.innerLrV()) : null,
-                meta, config.precision() == Precision.FLOAT64);
+                meta,
+                config.precision() == Precision.FLOAT64);
     }
 
     /** Reads a checkpoint; without the optimizer state (for sampling and evaluation) the moments are zero. */
@@ -40,7 +46,9 @@ public record TrainingCheckpoint(Config config, TrainState state, long step) {
         Checkpoint.Loaded c = Checkpoint.read(path, withOptimizer);
         Map<String, String> meta = c.metadata();
         String json = meta.get("config");
-        if (json == null) throw new CheckpointException(path + ": no config in the metadata; is it a reptile-gen training checkpoint?");
+        if (json == null)
+            throw new CheckpointException(
+                    path + ": no config in the metadata; is it a reptile-gen training checkpoint?");
         Config cfg;
         try {
             cfg = Config.fromJson(json, path + " (its config)");
@@ -68,25 +76,27 @@ public record TrainingCheckpoint(Config config, TrainState state, long step) {
                 double[] m = c.adamM(layout), v = c.adamV(layout);
                 Checkpoint.requireFinite(path.toString(), layout, m, " (Adam's first moment)");
                 Checkpoint.requireFinite(path.toString(), layout, v, " (Adam's second moment)");
-                return new TrainingCheckpoint(cfg, new TrainState(theta, m, v, number(path, meta, "adam_step"), lr, lrM, lrV), step);
+                return new TrainingCheckpoint(
+                        cfg, new TrainState(theta, m, v, number(path, meta, "adam_step"), lr, lrM, lrV), step);
             }
         } catch (IllegalArgumentException e) {
             throw new CheckpointException(e.getMessage());
         }
-        return new TrainingCheckpoint(cfg, new TrainState(theta, new double[theta.length], new double[theta.length], 0, lr, lrM, lrV), step);
+        return new TrainingCheckpoint(
+                cfg, new TrainState(theta, new double[theta.length], new double[theta.length], 0, lr, lrM, lrV), step);
     }
 
     private static InnerLrLayout rates(Config cfg) {
         return new InnerLrLayout(cfg.model().layout(), cfg.innerLr().mode());
     }
 
-
     private static long number(Path path, Map<String, String> meta, String key) {
         String v = meta.get(key);
         try {
             return Long.parseLong(v);
         } catch (RuntimeException e) {
-            throw new CheckpointException(path + ": metadata '" + key + "' is " + (v == null ? "missing" : "'" + v + "', not an integer"));
+            throw new CheckpointException(
+                    path + ": metadata '" + key + "' is " + (v == null ? "missing" : "'" + v + "', not an integer"));
         }
     }
 }

@@ -22,37 +22,80 @@ import org.reptilegen.task.Samples;
 import org.reptilegen.util.Rng;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.Spec;
-import picocli.CommandLine.Model.CommandSpec;
 
-@Command(mixinStandardHelpOptions = true, name = "bench", sortOptions = false,
-        description = {"Times the inner loop: one JSON line per case with the device's name, ms per inner step, task-steps/s, the bytes a step must move at least (each task's parameters read twice and written once in float32; FOMAML also reads and writes its gradient accumulator; MAML adds the five passes of its Hessian-vector product), the achieved GB/s on that count and its ratio to a large copy measured in the same run, and peak memory.",
-                "Warm-up excluded; the median of --repeats timings of the inner loops of a meta-gradient over random tasks (device events on a GPU, wall time on the CPU)."})
+@Command(
+        mixinStandardHelpOptions = true,
+        name = "bench",
+        sortOptions = false,
+        description = {
+            "Times the inner loop: one JSON line per case with the device's name, ms per inner step, task-steps/s, the bytes a step must move at least (each task's parameters read twice and written once in float32; FOMAML also reads and writes its gradient accumulator; MAML adds the five passes of its Hessian-vector product), the achieved GB/s on that count and its ratio to a large copy measured in the same run, and peak memory.",
+            "Warm-up excluded; the median of --repeats timings of the inner loops of a meta-gradient over random tasks (device events on a GPU, wall time on the CPU)."
+        })
 final class BenchCommand implements Callable<Integer> {
     @Option(names = "--config", required = true, paramLabel = "FILE|NAME", description = "The model to time.")
     String config;
 
-    @Option(names = "--batch", split = ",", paramLabel = "B", description = "Tasks per meta-batch; several (comma-separated) give one case each. Default: the config's meta_batch.")
+    @Option(
+            names = "--batch",
+            split = ",",
+            paramLabel = "B",
+            description =
+                    "Tasks per meta-batch; several (comma-separated) give one case each. Default: the config's meta_batch.")
     List<Integer> batch;
 
-    @Option(names = "--inner-steps", paramLabel = "T", description = "Inner steps per task (the config's steps are meta-steps). Default: the task's length (784 for images, max_len for text).")
+    @Option(
+            names = "--inner-steps",
+            paramLabel = "T",
+            description =
+                    "Inner steps per task (the config's steps are meta-steps). Default: the task's length (784 for images, max_len for text).")
     Integer steps;
 
-    @Option(names = {"--algorithm", "--algo"}, split = ",", paramLabel = "reptile|fomaml|maml", converter = Converters.AlgorithmValue.class, description = "Meta-gradient(s) to time. Default: the config's algorithm.")
+    @Option(
+            names = {"--algorithm", "--algo"},
+            split = ",",
+            paramLabel = "reptile|fomaml|maml",
+            converter = Converters.AlgorithmValue.class,
+            description = "Meta-gradient(s) to time. Default: the config's algorithm.")
     List<Algorithm> algo;
 
-    @Option(names = "--graphs", split = ",", arity = "1", paramLabel = "on|off", converter = Converters.OnOff.class, description = "cuda backend: replay the inner step as recorded CUDA graphs (on) or launch kernel by kernel (off); both give one case each. Default: on.")
+    @Option(
+            names = "--graphs",
+            split = ",",
+            arity = "1",
+            paramLabel = "on|off",
+            converter = Converters.OnOff.class,
+            description =
+                    "cuda backend: replay the inner step as recorded CUDA graphs (on) or launch kernel by kernel (off); both give one case each. Default: on.")
     List<Boolean> graphs;
 
-    @Option(names = "--row-splits", split = ",", paramLabel = "auto|N", converter = Converters.RowSplitsValue.class, description = "cuda backend: how many blocks share each column slab's rows in the fused backward kernels, chosen per launch for the GPU (auto) or fixed (1 to 16); several give one case each. Default: auto.")
+    @Option(
+            names = "--row-splits",
+            split = ",",
+            paramLabel = "auto|N",
+            converter = Converters.RowSplitsValue.class,
+            description =
+                    "cuda backend: how many blocks share each column slab's rows in the fused backward kernels, chosen per launch for the GPU (auto) or fixed (1 to 16); several give one case each. Default: auto.")
     List<Integer> rowSplits;
 
-    @Option(names = "--fold-small-layers", split = ",", arity = "1", paramLabel = "on|off", converter = Converters.OnOff.class, description = "cuda backend: run the layernorms, the embedding and the loss next to a linear or lstm_block inside that layer's kernels (on) or in launches of their own (off); both give one case each. Default: on.")
+    @Option(
+            names = "--fold-small-layers",
+            split = ",",
+            arity = "1",
+            paramLabel = "on|off",
+            converter = Converters.OnOff.class,
+            description =
+                    "cuda backend: run the layernorms, the embedding and the loss next to a linear or lstm_block inside that layer's kernels (on) or in launches of their own (off); both give one case each. Default: on.")
     List<Boolean> smallLayersFolded;
 
-    @Option(names = "--repeats", paramLabel = "N", defaultValue = "3", description = "Timed runs per case (after one warm-up). Default: ${DEFAULT-VALUE}.")
+    @Option(
+            names = "--repeats",
+            paramLabel = "N",
+            defaultValue = "3",
+            description = "Timed runs per case (after one warm-up). Default: ${DEFAULT-VALUE}.")
     int repeats;
 
     @Mixin
@@ -70,7 +113,8 @@ final class BenchCommand implements Callable<Integer> {
         List<Variant> variants = new java.util.ArrayList<>();
         for (boolean g : graphs != null ? graphs : List.of(true))
             for (int splits : rowSplits != null ? rowSplits : List.of(0))
-                for (boolean fold : smallLayersFolded != null ? smallLayersFolded : List.of(true)) variants.add(new Variant(g, splits, fold));
+                for (boolean fold : smallLayersFolded != null ? smallLayersFolded : List.of(true))
+                    variants.add(new Variant(g, splits, fold));
         if (t < 1) throw new ParameterException(spec.commandLine(), "--inner-steps must be positive, got " + t);
         if (repeats < 1) throw new ParameterException(spec.commandLine(), "--repeats must be positive, got " + repeats);
         for (int b : batches)
@@ -125,7 +169,9 @@ final class BenchCommand implements Callable<Integer> {
             line.put("batch", b);
             line.put("steps", t);
             try (Engine engine = engineOptions.create(cfg)) {
-                engine.setState(TrainState.fresh(ParamInit.draw(cfg.model().layout(), Rng.of(cfg.seed(), Rng.STREAM_INIT),
+                engine.setState(TrainState.fresh(ParamInit.draw(
+                        cfg.model().layout(),
+                        Rng.of(cfg.seed(), Rng.STREAM_INIT),
                         cfg.precision() == Precision.FLOAT32)));
                 TaskBatch tasks = randomTasks(cfg.task(), b, t, cfg);
                 engine.metaStep(tasks); // warm-up: allocation, JIT
@@ -172,8 +218,15 @@ final class BenchCommand implements Callable<Integer> {
      */
     private ObjectNode runCase(Config cfg, Algorithm algorithm, int b, int t, Variant v, boolean variants) {
         EngineSettings base = EngineOptions.settings(cfg, engineOptions.threads);
-        EngineSettings s = new EngineSettings(base.model(), algorithm, base.innerLr(), base.segment(),
-                Precision.FLOAT32, base.adam(), base.threads(), base.innerLrMode());
+        EngineSettings s = new EngineSettings(
+                base.model(),
+                algorithm,
+                base.innerLr(),
+                base.segment(),
+                Precision.FLOAT32,
+                base.adam(),
+                base.threads(),
+                base.innerLrMode());
         int p = cfg.model().layout().size();
         try (Engine engine = engineOptions.create(s)) {
             Tuning c = engine.tuning().orElse(null);
@@ -187,12 +240,14 @@ final class BenchCommand implements Callable<Integer> {
             }
             // A batch beyond the heap is this case's line, with the numbers, before it is allocated.
             Heap.requireFits(engine, b, t, "--batch");
-            engine.setState(TrainState.fresh(ParamInit.draw(cfg.model().layout(), Rng.of(cfg.seed(), Rng.STREAM_INIT), true),
+            engine.setState(TrainState.fresh(
+                    ParamInit.draw(cfg.model().layout(), Rng.of(cfg.seed(), Rng.STREAM_INIT), true),
                     s.rates().initial(s.innerLr())));
             TaskBatch tasks = randomTasks(cfg.task(), b, t, cfg);
             engine.timeInnerLoops(tasks); // warm-up: module load, allocation, JIT
             double[] ms = new double[repeats];
-            // A profiler started with capture off records exactly the timed runs, without the warm-up's module load and allocation.
+            // A profiler started with capture off records exactly the timed runs, without the warm-up's module load and
+            // allocation.
             if (cuda) c.profilerCapture(true);
             for (int r = 0; r < repeats; r++) ms[r] = engine.timeInnerLoops(tasks) / t;
             if (cuda) c.profilerCapture(false);
@@ -225,10 +280,16 @@ final class BenchCommand implements Callable<Integer> {
             line.put("peak_memory_bytes", engine.peakMemoryBytes());
             World world = World.current();
             if (world != null) {
-                // The inner loops above are the slowest rank's share of the batch; then every meta-step reduces its meta-gradient.
+                // The inner loops above are the slowest rank's share of the batch; then every meta-step reduces its
+                // meta-gradient.
                 line.put("ranks", world.size());
                 line.put("inner_loops_ms_per_meta_step", round(median * t, 3));
-                line.put("reduction_ms_per_meta_step", round(world.timeReduction(p, (s.rates().learned() ? s.rates().size() : 0) + b, repeats), 4));
+                line.put(
+                        "reduction_ms_per_meta_step",
+                        round(
+                                world.timeReduction(
+                                        p, (s.rates().learned() ? s.rates().size() : 0) + b, repeats),
+                                4));
                 line.put("reduced_bytes", (long) p * Float.BYTES);
             }
             if (algorithm == Algorithm.MAML) {

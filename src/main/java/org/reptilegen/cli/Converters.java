@@ -102,7 +102,8 @@ final class Converters {
             } catch (NumberFormatException e) {
                 throw new TypeConversionException("'" + s + "' is not a number");
             }
-            if (!(v > 0) || Double.isInfinite(v)) throw new TypeConversionException("must be positive and finite, got " + s);
+            if (!(v > 0) || Double.isInfinite(v))
+                throw new TypeConversionException("must be positive and finite, got " + s);
             return v;
         }
     }

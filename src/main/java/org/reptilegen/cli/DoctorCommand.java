@@ -24,19 +24,25 @@ import org.reptilegen.util.Rng;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
-@Command(mixinStandardHelpOptions = true, name = "doctor",
-        description = {"Checks this machine for reptile-gen, one line per check, each OK or FAIL with the fix (-- where a "
-                + "check does not apply): Java, the CUDA driver and its version, each GPU, the kernels in the jar and "
-                + "whether they cover this GPU and load on it, the NVTX library for Nsight.",
-                "With --run, also a smoke test: a small LSTM's Reptile, FOMAML and MAML meta-gradients on cuda against cpu, "
-                        + "graph replay against kernel-by-kernel launches, sampling (on the cpu backend alone where there is no GPU); "
-                        + "it stops at the first thing that fails.",
-                "Exit status 1 when anything needed fails; without a GPU only --require-gpu makes that a failure."})
+@Command(
+        mixinStandardHelpOptions = true,
+        name = "doctor",
+        description = {
+            "Checks this machine for reptile-gen, one line per check, each OK or FAIL with the fix (-- where a "
+                    + "check does not apply): Java, the CUDA driver and its version, each GPU, the kernels in the jar and "
+                    + "whether they cover this GPU and load on it, the NVTX library for Nsight.",
+            "With --run, also a smoke test: a small LSTM's Reptile, FOMAML and MAML meta-gradients on cuda against cpu, "
+                    + "graph replay against kernel-by-kernel launches, sampling (on the cpu backend alone where there is no GPU); "
+                    + "it stops at the first thing that fails.",
+            "Exit status 1 when anything needed fails; without a GPU only --require-gpu makes that a failure."
+        })
 final class DoctorCommand implements Callable<Integer> {
     @Option(names = "--run", description = "Also run the smoke test on the device (a few seconds).")
     boolean run;
 
-    @Option(names = "--require-gpu", description = "Fail when the cuda backend cannot run here (in a GPU container, say).")
+    @Option(
+            names = "--require-gpu",
+            description = "Fail when the cuda backend cannot run here (in a GPU container, say).")
     boolean requireGpu;
 
     /** Relative error bound of the smoke test's float32 device meta-gradients against the cpu backend's float64. */
@@ -60,11 +66,13 @@ final class DoctorCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         Runtime rt = Runtime.getRuntime();
-        ok("Java " + System.getProperty("java.version") + " (" + System.getProperty("java.vendor") + "), " + rt.availableProcessors()
-                + " cores, heap up to " + Bytes.show(rt.maxMemory()));
+        ok("Java " + System.getProperty("java.version") + " (" + System.getProperty("java.vendor") + "), "
+                + rt.availableProcessors() + " cores, heap up to " + Bytes.show(rt.maxMemory()));
         Inventory.Report inv = Inventory.take();
         boolean gpu = inv.loadProblem() == null;
-        String driver = inv.driverLibrary() == null ? "libcuda.so.1" : inv.driverLibrary() + " (named by REPTILE_GEN_CUDA_DRIVER)";
+        String driver = inv.driverLibrary() == null
+                ? "libcuda.so.1"
+                : inv.driverLibrary() + " (named by REPTILE_GEN_CUDA_DRIVER)";
         if (inv.driverProblem() != null) {
             String line = "no GPU: " + inv.driverProblem() + "; the cpu backend runs";
             String fix = "install the NVIDIA driver, and in Docker start the container with --gpus all";
@@ -78,14 +86,15 @@ final class DoctorCommand implements Callable<Integer> {
                 else na(line);
             }
             for (Inventory.Gpu g : inv.gpus())
-                ok("GPU " + g.index() + ": " + g.name() + ", " + Bytes.show(g.memoryBytes()) + ", compute capability " + g.ccMajor() + "." + g.ccMinor()
-                        + (g.index() == 0 ? " (the one the cuda backend uses)" : ""));
+                ok("GPU " + g.index() + ": " + g.name() + ", " + Bytes.show(g.memoryBytes()) + ", compute capability "
+                        + g.ccMajor() + "." + g.ccMinor() + (g.index() == 0 ? " (the one the cuda backend uses)" : ""));
         }
         List<String> archs = inv.kernelArchs();
         boolean needKernels = !inv.gpus().isEmpty() || requireGpu;
         if (archs.isEmpty()) {
             String line = "kernels: none in the jar (nvcc was not found when it was built)";
-            String fix = "build it where the CUDA toolkit is (nvcc on PATH, CUDA_HOME or /usr/local/cuda; the Docker image does)";
+            String fix =
+                    "build it where the CUDA toolkit is (nvcc on PATH, CUDA_HOME or /usr/local/cuda; the Docker image does)";
             if (needKernels) fail(line, fix);
             else na(line);
         } else if (inv.gpus().isEmpty()) {
@@ -93,13 +102,18 @@ final class DoctorCommand implements Callable<Integer> {
         } else {
             Inventory.Gpu g = inv.gpus().get(0);
             String how = Inventory.coverage(archs, g.ccMajor(), g.ccMinor());
-            if (how == null) fail("kernels in the jar (" + String.join(" ", archs) + ") do not cover GPU 0 (" + g.arch() + ")",
-                    "rebuild the jar with an nvcc that knows " + g.arch());
+            if (how == null)
+                fail(
+                        "kernels in the jar (" + String.join(" ", archs) + ") do not cover GPU 0 (" + g.arch() + ")",
+                        "rebuild the jar with an nvcc that knows " + g.arch());
             else ok("kernels in the jar: " + String.join(" ", archs) + "; GPU 0 runs them as " + how);
         }
         if (!inv.gpus().isEmpty() && !archs.isEmpty()) {
             if (gpu) ok("the cuda backend starts on GPU 0 (kernels loaded)");
-            else fail("the cuda backend does not start on GPU 0: " + inv.loadProblem(), "see the line above it; a driver older than the toolkit the jar was built with needs updating");
+            else
+                fail(
+                        "the cuda backend does not start on GPU 0: " + inv.loadProblem(),
+                        "see the line above it; a driver older than the toolkit the jar was built with needs updating");
         }
         if (Nvtx.available()) ok("NVTX markers: Nsight Systems shows the engine's phases");
         else na("NVTX markers off (" + Nvtx.reason() + "): Nsight shows kernels without the engine's phases");
@@ -113,10 +127,15 @@ final class DoctorCommand implements Callable<Integer> {
     }
 
     /** mnist-lstm's layers at width 32, and batches of its tasks. */
-    static final ModelSpec SMALL_LSTM = new ModelSpec(TaskKind.MNIST, List.of(
-            new LayerSpec.Embed(List.of(new int[]{28, 16}, new int[]{28, 16})),
-            new LayerSpec.Linear(32, 32), new LayerSpec.LayerNorm(32), new LayerSpec.LstmBlock(32),
-            new LayerSpec.LayerNorm(32), new LayerSpec.Linear(32, 1)));
+    static final ModelSpec SMALL_LSTM = new ModelSpec(
+            TaskKind.MNIST,
+            List.of(
+                    new LayerSpec.Embed(List.of(new int[] {28, 16}, new int[] {28, 16})),
+                    new LayerSpec.Linear(32, 32),
+                    new LayerSpec.LayerNorm(32),
+                    new LayerSpec.LstmBlock(32),
+                    new LayerSpec.LayerNorm(32),
+                    new LayerSpec.Linear(32, 1)));
 
     private static TaskBatch batch(int tasks, int steps, long seed) {
         Rng r = Rng.of(seed);
@@ -124,7 +143,7 @@ final class DoctorCommand implements Callable<Integer> {
         int[][] y = new int[tasks][steps];
         for (int b = 0; b < tasks; b++)
             for (int t = 0; t < steps; t++) {
-                x[b][t] = new int[]{t / 28 % 28, t % 28};
+                x[b][t] = new int[] {t / 28 % 28, t % 28};
                 y[b][t] = r.nextInt(2);
             }
         return new TaskBatch(TaskKind.MNIST, x, y);
@@ -156,23 +175,30 @@ final class DoctorCommand implements Callable<Integer> {
                     gpu.metaGradient(b, got);
                 }
             } catch (RuntimeException e) {
-                fail("smoke test: the " + a.configName() + " meta-gradient on cuda failed: " + Main.describe(e),
+                fail(
+                        "smoke test: the " + a.configName() + " meta-gradient on cuda failed: " + Main.describe(e),
                         "run again with REPTILE_GEN_CUDA_SYNC=1 to name the kernel");
                 return;
             }
             double e = Norms.relativeError(got, want);
             if (!(e < BOUND)) {
-                fail("smoke test: the " + a.configName() + " meta-gradient on cuda is " + e + " (relative) from the cpu backend's, over " + BOUND,
+                fail(
+                        "smoke test: the " + a.configName() + " meta-gradient on cuda is " + e
+                                + " (relative) from the cpu backend's, over " + BOUND,
                         "report it with this output");
                 return;
             }
-            errs.append(errs.length() == 0 ? "" : ", ").append(a.configName()).append(' ').append(String.format("%.1e", e));
+            errs.append(errs.length() == 0 ? "" : ", ")
+                    .append(a.configName())
+                    .append(' ')
+                    .append(String.format("%.1e", e));
         }
-        ok("smoke test: a small LSTM's meta-gradients on cuda equal the cpu backend's (relative errors " + errs + ", bound " + BOUND + ")");
+        ok("smoke test: a small LSTM's meta-gradients on cuda equal the cpu backend's (relative errors " + errs
+                + ", bound " + BOUND + ")");
         double[][] g = new double[2][n];
         int[][][] s = new int[2][][];
         int[][] positions = new int[40][];
-        for (int t = 0; t < positions.length; t++) positions[t] = new int[]{t / 28, t % 28};
+        for (int t = 0; t < positions.length; t++) positions[t] = new int[] {t / 28, t % 28};
         try {
             for (int v = 0; v < 2; v++)
                 try (CudaEngine gpu = new CudaEngine(settings(Algorithm.FOMAML, Precision.FLOAT32))) {
@@ -182,24 +208,32 @@ final class DoctorCommand implements Callable<Integer> {
                     s[v] = gpu.sample(positions, 4, 1.0, 3, false);
                 }
         } catch (RuntimeException e) {
-            fail("smoke test: graph capture and replay or sampling on cuda failed: " + Main.describe(e),
+            fail(
+                    "smoke test: graph capture and replay or sampling on cuda failed: " + Main.describe(e),
                     "run again with REPTILE_GEN_CUDA_SYNC=1 to name the kernel");
             return;
         }
         if (!Arrays.equals(g[0], g[1]) || !Arrays.deepEquals(s[0], s[1])) {
-            fail("smoke test: replayed graphs give other results than kernel-by-kernel launches", "report it with this output");
+            fail(
+                    "smoke test: replayed graphs give other results than kernel-by-kernel launches",
+                    "report it with this output");
             return;
         }
-        ok("smoke test: replayed CUDA graphs give the bits of kernel-by-kernel launches; sampling 4 images of 40 pixels ran");
+        ok(
+                "smoke test: replayed CUDA graphs give the bits of kernel-by-kernel launches; sampling 4 images of 40 pixels ran");
     }
 
     private void smokeCpu() {
         try (Engine cpu = new CpuEngine(settings(Algorithm.REPTILE, Precision.FLOAT32))) {
             cpu.setState(TrainState.fresh(theta()));
             double[] nll = cpu.metaStep(batch(3, 20, 2));
-            int[][] s = cpu.sample(new int[][]{{0, 0}, {0, 1}, {0, 2}}, 2, 1.0, 3, false);
-            if (!Arrays.stream(nll).allMatch(Double::isFinite) || !Arrays.stream(cpu.state().theta()).allMatch(Double::isFinite) || s.length != 2)
-                fail("smoke test (cpu): a meta-step gave a loss or parameters that are not finite", "report it with this output");
+            int[][] s = cpu.sample(new int[][] {{0, 0}, {0, 1}, {0, 2}}, 2, 1.0, 3, false);
+            if (!Arrays.stream(nll).allMatch(Double::isFinite)
+                    || !Arrays.stream(cpu.state().theta()).allMatch(Double::isFinite)
+                    || s.length != 2)
+                fail(
+                        "smoke test (cpu): a meta-step gave a loss or parameters that are not finite",
+                        "report it with this output");
             else ok("smoke test (cpu): a meta-step and sampling of a small LSTM ran");
         } catch (RuntimeException e) {
             fail("smoke test (cpu): " + Main.describe(e), "report it with this output");

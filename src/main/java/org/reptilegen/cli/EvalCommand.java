@@ -13,19 +13,38 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
-@Command(mixinStandardHelpOptions = true, name = "eval", sortOptions = false,
-        description = "Evaluates a checkpoint on held-out tasks: runs the inner loop from theta on each task and reports the mean prequential NLL (nats per task) and bits per dimension.")
+@Command(
+        mixinStandardHelpOptions = true,
+        name = "eval",
+        sortOptions = false,
+        description =
+                "Evaluates a checkpoint on held-out tasks: runs the inner loop from theta on each task and reports the mean prequential NLL (nats per task) and bits per dimension.")
 final class EvalCommand implements Callable<Integer> {
-    @Option(names = "--checkpoint", required = true, paramLabel = "FILE", description = "A training checkpoint (.safetensors).")
+    @Option(
+            names = "--checkpoint",
+            required = true,
+            paramLabel = "FILE",
+            description = "A training checkpoint (.safetensors).")
     Path checkpoint;
 
-    @Option(names = "--data", paramLabel = "PATH", description = "Text file or MNIST-format directory. Default: the checkpoint config's data.")
+    @Option(
+            names = "--data",
+            paramLabel = "PATH",
+            description = "Text file or MNIST-format directory. Default: the checkpoint config's data.")
     String data;
 
-    @Option(names = "--tasks", paramLabel = "N", converter = Converters.PositiveCount.class, description = "Number of held-out tasks (the first N of the split). Default: the config's eval_tasks.")
+    @Option(
+            names = "--tasks",
+            paramLabel = "N",
+            converter = Converters.PositiveCount.class,
+            description = "Number of held-out tasks (the first N of the split). Default: the config's eval_tasks.")
     Integer tasks;
 
-    @Option(names = "--split", paramLabel = "test|train", defaultValue = "test", description = "Which split to evaluate on. Default: ${DEFAULT-VALUE}.")
+    @Option(
+            names = "--split",
+            paramLabel = "test|train",
+            defaultValue = "test",
+            description = "Which split to evaluate on. Default: ${DEFAULT-VALUE}.")
     String split;
 
     @Option(names = "--no-download", description = "Never download MNIST.")
@@ -53,11 +72,18 @@ final class EvalCommand implements Callable<Integer> {
             for (double v : nll) mean += v;
             mean /= n;
             if (!Double.isFinite(mean))
-                throw new IllegalArgumentException(checkpoint + ": the evaluation's mean NLL is " + mean + ": the inner loop diverges on these tasks");
+                throw new IllegalArgumentException(checkpoint + ": the evaluation's mean NLL is " + mean
+                        + ": the inner loop diverges on these tasks");
             double bpd = Evaluation.bitsPerDim(mean, source.steps());
             if (json) {
-                System.out.printf("{\"checkpoint\": \"%s\", \"step\": %d, \"split\": \"%s\", \"tasks\": %d, \"nll\": %.6f, \"bits_per_dim\": %.6f}%n",
-                        checkpoint.toString().replace("\\", "\\\\").replace("\"", "\\\""), c.step(), split, n, mean, bpd);
+                System.out.printf(
+                        "{\"checkpoint\": \"%s\", \"step\": %d, \"split\": \"%s\", \"tasks\": %d, \"nll\": %.6f, \"bits_per_dim\": %.6f}%n",
+                        checkpoint.toString().replace("\\", "\\\\").replace("\"", "\\\""),
+                        c.step(),
+                        split,
+                        n,
+                        mean,
+                        bpd);
             } else {
                 System.out.printf("tasks: %d held-out (%s split), %d steps each%n", n, split, source.steps());
                 System.out.printf("nll: %.4f nats per task%n", mean);

@@ -19,32 +19,69 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
-@Command(mixinStandardHelpOptions = true, name = "grad", sortOptions = false,
-        description = {"Computes one meta-gradient (the mean over the tasks of a file) for given parameters and writes it under the parameters' names: the way to cross-check against another implementation.",
-                "Tasks file: one JSON object per line, {\"x\": [[ints], ...], \"y\": [...]}, y class indices (text) or 0/1 (images)."})
+@Command(
+        mixinStandardHelpOptions = true,
+        name = "grad",
+        sortOptions = false,
+        description = {
+            "Computes one meta-gradient (the mean over the tasks of a file) for given parameters and writes it under the parameters' names: the way to cross-check against another implementation.",
+            "Tasks file: one JSON object per line, {\"x\": [[ints], ...], \"y\": [...]}, y class indices (text) or 0/1 (images)."
+        })
 final class GradCommand implements Callable<Integer> {
-    @Option(names = "--config", required = true, paramLabel = "FILE|NAME", description = "The model (task and model are enough; other keys default).")
+    @Option(
+            names = "--config",
+            required = true,
+            paramLabel = "FILE|NAME",
+            description = "The model (task and model are enough; other keys default).")
     String config;
 
-    @Option(names = "--init", required = true, paramLabel = "P.safetensors", description = "Parameters theta, under the model's parameter names.")
+    @Option(
+            names = "--init",
+            required = true,
+            paramLabel = "P.safetensors",
+            description = "Parameters theta, under the model's parameter names.")
     Path init;
 
-    @Option(names = "--tasks", required = true, paramLabel = "T.jsonl", description = "The tasks, one JSON object per line.")
+    @Option(
+            names = "--tasks",
+            required = true,
+            paramLabel = "T.jsonl",
+            description = "The tasks, one JSON object per line.")
     Path tasks;
 
-    @Option(names = {"--algorithm", "--algo"}, paramLabel = "reptile|fomaml|maml", converter = Converters.AlgorithmValue.class, description = "Meta-gradient. Default: the config's algorithm.")
+    @Option(
+            names = {"--algorithm", "--algo"},
+            paramLabel = "reptile|fomaml|maml",
+            converter = Converters.AlgorithmValue.class,
+            description = "Meta-gradient. Default: the config's algorithm.")
     Algorithm algo;
 
-    @Option(names = "--inner-lr", paramLabel = "ALPHA", converter = Converters.PositiveNumber.class, description = "Inner learning rate. Default: the config's inner_lr.")
+    @Option(
+            names = "--inner-lr",
+            paramLabel = "ALPHA",
+            converter = Converters.PositiveNumber.class,
+            description = "Inner learning rate. Default: the config's inner_lr.")
     Double innerLr;
 
-    @Option(names = "--segment", paramLabel = "K", converter = Converters.Count.class, description = "MAML checkpoint interval (steps); 0 = ceil(sqrt(T)). Default: the config's maml_segment.")
+    @Option(
+            names = "--segment",
+            paramLabel = "K",
+            converter = Converters.Count.class,
+            description = "MAML checkpoint interval (steps); 0 = ceil(sqrt(T)). Default: the config's maml_segment.")
     Integer segment;
 
-    @Option(names = "--precision", paramLabel = "float32|float64", converter = Converters.PrecisionValue.class, description = "Parameter storage precision, and the dtype of the output. Default: the config's precision.")
+    @Option(
+            names = "--precision",
+            paramLabel = "float32|float64",
+            converter = Converters.PrecisionValue.class,
+            description = "Parameter storage precision, and the dtype of the output. Default: the config's precision.")
     Precision precision;
 
-    @Option(names = "--out", required = true, paramLabel = "G.safetensors", description = "Where to write the gradient.")
+    @Option(
+            names = "--out",
+            required = true,
+            paramLabel = "G.safetensors",
+            description = "Where to write the gradient.")
     Path out;
 
     @Mixin
@@ -67,7 +104,8 @@ final class GradCommand implements Callable<Integer> {
         TaskBatch batch = TaskFile.read(tasks, cfg.model());
         EngineSettings base = EngineOptions.settings(cfg, engineOptions.threads);
         if (cfg.innerLr().learned())
-            throw new IllegalArgumentException(config + ": grad takes a fixed --inner-lr; the config's inner_lr is learned");
+            throw new IllegalArgumentException(
+                    config + ": grad takes a fixed --inner-lr; the config's inner_lr is learned");
         EngineSettings s = new EngineSettings(base.model(), a, alpha, k, p, base.adam(), base.threads());
         double[] g = new double[theta.length];
         double[] nll;
@@ -79,9 +117,10 @@ final class GradCommand implements Callable<Integer> {
         for (double v : nll) mean += v;
         mean /= nll.length;
         if (!Double.isFinite(mean))
-            throw new IllegalArgumentException("the inner loop diverges (mean NLL " + mean + ") at inner learning rate " + alpha
-                    + ": no gradient is written; try a smaller --inner-lr");
-        Checkpoint.requireFinite(cfg.model().isBaseline() ? "the gradient" : "the " + a.configName() + " meta-gradient", layout, g, "");
+            throw new IllegalArgumentException("the inner loop diverges (mean NLL " + mean + ") at inner learning rate "
+                    + alpha + ": no gradient is written; try a smaller --inner-lr");
+        Checkpoint.requireFinite(
+                cfg.model().isBaseline() ? "the gradient" : "the " + a.configName() + " meta-gradient", layout, g, "");
         Map<String, String> meta = new LinkedHashMap<>();
         // The lstm baseline's gradient is the plain one of the mean NLL: no inner loop, no algorithm.
         String what = cfg.model().isBaseline() ? "backprop" : a.configName();
@@ -91,7 +130,8 @@ final class GradCommand implements Callable<Integer> {
         meta.put("mean_nll", Double.toString(mean));
         meta.put("precision", p.configName());
         if (World.writes()) Checkpoint.writeParams(out, layout, g, p == Precision.FLOAT64, meta);
-        System.err.printf("%s gradient over %d tasks (mean NLL %.6f nats) written to %s%n", what, batch.size(), mean, out);
+        System.err.printf(
+                "%s gradient over %d tasks (mean NLL %.6f nats) written to %s%n", what, batch.size(), mean, out);
         return 0;
     }
 }

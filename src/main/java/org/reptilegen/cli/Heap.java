@@ -31,7 +31,8 @@ final class Heap {
             else hi = mid - 1;
         }
         throw new DoesNotFit(what + " " + tasks + " (tasks of " + steps + " steps) needs about " + Bytes.show(need)
-                + " of Java heap and " + Bytes.show(avail) + " is free: " + (lo > 0 ? "at most " + lo + " fit here" : "none fits here")
+                + " of Java heap and " + Bytes.show(avail) + " is free: "
+                + (lo > 0 ? "at most " + lo + " fit here" : "none fits here")
                 + "; give the JVM more with java -Xmx...");
     }
 }

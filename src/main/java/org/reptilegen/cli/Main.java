@@ -11,17 +11,31 @@ import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
 /** The reptile-gen command line: parses, then hands over to the subcommand. */
-@Command(name = "reptile-gen",
+@Command(
+        name = "reptile-gen",
         mixinStandardHelpOptions = true,
         versionProvider = Main.Version.class,
         description = {
-                "Meta-learning with plain SGD as an autoregressive generative model: a network's parameters are the "
-                        + "state of a sequence model, and feeding the pair (x_t, y_t) is one SGD step on them. Reptile, MAML "
-                        + "and first-order MAML learn the initial parameters; sampling runs the same loop on the model's draws.",
-                ""},
-        subcommands = {TrainCommand.class, SampleCommand.class, EvalCommand.class, GradCommand.class,
-                InfoCommand.class, PlotCommand.class, BenchCommand.class, DoctorCommand.class, CommandLine.HelpCommand.class},
-        footer = {"", "Exit status: 0 done, 1 error (one line on stderr), 2 bad usage, 130 interrupted by Ctrl-C and 143 by SIGTERM (train writes a checkpoint first)."})
+            "Meta-learning with plain SGD as an autoregressive generative model: a network's parameters are the "
+                    + "state of a sequence model, and feeding the pair (x_t, y_t) is one SGD step on them. Reptile, MAML "
+                    + "and first-order MAML learn the initial parameters; sampling runs the same loop on the model's draws.",
+            ""
+        },
+        subcommands = {
+            TrainCommand.class,
+            SampleCommand.class,
+            EvalCommand.class,
+            GradCommand.class,
+            InfoCommand.class,
+            PlotCommand.class,
+            BenchCommand.class,
+            DoctorCommand.class,
+            CommandLine.HelpCommand.class
+        },
+        footer = {
+            "",
+            "Exit status: 0 done, 1 error (one line on stderr), 2 bad usage, 130 interrupted by Ctrl-C and 143 by SIGTERM (train writes a checkpoint first)."
+        })
 public final class Main implements java.util.concurrent.Callable<Integer> {
 
     @CommandLine.Spec
@@ -58,7 +72,9 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
         cl.setParameterExceptionHandler((ex, given) -> {
             CommandLine c = ex.getCommandLine();
             String name = c.getParent() == null ? "reptile-gen" : "reptile-gen " + c.getCommandName();
-            c.getErr().println(name + ": " + World.where() + ex.getMessage() + " (" + name + " --help lists the options)");
+            c.getErr()
+                    .println(
+                            name + ": " + World.where() + ex.getMessage() + " (" + name + " --help lists the options)");
             return 2;
         });
         cl.setExecutionExceptionHandler((ex, cmd, parsed) -> {
@@ -80,8 +96,10 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
      * bug, and keeps its stack trace.
      */
     static boolean expected(Throwable ex) {
-        return ex instanceof IllegalArgumentException || ex instanceof OutOfMemoryError
-                || ex instanceof IOException || ex instanceof UncheckedIOException
+        return ex instanceof IllegalArgumentException
+                || ex instanceof OutOfMemoryError
+                || ex instanceof IOException
+                || ex instanceof UncheckedIOException
                 || ex instanceof UnsupportedOperationException
                 || ex.getClass().getPackageName().startsWith("org.reptilegen");
     }
@@ -101,13 +119,17 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
             // Java names files in the locale's encoding: under LANG=C a letter beyond ASCII cannot be written.
             String jnu = System.getProperty("sun.jnu.encoding", "UTF-8");
             boolean utf8 = jnu.equalsIgnoreCase("UTF-8") || jnu.equalsIgnoreCase("UTF8");
-            return "'" + p.getInput() + "' is not a path here: " + (utf8 || p.getInput().indexOf('\0') >= 0 ? p.getReason()
-                    : "the locale's encoding (" + jnu + ") cannot hold all of its characters; run with a UTF-8 locale (e.g. LANG=C.UTF-8)");
+            return "'" + p.getInput() + "' is not a path here: "
+                    + (utf8 || p.getInput().indexOf('\0') >= 0
+                            ? p.getReason()
+                            : "the locale's encoding (" + jnu
+                                    + ") cannot hold all of its characters; run with a UTF-8 locale (e.g. LANG=C.UTF-8)");
         }
         if (ex instanceof NoSuchFileException n) return "no such file: " + n.getFile();
         // The file system's own exceptions carry little more than the path: say what is wrong with it.
         if (ex instanceof java.nio.file.FileSystemException f) return IoErrors.describe(f);
-        if (ex instanceof OutOfMemoryError) return "out of memory (Java heap): give the JVM more with java -Xmx..., or use a smaller batch or input";
+        if (ex instanceof OutOfMemoryError)
+            return "out of memory (Java heap): give the JVM more with java -Xmx..., or use a smaller batch or input";
         String m = ex.getMessage();
         return m == null || m.isBlank() ? ex.getClass().getSimpleName() : m;
     }
@@ -116,7 +138,7 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
         @Override
         public String[] getVersion() {
             String v = Main.class.getPackage().getImplementationVersion();
-            return new String[]{"reptile-gen " + (v == null ? "(development build)" : v)};
+            return new String[] {"reptile-gen " + (v == null ? "(development build)" : v)};
         }
     }
 }

@@ -10,7 +10,8 @@ final class Outputs {
 
     /** Refuses an empty path (it would mean the current directory): what names what to give instead. */
     static void notEmpty(String option, Path out, String what) {
-        if (out != null && out.toString().isBlank()) throw new IllegalArgumentException(option + " is empty: give " + what);
+        if (out != null && out.toString().isBlank())
+            throw new IllegalArgumentException(option + " is empty: give " + what);
     }
 
     /**
@@ -22,12 +23,15 @@ final class Outputs {
         if (out == null) return;
         notEmpty(outOption, out, "a file to write");
         if (Files.isDirectory(out))
-            throw new IllegalArgumentException(outOption + " " + out + " is a directory: give the name of a file to write");
+            throw new IllegalArgumentException(
+                    outOption + " " + out + " is a directory: give the name of a file to write");
         Path parent = out.toAbsolutePath().getParent();
         if (parent != null && !Files.isDirectory(parent))
-            throw new IllegalArgumentException(outOption + " " + out + ": " + (Files.exists(parent) ? parent + " is not a directory"
-                    : "directory " + parent + " does not exist; make it first"));
-        if (!Files.exists(out)) return;  // a file about to be made is none of the inputs
+            throw new IllegalArgumentException(outOption + " " + out + ": "
+                    + (Files.exists(parent)
+                            ? parent + " is not a directory"
+                            : "directory " + parent + " does not exist; make it first"));
+        if (!Files.exists(out)) return; // a file about to be made is none of the inputs
         for (int i = 0; i + 1 < inputs.length; i += 2) {
             Path in = (Path) inputs[i + 1];
             if (in == null || !Files.exists(in)) continue;

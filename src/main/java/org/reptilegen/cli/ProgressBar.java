@@ -50,7 +50,8 @@ final class ProgressBar implements Trainer.Listener {
         String eta = duration(left);
         int filled = (int) Math.min(WIDTH, WIDTH * done);
         String bar = "#".repeat(filled) + "-".repeat(WIDTH - filled);
-        String line = String.format("meta-step %d/%d [%s] loss %.3f | %.0f task-steps/s | ETA %s", step, total, bar, mean, rate, eta);
+        String line = String.format(
+                "meta-step %d/%d [%s] loss %.3f | %.0f task-steps/s | ETA %s", step, total, bar, mean, rate, eta);
         if (terminal) {
             err.print("\r" + line + "  ");
             open = true;

@@ -35,7 +35,8 @@ final class RunLock implements AutoCloseable {
     static RunLock take(Path dir) throws IOException {
         boolean created = !Files.isDirectory(dir);
         Files.createDirectories(dir);
-        FileChannel ch = FileChannel.open(dir.resolve(FILE), StandardOpenOption.CREATE, StandardOpenOption.READ, StandardOpenOption.WRITE);
+        FileChannel ch = FileChannel.open(
+                dir.resolve(FILE), StandardOpenOption.CREATE, StandardOpenOption.READ, StandardOpenOption.WRITE);
         FileLock l;
         try {
             l = ch.tryLock();
@@ -47,8 +48,8 @@ final class RunLock implements AutoCloseable {
             ch.read(b, 0);
             ch.close();
             String pid = new String(b.array(), 0, b.position(), StandardCharsets.US_ASCII).strip();
-            throw new IllegalArgumentException(dir + " is in use by another run (process " + (pid.isEmpty() ? "unknown" : pid)
-                    + "): wait for it to end, or choose another --out");
+            throw new IllegalArgumentException(dir + " is in use by another run (process "
+                    + (pid.isEmpty() ? "unknown" : pid) + "): wait for it to end, or choose another --out");
         }
         ch.truncate(0);
         ch.write(ByteBuffer.wrap((ProcessHandle.current().pid() + "\n").getBytes(StandardCharsets.US_ASCII)), 0);

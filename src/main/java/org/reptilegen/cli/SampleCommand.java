@@ -10,23 +10,50 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
-@Command(mixinStandardHelpOptions = true, name = "sample", sortOptions = false,
-        description = {"Draws samples from a trained model: y_t from the model's prediction, then an SGD step on it.",
-                "Text models print lines (a line ends at byte 0); image models write a PNG grid."})
+@Command(
+        mixinStandardHelpOptions = true,
+        name = "sample",
+        sortOptions = false,
+        description = {
+            "Draws samples from a trained model: y_t from the model's prediction, then an SGD step on it.",
+            "Text models print lines (a line ends at byte 0); image models write a PNG grid."
+        })
 final class SampleCommand implements Callable<Integer> {
-    @Option(names = "--checkpoint", required = true, paramLabel = "FILE", description = "A training checkpoint (.safetensors).")
+    @Option(
+            names = "--checkpoint",
+            required = true,
+            paramLabel = "FILE",
+            description = "A training checkpoint (.safetensors).")
     Path checkpoint;
 
-    @Option(names = "--count", paramLabel = "N", defaultValue = "16", converter = Converters.PositiveCount.class, description = "How many samples. Default: ${DEFAULT-VALUE}.")
+    @Option(
+            names = "--count",
+            paramLabel = "N",
+            defaultValue = "16",
+            converter = Converters.PositiveCount.class,
+            description = "How many samples. Default: ${DEFAULT-VALUE}.")
     int count;
 
-    @Option(names = "--temperature", paramLabel = "T", defaultValue = "1.0", converter = Converters.PositiveNumber.class, description = "Divides the logits before drawing; below 1 is more conservative. Default: ${DEFAULT-VALUE}.")
+    @Option(
+            names = "--temperature",
+            paramLabel = "T",
+            defaultValue = "1.0",
+            converter = Converters.PositiveNumber.class,
+            description = "Divides the logits before drawing; below 1 is more conservative. Default: ${DEFAULT-VALUE}.")
     double temperature;
 
-    @Option(names = "--seed", paramLabel = "S", defaultValue = "0", description = "Random seed; the same seed gives the same samples. Default: ${DEFAULT-VALUE}.")
+    @Option(
+            names = "--seed",
+            paramLabel = "S",
+            defaultValue = "0",
+            description = "Random seed; the same seed gives the same samples. Default: ${DEFAULT-VALUE}.")
     long seed;
 
-    @Option(names = "--out", paramLabel = "FILE", description = "Where to write: text lines (default: standard output) or the PNG grid (default: samples.png).")
+    @Option(
+            names = "--out",
+            paramLabel = "FILE",
+            description =
+                    "Where to write: text lines (default: standard output) or the PNG grid (default: samples.png).")
     Path out;
 
     @Mixin

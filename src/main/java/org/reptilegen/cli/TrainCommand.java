@@ -28,36 +28,64 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
-@Command(mixinStandardHelpOptions = true, name = "train", sortOptions = false,
-        description = {"Meta-trains a model: each meta-step draws a batch of tasks, runs every task's inner SGD loop from theta, forms the meta-gradient (reptile, fomaml or maml) and takes an Adam step on theta.",
-                "Writes into --out: config.yaml, metrics.jsonl (one JSON line per meta-step), checkpoint.safetensors (every checkpoint_every meta-steps, at the end, and on Ctrl-C), and samples (samples.txt or samples.png). Without --config it trains the built-in default: tiny-text on the built-in text corpus, on the CPU, in minutes."})
+@Command(
+        mixinStandardHelpOptions = true,
+        name = "train",
+        sortOptions = false,
+        description = {
+            "Meta-trains a model: each meta-step draws a batch of tasks, runs every task's inner SGD loop from theta, forms the meta-gradient (reptile, fomaml or maml) and takes an Adam step on theta.",
+            "Writes into --out: config.yaml, metrics.jsonl (one JSON line per meta-step), checkpoint.safetensors (every checkpoint_every meta-steps, at the end, and on Ctrl-C), and samples (samples.txt or samples.png). Without --config it trains the built-in default: tiny-text on the built-in text corpus, on the CPU, in minutes."
+        })
 final class TrainCommand implements Callable<Integer> {
     static final String DEFAULT_CONFIG = "tiny-text";
 
-    @Option(names = "--config", paramLabel = "FILE|NAME",
-            description = "A config file, or the name of a built-in config (" + "tiny-text, tiny-mnist, mnist-lstm-reptile, ...). Default: " + DEFAULT_CONFIG + ", or the checkpoint's with --resume.")
+    @Option(
+            names = "--config",
+            paramLabel = "FILE|NAME",
+            description = "A config file, or the name of a built-in config ("
+                    + "tiny-text, tiny-mnist, mnist-lstm-reptile, ...). Default: " + DEFAULT_CONFIG
+                    + ", or the checkpoint's with --resume.")
     String config;
 
-    @Option(names = "--set", paramLabel = "KEY=VALUE", description = "Overrides a config value, e.g. --set meta_batch=8 --set outer.lr=3e-4. Repeatable.")
+    @Option(
+            names = "--set",
+            paramLabel = "KEY=VALUE",
+            description = "Overrides a config value, e.g. --set meta_batch=8 --set outer.lr=3e-4. Repeatable.")
     List<String> sets = new ArrayList<>();
 
-    @Option(names = "--data", paramLabel = "PATH", description = "Text file (text tasks) or directory of MNIST-format IDX files (image tasks). Default: the config's data, else the built-in corpus / data/mnist.")
+    @Option(
+            names = "--data",
+            paramLabel = "PATH",
+            description =
+                    "Text file (text tasks) or directory of MNIST-format IDX files (image tasks). Default: the config's data, else the built-in corpus / data/mnist.")
     String data;
 
     @Option(names = "--out", paramLabel = "DIR", description = "Run directory. Default: runs/<config name>.")
     Path out;
 
-    @Option(names = "--resume", description = "Continue the run in --out from its checkpoint, bit for bit as if it had not stopped.")
+    @Option(
+            names = "--resume",
+            description = "Continue the run in --out from its checkpoint, bit for bit as if it had not stopped.")
     boolean resume;
 
-    @Option(names = "--samples", paramLabel = "N", converter = Converters.Count.class, description = "Samples to draw at the end (default 16 images or 8 text lines; 0 = none).")
+    @Option(
+            names = "--samples",
+            paramLabel = "N",
+            converter = Converters.Count.class,
+            description = "Samples to draw at the end (default 16 images or 8 text lines; 0 = none).")
     Integer samples;
 
-    @Option(names = "--time-limit", paramLabel = "DURATION", converter = Converters.DurationValue.class,
-            description = "Stop after the first meta-step that ends this long after the start (e.g. 90s, 10m, 1h30m), with a checkpoint, the held-out evaluation and samples, as at the last step: runs compared at equal wall time. A resumed run counts from its own start.")
+    @Option(
+            names = "--time-limit",
+            paramLabel = "DURATION",
+            converter = Converters.DurationValue.class,
+            description =
+                    "Stop after the first meta-step that ends this long after the start (e.g. 90s, 10m, 1h30m), with a checkpoint, the held-out evaluation and samples, as at the last step: runs compared at equal wall time. A resumed run counts from its own start.")
     java.time.Duration timeLimit;
 
-    @Option(names = "--no-download", description = "Never download MNIST; fail with a message saying which files to put where.")
+    @Option(
+            names = "--no-download",
+            description = "Never download MNIST; fail with a message saying which files to put where.")
     boolean noDownload;
 
     @Mixin
@@ -86,21 +114,25 @@ final class TrainCommand implements Callable<Integer> {
             requireOwnCheckpoint(dir, ck, c.config());
             cfg = c.config().with(sets);
             if (config != null && !Config.resolve(config).with(sets).equals(cfg))
-                System.err.println("note: --resume continues with the checkpoint's config; --config " + config + " is not used");
+                System.err.println(
+                        "note: --resume continues with the checkpoint's config; --config " + config + " is not used");
             state = c.state();
             start = c.step();
             if (start >= cfg.steps())
                 throw new IllegalArgumentException(ck + " is at meta-step " + start + " of a run of " + cfg.steps()
-                        + (start == cfg.steps() ? ": the run is finished" : "") + "; to go on, resume with --set steps=N, N above " + start);
+                        + (start == cfg.steps() ? ": the run is finished" : "")
+                        + "; to go on, resume with --set steps=N, N above " + start);
             System.err.println("resuming " + ck + " at meta-step " + start);
         } else {
             String name = config == null ? DEFAULT_CONFIG : config;
             cfg = Config.resolve(name).with(sets);
             Path ck = dir.resolve(Trainer.CHECKPOINT);
             if (Files.exists(ck))
-                throw new IllegalArgumentException(dir + " already holds a run: continue it with --resume, or choose another --out");
+                throw new IllegalArgumentException(
+                        dir + " already holds a run: continue it with --resume, or choose another --out");
             boolean f32 = cfg.precision() == Precision.FLOAT32;
-            state = TrainState.fresh(ParamInit.draw(cfg.model().layout(), Rng.of(cfg.seed(), Rng.STREAM_INIT), f32),
+            state = TrainState.fresh(
+                    ParamInit.draw(cfg.model().layout(), Rng.of(cfg.seed(), Rng.STREAM_INIT), f32),
                     EngineOptions.settings(cfg, 0).rates().initial(cfg.innerLr().init()));
             start = 0;
         }
@@ -116,53 +148,76 @@ final class TrainCommand implements Callable<Integer> {
         try (Engine engine = engineOptions.create(cfg)) {
             engine.setState(state);
             Heap.requireFits(engine, cfg.metaBatch(), train.steps(), "meta_batch");
-            if (test != null) Heap.requireFits(engine, Math.min(cfg.evalTasks(), test.size()), test.steps(), "eval_tasks");
+            if (test != null)
+                Heap.requireFits(engine, Math.min(cfg.evalTasks(), test.size()), test.steps(), "eval_tasks");
             int samplesAtEnd = samplesAtEnd(cfg);
             if (samplesAtEnd > 0) Sampling.requireFits(engine, cfg, samplesAtEnd, "--samples");
             // Written once the engine has started: a run that cannot start leaves no half-made directory.
             if (World.writes()) writeAtomically(dir.resolve("config.yaml"), cfg.toYaml());
             if (cfg.model().isBaseline())
-                System.err.printf("training %s: %,d parameters, lstm baseline by backpropagation, batch %d, %d steps per sequence, on %s%n",
-                        cfg.source(), cfg.model().layout().size(), cfg.metaBatch(), train.steps(), engine.description());
+                System.err.printf(
+                        "training %s: %,d parameters, lstm baseline by backpropagation, batch %d, %d steps per sequence, on %s%n",
+                        cfg.source(),
+                        cfg.model().layout().size(),
+                        cfg.metaBatch(),
+                        train.steps(),
+                        engine.description());
             else
-                System.err.printf("training %s: %,d parameters, %s, meta-batch %d, %d steps per task, on %s%n",
-                        cfg.source(), cfg.model().layout().size(), cfg.algorithm().configName(), cfg.metaBatch(), train.steps(), engine.description());
+                System.err.printf(
+                        "training %s: %,d parameters, %s, meta-batch %d, %d steps per task, on %s%n",
+                        cfg.source(),
+                        cfg.model().layout().size(),
+                        cfg.algorithm().configName(),
+                        cfg.metaBatch(),
+                        train.steps(),
+                        engine.description());
             ProgressBar progress = new ProgressBar(System.err, System.console() != null, limitNanos);
             Trainer trainer = new Trainer(cfg, engine, train, test, dir, progress);
             World world = World.current();
-            if (world != null) trainer.in(new Trainer.Group() {
-                @Override
-                public boolean writes() { return World.writes(); }
+            if (world != null)
+                trainer.in(new Trainer.Group() {
+                    @Override
+                    public boolean writes() {
+                        return World.writes();
+                    }
 
-                @Override
-                public boolean anyOf(boolean v) { return world.anyOf(v); }
-            });
+                    @Override
+                    public boolean anyOf(boolean v) {
+                        return world.anyOf(v);
+                    }
+                });
 
             AtomicBoolean stop = new AtomicBoolean();
             CountDownLatch finished = new CountDownLatch(1);
-            Thread hook = new Thread(() -> {
-                stop.set(true);
-                try {
-                    finished.await(10, TimeUnit.MINUTES);
-                } catch (InterruptedException ignored) {
-                    Thread.currentThread().interrupt();
-                }
-            }, "checkpoint-on-interrupt");
+            Thread hook = new Thread(
+                    () -> {
+                        stop.set(true);
+                        try {
+                            finished.await(10, TimeUnit.MINUTES);
+                        } catch (InterruptedException ignored) {
+                            Thread.currentThread().interrupt();
+                        }
+                    },
+                    "checkpoint-on-interrupt");
             Runtime.getRuntime().addShutdownHook(hook);
             try {
                 Trainer.Result r = trainer.run(start, stop, limitNanos);
                 progress.finish();
                 if (r.interrupted()) {
-                    System.err.println("interrupted: checkpoint written at meta-step " + r.step() + " to " + r.checkpoint()
-                            + "; continue with: train --out " + dir + " --resume");
+                    System.err.println("interrupted: checkpoint written at meta-step " + r.step() + " to "
+                            + r.checkpoint() + "; continue with: train --out " + dir + " --resume");
                     return 130;
                 }
                 if (r.timedOut())
-                    System.err.println("time limit " + show(timeLimit) + " reached at meta-step " + r.step() + " of " + cfg.steps());
+                    System.err.println("time limit " + show(timeLimit) + " reached at meta-step " + r.step() + " of "
+                            + cfg.steps());
                 Path samplesFile = writeSamples(engine, cfg, dir);
-                System.err.printf("done: meta-step %d, loss %.3f nats per task (mean over the last meta-batch)%n", r.step(), r.loss());
+                System.err.printf(
+                        "done: meta-step %d, loss %.3f nats per task (mean over the last meta-batch)%n",
+                        r.step(), r.loss());
                 System.err.println("checkpoint: " + r.checkpoint());
-                System.err.println("metrics: " + dir.resolve(Trainer.METRICS) + " (plot with: plot --metrics " + dir.resolve(Trainer.METRICS) + " --out loss.png)");
+                System.err.println("metrics: " + dir.resolve(Trainer.METRICS) + " (plot with: plot --metrics "
+                        + dir.resolve(Trainer.METRICS) + " --out loss.png)");
                 if (samplesFile != null) System.err.println("samples: " + samplesFile);
                 return 0;
             } finally {
@@ -187,13 +242,16 @@ final class TrainCommand implements Callable<Integer> {
         try {
             run = Config.load(own);
         } catch (org.reptilegen.config.ConfigException e) {
-            return;  // rewritten from the checkpoint's config below
+            return; // rewritten from the checkpoint's config below
         }
         if (!run.sameModel(checkpoints))
-            throw new IllegalArgumentException(ck + " holds another model (" + checkpoints.task().configName() + ", "
-                    + String.format("%,d", checkpoints.model().layout().size()) + " parameters) than the run's " + own + " ("
-                    + run.task().configName() + ", " + String.format("%,d", run.model().layout().size())
-                    + " parameters): it is not this run's checkpoint; put the run's own back, or resume it in a directory of its own");
+            throw new IllegalArgumentException(
+                    ck + " holds another model (" + checkpoints.task().configName() + ", "
+                            + String.format("%,d", checkpoints.model().layout().size()) + " parameters) than the run's "
+                            + own + " ("
+                            + run.task().configName() + ", "
+                            + String.format("%,d", run.model().layout().size())
+                            + " parameters): it is not this run's checkpoint; put the run's own back, or resume it in a directory of its own");
     }
 
     /** How many samples the run draws at its end. */
@@ -234,7 +292,8 @@ final class TrainCommand implements Callable<Integer> {
             } else if (t.matches("\\d+(\\.\\d+)?")) {
                 d = java.time.Duration.ofMillis(Math.round(Double.parseDouble(t) * 1000));
             } else if (t.matches("(\\d+(\\.\\d+)?[hms])+")) {
-                java.util.regex.Matcher m = java.util.regex.Pattern.compile("(\\d+(?:\\.\\d+)?)([hms])").matcher(t);
+                java.util.regex.Matcher m = java.util.regex.Pattern.compile("(\\d+(?:\\.\\d+)?)([hms])")
+                        .matcher(t);
                 while (m.find()) {
                     double v = Double.parseDouble(m.group(1));
                     long unit = switch (m.group(2)) {
@@ -250,7 +309,8 @@ final class TrainCommand implements Callable<Integer> {
         } catch (RuntimeException e) {
             throw new IllegalArgumentException("'" + text + "' is not a duration (examples: 90s, 10m, 1h30m)");
         }
-        if (d.isZero() || d.isNegative()) throw new IllegalArgumentException("a duration must be positive, got " + text);
+        if (d.isZero() || d.isNegative())
+            throw new IllegalArgumentException("a duration must be positive, got " + text);
         if (d.compareTo(LONGEST) > 0) throw new IllegalArgumentException(text + " is longer than 100 years");
         return d;
     }
@@ -262,13 +322,16 @@ final class TrainCommand implements Callable<Integer> {
     static String show(java.time.Duration d) {
         long h = d.toHours(), m = d.toMinutesPart(), ms = d.toSecondsPart() * 1000L + d.toMillisPart();
         String s = (h > 0 ? h + "h" : "") + (m > 0 ? m + "m" : "");
-        if (ms > 0 || s.isEmpty()) s += (ms % 1000 == 0 ? Long.toString(ms / 1000) : Double.toString(ms / 1000.0)) + "s";
+        if (ms > 0 || s.isEmpty())
+            s += (ms % 1000 == 0 ? Long.toString(ms / 1000) : Double.toString(ms / 1000.0)) + "s";
         return s;
     }
 
     static String configName(String nameOrPath) {
         String f = Path.of(nameOrPath).getFileName().toString();
-        return f.endsWith(".yaml") ? f.substring(0, f.length() - 5) : f.endsWith(".yml") ? f.substring(0, f.length() - 4) : f;
+        return f.endsWith(".yaml")
+                ? f.substring(0, f.length() - 5)
+                : f.endsWith(".yml") ? f.substring(0, f.length() - 4) : f;
     }
 
     static void writeAtomically(Path file, String text) throws IOException {

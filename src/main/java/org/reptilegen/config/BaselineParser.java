@@ -23,7 +23,8 @@ final class BaselineParser {
     /** The baseline's arguments; the text task's positions come from max_len, read later. */
     record Args(int embed, int hidden, int layers, boolean stopGrad) {
         ModelSpec spec(TaskKind task, int maxLen) {
-            return ModelSpec.of(new LstmBaseline(task, embed, hidden, layers, stopGrad, task == TaskKind.TEXT ? maxLen : TaskKind.IMAGE_SIDE));
+            return ModelSpec.of(new LstmBaseline(
+                    task, embed, hidden, layers, stopGrad, task == TaskKind.TEXT ? maxLen : TaskKind.IMAGE_SIDE));
         }
     }
 

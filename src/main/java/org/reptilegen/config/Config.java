@@ -47,16 +47,43 @@ import org.reptilegen.util.IoErrors;
 public final class Config {
 
     /** The top-level keys, in the order {@link #toJson()} and {@link #toYaml()} write them. */
-    static final List<String> KEYS = List.of("task", "model", "algorithm", "meta_batch", "inner_lr", "outer",
-            "steps", "seed", "checkpoint_every", "log_every", "maml_segment", "precision", "data", "max_len",
-            "order", "eval_tasks", "eval_every");
+    static final List<String> KEYS = List.of(
+            "task",
+            "model",
+            "algorithm",
+            "meta_batch",
+            "inner_lr",
+            "outer",
+            "steps",
+            "seed",
+            "checkpoint_every",
+            "log_every",
+            "maml_segment",
+            "precision",
+            "data",
+            "max_len",
+            "order",
+            "eval_tasks",
+            "eval_every");
+
     static final List<String> OUTER_KEYS = List.of("lr", "beta1", "beta2", "eps");
     static final List<String> INNER_LR_KEYS = List.of("learned", "init");
 
     /** The configs shipped with the program, loadable by name (see {@link #resolve}). */
-    public static final List<String> BUILT_IN = List.of("mnist-gated-reptile", "mnist-lstm-baseline", "mnist-lstm-maml", "mnist-lstm-reptile",
-            "mnist-siren-reptile", "small-mnist-lstm-baseline", "small-mnist-lstm-maml", "small-mnist-lstm-reptile", "text-lstm-baseline",
-            "text-mlp-reptile", "tiny-mnist", "tiny-mnist-maml", "tiny-text");
+    public static final List<String> BUILT_IN = List.of(
+            "mnist-gated-reptile",
+            "mnist-lstm-baseline",
+            "mnist-lstm-maml",
+            "mnist-lstm-reptile",
+            "mnist-siren-reptile",
+            "small-mnist-lstm-baseline",
+            "small-mnist-lstm-maml",
+            "small-mnist-lstm-reptile",
+            "text-lstm-baseline",
+            "text-mlp-reptile",
+            "tiny-mnist",
+            "tiny-mnist-maml",
+            "tiny-text");
 
     /** Where mnist data is looked for when the config names none. */
     public static final String DEFAULT_MNIST_DATA = "data/mnist";
@@ -66,7 +93,10 @@ public final class Config {
             .enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION)
             .enable(YAMLParser.Feature.EMPTY_STRING_AS_NULL)
             .build());
-    static final JsonMapper JSON = JsonMapper.builder().enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION).build();
+
+    static final JsonMapper JSON = JsonMapper.builder()
+            .enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION)
+            .build();
 
     private final String source;
     /** The settings as written, kept so that {@link #with} re-derives defaults (an override of task changes them). */
@@ -132,9 +162,11 @@ public final class Config {
         if (noRates != null) throw in.fail("inner_lr", noRates);
 
         JsonNode outer = opt(m, "outer");
-        ObjectNode o = outer == null ? JSON.createObjectNode() : in.map(outer, "outer", "a map {lr, beta1, beta2, eps}");
+        ObjectNode o =
+                outer == null ? JSON.createObjectNode() : in.map(outer, "outer", "a map {lr, beta1, beta2, eps}");
         in.checkKeys(o, "outer", OUTER_KEYS, "key", "known: lr, beta1, beta2, eps");
-        // README, The math, 4: the reference trains mnist with Adam lr 1e-4, betas (0.9, 0.99), text with 1e-3, (0.9, 0.999).
+        // README, The math, 4: the reference trains mnist with Adam lr 1e-4, betas (0.9, 0.99), text with 1e-3, (0.9,
+        // 0.999).
         // The lstm baseline trains with PyTorch's Adam defaults at lr 1e-3, as its reference does.
         boolean refDefaults = mnist && baseline == null;
         outerLr = opt(o, "lr") == null ? (refDefaults ? 1e-4 : 1e-3) : in.positive(o.get("lr"), "outer.lr");
@@ -160,8 +192,7 @@ public final class Config {
 
         if (mnist && opt(m, "max_len") != null)
             throw in.fail("max_len", "applies to text tasks only (an mnist task is its 784 pixels)");
-        if (!mnist && opt(m, "order") != null)
-            throw in.fail("order", "applies to mnist tasks only");
+        if (!mnist && opt(m, "order") != null) throw in.fail("order", "applies to mnist tasks only");
         maxLen = intOr(in, m, "max_len", 128, 2);
         order = choiceOr(in, m, "order", PixelOrder.values(), PixelOrder.RASTER);
 
@@ -193,8 +224,11 @@ public final class Config {
         ObjectNode m = (ObjectNode) n;
         in.checkKeys(m, "inner_lr", INNER_LR_KEYS, "key", "known: learned, init");
         // Without "learned" the map is just a fixed rate; that lets --set inner_lr.init work on either form.
-        InnerLr.Mode mode = opt(m, "learned") == null ? InnerLr.Mode.FIXED
-                : in.choice(m.get("learned"), "inner_lr.learned", new InnerLr.Mode[] {InnerLr.Mode.PER_TENSOR, InnerLr.Mode.PER_ELEMENT});
+        InnerLr.Mode mode = opt(m, "learned") == null
+                ? InnerLr.Mode.FIXED
+                : in.choice(m.get("learned"), "inner_lr.learned", new InnerLr.Mode[] {
+                    InnerLr.Mode.PER_TENSOR, InnerLr.Mode.PER_ELEMENT
+                });
         double init = opt(m, "init") == null ? 1e-3 : in.positive(m.get("init"), "inner_lr.init");
         return new InnerLr(mode, init);
     }
@@ -214,8 +248,13 @@ public final class Config {
             String table = "model[0].embed.tables[" + j + "]";
             if (task == TaskKind.TEXT && rows < maxLen) {
                 if (maxLenGiven)
-                    throw in.fail("max_len", maxLen + " positions need " + maxLen + " rows in " + table + ", which has " + rows);
-                throw in.fail(table, rows + " rows, but max_len " + maxLen + " needs one per position (set max_len or widen the table)");
+                    throw in.fail(
+                            "max_len",
+                            maxLen + " positions need " + maxLen + " rows in " + table + ", which has " + rows);
+                throw in.fail(
+                        table,
+                        rows + " rows, but max_len " + maxLen
+                                + " needs one per position (set max_len or widen the table)");
             }
             if (task == TaskKind.MNIST && rows < 28)
                 throw in.fail(table, rows + " rows, but mnist coordinates run from 0 to 27");
@@ -229,9 +268,15 @@ public final class Config {
         String source = file.toString();
         String text;
         try {
-            byte[] bytes = BoundedRead.read(file, BoundedRead.CONFIG, () -> new ConfigException(source, "",
-                    "is larger than " + Bytes.show(BoundedRead.CONFIG) + ", not a config file"));
-            text = StandardCharsets.UTF_8.newDecoder().decode(java.nio.ByteBuffer.wrap(bytes)).toString();
+            byte[] bytes = BoundedRead.read(
+                    file,
+                    BoundedRead.CONFIG,
+                    () -> new ConfigException(
+                            source, "", "is larger than " + Bytes.show(BoundedRead.CONFIG) + ", not a config file"));
+            text = StandardCharsets.UTF_8
+                    .newDecoder()
+                    .decode(java.nio.ByteBuffer.wrap(bytes))
+                    .toString();
         } catch (NoSuchFileException e) {
             throw new ConfigException(source, "", "no such file");
         } catch (CharacterCodingException e) {
@@ -257,28 +302,39 @@ public final class Config {
      * "tiny-text.yaml"), read from the class path so that it works from the jar anywhere.
      */
     public static Config resolve(String nameOrPath) {
-        if (nameOrPath.isBlank()) throw new ConfigException("--config", "", "is empty: give a config file or a built-in name (" + String.join(", ", BUILT_IN) + ")");
+        if (nameOrPath.isBlank())
+            throw new ConfigException(
+                    "--config",
+                    "",
+                    "is empty: give a config file or a built-in name (" + String.join(", ", BUILT_IN) + ")");
         try {
             Path p = Path.of(nameOrPath);
             if (Files.isRegularFile(p)) {
-                if (!Files.isReadable(p)) throw new ConfigException(nameOrPath, "", "cannot be read: permission denied");
+                if (!Files.isReadable(p))
+                    throw new ConfigException(nameOrPath, "", "cannot be read: permission denied");
                 return load(p);
             }
             if (Files.isDirectory(p)) throw new ConfigException(nameOrPath, "", "is a directory, not a config file");
-            if (Files.exists(p)) throw new ConfigException(nameOrPath, "", "is not a regular file (a device or a pipe), not a config file");
+            if (Files.exists(p))
+                throw new ConfigException(
+                        nameOrPath, "", "is not a regular file (a device or a pipe), not a config file");
         } catch (InvalidPathException e) {
             // not a usable path; it may still be a built-in name
         }
         String name = nameOrPath.endsWith(".yaml") ? nameOrPath.substring(0, nameOrPath.length() - 5) : nameOrPath;
         if (!name.contains("/") && !name.contains("\\")) {
             try (InputStream s = Config.class.getResourceAsStream("/configs/" + name + ".yaml")) {
-                if (s != null) return parse(new String(s.readAllBytes(), StandardCharsets.UTF_8), "configs/" + name + ".yaml");
+                if (s != null)
+                    return parse(new String(s.readAllBytes(), StandardCharsets.UTF_8), "configs/" + name + ".yaml");
             } catch (IOException e) {
                 throw new UncheckedIOException(e);
             }
         }
-        throw new ConfigException(nameOrPath, "", "no such file, and not a built-in config" + Suggest.didYouMean(name, BUILT_IN)
-                + "; built-in: " + String.join(", ", BUILT_IN));
+        throw new ConfigException(
+                nameOrPath,
+                "",
+                "no such file, and not a built-in config" + Suggest.didYouMean(name, BUILT_IN) + "; built-in: "
+                        + String.join(", ", BUILT_IN));
     }
 
     private static JsonNode readTree(ObjectMapper mapper, String format, String text, String source) {
@@ -312,7 +368,8 @@ public final class Config {
         int last = texts.size() - 1;
         String where = marks.get(last);
         JsonLocation at = e.getLocation();
-        if (where == null && at != null && at.getLineNr() > 0) where = "line " + at.getLineNr() + ", column " + at.getColumnNr();
+        if (where == null && at != null && at.getLineNr() > 0)
+            where = "line " + at.getLineNr() + ", column " + at.getColumnNr();
         StringBuilder sb = new StringBuilder("not valid ").append(format).append(": ");
         if (where != null) sb.append(where).append(": ");
         sb.append(texts.get(last));
@@ -341,7 +398,8 @@ public final class Config {
             if (eq <= 0) throw new ConfigException("--set " + set, "", "expected key=value, e.g. outer.lr=3e-4");
             String key = set.substring(0, eq).strip();
             if (set.substring(eq + 1).isBlank())
-                throw new ConfigException("--set " + key, "", "the value is empty (key=null restores the built-in default)");
+                throw new ConfigException(
+                        "--set " + key, "", "the value is empty (key=null restores the built-in default)");
             put(tree, key, readValue(set.substring(eq + 1), "--set " + key));
             keys.add(key);
         }
@@ -375,15 +433,18 @@ public final class Config {
         String src = "--set " + key;
         String[] parts = key.split("\\.", -1);
         String top = parts[0];
-        if (!KEYS.contains(top)) throw new ConfigException(src, "", "unknown key '" + top + "'" + Suggest.didYouMean(top, KEYS));
+        if (!KEYS.contains(top))
+            throw new ConfigException(src, "", "unknown key '" + top + "'" + Suggest.didYouMean(top, KEYS));
         if (parts.length == 1) {
             tree.set(top, value);
             return;
         }
         List<String> inner = top.equals("outer") ? OUTER_KEYS : top.equals("inner_lr") ? INNER_LR_KEYS : null;
-        if (inner == null) throw new ConfigException(src, "", top + " has no keys inside; set it whole: " + top + "=...");
+        if (inner == null)
+            throw new ConfigException(src, "", top + " has no keys inside; set it whole: " + top + "=...");
         if (!inner.contains(parts[1]))
-            throw new ConfigException(src, "", "unknown key '" + parts[1] + "' in " + top + Suggest.didYouMean(parts[1], inner));
+            throw new ConfigException(
+                    src, "", "unknown key '" + parts[1] + "' in " + top + Suggest.didYouMean(parts[1], inner));
         if (parts.length > 2) throw new ConfigException(src, "", top + "." + parts[1] + " has no keys inside");
         JsonNode cur = tree.get(top);
         ObjectNode holder;
@@ -400,10 +461,14 @@ public final class Config {
     // ---- writing ----
 
     /** Every resolved value as one line of JSON; {@link #fromJson} reads it back to an equal config. */
-    public String toJson() { return json; }
+    public String toJson() {
+        return json;
+    }
 
     /** Every resolved value as YAML in the style of the shipped configs. */
-    public String toYaml() { return ConfigWriter.yaml(this); }
+    public String toYaml() {
+        return ConfigWriter.yaml(this);
+    }
 
     /** Whether o describes the same network on the same task (a checkpoint of one fits the other). */
     public boolean sameModel(Config o) {
@@ -416,68 +481,116 @@ public final class Config {
     }
 
     @Override
-    public int hashCode() { return json.hashCode(); }
+    public int hashCode() {
+        return json.hashCode();
+    }
 
     @Override
-    public String toString() { return json; }
+    public String toString() {
+        return json;
+    }
 
     // ---- accessors ----
 
     /** Where this config was read from, as used in error messages. */
-    public String source() { return source; }
+    public String source() {
+        return source;
+    }
 
-    public TaskKind task() { return task; }
+    public TaskKind task() {
+        return task;
+    }
 
-    public ModelSpec model() { return model; }
+    public ModelSpec model() {
+        return model;
+    }
 
-    public Algorithm algorithm() { return algorithm; }
+    public Algorithm algorithm() {
+        return algorithm;
+    }
 
     /** B: tasks per meta-step. */
-    public int metaBatch() { return metaBatch; }
+    public int metaBatch() {
+        return metaBatch;
+    }
 
     /** alpha: the inner-loop learning rate, fixed or learned. */
-    public InnerLr innerLr() { return innerLr; }
+    public InnerLr innerLr() {
+        return innerLr;
+    }
 
     /** Adam learning rate of the outer step. */
-    public double outerLr() { return outerLr; }
+    public double outerLr() {
+        return outerLr;
+    }
 
-    public double beta1() { return beta1; }
+    public double beta1() {
+        return beta1;
+    }
 
-    public double beta2() { return beta2; }
+    public double beta2() {
+        return beta2;
+    }
 
-    public double eps() { return eps; }
+    public double eps() {
+        return eps;
+    }
 
     /** Meta-steps to train. */
-    public int steps() { return steps; }
+    public int steps() {
+        return steps;
+    }
 
-    public long seed() { return seed; }
+    public long seed() {
+        return seed;
+    }
 
     /** Meta-steps between checkpoints; 0 writes only the final one. */
-    public int checkpointEvery() { return checkpointEvery; }
+    public int checkpointEvery() {
+        return checkpointEvery;
+    }
 
     /** Meta-steps between log lines. */
-    public int logEvery() { return logEvery; }
+    public int logEvery() {
+        return logEvery;
+    }
 
     /** K, inner steps between MAML checkpoints; 0 means ceil(sqrt(T)). */
-    public int mamlSegment() { return mamlSegment; }
+    public int mamlSegment() {
+        return mamlSegment;
+    }
 
-    public Precision precision() { return precision; }
+    public Precision precision() {
+        return precision;
+    }
 
     /** The text file or MNIST directory; null for a text task means the built-in corpus. */
-    public String data() { return data; }
+    public String data() {
+        return data;
+    }
 
     /** T of a text task: bytes per line, end-of-text padding included. Unused for mnist. */
-    public int maxLen() { return maxLen; }
+    public int maxLen() {
+        return maxLen;
+    }
 
     /** T, the pairs of one task: max_len bytes of a text line, or the 28 x 28 pixels of an image. */
-    public int taskLength() { return task == TaskKind.TEXT ? maxLen : TaskKind.IMAGE_SIDE * TaskKind.IMAGE_SIDE; }
+    public int taskLength() {
+        return task == TaskKind.TEXT ? maxLen : TaskKind.IMAGE_SIDE * TaskKind.IMAGE_SIDE;
+    }
 
     /** Pixel order of an mnist task. Unused for text. */
-    public PixelOrder order() { return order; }
+    public PixelOrder order() {
+        return order;
+    }
 
     /** Held-out tasks in an evaluation; 0 skips evaluation. */
-    public int evalTasks() { return evalTasks; }
+    public int evalTasks() {
+        return evalTasks;
+    }
 
     /** Meta-steps between evaluations; 0 evaluates only at the end. */
-    public int evalEvery() { return evalEvery; }
+    public int evalEvery() {
+        return evalEvery;
+    }
 }

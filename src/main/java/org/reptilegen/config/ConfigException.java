@@ -19,9 +19,15 @@ public class ConfigException extends RuntimeException {
         this.detail = detail;
     }
 
-    public String source() { return source; }
+    public String source() {
+        return source;
+    }
 
-    public String path() { return path; }
+    public String path() {
+        return path;
+    }
 
-    public String detail() { return detail; }
+    public String detail() {
+        return detail;
+    }
 }

@@ -3,11 +3,10 @@ package org.reptilegen.config;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import org.reptilegen.model.LayerSpec;
-import org.reptilegen.model.LayerSpec.Activation.Kind;
-
 import java.util.ArrayList;
 import java.util.List;
+import org.reptilegen.model.LayerSpec;
+import org.reptilegen.model.LayerSpec.Activation.Kind;
 
 /**
  * Reads the {@code model} list of the README's Configs section: each entry a bare layer name, or a one-key map
@@ -17,8 +16,19 @@ import java.util.List;
 final class ModelParser {
 
     /** Layer names in the order of README, The math, 2. */
-    static final List<String> LAYERS = List.of("embed", "d2c", "linear", "relu", "tanh", "sigmoid", "gated",
-            "layernorm", "lstm_block", "siren", "residual", "gated_residual");
+    static final List<String> LAYERS = List.of(
+            "embed",
+            "d2c",
+            "linear",
+            "relu",
+            "tanh",
+            "sigmoid",
+            "gated",
+            "layernorm",
+            "lstm_block",
+            "siren",
+            "residual",
+            "gated_residual");
 
     private final TreeReader in;
 
@@ -45,14 +55,18 @@ final class ModelParser {
             if (n.size() != 1) {
                 List<String> keys = new ArrayList<>();
                 n.fieldNames().forEachRemaining(keys::add);
-                throw in.fail(path, "a layer is a bare name or a map with one key, the layer's name; got "
-                        + (keys.isEmpty() ? "an empty map" : "keys " + String.join(", ", keys)));
+                throw in.fail(
+                        path,
+                        "a layer is a bare name or a map with one key, the layer's name; got "
+                                + (keys.isEmpty() ? "an empty map" : "keys " + String.join(", ", keys)));
             }
             name = n.fieldNames().next();
             args = n.get(name);
         } else {
-            throw in.fail(path, "expected a layer (a name such as relu, or a map such as linear: {in: 256, out: 256}), got "
-                    + TreeReader.describe(n));
+            throw in.fail(
+                    path,
+                    "expected a layer (a name such as relu, or a map such as linear: {in: 256, out: 256}), got "
+                            + TreeReader.describe(n));
         }
         if (!LAYERS.contains(name))
             throw in.fail(path, "unknown layer '" + name + "' (known: " + String.join(", ", LAYERS) + ")");
@@ -62,8 +76,7 @@ final class ModelParser {
             if (!TreeReader.absent(args) && !(args.isObject() && args.isEmpty()))
                 throw in.fail(at, name + " takes no arguments");
         } else {
-            if (TreeReader.absent(args))
-                throw in.fail(path, name + " needs arguments: " + name + ": " + usage(name));
+            if (TreeReader.absent(args)) throw in.fail(path, name + " needs arguments: " + name + ": " + usage(name));
             ObjectNode m = in.map(args, at, "the arguments " + usage(name));
             in.checkKeys(m, at, params, "argument", name + " takes " + usage(name));
             for (String p : params)
@@ -82,7 +95,8 @@ final class ModelParser {
             case "layernorm" -> new LayerSpec.LayerNorm(width(args, at, "dim"));
             case "lstm_block" -> new LayerSpec.LstmBlock(width(args, at, "dim"));
             case "residual" -> new LayerSpec.Residual(layers(args.get("layers"), at + ".layers"));
-            case "gated_residual" -> new LayerSpec.GatedResidual(width(args, at, "in"), layers(args.get("layers"), at + ".layers"));
+            case "gated_residual" ->
+                new LayerSpec.GatedResidual(width(args, at, "in"), layers(args.get("layers"), at + ".layers"));
             default -> throw new IllegalStateException(name);
         };
     }
@@ -123,8 +137,10 @@ final class ModelParser {
             String at = path + "[" + j + "]";
             JsonNode pair = list.get(j);
             if (!pair.isArray() || pair.size() != 2)
-                throw in.fail(at, "expected a pair [rows, width], got " + TreeReader.describe(pair)
-                        + (pair.isArray() ? " of " + pair.size() : ""));
+                throw in.fail(
+                        at,
+                        "expected a pair [rows, width], got " + TreeReader.describe(pair)
+                                + (pair.isArray() ? " of " + pair.size() : ""));
             out.add(new int[] {in.intValue(pair.get(0), at + "[0]", 1), in.intValue(pair.get(1), at + "[1]", 1)});
         }
         return out;

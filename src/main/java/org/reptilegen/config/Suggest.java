@@ -29,9 +29,7 @@ final class Suggest {
             }
         }
         if (best != null && bestDist <= Math.max(2, w.length() / 3)) return best;
-        for (String k : known)
-            for (String part : k.split("_"))
-                if (part.length() >= 4 && w.contains(part)) return k;
+        for (String k : known) for (String part : k.split("_")) if (part.length() >= 4 && w.contains(part)) return k;
         return null;
     }
 

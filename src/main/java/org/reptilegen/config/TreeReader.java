@@ -3,7 +3,6 @@ package org.reptilegen.config;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-
 import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.List;
@@ -71,17 +70,21 @@ final class TreeReader {
 
     /** An integer {@code >= min}; numbers like 1e3 count when they are whole. */
     long integer(JsonNode n, String path, long min, long max) {
-        String expected = min == 1 ? "a positive integer" : min == 0 ? "an integer >= 0"
-                : min == Long.MIN_VALUE ? "an integer" : "an integer >= " + min;
+        String expected = min == 1
+                ? "a positive integer"
+                : min == 0 ? "an integer >= 0" : min == Long.MIN_VALUE ? "an integer" : "an integer >= " + min;
         if (n == null || !n.isNumber()) throw fail(path, "expected " + expected + ", got " + describe(n));
         long v;
         if (n.isIntegralNumber()) {
-            if (!n.canConvertToLong()) throw fail(path, "expected " + expected + " up to " + max + ", got " + n.asText());
+            if (!n.canConvertToLong())
+                throw fail(path, "expected " + expected + " up to " + max + ", got " + n.asText());
             v = n.longValue();
         } else {
             double d = n.doubleValue();
-            if (d != Math.rint(d) || Double.isInfinite(d)) throw fail(path, "expected " + expected + ", got " + n.asText());
-            if (Math.abs(d) > 9.0e18) throw fail(path, "expected " + expected + " up to " + max + ", got " + n.asText());
+            if (d != Math.rint(d) || Double.isInfinite(d))
+                throw fail(path, "expected " + expected + ", got " + n.asText());
+            if (Math.abs(d) > 9.0e18)
+                throw fail(path, "expected " + expected + " up to " + max + ", got " + n.asText());
             v = (long) d;
         }
         if (v < min) throw fail(path, "expected " + expected + ", got " + n.asText());

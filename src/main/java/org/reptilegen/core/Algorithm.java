@@ -9,11 +9,15 @@ public enum Algorithm {
     /** Exact second-order MAML through every inner step, with checkpointing. */
     MAML;
 
-    public String configName() { return name().toLowerCase(); }
+    public String configName() {
+        return name().toLowerCase();
+    }
 
     /** Why learned inner learning rates cannot go with this algorithm, or null when they can. */
     public String refusesLearnedRates() {
-        return this == REPTILE ? "learned inner learning rates need maml or fomaml: Reptile gives them no gradient" : null;
+        return this == REPTILE
+                ? "learned inner learning rates need maml or fomaml: Reptile gives them no gradient"
+                : null;
     }
 
     public static Algorithm parse(String s) {

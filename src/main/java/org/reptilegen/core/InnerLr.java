@@ -6,7 +6,11 @@ package org.reptilegen.core;
  */
 public record InnerLr(Mode mode, double init) {
 
-    public enum Mode { FIXED, PER_TENSOR, PER_ELEMENT }
+    public enum Mode {
+        FIXED,
+        PER_TENSOR,
+        PER_ELEMENT
+    }
 
     public InnerLr {
         if (mode == null) throw new IllegalArgumentException("inner learning rate mode is null");
@@ -14,8 +18,12 @@ public record InnerLr(Mode mode, double init) {
             throw new IllegalArgumentException("inner learning rate must be a positive number, got " + init);
     }
 
-    public static InnerLr fixed(double alpha) { return new InnerLr(Mode.FIXED, alpha); }
+    public static InnerLr fixed(double alpha) {
+        return new InnerLr(Mode.FIXED, alpha);
+    }
 
     /** Whether alpha is trained along with theta. */
-    public boolean learned() { return mode != Mode.FIXED; }
+    public boolean learned() {
+        return mode != Mode.FIXED;
+    }
 }

@@ -19,9 +19,13 @@ public final class InnerLrLayout {
         this.mode = mode;
     }
 
-    public boolean learned() { return mode != InnerLr.Mode.FIXED; }
+    public boolean learned() {
+        return mode != InnerLr.Mode.FIXED;
+    }
 
-    public InnerLr.Mode mode() { return mode; }
+    public InnerLr.Mode mode() {
+        return mode;
+    }
 
     /** Number of learned values: tensors, or parameters. */
     public int size() {
@@ -71,7 +75,7 @@ public final class InnerLrLayout {
         Map<String, double[]> m = new LinkedHashMap<>();
         int k = 0;
         for (ParamLayout.Tensor t : layout.tensors()) {
-            if (mode == InnerLr.Mode.PER_TENSOR) m.put(t.name(), new double[]{rates[k++]});
+            if (mode == InnerLr.Mode.PER_TENSOR) m.put(t.name(), new double[] {rates[k++]});
             else m.put(t.name(), java.util.Arrays.copyOfRange(rates, t.offset(), t.offset() + t.numel()));
         }
         return m;
@@ -86,7 +90,9 @@ public final class InnerLrLayout {
             int want = mode == InnerLr.Mode.PER_TENSOR ? 1 : t.numel();
             if (v == null || v.length != want)
                 throw new IllegalArgumentException(source + ": inner learning rate for " + t.name()
-                        + (v == null ? " is missing" : " has " + v.length + " values, the config's mode needs " + want));
+                        + (v == null
+                                ? " is missing"
+                                : " has " + v.length + " values, the config's mode needs " + want));
             if (mode == InnerLr.Mode.PER_TENSOR) r[k++] = v[0];
             else System.arraycopy(v, 0, r, t.offset(), want);
         }

@@ -14,5 +14,7 @@ public enum PixelOrder {
         };
     }
 
-    public String configName() { return name().toLowerCase(); }
+    public String configName() {
+        return name().toLowerCase();
+    }
 }

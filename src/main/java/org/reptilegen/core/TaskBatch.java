@@ -13,21 +13,26 @@ public record TaskBatch(TaskKind kind, int[][][] x, int[][] y) {
         if (x.length != y.length) throw new IllegalArgumentException("x has " + x.length + " tasks, y has " + y.length);
         for (int b = 0; b < x.length; b++) {
             if (x[b].length != y[b].length)
-                throw new IllegalArgumentException("task " + b + ": x has " + x[b].length + " steps, y has " + y[b].length);
+                throw new IllegalArgumentException(
+                        "task " + b + ": x has " + x[b].length + " steps, y has " + y[b].length);
             for (int t = 0; t < x[b].length; t++) {
                 if (x[b][t].length != kind.inputDim)
                     throw new IllegalArgumentException("task " + b + " step " + t + ": x has " + x[b][t].length
                             + " integers, a " + kind.configName() + " task has " + kind.inputDim);
                 if (y[b][t] < 0 || y[b][t] >= kind.classes())
-                    throw new IllegalArgumentException("task " + b + " step " + t + ": y = " + y[b][t]
-                            + " is outside 0.." + (kind.classes() - 1));
+                    throw new IllegalArgumentException(
+                            "task " + b + " step " + t + ": y = " + y[b][t] + " is outside 0.." + (kind.classes() - 1));
             }
         }
     }
 
-    public int size() { return x.length; }
+    public int size() {
+        return x.length;
+    }
 
-    public int steps(int b) { return x[b].length; }
+    public int steps(int b) {
+        return x[b].length;
+    }
 
     /** The longest task's length. */
     public int maxSteps() {
@@ -44,6 +49,7 @@ public record TaskBatch(TaskKind kind, int[][][] x, int[][] y) {
 
     /** Tasks [from, to) as a batch of their own. */
     public TaskBatch slice(int from, int to) {
-        return new TaskBatch(kind, java.util.Arrays.copyOfRange(x, from, to), java.util.Arrays.copyOfRange(y, from, to));
+        return new TaskBatch(
+                kind, java.util.Arrays.copyOfRange(x, from, to), java.util.Arrays.copyOfRange(y, from, to));
     }
 }

@@ -5,8 +5,14 @@ package org.reptilegen.core;
  * inner learning rates also the rates (one per tensor or one per element) and their Adam moments,
  * otherwise those three are null.
  */
-public record TrainState(double[] theta, double[] adamM, double[] adamV, long adamStep,
-                         double[] innerLr, double[] innerLrM, double[] innerLrV) {
+public record TrainState(
+        double[] theta,
+        double[] adamM,
+        double[] adamV,
+        long adamStep,
+        double[] innerLr,
+        double[] innerLrM,
+        double[] innerLrV) {
 
     public TrainState(double[] theta, double[] adamM, double[] adamV, long adamStep) {
         this(theta, adamM, adamV, adamStep, null, null, null);
@@ -20,16 +26,33 @@ public record TrainState(double[] theta, double[] adamM, double[] adamV, long ad
     /** A fresh state with learned inner learning rates (null: fixed rate). */
     public static TrainState fresh(double[] theta, double[] innerLr) {
         if (innerLr == null) return fresh(theta);
-        return new TrainState(theta, new double[theta.length], new double[theta.length], 0,
-                innerLr, new double[innerLr.length], new double[innerLr.length]);
+        return new TrainState(
+                theta,
+                new double[theta.length],
+                new double[theta.length],
+                0,
+                innerLr,
+                new double[innerLr.length],
+                new double[innerLr.length]);
     }
 
-    public boolean learnedInnerLr() { return innerLr != null; }
+    public boolean learnedInnerLr() {
+        return innerLr != null;
+    }
 
     /** A deep copy. */
     public TrainState copy() {
-        return new TrainState(theta.clone(), adamM.clone(), adamV.clone(), adamStep, clone(innerLr), clone(innerLrM), clone(innerLrV));
+        return new TrainState(
+                theta.clone(),
+                adamM.clone(),
+                adamV.clone(),
+                adamStep,
+                clone(innerLr),
+                clone(innerLrM),
+                clone(innerLrV));
     }
 
-    private static double[] clone(double[] a) { return a == null ? null : a.clone(); }
+    private static double[] clone(double[] a) {
+        return a == null ? null : a.clone();
+    }
 }

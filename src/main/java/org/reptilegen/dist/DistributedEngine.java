@@ -47,8 +47,9 @@ public final class DistributedEngine implements Engine {
         long[] head = {s.adamStep(), p, r};
         world.broadcast(head);
         if (head[1] != p || head[2] != r)
-            throw new MpiException("rank " + world.rank() + " has " + p + " parameters and " + r + " inner learning rates, rank 0 "
-                    + head[1] + " and " + head[2] + ": every rank must run the same config");
+            throw new MpiException(
+                    "rank " + world.rank() + " has " + p + " parameters and " + r + " inner learning rates, rank 0 "
+                            + head[1] + " and " + head[2] + ": every rank must run the same config");
         double[] all = new double[3 * p + 3 * r];
         copy(s.theta(), all, 0);
         copy(s.adamM(), all, p);
@@ -59,8 +60,14 @@ public final class DistributedEngine implements Engine {
             copy(s.innerLrV(), all, 3 * p + 2 * r);
         }
         world.broadcast(all);
-        local.setState(new TrainState(part(all, 0, p), part(all, p, p), part(all, 2 * p, p), head[0],
-                r > 0 ? part(all, 3 * p, r) : null, r > 0 ? part(all, 3 * p + r, r) : null, r > 0 ? part(all, 3 * p + 2 * r, r) : null));
+        local.setState(new TrainState(
+                part(all, 0, p),
+                part(all, p, p),
+                part(all, 2 * p, p),
+                head[0],
+                r > 0 ? part(all, 3 * p, r) : null,
+                r > 0 ? part(all, 3 * p + r, r) : null,
+                r > 0 ? part(all, 3 * p + 2 * r, r) : null));
     }
 
     private static void copy(double[] from, double[] to, int at) {
@@ -83,7 +90,8 @@ public final class DistributedEngine implements Engine {
         double[] mine = new double[p];
         double[] mineLr = r > 0 ? new double[r] : null;
         double[] nll = n > 0 ? local.metaGradient(batch.slice(from, to), mine, mineLr) : new double[0];
-        // Sums, not means: the shares differ in size. Losses are placed at their tasks, zero elsewhere, so their sum is exact.
+        // Sums, not means: the shares differ in size. Losses are placed at their tasks, zero elsewhere, so their sum is
+        // exact.
         int head = float32 ? 0 : p;
         double[] doubles = new double[head + r + b];
         if (float32) {
@@ -115,7 +123,8 @@ public final class DistributedEngine implements Engine {
         long t = st.adamStep() + 1;
         s.adam().step(st.theta(), g, st.adamM(), st.adamV(), t, float32);
         if (gLr != null) s.adam().step(st.innerLr(), gLr, st.innerLrM(), st.innerLrV(), t, float32);
-        local.setState(new TrainState(st.theta(), st.adamM(), st.adamV(), t, st.innerLr(), st.innerLrM(), st.innerLrV()));
+        local.setState(
+                new TrainState(st.theta(), st.adamM(), st.adamV(), t, st.innerLr(), st.innerLrM(), st.innerLrV()));
         return nll;
     }
 
@@ -135,16 +144,16 @@ public final class DistributedEngine implements Engine {
     @Override
     public int[][] sample(int[][] positions, int first, int count, double temperature, long seed, boolean stopAtZero) {
         int from = world.from(count), to = world.to(count), steps = positions.length;
-        int[][] mine = to > from ? local.sample(positions, first + from, to - from, temperature, seed, stopAtZero) : new int[0][];
+        int[][] mine = to > from
+                ? local.sample(positions, first + from, to - from, temperature, seed, stopAtZero)
+                : new int[0][];
         double[] flat = new double[(to - from) * steps];
-        for (int i = 0; i < mine.length; i++)
-            for (int t = 0; t < steps; t++) flat[i * steps + t] = mine[i][t];
+        for (int i = 0; i < mine.length; i++) for (int t = 0; t < steps; t++) flat[i * steps + t] = mine[i][t];
         int[] shares = world.shares(count);
         for (int i = 0; i < shares.length; i++) shares[i] *= steps;
         double[] all = world.gather(flat, shares);
         int[][] out = new int[count][steps];
-        for (int i = 0; i < count; i++)
-            for (int t = 0; t < steps; t++) out[i][t] = (int) all[i * steps + t];
+        for (int i = 0; i < count; i++) for (int t = 0; t < steps; t++) out[i][t] = (int) all[i * steps + t];
         return out;
     }
 
@@ -166,7 +175,8 @@ public final class DistributedEngine implements Engine {
     @Override
     public long heapBytes(long tasks, int steps) {
         long share = (tasks + world.size() - 1) / world.size();
-        return local.heapBytes(share, steps) + TaskBatch.heapBytes(local.settings().model().task(), tasks - share, steps);
+        return local.heapBytes(share, steps)
+                + TaskBatch.heapBytes(local.settings().model().task(), tasks - share, steps);
     }
 
     @Override

@@ -15,7 +15,10 @@ public record Launcher(String name, int size, int rank) {
         Launcher l = of("mpirun (Open MPI)", env.get("OMPI_COMM_WORLD_SIZE"), env.get("OMPI_COMM_WORLD_RANK"));
         if (l == null) l = of("Hydra (MPICH)", env.get("PMI_SIZE"), env.get("PMI_RANK"));
         if (l == null && (env.containsKey("SLURM_STEP_ID") || env.containsKey("SLURM_STEPID")))
-            l = of("srun (Slurm)", env.getOrDefault("SLURM_STEP_NUM_TASKS", env.get("SLURM_NTASKS")), env.get("SLURM_PROCID"));
+            l = of(
+                    "srun (Slurm)",
+                    env.getOrDefault("SLURM_STEP_NUM_TASKS", env.get("SLURM_NTASKS")),
+                    env.get("SLURM_PROCID"));
         return l != null && l.size > 1 ? l : null;
     }
 

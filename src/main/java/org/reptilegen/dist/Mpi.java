@@ -28,8 +28,9 @@ final class Mpi {
         return JarLibraries.resource(LIBRARY);
     }
 
-    static final String HOW = "install an MPI with its compiler wrapper mpicc (e.g. apt-get install openmpi-bin libopenmpi-dev, "
-            + "or the cluster's MPI module) and rebuild with mvn package";
+    static final String HOW =
+            "install an MPI with its compiler wrapper mpicc (e.g. apt-get install openmpi-bin libopenmpi-dev, "
+                    + "or the cluster's MPI module) and rebuild with mvn package";
 
     private static String load() {
         String resource = resource();
@@ -39,7 +40,8 @@ final class Mpi {
                 return "MPI support was not built (the jar has no " + resource.substring(1) + "): " + HOW;
             return null;
         } catch (Exception | LinkageError e) {
-            return "the MPI library could not be loaded (" + e.getMessage() + "): the MPI the jar was built with must be "
+            return "the MPI library could not be loaded (" + e.getMessage()
+                    + "): the MPI the jar was built with must be "
                     + "installed here (LD_LIBRARY_PATH, or the cluster's MPI module), or " + HOW;
         }
     }

@@ -54,12 +54,18 @@ public final class World {
         return w == null || w.rank == 0;
     }
 
-    public int rank() { return rank; }
+    public int rank() {
+        return rank;
+    }
 
-    public int size() { return size; }
+    public int size() {
+        return size;
+    }
 
     /** The rank among the processes of this node. */
-    public int localRank() { return localRank; }
+    public int localRank() {
+        return localRank;
+    }
 
     /**
      * Joins the job launcher started, before anything else runs: MPI_Init, this rank's GPU (set in the
@@ -69,18 +75,21 @@ public final class World {
     public static World start(Launcher launcher) {
         String why = Mpi.unavailableReason();
         if (why != null)
-            throw new MpiException("started by " + launcher.name() + " as rank " + launcher.rank() + " of " + launcher.size() + ", but " + why);
+            throw new MpiException("started by " + launcher.name() + " as rank " + launcher.rank() + " of "
+                    + launcher.size() + ", but " + why);
         Mpi.init();
         int rank = Mpi.rank(), size = Mpi.size();
         if (size != launcher.size())
-            throw new MpiException("started by " + launcher.name() + " as rank " + launcher.rank() + " of " + launcher.size()
+            throw new MpiException("started by " + launcher.name() + " as rank " + launcher.rank() + " of "
+                    + launcher.size()
                     + ", but MPI (" + Mpi.libraryVersion() + ") sees " + size + " process" + (size == 1 ? "" : "es")
                     + ": the jar was built with another MPI than the launcher's; rebuild it with the launcher's mpicc");
         int localRank = Mpi.localRank(), localSize = Mpi.localSize();
         String gpu = chooseGpu(localRank);
         World w = new World(rank, size, localRank, localSize, Mpi.processorName(), gpu);
-        System.err.println("rank " + rank + " of " + size + " on " + w.host + " (process " + ProcessHandle.current().pid()
-                + ", node-local rank " + localRank + " of " + localSize + (gpu == null ? "" : ", GPU " + gpu) + ")");
+        System.err.println("rank " + rank + " of " + size + " on " + w.host + " (process "
+                + ProcessHandle.current().pid() + ", node-local rank " + localRank + " of " + localSize
+                + (gpu == null ? "" : ", GPU " + gpu) + ")");
         current = w;
         return w;
     }
@@ -165,7 +174,8 @@ public final class World {
         int total = 0;
         for (int c : shares) total += c;
         if (mine.length != shares[rank])
-            throw new IllegalStateException("rank " + rank + " gives " + mine.length + " values, its share is " + shares[rank]);
+            throw new IllegalStateException(
+                    "rank " + rank + " gives " + mine.length + " values, its share is " + shares[rank]);
         double[] all = new double[total];
         Mpi.gatherDoubles(mine, all, shares);
         return all;
@@ -242,7 +252,10 @@ public final class World {
         } catch (Throwable e) {
             code = 1;
             String m = e.getMessage();
-            line = "reptile-gen: " + where() + (m == null || m.isBlank() ? e.getClass().getSimpleName() : e.getClass().getSimpleName() + ": " + m);
+            line = "reptile-gen: " + where()
+                    + (m == null || m.isBlank()
+                            ? e.getClass().getSimpleName()
+                            : e.getClass().getSimpleName() + ": " + m);
             if (rank == 0) err.println(line);
         }
         if (code == 0 || code == 130) {

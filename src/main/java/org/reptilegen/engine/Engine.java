@@ -72,7 +72,9 @@ public interface Engine extends AutoCloseable {
     }
 
     /** The processor or card the engine runs on, by name. */
-    default String deviceName() { return description(); }
+    default String deviceName() {
+        return description();
+    }
 
     /**
      * Java heap a meta-gradient, evaluation or sampling of tasks tasks of steps steps takes, about: the
@@ -83,7 +85,9 @@ public interface Engine extends AutoCloseable {
     }
 
     /** The engine's launch knobs, where it has any (the cuda engine). */
-    default java.util.Optional<Tuning> tuning() { return java.util.Optional.empty(); }
+    default java.util.Optional<Tuning> tuning() {
+        return java.util.Optional.empty();
+    }
 
     /**
      * Bytes per second of a large device-to-device copy (bytes read plus bytes written) on this engine's

@@ -13,12 +13,25 @@ import org.reptilegen.model.ModelSpec;
  * length K (0 = ceil(sqrt(T))), the storage precision, the outer Adam and, for the CPU, the number
  * of worker threads (0 = every core).
  */
-public record EngineSettings(ModelSpec model, Algorithm algorithm, double innerLr, int segment,
-                             Precision precision, Adam adam, int threads, InnerLr.Mode innerLrMode) {
+public record EngineSettings(
+        ModelSpec model,
+        Algorithm algorithm,
+        double innerLr,
+        int segment,
+        Precision precision,
+        Adam adam,
+        int threads,
+        InnerLr.Mode innerLrMode) {
 
     /** With a fixed inner learning rate. */
-    public EngineSettings(ModelSpec model, Algorithm algorithm, double innerLr, int segment,
-                          Precision precision, Adam adam, int threads) {
+    public EngineSettings(
+            ModelSpec model,
+            Algorithm algorithm,
+            double innerLr,
+            int segment,
+            Precision precision,
+            Adam adam,
+            int threads) {
         this(model, algorithm, innerLr, segment, precision, adam, threads, InnerLr.Mode.FIXED);
     }
 

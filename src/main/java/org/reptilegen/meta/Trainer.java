@@ -41,10 +41,14 @@ public final class Trainer {
 
         Group ALONE = new Group() {
             @Override
-            public boolean writes() { return true; }
+            public boolean writes() {
+                return true;
+            }
 
             @Override
-            public boolean anyOf(boolean v) { return v; }
+            public boolean anyOf(boolean v) {
+                return v;
+            }
         };
     }
 
@@ -74,7 +78,9 @@ public final class Trainer {
         return this;
     }
 
-    public Path checkpointPath() { return out.resolve(CHECKPOINT); }
+    public Path checkpointPath() {
+        return out.resolve(CHECKPOINT);
+    }
 
     /**
      * Runs meta-steps start+1..cfg.steps() from the engine's current state, then evaluates on the
@@ -114,15 +120,25 @@ public final class Trainer {
                 loss = mean(nll);
                 long step = s + 1;
                 if (!Double.isFinite(loss))
-                    throw new NonFiniteLossException("meta-step " + step + ": the loss is " + loss + "; training stopped"
-                            + (saved > 0 ? ", the last checkpoint written is " + checkpointPath() + " (meta-step " + saved + ")" : " before any checkpoint"));
+                    throw new NonFiniteLossException(
+                            "meta-step " + step + ": the loss is " + loss + "; training stopped"
+                                    + (saved > 0
+                                            ? ", the last checkpoint written is " + checkpointPath() + " (meta-step "
+                                                    + saved + ")"
+                                            : " before any checkpoint"));
                 long taskSteps = 0;
                 for (int b = 0; b < batch.size(); b++) taskSteps += batch.steps(b);
                 double rate = taskSteps / seconds;
                 // The time limit ends the run at this step as its last step would have.
-                boolean last = step == total || (limitNanos > 0 && group.anyOf(System.nanoTime() - began >= limitNanos));
+                boolean last =
+                        step == total || (limitNanos > 0 && group.anyOf(System.nanoTime() - began >= limitNanos));
                 if ((step % cfg.logEvery() == 0 || last) && log != null)
-                    log.step(step, loss, Evaluation.bitsPerDim(loss, batch.maxSteps()), rate, (System.nanoTime() - began) / 1e9);
+                    log.step(
+                            step,
+                            loss,
+                            Evaluation.bitsPerDim(loss, batch.maxSteps()),
+                            rate,
+                            (System.nanoTime() - began) / 1e9);
                 listener.step(step, total, loss, rate);
                 if ((cfg.checkpointEvery() > 0 && step % cfg.checkpointEvery() == 0) || last) {
                     save(step);
@@ -145,7 +161,8 @@ public final class Trainer {
         double[] nll = Evaluation.run(engine, test, n, cfg.metaBatch());
         double mean = mean(nll), bits = Evaluation.bitsPerDim(mean, test.steps());
         if (log != null) log.evaluation(step, n, mean, bits);
-        listener.message(String.format("eval at meta-step %d: %.3f nats per task, %.4f bits per dim over %d held-out tasks",
+        listener.message(String.format(
+                "eval at meta-step %d: %.3f nats per task, %.4f bits per dim over %d held-out tasks",
                 step, mean, bits, n));
     }
 

@@ -36,7 +36,9 @@ public final class MetricsLog implements Closeable {
     /** The file's name in a run directory. */
     public static final String FILE = "metrics.jsonl";
 
-    private static final ObjectMapper JSON = JsonMapper.builder().enable(JsonReadFeature.ALLOW_NON_NUMERIC_NUMBERS).build();
+    private static final ObjectMapper JSON = JsonMapper.builder()
+            .enable(JsonReadFeature.ALLOW_NON_NUMERIC_NUMBERS)
+            .build();
 
     private final Path file;
     private final Consumer<String> note;
@@ -57,11 +59,13 @@ public final class MetricsLog implements Closeable {
     }
 
     private BufferedWriter open() throws IOException {
-        return Files.newBufferedWriter(file, StandardCharsets.UTF_8, StandardOpenOption.CREATE, StandardOpenOption.APPEND);
+        return Files.newBufferedWriter(
+                file, StandardCharsets.UTF_8, StandardOpenOption.CREATE, StandardOpenOption.APPEND);
     }
 
     /** A meta-step's line. */
-    public void step(long step, double loss, double bitsPerDim, double taskStepsPerSecond, double seconds) throws IOException {
+    public void step(long step, double loss, double bitsPerDim, double taskStepsPerSecond, double seconds)
+            throws IOException {
         ObjectNode line = JSON.createObjectNode();
         line.put("step", step);
         line.put("loss", loss);
@@ -127,7 +131,9 @@ public final class MetricsLog implements Closeable {
 
     /** The meta-steps' losses of a metrics file, sorted by step. */
     public record Series(double[] steps, double[] losses) {
-        public int size() { return steps.length; }
+        public int size() {
+            return steps.length;
+        }
     }
 
     /**
@@ -153,7 +159,8 @@ public final class MetricsLog implements Closeable {
                 node = JSON.readTree(line);
             } catch (JsonProcessingException e) {
                 if (i == lines.length - 1 && !lastComplete) break;
-                throw new MetricsException(file + " line " + (i + 1) + ": not a JSON object (" + IoErrors.oneLine(e.getOriginalMessage()) + ")");
+                throw new MetricsException(file + " line " + (i + 1) + ": not a JSON object ("
+                        + IoErrors.oneLine(e.getOriginalMessage()) + ")");
             }
             if (node == null || !node.isObject()) continue;
             JsonNode step = node.get("step"), loss = node.get("loss");
@@ -162,7 +169,8 @@ public final class MetricsLog implements Closeable {
             if (!Double.isFinite(x) || !Double.isFinite(y)) continue;
             points.put(x, y);
         }
-        if (points.isEmpty()) throw new MetricsException(file + ": no data points (no line has a numeric \"step\" and \"loss\")");
+        if (points.isEmpty())
+            throw new MetricsException(file + ": no data points (no line has a numeric \"step\" and \"loss\")");
         double[] xs = new double[points.size()], ys = new double[points.size()];
         int k = 0;
         for (Map.Entry<Double, Double> e : points.entrySet()) {
@@ -175,13 +183,18 @@ public final class MetricsLog implements Closeable {
 
     /** The file as UTF-8 text, bounded as every text input is. */
     private static String text(Path file) throws IOException {
-        byte[] bytes = BoundedRead.read(file, BoundedRead.TEXT, () -> new MetricsException(file + " is larger than "
-                + Bytes.show(BoundedRead.TEXT) + ", more than a run's metrics"));
+        byte[] bytes = BoundedRead.read(
+                file,
+                BoundedRead.TEXT,
+                () -> new MetricsException(
+                        file + " is larger than " + Bytes.show(BoundedRead.TEXT) + ", more than a run's metrics"));
         try {
-            return StandardCharsets.UTF_8.newDecoder().decode(java.nio.ByteBuffer.wrap(bytes)).toString();
+            return StandardCharsets.UTF_8
+                    .newDecoder()
+                    .decode(java.nio.ByteBuffer.wrap(bytes))
+                    .toString();
         } catch (CharacterCodingException e) {
             throw new MetricsException(file + ": not UTF-8 text");
         }
     }
-
 }

@@ -39,18 +39,24 @@ public sealed interface LayerSpec {
             return child(layer, j) + ".table";
         }
 
-        public String type() { return "embed"; }
+        public String type() {
+            return "embed";
+        }
+
         public int outDim(int in, String where) {
             if (in != tables.size())
-                throw new ModelException(where + ": embed has " + tables.size() + " tables but its input has " + in + " integers");
+                throw new ModelException(
+                        where + ": embed has " + tables.size() + " tables but its input has " + in + " integers");
             int d = 0;
             for (int[] t : tables) d += t[1];
             return d;
         }
+
         public void declare(String prefix, ParamLayout.Builder b) {
             for (int j = 0; j < tables.size(); j++)
                 b.add(table(prefix, j), Init.normal(), tables.get(j)[0], tables.get(j)[1]);
         }
+
         public Object toConfig() {
             List<List<Integer>> t = new ArrayList<>();
             for (int[] e : tables) t.add(List.of(e[0], e[1]));
@@ -60,9 +66,17 @@ public sealed interface LayerSpec {
 
     /** d2c(n): each input integer x becomes x/(n/2) - 1. */
     record D2c(int n) implements LayerSpec {
-        public String type() { return "d2c"; }
-        public int outDim(int in, String where) { return in; }
-        public Object toConfig() { return Map.of("d2c", Map.of("n", n)); }
+        public String type() {
+            return "d2c";
+        }
+
+        public int outDim(int in, String where) {
+            return in;
+        }
+
+        public Object toConfig() {
+            return Map.of("d2c", Map.of("n", n));
+        }
     }
 
     /** linear(in, out): W x + b. */
@@ -76,43 +90,82 @@ public sealed interface LayerSpec {
             return layer + ".linear.bias";
         }
 
-        public String type() { return "linear"; }
-        public int outDim(int inDim, String where) { checkIn(where, "linear", in, inDim); return out; }
+        public String type() {
+            return "linear";
+        }
+
+        public int outDim(int inDim, String where) {
+            checkIn(where, "linear", in, inDim);
+            return out;
+        }
+
         public void declare(String prefix, ParamLayout.Builder b) {
             double bound = 1.0 / Math.sqrt(in);
             b.add(weight(prefix), Init.uniform(bound), out, in);
             b.add(bias(prefix), Init.uniform(bound), out);
         }
-        public Object toConfig() { return Map.of("linear", args("in", in, "out", out)); }
+
+        public Object toConfig() {
+            return Map.of("linear", args("in", in, "out", out));
+        }
     }
 
     /** siren(in, out): sin(W x + b). */
     record Siren(int in, int out) implements LayerSpec {
-        public String type() { return "siren"; }
-        public int outDim(int inDim, String where) { checkIn(where, "siren", in, inDim); return out; }
+        public String type() {
+            return "siren";
+        }
+
+        public int outDim(int inDim, String where) {
+            checkIn(where, "siren", in, inDim);
+            return out;
+        }
+
         public void declare(String prefix, ParamLayout.Builder b) {
             b.add(Linear.weight(prefix), Init.uniform(Math.sqrt(6.0 / in)), out, in);
             b.add(Linear.bias(prefix), Init.constant(0), out);
         }
-        public Object toConfig() { return Map.of("siren", args("in", in, "out", out)); }
+
+        public Object toConfig() {
+            return Map.of("siren", args("in", in, "out", out));
+        }
     }
 
     /** Elementwise activations without parameters. */
     record Activation(Kind kind) implements LayerSpec {
-        public enum Kind { RELU, TANH, SIGMOID }
-        public String type() { return kind.name().toLowerCase(); }
-        public int outDim(int in, String where) { return in; }
-        public Object toConfig() { return type(); }
+        public enum Kind {
+            RELU,
+            TANH,
+            SIGMOID
+        }
+
+        public String type() {
+            return kind.name().toLowerCase();
+        }
+
+        public int outDim(int in, String where) {
+            return in;
+        }
+
+        public Object toConfig() {
+            return type();
+        }
     }
 
     /** gated: x[:d] * sigmoid(x[d:]) for an input of width 2d. */
     record Gated() implements LayerSpec {
-        public String type() { return "gated"; }
+        public String type() {
+            return "gated";
+        }
+
         public int outDim(int in, String where) {
             if (in % 2 != 0) throw new ModelException(where + ": gated needs an even input width, got " + in);
             return in / 2;
         }
-        public Object toConfig() { return "gated"; }
+
+        public Object toConfig() {
+            return "gated";
+        }
     }
 
     /** layernorm(dim): g * (x - mean) / sqrt(var + 1e-5) + b. */
@@ -127,13 +180,24 @@ public sealed interface LayerSpec {
         }
 
         public static final double EPS = 1e-5;
-        public String type() { return "layernorm"; }
-        public int outDim(int in, String where) { checkIn(where, "layernorm", dim, in); return dim; }
+
+        public String type() {
+            return "layernorm";
+        }
+
+        public int outDim(int in, String where) {
+            checkIn(where, "layernorm", dim, in);
+            return dim;
+        }
+
         public void declare(String prefix, ParamLayout.Builder b) {
             b.add(gain(prefix), Init.constant(1), dim);
             b.add(bias(prefix), Init.constant(0), dim);
         }
-        public Object toConfig() { return Map.of("layernorm", Map.of("dim", dim)); }
+
+        public Object toConfig() {
+            return Map.of("layernorm", Map.of("dim", dim));
+        }
     }
 
     /** lstm_block(dim): an LSTM cell whose state h is a trainable parameter. */
@@ -161,8 +225,16 @@ public sealed interface LayerSpec {
 
         /** Gate order in the parameter vector and in the fused kernels. */
         public static final String[] GATES = {"forget_gate", "input_gate", "output_gate", "updater"};
-        public String type() { return "lstm_block"; }
-        public int outDim(int in, String where) { checkIn(where, "lstm_block", dim, in); return dim; }
+
+        public String type() {
+            return "lstm_block";
+        }
+
+        public int outDim(int in, String where) {
+            checkIn(where, "lstm_block", dim, in);
+            return dim;
+        }
+
         public void declare(String prefix, ParamLayout.Builder b) {
             b.add(hiddenVec(prefix), Init.normal(), dim);
             double bound = 1.0 / Math.sqrt(2.0 * dim);
@@ -171,19 +243,33 @@ public sealed interface LayerSpec {
                 b.add(Linear.bias(gate(prefix, k)), Init.uniform(bound), dim);
             }
         }
-        public Object toConfig() { return Map.of("lstm_block", Map.of("dim", dim)); }
+
+        public Object toConfig() {
+            return Map.of("lstm_block", Map.of("dim", dim));
+        }
     }
 
     /** residual(layers): layers(x) + x. */
     record Residual(List<LayerSpec> layers) implements LayerSpec {
-        public String type() { return "residual"; }
+        public String type() {
+            return "residual";
+        }
+
         public int outDim(int in, String where) {
             int out = chain(layers, in, where);
-            if (out != in) throw new ModelException(where + ": residual's layers map width " + in + " to " + out + "; they must keep it");
+            if (out != in)
+                throw new ModelException(
+                        where + ": residual's layers map width " + in + " to " + out + "; they must keep it");
             return in;
         }
-        public void declare(String prefix, ParamLayout.Builder b) { declareAll(layers, prefix, b); }
-        public Object toConfig() { return Map.of("residual", Map.of("layers", configs(layers))); }
+
+        public void declare(String prefix, ParamLayout.Builder b) {
+            declareAll(layers, prefix, b);
+        }
+
+        public Object toConfig() {
+            return Map.of("residual", Map.of("layers", configs(layers)));
+        }
     }
 
     /** gated_residual(in, layers): layers(x) * sigmoid(W_g x + b_g). */
@@ -193,19 +279,26 @@ public sealed interface LayerSpec {
             return layer + ".weights";
         }
 
-        public String type() { return "gated_residual"; }
+        public String type() {
+            return "gated_residual";
+        }
+
         public int outDim(int inDim, String where) {
             checkIn(where, "gated_residual", in, inDim);
             int out = chain(layers, in, where);
-            if (out != in) throw new ModelException(where + ": gated_residual's layers map width " + in + " to " + out + "; they must keep it");
+            if (out != in)
+                throw new ModelException(
+                        where + ": gated_residual's layers map width " + in + " to " + out + "; they must keep it");
             return in;
         }
+
         public void declare(String prefix, ParamLayout.Builder b) {
             declareAll(layers, prefix, b);
             double bound = 1.0 / Math.sqrt(in);
             b.add(Linear.weight(gate(prefix)), Init.uniform(bound), in, in);
             b.add(Linear.bias(gate(prefix)), Init.uniform(bound), in);
         }
+
         public Object toConfig() {
             return Map.of("gated_residual", args("in", in, "layers", configs(layers)));
         }

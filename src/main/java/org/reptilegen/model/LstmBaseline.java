@@ -45,18 +45,30 @@ public record LstmBaseline(TaskKind task, int embed, int hidden, int layers, boo
     }
 
     /** Width of the LSTM's input: one embedding per table. */
-    public int inputWidth() { return tables().size() * embed; }
+    public int inputWidth() {
+        return tables().size() * embed;
+    }
 
     /** Input width of LSTM layer k. */
-    public int layerInput(int k) { return k == 0 ? inputWidth() : hidden; }
+    public int layerInput(int k) {
+        return k == 0 ? inputWidth() : hidden;
+    }
 
-    public static String weightIh(int k) { return "rnn.weight_ih_l" + k; }
+    public static String weightIh(int k) {
+        return "rnn.weight_ih_l" + k;
+    }
 
-    public static String weightHh(int k) { return "rnn.weight_hh_l" + k; }
+    public static String weightHh(int k) {
+        return "rnn.weight_hh_l" + k;
+    }
 
-    public static String biasIh(int k) { return "rnn.bias_ih_l" + k; }
+    public static String biasIh(int k) {
+        return "rnn.bias_ih_l" + k;
+    }
 
-    public static String biasHh(int k) { return "rnn.bias_hh_l" + k; }
+    public static String biasHh(int k) {
+        return "rnn.bias_hh_l" + k;
+    }
 
     /**
      * The tensors in the order of the reference module's state_dict (its own parameters, then its

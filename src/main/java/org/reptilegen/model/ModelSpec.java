@@ -22,7 +22,9 @@ public record ModelSpec(TaskKind task, List<LayerSpec> layers, LstmBaseline base
         layers = List.copyOf(layers);
         if (baseline != null) {
             if (!layers.isEmpty()) throw new ModelException("lstm_baseline is a whole model; it takes no other layers");
-            if (baseline.task() != task) throw new ModelException("lstm_baseline for " + baseline.task().configName() + " in a " + task.configName() + " model");
+            if (baseline.task() != task)
+                throw new ModelException(
+                        "lstm_baseline for " + baseline.task().configName() + " in a " + task.configName() + " model");
         } else {
             checkLayers(task, layers);
         }
@@ -32,10 +34,11 @@ public record ModelSpec(TaskKind task, List<LayerSpec> layers, LstmBaseline base
         if (layers.isEmpty()) throw new ModelException("model has no layers");
         int out = LayerSpec.chain(layers, task.inputDim, "");
         if (out != task.logits)
-            throw new ModelException("model ends with width " + out + " but a " + task.configName()
-                    + " task needs " + task.logits + " output" + (task.logits == 1 ? "" : "s"));
+            throw new ModelException("model ends with width " + out + " but a " + task.configName() + " task needs "
+                    + task.logits + " output" + (task.logits == 1 ? "" : "s"));
         if (!(layers.get(0) instanceof LayerSpec.Embed) && !(layers.get(0) instanceof LayerSpec.D2c))
-            throw new ModelException("module_0 (" + layers.get(0).type() + "): the first layer must be embed or d2c, which turn the integer inputs into vectors");
+            throw new ModelException("module_0 (" + layers.get(0).type()
+                    + "): the first layer must be embed or d2c, which turn the integer inputs into vectors");
         checkInputLayersFirst(layers.subList(1, layers.size()), "", 1);
     }
 
@@ -44,7 +47,8 @@ public record ModelSpec(TaskKind task, List<LayerSpec> layers, LstmBaseline base
             LayerSpec l = layers.get(j);
             String where = prefix + "module_" + (j + first);
             if (l instanceof LayerSpec.Embed || l instanceof LayerSpec.D2c)
-                throw new ModelException(where + " (" + l.type() + "): " + l.type() + " reads the integer inputs and can only be the first layer");
+                throw new ModelException(where + " (" + l.type() + "): " + l.type()
+                        + " reads the integer inputs and can only be the first layer");
             if (l instanceof LayerSpec.Residual r) checkInputLayersFirst(r.layers(), where + ".", 0);
             if (l instanceof LayerSpec.GatedResidual g) checkInputLayersFirst(g.layers(), where + ".", 0);
         }
@@ -68,7 +72,9 @@ public record ModelSpec(TaskKind task, List<LayerSpec> layers, LstmBaseline base
     }
 
     /** Whether this is the LSTM baseline, not a stack of layers for meta-learning. */
-    public boolean isBaseline() { return baseline != null; }
+    public boolean isBaseline() {
+        return baseline != null;
+    }
 
     /**
      * Why the model cannot read input x (its length, or an integer past its embedding table's rows), or
@@ -81,12 +87,14 @@ public record ModelSpec(TaskKind task, List<LayerSpec> layers, LstmBaseline base
             for (int j = 0; j < x.length; j++) {
                 var table = baseline.tables().get(j);
                 if (x[j] < 0 || x[j] >= table.getValue())
-                    return "input " + j + " is " + x[j] + " but " + table.getKey() + " has rows 0.." + (table.getValue() - 1);
+                    return "input " + j + " is " + x[j] + " but " + table.getKey() + " has rows 0.."
+                            + (table.getValue() - 1);
             }
         if (!layers.isEmpty() && layers.get(0) instanceof LayerSpec.Embed e)
             for (int j = 0; j < x.length; j++)
                 if (x[j] < 0 || x[j] >= e.tables().get(j)[0])
-                    return "input " + j + " is " + x[j] + " but embed table " + j + " has rows 0.." + (e.tables().get(j)[0] - 1);
+                    return "input " + j + " is " + x[j] + " but embed table " + j + " has rows 0.."
+                            + (e.tables().get(j)[0] - 1);
         return null;
     }
 

@@ -44,9 +44,13 @@ public final class ParamLayout {
         this.size = n;
     }
 
-    public List<Tensor> tensors() { return tensors; }
+    public List<Tensor> tensors() {
+        return tensors;
+    }
 
-    public Tensor tensor(String name) { return byName.get(name); }
+    public Tensor tensor(String name) {
+        return byName.get(name);
+    }
 
     /** The offset of the tensor of that name; a missing name is a bug in the engine that asks. */
     public int offset(String name) {
@@ -70,7 +74,9 @@ public final class ParamLayout {
     }
 
     /** Number of parameters of one task (P). */
-    public int size() { return size; }
+    public int size() {
+        return size;
+    }
 
     /** Builds a layout by appending tensors in order. */
     public static final class Builder {
@@ -91,6 +97,8 @@ public final class ParamLayout {
             return off;
         }
 
-        public ParamLayout build() { return new ParamLayout(tensors); }
+        public ParamLayout build() {
+            return new ParamLayout(tensors);
+        }
     }
 }

@@ -21,7 +21,11 @@ public enum TaskKind {
     }
 
     /** Number of values y_t can take. */
-    public int classes() { return this == TEXT ? 256 : 2; }
+    public int classes() {
+        return this == TEXT ? 256 : 2;
+    }
 
-    public String configName() { return name().toLowerCase(); }
+    public String configName() {
+        return name().toLowerCase();
+    }
 }

@@ -17,16 +17,19 @@ public final class ImageGrid {
         int gridCols = Math.max(1, Math.min(columns, n));
         int gridRows = Math.max(1, (n + gridCols - 1) / gridCols);
         int cell = (cols + 1) * scale, cellH = (rows + 1) * scale;
-        BufferedImage img = new BufferedImage(gridCols * cell + scale, gridRows * cellH + scale, BufferedImage.TYPE_BYTE_GRAY);
+        BufferedImage img =
+                new BufferedImage(gridCols * cell + scale, gridRows * cellH + scale, BufferedImage.TYPE_BYTE_GRAY);
         var raster = img.getRaster();
-        for (int y = 0; y < img.getHeight(); y++) for (int x = 0; x < img.getWidth(); x++) raster.setSample(x, y, 0, 64);
+        for (int y = 0; y < img.getHeight(); y++)
+            for (int x = 0; x < img.getWidth(); x++) raster.setSample(x, y, 0, 64);
         for (int i = 0; i < n; i++) {
             int ox = (i % gridCols) * cell + scale, oy = (i / gridCols) * cellH + scale;
             for (int r = 0; r < rows; r++)
                 for (int c = 0; c < cols; c++) {
                     int v = images[i][r * cols + c] != 0 ? 255 : 0;
                     for (int dy = 0; dy < scale; dy++)
-                        for (int dx = 0; dx < scale; dx++) raster.setSample(ox + c * scale + dx, oy + r * scale + dy, 0, v);
+                        for (int dx = 0; dx < scale; dx++)
+                            raster.setSample(ox + c * scale + dx, oy + r * scale + dy, 0, v);
                 }
         }
         LossPlot.writePng(img, out.toAbsolutePath());

@@ -1,11 +1,5 @@
 package org.reptilegen.plot;
 
-import org.reptilegen.metrics.MetricsLog;
-import org.reptilegen.metrics.MetricsLog.Series;
-import org.reptilegen.util.AtomicFiles;
-import org.reptilegen.util.IoErrors;
-
-import javax.imageio.ImageIO;
 import java.awt.BasicStroke;
 import java.awt.Color;
 import java.awt.Font;
@@ -22,6 +16,11 @@ import java.io.IOException;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.Locale;
+import javax.imageio.ImageIO;
+import org.reptilegen.metrics.MetricsLog;
+import org.reptilegen.metrics.MetricsLog.Series;
+import org.reptilegen.util.AtomicFiles;
+import org.reptilegen.util.IoErrors;
 
 /**
  * Draws the meta-training loss curve of a metrics file ({@link MetricsLog#read}) as a PNG: the raw
@@ -95,7 +94,9 @@ public final class LossPlot {
             return new Ticks(lo, hi, step);
         }
 
-        int count() { return (int) Math.round((hi - lo) / step) + 1; }
+        int count() {
+            return (int) Math.round((hi - lo) / step) + 1;
+        }
 
         double value(int i) {
             double v = lo + i * step;
@@ -103,13 +104,16 @@ public final class LossPlot {
         }
 
         /** Digits after the point that the step needs. */
-        int decimals() { return Math.max(0, (int) -Math.floor(Math.log10(step) + 1e-9)); }
+        int decimals() {
+            return Math.max(0, (int) -Math.floor(Math.log10(step) + 1e-9));
+        }
     }
 
     /** Renders the plot; {@code title} and {@code yLabel} may be null. */
     public static BufferedImage render(Series s, String title, String yLabel, int width, int height) {
         if (width < 300 || height < 200)
-            throw new IllegalArgumentException("plot size " + width + "x" + height + " is too small; use at least 300x200");
+            throw new IllegalArgumentException(
+                    "plot size " + width + "x" + height + " is too small; use at least 300x200");
         if (s.size() == 0) throw new IllegalArgumentException("no points to plot");
         double[] xs = s.steps();
         double[] ys = s.losses();
@@ -198,8 +202,12 @@ public final class LossPlot {
             g.drawString(t, (width - fm.stringWidth(t)) / 2f, 26f);
             g.setFont(tickFont);
             fm = g.getFontMetrics();
-            String summary = String.format(Locale.ROOT, "%d points; smoothed loss %s at step %s",
-                    xs.length, fmt(sm[sm.length - 1]), stepText(xs[xs.length - 1]));
+            String summary = String.format(
+                    Locale.ROOT,
+                    "%d points; smoothed loss %s at step %s",
+                    xs.length,
+                    fmt(sm[sm.length - 1]),
+                    stepText(xs[xs.length - 1]));
             g.setColor(SUBTLE);
             g.drawString(summary, (width - fm.stringWidth(summary)) / 2f, 46f);
 
@@ -236,9 +244,13 @@ public final class LossPlot {
 
     /** Pixel mapping of the plot area. */
     private record Frame(int x0, int x1, int y0, int y1, Ticks xt, Ticks yt) {
-        double sx(double v) { return x0 + (v - xt.lo()) / (xt.hi() - xt.lo()) * (x1 - x0); }
+        double sx(double v) {
+            return x0 + (v - xt.lo()) / (xt.hi() - xt.lo()) * (x1 - x0);
+        }
 
-        double sy(double v) { return y1 - (v - yt.lo()) / (yt.hi() - yt.lo()) * (y1 - y0); }
+        double sy(double v) {
+            return y1 - (v - yt.lo()) / (yt.hi() - yt.lo()) * (y1 - y0);
+        }
 
         Path2D path(double[] xs, double[] ys) {
             Path2D.Double p = new Path2D.Double(Path2D.WIND_NON_ZERO, xs.length);
@@ -304,5 +316,4 @@ public final class LossPlot {
             throw new PlotException("cannot write " + out + ": " + IoErrors.why(e), e);
         }
     }
-
 }

@@ -3,7 +3,6 @@ package org.reptilegen.task;
 import java.io.ByteArrayInputStream;
 import java.io.IOException;
 import java.io.InputStream;
-import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.zip.GZIPInputStream;
@@ -33,7 +32,9 @@ public final class Idx {
                         + (long) count * rows * cols + " pixels, got " + pixels.length);
         }
 
-        public int pixel(int i, int r, int c) { return pixels[(i * rows + r) * cols + c] & 0xFF; }
+        public int pixel(int i, int r, int c) {
+            return pixels[(i * rows + r) * cols + c] & 0xFF;
+        }
     }
 
     public static Images readImages(Path file) {
@@ -76,54 +77,63 @@ public final class Idx {
         }
         if (!isGzip(raw)) return new Contents(file, raw, false);
         try (InputStream in = new GZIPInputStream(new ByteArrayInputStream(raw))) {
-            return new Contents(file, BoundedRead.read(in, BoundedRead.IDX, () -> tooLarge(file, " after gunzip")), true);
+            return new Contents(
+                    file, BoundedRead.read(in, BoundedRead.IDX, () -> tooLarge(file, " after gunzip")), true);
         } catch (IOException e) {
             // A download cut short ends here: the gzip stream stops before its trailer.
-            throw new DataException(file + ": unreadable gzip data (" + IoErrors.why(e)
-                    + "); the file may be truncated or damaged, delete it and fetch it again", e);
+            throw new DataException(
+                    file + ": unreadable gzip data (" + IoErrors.why(e)
+                            + "); the file may be truncated or damaged, delete it and fetch it again",
+                    e);
         }
     }
 
     private static DataException tooLarge(Path file, String after) {
         return new DataException(file + " is larger than " + Bytes.show(BoundedRead.IDX) + after
-                + ", more than any image data set reptile-gen reads (" + (BoundedRead.IDX / (28 * 28)) + " images of 28 x 28)");
+                + ", more than any image data set reptile-gen reads (" + (BoundedRead.IDX / (28 * 28))
+                + " images of 28 x 28)");
     }
 
     /** A file's bytes, unpacked if they were gzipped. */
     private record Contents(Path file, byte[] data, boolean gzipped) {
 
         int header(int offset) {
-            return ((data[offset] & 0xFF) << 24) | ((data[offset + 1] & 0xFF) << 16)
-                    | ((data[offset + 2] & 0xFF) << 8) | (data[offset + 3] & 0xFF);
+            return ((data[offset] & 0xFF) << 24)
+                    | ((data[offset + 1] & 0xFF) << 16)
+                    | ((data[offset + 2] & 0xFF) << 8)
+                    | (data[offset + 3] & 0xFF);
         }
 
         /** Sizes in messages are those after unpacking; say so, or they would not match ls. */
-        String found() { return data.length + " bytes" + (gzipped ? " after gunzip" : ""); }
+        String found() {
+            return data.length + " bytes" + (gzipped ? " after gunzip" : "");
+        }
 
         void checkMagic(int expected, String kind, int headerBytes) {
             if (data.length < 4)
-                throw new DataException(file + ": truncated, expected a header of " + headerBytes
-                        + " bytes, found " + found());
+                throw new DataException(
+                        file + ": truncated, expected a header of " + headerBytes + " bytes, found " + found());
             int magic = header(0);
             if (magic != expected) {
-                String hint = magic == IMAGES_MAGIC ? ", that of an image file"
+                String hint = magic == IMAGES_MAGIC
+                        ? ", that of an image file"
                         : magic == LABELS_MAGIC ? ", that of a label file" : "";
-                throw new DataException(file + ": bad magic number " + hex(magic) + hint + "; expected "
-                        + hex(expected) + " for " + kind);
+                throw new DataException(file + ": bad magic number " + hex(magic) + hint + "; expected " + hex(expected)
+                        + " for " + kind);
             }
             if (data.length < headerBytes)
-                throw new DataException(file + ": truncated, expected a header of " + headerBytes
-                        + " bytes, found " + found());
+                throw new DataException(
+                        file + ": truncated, expected a header of " + headerBytes + " bytes, found " + found());
         }
 
         void checkLength(int headerBytes, long body, String content) {
             long expected = headerBytes + body;
             if (data.length < expected)
-                throw new DataException(file + ": truncated, expected " + expected + " bytes (" + content
-                        + "), found " + found());
+                throw new DataException(
+                        file + ": truncated, expected " + expected + " bytes (" + content + "), found " + found());
             if (data.length > expected)
-                throw new DataException(file + ": too long, expected " + expected + " bytes (" + content
-                        + "), found " + found());
+                throw new DataException(
+                        file + ": too long, expected " + expected + " bytes (" + content + "), found " + found());
         }
     }
 

@@ -47,14 +47,17 @@ public final class MnistFiles {
 
     /** A data set in MNIST's format: where to download it and the digests of its .gz files. */
     public enum Dataset {
-        MNIST("MNIST",
-                List.of("https://ossci-datasets.s3.amazonaws.com/mnist/",
+        MNIST(
+                "MNIST",
+                List.of(
+                        "https://ossci-datasets.s3.amazonaws.com/mnist/",
                         "https://storage.googleapis.com/cvdf-datasets/mnist/"),
                 "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
                 "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
                 "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
                 "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6"),
-        FASHION_MNIST("Fashion-MNIST",
+        FASHION_MNIST(
+                "Fashion-MNIST",
                 List.of("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"),
                 "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84",
                 "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845",
@@ -67,8 +70,13 @@ public final class MnistFiles {
         /** File name (with .gz) to its SHA-256, in download order. */
         public final Map<String, String> sha256;
 
-        Dataset(String title, List<String> mirrors, String trainImages, String trainLabels,
-                String testImages, String testLabels) {
+        Dataset(
+                String title,
+                List<String> mirrors,
+                String trainImages,
+                String trainLabels,
+                String testImages,
+                String testLabels) {
             this.title = title;
             this.mirrors = mirrors;
             Map<String, String> m = new LinkedHashMap<>();
@@ -101,11 +109,12 @@ public final class MnistFiles {
      * is not a file (a directory, a device, a pipe) is an error naming it.
      */
     public static Path find(Path dir, String name) {
-        for (Path p : new Path[]{dir.resolve(name), dir.resolve(name + ".gz")}) {
+        for (Path p : new Path[] {dir.resolve(name), dir.resolve(name + ".gz")}) {
             if (Files.isRegularFile(p)) return p;
             if (Files.exists(p))
-                throw new DataException(p + " is " + (Files.isDirectory(p) ? "a directory" : "not a regular file (a device or a pipe)")
-                        + ", not an IDX file");
+                throw new DataException(
+                        p + " is " + (Files.isDirectory(p) ? "a directory" : "not a regular file (a device or a pipe)")
+                                + ", not an IDX file");
         }
         return null;
     }
@@ -135,7 +144,8 @@ public final class MnistFiles {
             throw new DataException(missingMessage(dir, split, dataset, e.getMessage()), e);
         }
         found = find(dir, name);
-        if (found == null) throw new DataException(missingMessage(dir, split, dataset, "the download did not produce it"));
+        if (found == null)
+            throw new DataException(missingMessage(dir, split, dataset, "the download did not produce it"));
         return found;
     }
 
@@ -160,9 +170,8 @@ public final class MnistFiles {
         } catch (IOException e) {
             throw new DataException("cannot create directory " + dir + ": " + IoErrors.why(e), e);
         }
-        HttpClient.Builder builder = HttpClient.newBuilder()
-                .connectTimeout(CONNECT_TIMEOUT)
-                .followRedirects(HttpClient.Redirect.NORMAL);
+        HttpClient.Builder builder =
+                HttpClient.newBuilder().connectTimeout(CONNECT_TIMEOUT).followRedirects(HttpClient.Redirect.NORMAL);
         // Honour -Dhttps.proxyHost and friends, for machines that reach the web only via a proxy.
         if (ProxySelector.getDefault() != null) builder.proxy(ProxySelector.getDefault());
         HttpClient client = builder.build();
@@ -191,7 +200,10 @@ public final class MnistFiles {
         Path tmp = null;
         try {
             tmp = Files.createTempFile(dir, name + ".", ".part");
-            HttpRequest request = HttpRequest.newBuilder(URI.create(url)).timeout(REQUEST_TIMEOUT).GET().build();
+            HttpRequest request = HttpRequest.newBuilder(URI.create(url))
+                    .timeout(REQUEST_TIMEOUT)
+                    .GET()
+                    .build();
             HttpResponse<Path> response = client.send(request, HttpResponse.BodyHandlers.ofFile(tmp));
             if (response.statusCode() != 200) return "HTTP " + response.statusCode();
             String actual = sha256(tmp);

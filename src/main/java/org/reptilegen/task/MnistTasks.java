@@ -42,7 +42,8 @@ public final class MnistTasks implements TaskSource {
     }
 
     /** As above; {@code dataset} decides what a download fetches (progress goes to stderr). */
-    public static MnistTasks load(Path dir, Split split, PixelOrder order, MnistFiles.Dataset dataset, boolean download) {
+    public static MnistTasks load(
+            Path dir, Split split, PixelOrder order, MnistFiles.Dataset dataset, boolean download) {
         Path file = MnistFiles.images(dir, split, dataset, download, System.err::println);
         return new MnistTasks(file.toString(), Idx.readImages(file), order);
     }
@@ -52,15 +53,25 @@ public final class MnistTasks implements TaskSource {
         return pixel / 255.0 >= 0.5 ? 1 : 0;
     }
 
-    public String source() { return source; }
+    public String source() {
+        return source;
+    }
 
-    public PixelOrder order() { return order; }
+    public PixelOrder order() {
+        return order;
+    }
 
-    public int rows() { return images.rows(); }
+    public int rows() {
+        return images.rows();
+    }
 
-    public int cols() { return images.cols(); }
+    public int cols() {
+        return images.cols();
+    }
 
-    public Idx.Images images() { return images; }
+    public Idx.Images images() {
+        return images;
+    }
 
     /** Image i binarized, row-major. */
     public int[] binaryImage(int i) {
@@ -70,11 +81,20 @@ public final class MnistTasks implements TaskSource {
         return y;
     }
 
-    @Override public TaskKind kind() { return TaskKind.MNIST; }
+    @Override
+    public TaskKind kind() {
+        return TaskKind.MNIST;
+    }
 
-    @Override public int size() { return images.count(); }
+    @Override
+    public int size() {
+        return images.count();
+    }
 
-    @Override public int steps() { return images.rows() * images.cols(); }
+    @Override
+    public int steps() {
+        return images.rows() * images.cols();
+    }
 
     @Override
     public TaskBatch draw(Rng rng, int batch) {
@@ -92,8 +112,8 @@ public final class MnistTasks implements TaskSource {
     @Override
     public TaskBatch range(int from, int count) {
         if (from < 0 || count < 0 || (long) from + count > size())
-            throw new DataException("images " + from + ".." + ((long) from + count - 1) + " requested but "
-                    + source + " has " + size());
+            throw new DataException("images " + from + ".." + ((long) from + count - 1) + " requested but " + source
+                    + " has " + size());
         int[][][] x = new int[count][][];
         int[][] y = new int[count][];
         for (int b = 0; b < count; b++) {

@@ -18,11 +18,11 @@ public final class Samples {
     public static int[][] positions(TaskKind kind, int maxLen) {
         if (kind == TaskKind.TEXT) {
             int[][] p = new int[maxLen][];
-            for (int t = 0; t < maxLen; t++) p[t] = new int[]{t};
+            for (int t = 0; t < maxLen; t++) p[t] = new int[] {t};
             return p;
         }
         int[][] p = new int[SIDE * SIDE][];
-        for (int t = 0; t < p.length; t++) p[t] = new int[]{t / SIDE, t % SIDE};
+        for (int t = 0; t < p.length; t++) p[t] = new int[] {t / SIDE, t % SIDE};
         return p;
     }
 
@@ -45,8 +45,9 @@ public final class Samples {
     /** Refuses, before anything is drawn, more images than one PNG grid holds; option names the count. */
     public static void requireOnePicture(int count, String option) {
         if (count > MAX_IMAGES)
-            throw new IllegalArgumentException(option + " " + count + ": one PNG grid holds at most " + MAX_IMAGES
-                    + " images (" + (int) Math.sqrt(MAX_IMAGES) + " a side); draw several with different --seed values");
+            throw new IllegalArgumentException(
+                    option + " " + count + ": one PNG grid holds at most " + MAX_IMAGES + " images ("
+                            + (int) Math.sqrt(MAX_IMAGES) + " a side); draw several with different --seed values");
     }
 
     /** Image samples as a PNG grid. */

@@ -6,17 +6,16 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import org.reptilegen.core.TaskBatch;
+import org.reptilegen.model.ModelSpec;
+import org.reptilegen.model.TaskKind;
 import org.reptilegen.util.BoundedRead;
 import org.reptilegen.util.Bytes;
 import org.reptilegen.util.IoErrors;
-import org.reptilegen.model.ModelSpec;
-import org.reptilegen.model.TaskKind;
 
 /** Tasks given explicitly: one JSON object per line, {"x": [[ints], ...], "y": [...]}. */
 public final class TaskFile {
@@ -30,15 +29,18 @@ public final class TaskFile {
         List<int[]> ys = new ArrayList<>();
         byte[] bytes;
         try {
-            bytes = BoundedRead.read(file, BoundedRead.TEXT, () -> new DataException(file + " is larger than " + Bytes.show(BoundedRead.TEXT)
-                    + ", more than a tasks file for one meta-gradient holds"));
+            bytes = BoundedRead.read(
+                    file,
+                    BoundedRead.TEXT,
+                    () -> new DataException(file + " is larger than " + Bytes.show(BoundedRead.TEXT)
+                            + ", more than a tasks file for one meta-gradient holds"));
         } catch (NoSuchFileException e) {
             throw new DataException("tasks file not found: " + file);
         } catch (IOException e) {
             throw new DataException("cannot read tasks file " + file + ": " + IoErrors.why(e));
         }
-        try (BufferedReader r = new BufferedReader(new java.io.InputStreamReader(new java.io.ByteArrayInputStream(bytes),
-                StandardCharsets.UTF_8.newDecoder()))) {
+        try (BufferedReader r = new BufferedReader(new java.io.InputStreamReader(
+                new java.io.ByteArrayInputStream(bytes), StandardCharsets.UTF_8.newDecoder()))) {
             String line;
             int no = 0;
             while ((line = r.readLine()) != null) {
@@ -62,7 +64,8 @@ public final class TaskFile {
                 for (int t = 0; t < x.size(); t++) {
                     JsonNode xt = x.get(t);
                     if (!xt.isArray() || xt.size() != kind.inputDim)
-                        throw new DataException(where + ": x[" + t + "] must be a list of " + kind.inputDim + " integer" + (kind.inputDim > 1 ? "s" : "") + " for a " + kind.configName() + " model");
+                        throw new DataException(where + ": x[" + t + "] must be a list of " + kind.inputDim + " integer"
+                                + (kind.inputDim > 1 ? "s" : "") + " for a " + kind.configName() + " model");
                     xb[t] = new int[kind.inputDim];
                     for (int j = 0; j < kind.inputDim; j++) {
                         if (!xt.get(j).canConvertToInt() || !xt.get(j).isIntegralNumber())
@@ -73,7 +76,8 @@ public final class TaskFile {
                     if (bad != null) throw new DataException(where + ": x[" + t + "]: " + bad);
                     JsonNode yt = y.get(t);
                     if (!yt.isIntegralNumber() || yt.intValue() < 0 || yt.intValue() >= kind.classes())
-                        throw new DataException(where + ": y[" + t + "] = " + yt + " is not a class in 0.." + (kind.classes() - 1));
+                        throw new DataException(
+                                where + ": y[" + t + "] = " + yt + " is not a class in 0.." + (kind.classes() - 1));
                     yb[t] = yt.intValue();
                 }
                 xs.add(xb);

@@ -14,8 +14,9 @@ public final class TaskSources {
         if (data != null) requireKind(Path.of(data), cfg.task());
         return switch (cfg.task()) {
             case TEXT -> TextTasks.load(data == null ? null : Path.of(data), cfg.maxLen(), split);
-            case MNIST -> fitting(MnistTasks.load(Path.of(data == null ? Config.DEFAULT_MNIST_DATA : data), split,
-                    cfg.order(), download));
+            case MNIST ->
+                fitting(MnistTasks.load(
+                        Path.of(data == null ? Config.DEFAULT_MNIST_DATA : data), split, cfg.order(), download));
         };
     }
 
@@ -25,8 +26,9 @@ public final class TaskSources {
         if (text && Files.isDirectory(data))
             throw new DataException(data + " is a directory; a text model's data is a text file, one task per line");
         if (!text && Files.exists(data) && !Files.isDirectory(data))
-            throw new DataException(data + " is a file; an image model's data is a directory holding train-images-idx3-ubyte[.gz] and "
-                    + "t10k-images-idx3-ubyte[.gz]");
+            throw new DataException(
+                    data + " is a file; an image model's data is a directory holding train-images-idx3-ubyte[.gz] and "
+                            + "t10k-images-idx3-ubyte[.gz]");
     }
 
     /**
@@ -37,8 +39,8 @@ public final class TaskSources {
     private static MnistTasks fitting(MnistTasks t) {
         int side = org.reptilegen.model.TaskKind.IMAGE_SIDE;
         if (t.rows() != side || t.cols() != side)
-            throw new DataException(t.source() + " holds " + t.rows() + " x " + t.cols() + " images; the models take " + side + " x "
-                    + side + " (MNIST's size)");
+            throw new DataException(t.source() + " holds " + t.rows() + " x " + t.cols() + " images; the models take "
+                    + side + " x " + side + " (MNIST's size)");
         return t;
     }
 }

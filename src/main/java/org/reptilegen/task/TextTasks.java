@@ -3,7 +3,6 @@ package org.reptilegen.task;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -52,8 +51,12 @@ public final class TextTasks implements TaskSource {
         if (file == null) return loadBuiltIn(maxLen, split);
         byte[] data;
         try {
-            data = BoundedRead.read(file, BoundedRead.TEXT, () -> new DataException(file + " is larger than " + Bytes.show(BoundedRead.TEXT)
-                    + ", more than a text corpus for reptile-gen holds (each line is one task of at most max_len bytes): use a sample of its lines"));
+            data = BoundedRead.read(
+                    file,
+                    BoundedRead.TEXT,
+                    () -> new DataException(
+                            file + " is larger than " + Bytes.show(BoundedRead.TEXT)
+                                    + ", more than a text corpus for reptile-gen holds (each line is one task of at most max_len bytes): use a sample of its lines"));
         } catch (NoSuchFileException e) {
             throw new DataException("text file not found: " + file);
         } catch (IOException e) {
@@ -82,11 +85,11 @@ public final class TextTasks implements TaskSource {
         List<byte[]> all = lines(data);
         if (all.isEmpty()) throw new DataException(source + " has no non-empty lines");
         List<byte[]> chosen = new ArrayList<>();
-        for (int i = 0; i < all.size(); i++)
-            if ((i % 10 == 9) == (split == Split.TEST)) chosen.add(all.get(i));
+        for (int i = 0; i < all.size(); i++) if ((i % 10 == 9) == (split == Split.TEST)) chosen.add(all.get(i));
         if (chosen.isEmpty())
-            throw new DataException(source + " has only " + all.size()
-                    + " non-empty lines; the test split holds out every 10th line, so it is empty: give at least 10 lines, or set eval_tasks: 0");
+            throw new DataException(
+                    source + " has only " + all.size()
+                            + " non-empty lines; the test split holds out every 10th line, so it is empty: give at least 10 lines, or set eval_tasks: 0");
         return new TextTasks(source, maxLen, chosen);
     }
 
@@ -99,7 +102,8 @@ public final class TextTasks implements TaskSource {
             int end = i;
             if (end > start && data[end - 1] == '\r') end--;
             boolean blank = true;
-            for (int k = start; k < end && blank; k++) blank = data[k] == ' ' || data[k] == '\t' || data[k] == '\f' || data[k] == 0x0b;
+            for (int k = start; k < end && blank; k++)
+                blank = data[k] == ' ' || data[k] == '\t' || data[k] == '\f' || data[k] == 0x0b;
             if (end > start && !blank) {
                 byte[] line = new byte[end - start];
                 System.arraycopy(data, start, line, 0, line.length);
@@ -139,13 +143,18 @@ public final class TextTasks implements TaskSource {
     }
 
     private static void checkMaxLen(int maxLen) {
-        if (maxLen < 2) throw new DataException("max_len = " + maxLen + ": it must be at least 2 (one byte and the end marker)");
+        if (maxLen < 2)
+            throw new DataException("max_len = " + maxLen + ": it must be at least 2 (one byte and the end marker)");
     }
 
     /** Where the lines came from: a path, or the built-in corpus's name. */
-    public String source() { return source; }
+    public String source() {
+        return source;
+    }
 
-    public int maxLen() { return maxLen; }
+    public int maxLen() {
+        return maxLen;
+    }
 
     /** Task i's targets y_0..y_{T-1}. */
     public int[] line(int i) {
@@ -155,11 +164,20 @@ public final class TextTasks implements TaskSource {
         return y;
     }
 
-    @Override public TaskKind kind() { return TaskKind.TEXT; }
+    @Override
+    public TaskKind kind() {
+        return TaskKind.TEXT;
+    }
 
-    @Override public int size() { return count; }
+    @Override
+    public int size() {
+        return count;
+    }
 
-    @Override public int steps() { return maxLen; }
+    @Override
+    public int steps() {
+        return maxLen;
+    }
 
     @Override
     public TaskBatch draw(Rng rng, int batch) {
@@ -179,8 +197,8 @@ public final class TextTasks implements TaskSource {
 
     private void checkRange(int from, int n) {
         if (from < 0 || n < 0 || (long) from + n > count)
-            throw new DataException("lines " + from + ".." + ((long) from + n - 1) + " requested but "
-                    + source + " has " + count + " in this split");
+            throw new DataException("lines " + from + ".." + ((long) from + n - 1) + " requested but " + source
+                    + " has " + count + " in this split");
     }
 
     private TaskBatch batch(int[] index) {

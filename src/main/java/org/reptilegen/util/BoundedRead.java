@@ -30,7 +30,8 @@ public final class BoundedRead {
     }
 
     /** The bytes of in, or tooLarge's exception when there are more than max. */
-    public static byte[] read(InputStream in, int max, Supplier<? extends RuntimeException> tooLarge) throws IOException {
+    public static byte[] read(InputStream in, int max, Supplier<? extends RuntimeException> tooLarge)
+            throws IOException {
         byte[] data = in.readNBytes(max + 1);
         if (data.length > max) throw tooLarge.get();
         return data;

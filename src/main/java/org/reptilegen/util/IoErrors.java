@@ -25,7 +25,9 @@ public final class IoErrors {
         if (e instanceof DirectoryNotEmptyException) return "a directory that is not empty";
         if (e instanceof FileSystemLoopException) return "a loop of symbolic links";
         if (e instanceof FileSystemException f)
-            return f.getReason() != null ? oneLine(f.getReason()) : "cannot be used (" + f.getClass().getSimpleName() + ")";
+            return f.getReason() != null
+                    ? oneLine(f.getReason())
+                    : "cannot be used (" + f.getClass().getSimpleName() + ")";
         return e.getMessage() == null ? e.getClass().getSimpleName() : oneLine(e.getMessage());
     }
 

@@ -6,7 +6,8 @@ public final class Norms {
 
     /** ||got - want|| / ||want|| (Euclidean norms). */
     public static double relativeError(double[] got, double[] want) {
-        if (got.length != want.length) throw new IllegalArgumentException("vectors of " + got.length + " and " + want.length + " values");
+        if (got.length != want.length)
+            throw new IllegalArgumentException("vectors of " + got.length + " and " + want.length + " values");
         double num = 0, den = 0;
         for (int i = 0; i < got.length; i++) {
             num += (got[i] - want[i]) * (got[i] - want[i]);

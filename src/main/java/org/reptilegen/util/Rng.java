@@ -14,7 +14,9 @@ public final class Rng {
 
     private long state;
 
-    private Rng(long state) { this.state = state; }
+    private Rng(long state) {
+        this.state = state;
+    }
 
     /** The stream named by seed and path. */
     public static Rng of(long seed, long... path) {
@@ -36,7 +38,9 @@ public final class Rng {
     }
 
     /** Uniform in [0, 1) with 53 random bits. */
-    public double nextDouble() { return (nextLong() >>> 11) * 0x1.0p-53; }
+    public double nextDouble() {
+        return (nextLong() >>> 11) * 0x1.0p-53;
+    }
 
     /** Uniform in [0, n). */
     public int nextInt(int n) {
@@ -57,7 +61,9 @@ public final class Rng {
         for (int i = 0; i < n; i++) p[i] = i;
         for (int i = n - 1; i > 0; i--) {
             int j = nextInt(i + 1);
-            int t = p[i]; p[i] = p[j]; p[j] = t;
+            int t = p[i];
+            p[i] = p[j];
+            p[j] = t;
         }
         return p;
     }

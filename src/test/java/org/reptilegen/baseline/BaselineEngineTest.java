@@ -20,8 +20,14 @@ import org.reptilegen.task.Samples;
 /** The engine around the baseline's math: the same bits on any number of threads, samples by index, the mean gradient. */
 class BaselineEngineTest {
     static BaselineEngine engine(LstmBaseline spec, int threads, double[] theta) {
-        EngineSettings s = new EngineSettings(ModelSpec.of(spec), Algorithm.REPTILE, 1e-3, 0, Precision.FLOAT64,
-                new Adam(1e-3, 0.9, 0.999, 1e-8), threads);
+        EngineSettings s = new EngineSettings(
+                ModelSpec.of(spec),
+                Algorithm.REPTILE,
+                1e-3,
+                0,
+                Precision.FLOAT64,
+                new Adam(1e-3, 0.9, 0.999, 1e-8),
+                threads);
         BaselineEngine e = new BaselineEngine(s);
         e.setState(TrainState.fresh(theta));
         return e;
@@ -34,7 +40,8 @@ class BaselineEngineTest {
         TaskBatch batch = LstmBaselineGradientTest.mnistTasks(new int[] {9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9}, 11);
         double[] g1 = new double[theta.length], g3 = new double[theta.length];
         double[] l1, l3;
-        try (BaselineEngine one = engine(spec, 1, theta); BaselineEngine three = engine(spec, 3, theta)) {
+        try (BaselineEngine one = engine(spec, 1, theta);
+                BaselineEngine three = engine(spec, 3, theta)) {
             l1 = one.metaGradient(batch, g1);
             l3 = three.metaGradient(batch, g3);
             assertArrayEquals(l1, three.evaluate(batch), 1e-12);
@@ -48,7 +55,8 @@ class BaselineEngineTest {
         double[] sum = new double[theta.length];
         LstmBaselineNet net = new LstmBaselineNet(spec);
         for (int b = 0; b < batch.size(); b++) net.run(theta, batch, b, 1, sum, new LstmBaselineNet.Workspace());
-        for (int i = 0; i < sum.length; i++) assertEquals(sum[i] / batch.size(), g1[i], 1e-12 * Math.max(1, Math.abs(g1[i])));
+        for (int i = 0; i < sum.length; i++)
+            assertEquals(sum[i] / batch.size(), g1[i], 1e-12 * Math.max(1, Math.abs(g1[i])));
     }
 
     @Test

@@ -96,19 +96,25 @@ class LstmBaselineGradientTest {
         double[] p = theta.clone();
         for (int i = 0; i < theta.length; i++) {
             p[i] = theta[i] + H;
-            double up = spec.stopGrad() ? frozenStateLoss(net, p, theta, batch) : sum(net.run(p, batch, 0, batch.size(), null, null));
+            double up = spec.stopGrad()
+                    ? frozenStateLoss(net, p, theta, batch)
+                    : sum(net.run(p, batch, 0, batch.size(), null, null));
             p[i] = theta[i] - H;
-            double down = spec.stopGrad() ? frozenStateLoss(net, p, theta, batch) : sum(net.run(p, batch, 0, batch.size(), null, null));
+            double down = spec.stopGrad()
+                    ? frozenStateLoss(net, p, theta, batch)
+                    : sum(net.run(p, batch, 0, batch.size(), null, null));
             p[i] = theta[i];
             double fd = (up - down) / (2 * H);
             double err = Math.abs(g[i] - fd);
-            assertTrue(err <= 1e-6 * Math.max(1, Math.abs(fd)),
+            assertTrue(
+                    err <= 1e-6 * Math.max(1, Math.abs(fd)),
                     "parameter " + i + ": analytic " + g[i] + ", numeric " + fd + " (" + spec + ")");
             double scale = Math.max(Math.abs(g[i]), Math.abs(fd));
             worstAbs = Math.max(worstAbs, err);
             if (scale > 1e-3) worst = Math.max(worst, err / scale);
         }
-        System.out.printf("lstm baseline %s, %d parameters: worst relative error %.2e (elements above 1e-3), worst absolute error %.2e%n",
+        System.out.printf(
+                "lstm baseline %s, %d parameters: worst relative error %.2e (elements above 1e-3), worst absolute error %.2e%n",
                 spec, theta.length, worst, worstAbs);
         return worst;
     }

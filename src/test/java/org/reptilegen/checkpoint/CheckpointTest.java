@@ -1,11 +1,6 @@
 package org.reptilegen.checkpoint;
 
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
-import org.reptilegen.model.LayerSpec;
-import org.reptilegen.model.ModelSpec;
-import org.reptilegen.model.ParamLayout;
-import org.reptilegen.model.TaskKind;
+import static org.junit.jupiter.api.Assertions.*;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -15,8 +10,12 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
-
-import static org.junit.jupiter.api.Assertions.*;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.reptilegen.model.LayerSpec;
+import org.reptilegen.model.ModelSpec;
+import org.reptilegen.model.ParamLayout;
+import org.reptilegen.model.TaskKind;
 
 class CheckpointTest {
 
@@ -24,15 +23,17 @@ class CheckpointTest {
     Path dir;
 
     static ModelSpec mnistLstm() {
-        return new ModelSpec(TaskKind.MNIST, List.of(
-                new LayerSpec.Embed(List.of(new int[] {28, 128}, new int[] {28, 128})),
-                new LayerSpec.Linear(256, 256),
-                new LayerSpec.LayerNorm(256),
-                new LayerSpec.LstmBlock(256),
-                new LayerSpec.LayerNorm(256),
-                new LayerSpec.LstmBlock(256),
-                new LayerSpec.LayerNorm(256),
-                new LayerSpec.Linear(256, 1)));
+        return new ModelSpec(
+                TaskKind.MNIST,
+                List.of(
+                        new LayerSpec.Embed(List.of(new int[] {28, 128}, new int[] {28, 128})),
+                        new LayerSpec.Linear(256, 256),
+                        new LayerSpec.LayerNorm(256),
+                        new LayerSpec.LstmBlock(256),
+                        new LayerSpec.LayerNorm(256),
+                        new LayerSpec.LstmBlock(256),
+                        new LayerSpec.LayerNorm(256),
+                        new LayerSpec.Linear(256, 1)));
     }
 
     static ModelSpec textMlp() {
@@ -47,11 +48,13 @@ class CheckpointTest {
     }
 
     static ModelSpec small(int hidden) {
-        return new ModelSpec(TaskKind.MNIST, List.of(
-                new LayerSpec.Embed(List.of(new int[] {28, 4}, new int[] {28, 4})),
-                new LayerSpec.Linear(8, hidden),
-                new LayerSpec.Activation(LayerSpec.Activation.Kind.TANH),
-                new LayerSpec.Linear(hidden, 1)));
+        return new ModelSpec(
+                TaskKind.MNIST,
+                List.of(
+                        new LayerSpec.Embed(List.of(new int[] {28, 4}, new int[] {28, 4})),
+                        new LayerSpec.Linear(8, hidden),
+                        new LayerSpec.Activation(LayerSpec.Activation.Kind.TANH),
+                        new LayerSpec.Linear(hidden, 1)));
     }
 
     static double[] random(int n, long seed) {
@@ -179,34 +182,45 @@ class CheckpointTest {
         Checkpoint.writeParams(p, written, random(written.size(), 7), false, Map.of());
         Checkpoint.Loaded c = Checkpoint.read(p);
 
-        CheckpointException shape = assertThrows(CheckpointException.class, () -> c.params(small(32).layout()));
-        assertEquals("checkpoint " + p + ": parameter module_1.linear.weight has shape [16, 8], the model needs [32, 8]",
+        CheckpointException shape =
+                assertThrows(CheckpointException.class, () -> c.params(small(32).layout()));
+        assertEquals(
+                "checkpoint " + p + ": parameter module_1.linear.weight has shape [16, 8], the model needs [32, 8]",
                 shape.getMessage());
 
-        ModelSpec other = new ModelSpec(TaskKind.MNIST, List.of(
-                new LayerSpec.Embed(List.of(new int[] {28, 4}, new int[] {28, 4})),
-                new LayerSpec.Linear(8, 16),
-                new LayerSpec.LayerNorm(16),
-                new LayerSpec.Linear(16, 1)));
+        ModelSpec other = new ModelSpec(
+                TaskKind.MNIST,
+                List.of(
+                        new LayerSpec.Embed(List.of(new int[] {28, 4}, new int[] {28, 4})),
+                        new LayerSpec.Linear(8, 16),
+                        new LayerSpec.LayerNorm(16),
+                        new LayerSpec.Linear(16, 1)));
         CheckpointException missing = assertThrows(CheckpointException.class, () -> c.params(other.layout()));
         assertTrue(missing.getMessage().startsWith("checkpoint " + p + ": "), missing.getMessage());
-        assertEquals("checkpoint " + p + ": no tensor module_2.norm.weight (is it a checkpoint of this model?)",
+        assertEquals(
+                "checkpoint " + p + ": no tensor module_2.norm.weight (is it a checkpoint of this model?)",
                 missing.getMessage());
 
-        ModelSpec more = new ModelSpec(TaskKind.MNIST, List.of(
-                new LayerSpec.Embed(List.of(new int[] {28, 4}, new int[] {28, 4})),
-                new LayerSpec.Linear(8, 16),
-                new LayerSpec.Activation(LayerSpec.Activation.Kind.TANH),
-                new LayerSpec.Linear(16, 1),
-                new LayerSpec.LayerNorm(1)));
+        ModelSpec more = new ModelSpec(
+                TaskKind.MNIST,
+                List.of(
+                        new LayerSpec.Embed(List.of(new int[] {28, 4}, new int[] {28, 4})),
+                        new LayerSpec.Linear(8, 16),
+                        new LayerSpec.Activation(LayerSpec.Activation.Kind.TANH),
+                        new LayerSpec.Linear(16, 1),
+                        new LayerSpec.LayerNorm(1)));
         CheckpointException absent = assertThrows(CheckpointException.class, () -> c.params(more.layout()));
-        assertEquals("checkpoint " + p + ": no tensor module_4.norm.weight (is it a checkpoint of this model?)",
+        assertEquals(
+                "checkpoint " + p + ": no tensor module_4.norm.weight (is it a checkpoint of this model?)",
                 absent.getMessage());
 
         Path q = dir.resolve("more.safetensors");
         Checkpoint.writeParams(q, more.layout(), new double[more.layout().size()], false, null);
-        CheckpointException extra = assertThrows(CheckpointException.class, () -> Checkpoint.read(q).params(written));
-        assertTrue(extra.getMessage().startsWith("checkpoint " + q + ": tensor module_4.norm.weight [1] is not a parameter"),
+        CheckpointException extra =
+                assertThrows(CheckpointException.class, () -> Checkpoint.read(q).params(written));
+        assertTrue(
+                extra.getMessage()
+                        .startsWith("checkpoint " + q + ": tensor module_4.norm.weight [1] is not a parameter"),
                 extra.getMessage());
     }
 
@@ -215,14 +229,19 @@ class CheckpointTest {
         ParamLayout layout = small(4).layout();
         Path p = dir.resolve("x.safetensors");
         double[] theta = new double[layout.size()];
-        assertThrows(IllegalArgumentException.class,
+        assertThrows(
+                IllegalArgumentException.class,
                 () -> Checkpoint.writeParams(p, layout, new double[layout.size() - 1], false, null));
-        assertThrows(IllegalArgumentException.class,
+        assertThrows(
+                IllegalArgumentException.class,
                 () -> Checkpoint.write(p, layout, theta, theta, null, null, null, false));
-        assertThrows(IllegalArgumentException.class,
+        assertThrows(
+                IllegalArgumentException.class,
                 () -> Checkpoint.write(p, layout, theta, null, null, Map.of("nope", new double[1]), null, false));
-        assertThrows(IllegalArgumentException.class,
-                () -> Checkpoint.write(p, layout, theta, null, null, Map.of("module_1.linear.weight", new double[3]), null, false));
+        assertThrows(
+                IllegalArgumentException.class,
+                () -> Checkpoint.write(
+                        p, layout, theta, null, null, Map.of("module_1.linear.weight", new double[3]), null, false));
         assertFalse(Files.exists(p));
     }
 

@@ -1,10 +1,9 @@
 package org.reptilegen.checkpoint;
 
+import static org.junit.jupiter.api.Assertions.*;
+
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
-
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -16,8 +15,8 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.stream.Stream;
-
-import static org.junit.jupiter.api.Assertions.*;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 class SafetensorsTest {
 
@@ -39,7 +38,8 @@ class SafetensorsTest {
         Map<String, Safetensors.Tensor> in = sample(Safetensors.F64);
         Safetensors.write(p, in, Map.of("step", "12", "note", "ünïcode ✓"));
         Safetensors.Contents c = Safetensors.read(p);
-        assertEquals(List.of("w", "b", "empty", "scalar"), List.copyOf(c.tensors().keySet()));
+        assertEquals(
+                List.of("w", "b", "empty", "scalar"), List.copyOf(c.tensors().keySet()));
         for (String name : in.keySet()) {
             Safetensors.Tensor a = in.get(name), b = c.tensors().get(name);
             assertEquals("F64", b.dtype());
@@ -75,7 +75,8 @@ class SafetensorsTest {
         m.put("x64", new Safetensors.Tensor("F64", new long[] {n}, v));
         Safetensors.write(p, m, null);
         Safetensors.Contents c = Safetensors.read(p);
-        double[] r32 = c.tensors().get("x32").data(), r64 = c.tensors().get("x64").data();
+        double[] r32 = c.tensors().get("x32").data(),
+                r64 = c.tensors().get("x64").data();
         for (int i = 0; i < n; i++) {
             assertEquals((float) v[i], r32[i], 0.0);
             assertEquals(v[i], r64[i], 0.0);
@@ -123,7 +124,8 @@ class SafetensorsTest {
         Safetensors.Contents c = Safetensors.read(p);
         assertEquals(Map.of("format", "pt"), c.metadata());
         assertEquals(List.of("z.weight", "a.bias"), List.copyOf(c.tensors().keySet()));
-        assertArrayEquals(new double[] {-1.25, 1e-300}, c.tensors().get("z.weight").data(), 0.0);
+        assertArrayEquals(
+                new double[] {-1.25, 1e-300}, c.tensors().get("z.weight").data(), 0.0);
         assertArrayEquals(new double[] {3, 0.5, -7}, c.tensors().get("a.bias").data(), 0.0);
         assertArrayEquals(new long[] {3}, c.tensors().get("a.bias").shape());
 
@@ -152,22 +154,38 @@ class SafetensorsTest {
         assertFails(rawFile("toolong", 1000, ok, new byte[8]), "larger than the file");
         assertFails(rawFile("negative", -1, ok, new byte[8]), "larger than the file");
         assertFails(file("garbage", "{\"x\": [1, 2,,", new byte[0]), "not valid JSON");
-        assertFails(rawFile("notutf8", 4, new byte[] {'"', (byte) 0xff, (byte) 0xfe, '"'}, new byte[0]), "not valid JSON");
+        assertFails(
+                rawFile("notutf8", 4, new byte[] {'"', (byte) 0xff, (byte) 0xfe, '"'}, new byte[0]), "not valid JSON");
         assertFails(file("array", "[1, 2]", new byte[0]), "not a JSON object");
-        assertFails(file("dup", "{\"x\":{\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[0,4]},"
-                + "\"x\":{\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[0,4]}}", new byte[4]), "not valid JSON");
+        assertFails(
+                file(
+                        "dup",
+                        "{\"x\":{\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[0,4]},"
+                                + "\"x\":{\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[0,4]}}",
+                        new byte[4]),
+                "not valid JSON");
         assertFails(file("truncated", ok, new byte[5]), "truncated");
         assertFails(file("trailing", ok, new byte[12]), "4 bytes of unexpected data");
-        assertFails(file("mismatch", "{\"x\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}", new byte[8]),
+        assertFails(
+                file("mismatch", "{\"x\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}", new byte[8]),
                 "needs 12");
-        assertFails(file("overlap", "{\"x\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
-                + "\"y\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}", new byte[12]), "overlaps");
-        assertFails(file("gap", "{\"x\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", new byte[8]), "gap");
-        assertFails(file("offsets", "{\"x\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[8,4]}}", new byte[8]),
+        assertFails(
+                file(
+                        "overlap",
+                        "{\"x\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+                                + "\"y\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}",
+                        new byte[12]),
+                "overlaps");
+        assertFails(
+                file("gap", "{\"x\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", new byte[8]), "gap");
+        assertFails(
+                file("offsets", "{\"x\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[8,4]}}", new byte[8]),
                 "invalid data_offsets");
-        assertFails(file("dtype", "{\"x\":{\"dtype\":\"F7\",\"shape\":[1],\"data_offsets\":[0,4]}}", new byte[4]),
+        assertFails(
+                file("dtype", "{\"x\":{\"dtype\":\"F7\",\"shape\":[1],\"data_offsets\":[0,4]}}", new byte[4]),
                 "unknown dtype F7");
-        assertFails(file("shape", "{\"x\":{\"dtype\":\"F32\",\"shape\":[-1],\"data_offsets\":[0,4]}}", new byte[4]),
+        assertFails(
+                file("shape", "{\"x\":{\"dtype\":\"F32\",\"shape\":[-1],\"data_offsets\":[0,4]}}", new byte[4]),
                 "invalid shape");
         assertFails(file("meta", "{\"__metadata__\":{\"k\":1}}", new byte[0]), "not a string");
         assertFails(dir.resolve("does-not-exist"), "no such file");
@@ -193,15 +211,17 @@ class SafetensorsTest {
         assertTrue(e.getMessage().contains(blocked.toString()), e.getMessage());
         assertEquals(List.of("blocked", p.getFileName().toString()), listing(dir));
 
-        CheckpointException noDir = assertThrows(CheckpointException.class,
-                () -> Safetensors.write(dir.resolve("missing/ckpt.safetensors"), m, null));
+        CheckpointException noDir = assertThrows(
+                CheckpointException.class, () -> Safetensors.write(dir.resolve("missing/ckpt.safetensors"), m, null));
         assertTrue(noDir.getMessage().contains("does not exist"), noDir.getMessage());
     }
 
     @Test
     void tensorChecksItsShape() {
-        assertThrows(IllegalArgumentException.class, () -> new Safetensors.Tensor("F32", new long[] {2, 2}, new double[3]));
-        assertThrows(IllegalArgumentException.class, () -> new Safetensors.Tensor("F16", new long[] {1}, new double[1]));
+        assertThrows(
+                IllegalArgumentException.class, () -> new Safetensors.Tensor("F32", new long[] {2, 2}, new double[3]));
+        assertThrows(
+                IllegalArgumentException.class, () -> new Safetensors.Tensor("F16", new long[] {1}, new double[1]));
         Safetensors.Tensor slice = Safetensors.Tensor.of("F32", new int[] {2}, new double[] {1, 2, 3, 4}, 1);
         assertArrayEquals(new double[] {2, 3}, slice.values());
     }
@@ -228,7 +248,10 @@ class SafetensorsTest {
 
     private Path rawFile(String name, long headerLength, byte[] header, byte[] data) throws IOException {
         ByteArrayOutputStream out = new ByteArrayOutputStream();
-        out.write(ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(headerLength).array());
+        out.write(ByteBuffer.allocate(8)
+                .order(ByteOrder.LITTLE_ENDIAN)
+                .putLong(headerLength)
+                .array());
         out.write(header);
         out.write(data);
         return Files.write(dir.resolve(name), out.toByteArray());

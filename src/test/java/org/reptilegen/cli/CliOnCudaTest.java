@@ -43,6 +43,7 @@ class CliOnCudaTest {
 
     @TempDir
     static Path dir;
+
     static Path corpus, textConfig, mnistDir, mnistConfig;
 
     @BeforeEach
@@ -76,7 +77,6 @@ class CliOnCudaTest {
         return out;
     }
 
-
     private static void assertRelClose(double want, double got, double bound, String what) {
         assertEquals(want, got, bound * Math.abs(want), what);
     }
@@ -87,20 +87,35 @@ class CliOnCudaTest {
         String[] backends = {"cpu", "cuda"};
         for (int i = 0; i < 2; i++) {
             runs[i] = dir.resolve("text-" + backends[i]);
-            Run r = ok("train", "--config", textConfig.toString(), "--data", corpus.toString(), "--out", runs[i].toString(),
-                    "--samples", "2", "--backend", backends[i], "--threads", "1");
+            Run r = ok(
+                    "train",
+                    "--config",
+                    textConfig.toString(),
+                    "--data",
+                    corpus.toString(),
+                    "--out",
+                    runs[i].toString(),
+                    "--samples",
+                    "2",
+                    "--backend",
+                    backends[i],
+                    "--threads",
+                    "1");
             assertTrue(r.err().contains("done: meta-step 6"), r.err());
         }
         List<Double> cpu = losses(runs[0]), cuda = losses(runs[1]);
         assertEquals(6, cpu.size());
         assertEquals(cpu.size(), cuda.size());
-        for (int t = 0; t < cpu.size(); t++) assertRelClose(cpu.get(t), cuda.get(t), BOUND, "loss of meta-step " + (t + 1));
+        for (int t = 0; t < cpu.size(); t++)
+            assertRelClose(cpu.get(t), cuda.get(t), BOUND, "loss of meta-step " + (t + 1));
         TrainingCheckpoint a = TrainingCheckpoint.read(runs[0].resolve("checkpoint.safetensors"), true);
         TrainingCheckpoint b = TrainingCheckpoint.read(runs[1].resolve("checkpoint.safetensors"), true);
         assertEquals(6, b.step());
         Config cfg = Config.load(textConfig);
-        double[] init = org.reptilegen.model.ParamInit.draw(cfg.model().layout(), Rng.of(cfg.seed(), Rng.STREAM_INIT), true);
-        double e = Norms.relativeError(minus(b.state().theta(), init), minus(a.state().theta(), init));
+        double[] init =
+                org.reptilegen.model.ParamInit.draw(cfg.model().layout(), Rng.of(cfg.seed(), Rng.STREAM_INIT), true);
+        double e = Norms.relativeError(
+                minus(b.state().theta(), init), minus(a.state().theta(), init));
         assertTrue(e < TRAINED_BOUND, "the change of theta over six meta-steps: relative error " + e);
 
         // One checkpoint, both backends: the same samples (same random numbers), the same evaluation.
@@ -112,15 +127,40 @@ class CliOnCudaTest {
         if (System.getProperty("reptilegen.cuda.driver", "").endsWith("cuda-sim/libcuda.so.1")) {
             assertEquals(sCpu.out(), sCuda.out(), "the samples of the cpu backend");
         } else {
-            List<String> want = sCpu.out().lines().toList(), got = sCuda.out().lines().toList();
+            List<String> want = sCpu.out().lines().toList(),
+                    got = sCuda.out().lines().toList();
             int same = 0;
-            for (int i = 0; i < Math.min(want.size(), got.size()); i++) if (want.get(i).equals(got.get(i))) same++;
+            for (int i = 0; i < Math.min(want.size(), got.size()); i++)
+                if (want.get(i).equals(got.get(i))) same++;
             assertTrue(same >= want.size() - 2, same + " of " + want.size() + " lines equal the cpu backend's");
         }
         ObjectMapper json = new ObjectMapper();
-        JsonNode eCpu = json.readTree(ok("eval", "--checkpoint", ck, "--data", corpus.toString(), "--tasks", "4", "--json", "--backend", "cpu").out());
-        JsonNode eCuda = json.readTree(ok("eval", "--checkpoint", ck, "--data", corpus.toString(), "--tasks", "4", "--json", "--backend", "cuda").out());
-        assertRelClose(eCpu.get("bits_per_dim").asDouble(), eCuda.get("bits_per_dim").asDouble(), BOUND, "bits per dim");
+        JsonNode eCpu = json.readTree(ok(
+                        "eval",
+                        "--checkpoint",
+                        ck,
+                        "--data",
+                        corpus.toString(),
+                        "--tasks",
+                        "4",
+                        "--json",
+                        "--backend",
+                        "cpu")
+                .out());
+        JsonNode eCuda = json.readTree(ok(
+                        "eval",
+                        "--checkpoint",
+                        ck,
+                        "--data",
+                        corpus.toString(),
+                        "--tasks",
+                        "4",
+                        "--json",
+                        "--backend",
+                        "cuda")
+                .out());
+        assertRelClose(
+                eCpu.get("bits_per_dim").asDouble(), eCuda.get("bits_per_dim").asDouble(), BOUND, "bits per dim");
     }
 
     private static double[] minus(double[] a, double[] b) {
@@ -132,11 +172,31 @@ class CliOnCudaTest {
     @Test
     void imagesTrainAndSampleToPngOnCuda() throws IOException {
         Path m = dir.resolve("mnist-cuda");
-        ok("train", "--config", mnistConfig.toString(), "--data", mnistDir.toString(), "--out", m.toString(), "--samples", "2",
-                "--no-download", "--backend", "cuda");
+        ok(
+                "train",
+                "--config",
+                mnistConfig.toString(),
+                "--data",
+                mnistDir.toString(),
+                "--out",
+                m.toString(),
+                "--samples",
+                "2",
+                "--no-download",
+                "--backend",
+                "cuda");
         assertTrue(javax.imageio.ImageIO.read(m.resolve("samples.png").toFile()) != null);
-        Run ev = ok("eval", "--checkpoint", m.resolve("checkpoint.safetensors").toString(), "--data", mnistDir.toString(),
-                "--tasks", "2", "--no-download", "--backend", "cuda");
+        Run ev = ok(
+                "eval",
+                "--checkpoint",
+                m.resolve("checkpoint.safetensors").toString(),
+                "--data",
+                mnistDir.toString(),
+                "--tasks",
+                "2",
+                "--no-download",
+                "--backend",
+                "cuda");
         assertTrue(ev.out().contains("bits per dim"), ev.out());
     }
 
@@ -148,14 +208,28 @@ class CliOnCudaTest {
         Path init = dir.resolve("init.safetensors");
         Checkpoint.writeParams(init, cfg.model().layout(), theta, true, null);
         Path tasks = dir.resolve("tasks.jsonl");
-        Files.writeString(tasks, "{\"x\": [[0], [1], [2], [3]], \"y\": [104, 105, 33, 0]}\n{\"x\": [[0], [1]], \"y\": [111, 0]}\n");
-        for (String algo : new String[]{"reptile", "fomaml", "maml"}) {
+        Files.writeString(
+                tasks,
+                "{\"x\": [[0], [1], [2], [3]], \"y\": [104, 105, 33, 0]}\n{\"x\": [[0], [1]], \"y\": [111, 0]}\n");
+        for (String algo : new String[] {"reptile", "fomaml", "maml"}) {
             double[][] g = new double[2][];
             String[] backends = {"cpu", "cuda"};
             for (int i = 0; i < 2; i++) {
                 Path out = dir.resolve("g-" + algo + "-" + backends[i] + ".safetensors");
-                ok("grad", "--config", textConfig.toString(), "--init", init.toString(), "--tasks", tasks.toString(), "--algo", algo,
-                        "--out", out.toString(), "--backend", backends[i]);
+                ok(
+                        "grad",
+                        "--config",
+                        textConfig.toString(),
+                        "--init",
+                        init.toString(),
+                        "--tasks",
+                        tasks.toString(),
+                        "--algo",
+                        algo,
+                        "--out",
+                        out.toString(),
+                        "--backend",
+                        backends[i]);
                 g[i] = Checkpoint.read(out, false).params(cfg.model().layout());
             }
             double e = Norms.relativeError(g[1], g[0]);
@@ -166,16 +240,34 @@ class CliOnCudaTest {
     @Test
     void doctorFindsTheGpuAndPassesItsSmokeTest() {
         Run r = ok("doctor", "--run", "--require-gpu");
-        assertTrue(r.out().contains("OK    GPU 0: ") && r.out().contains("OK    the cuda backend starts on GPU 0"), r.out());
-        assertTrue(r.out().contains("OK    smoke test: a small LSTM's meta-gradients on cuda equal the cpu backend's"), r.out());
+        assertTrue(
+                r.out().contains("OK    GPU 0: ") && r.out().contains("OK    the cuda backend starts on GPU 0"),
+                r.out());
+        assertTrue(
+                r.out().contains("OK    smoke test: a small LSTM's meta-gradients on cuda equal the cpu backend's"),
+                r.out());
         assertTrue(r.out().contains("OK    smoke test: replayed CUDA graphs"), r.out());
         assertTrue(!r.out().contains("FAIL"), r.out());
     }
 
     @Test
     void benchTimesTheCudaEngineAndNamesItsDevice() throws IOException {
-        Run r = ok("bench", "--config", textConfig.toString(), "--batch", "2", "--inner-steps", "20", "--algorithm", "reptile,maml",
-                "--graphs", "on,off", "--repeats", "1", "--backend", "cuda");
+        Run r = ok(
+                "bench",
+                "--config",
+                textConfig.toString(),
+                "--batch",
+                "2",
+                "--inner-steps",
+                "20",
+                "--algorithm",
+                "reptile,maml",
+                "--graphs",
+                "on,off",
+                "--repeats",
+                "1",
+                "--backend",
+                "cuda");
         List<String> lines = r.out().strip().lines().toList();
         assertEquals(4, lines.size(), r.out());
         ObjectMapper json = new ObjectMapper();
@@ -185,10 +277,14 @@ class CliOnCudaTest {
             assertTrue(n.get("ms_per_inner_step").asDouble() > 0, l);
             assertTrue(n.get("engine").asText().startsWith("cuda"), l);
             // On the simulated driver the times are the host's, and the device's name says so.
-            if (driver.endsWith("cuda-sim/libcuda.so.1")) assertTrue(n.get("device").asText().contains("simulated"), l);
+            if (driver.endsWith("cuda-sim/libcuda.so.1"))
+                assertTrue(n.get("device").asText().contains("simulated"), l);
         }
-        assertArrayEquals(new boolean[]{true, false, true, false},
-                new boolean[]{json.readTree(lines.get(0)).get("cuda_graphs").asBoolean(), json.readTree(lines.get(1)).get("cuda_graphs").asBoolean(),
-                        json.readTree(lines.get(2)).get("cuda_graphs").asBoolean(), json.readTree(lines.get(3)).get("cuda_graphs").asBoolean()});
+        assertArrayEquals(new boolean[] {true, false, true, false}, new boolean[] {
+            json.readTree(lines.get(0)).get("cuda_graphs").asBoolean(),
+            json.readTree(lines.get(1)).get("cuda_graphs").asBoolean(),
+            json.readTree(lines.get(2)).get("cuda_graphs").asBoolean(),
+            json.readTree(lines.get(3)).get("cuda_graphs").asBoolean()
+        });
     }
 }

@@ -16,12 +16,14 @@ class InfoPlanTest {
         assertTrue(r.out().contains("module_3 lstm_block backward"), r.out());
         assertTrue(r.out().contains("module_1 linear backward, embedding updated, step advance"), r.out());
         assertTrue(r.out().contains("writes task parameters"), r.out());
-        assertEquals(8, r.out().lines().filter(l -> l.trim().startsWith("reads ")).count(), r.out());
+        assertEquals(
+                8, r.out().lines().filter(l -> l.trim().startsWith("reads ")).count(), r.out());
     }
 
     @Test
     void mamlAlsoListsItsHessianVectorStep() {
-        CliTest.Run r = CliTest.run("info", "--config", "mnist-lstm-maml", "--plan", "--batch", "2", "--inner-steps", "16");
+        CliTest.Run r =
+                CliTest.run("info", "--config", "mnist-lstm-maml", "--plan", "--batch", "2", "--inner-steps", "16");
         assertEquals(0, r.status(), r.err());
         assertTrue(r.out().contains("Hessian-vector step of MAML's reverse sweep"), r.out());
         assertTrue(r.out().contains("lstm_block_backward_tangent"), r.out());

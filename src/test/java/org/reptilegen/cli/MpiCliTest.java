@@ -36,6 +36,7 @@ class MpiCliTest {
 
     @TempDir
     static Path dir;
+
     static Path mnist, single;
     static List<String> common;
 
@@ -46,8 +47,26 @@ class MpiCliTest {
         Files.createDirectories(mnist);
         CliTest.writeImages(mnist.resolve("train-images-idx3-ubyte.gz"), 24, 2);
         CliTest.writeImages(mnist.resolve("t10k-images-idx3-ubyte.gz"), 6, 3);
-        common = List.of("--config", "tiny-mnist", "--set", "precision=float64", "--set", "meta_batch=7", "--set", "eval_tasks=3",
-                "--set", "checkpoint_every=10", "--data", mnist.toString(), "--backend", "cpu", "--threads", "1", "--no-download", "--samples", "4");
+        common = List.of(
+                "--config",
+                "tiny-mnist",
+                "--set",
+                "precision=float64",
+                "--set",
+                "meta_batch=7",
+                "--set",
+                "eval_tasks=3",
+                "--set",
+                "checkpoint_every=10",
+                "--data",
+                mnist.toString(),
+                "--backend",
+                "cpu",
+                "--threads",
+                "1",
+                "--no-download",
+                "--samples",
+                "4");
         single = dir.resolve("single");
         CliTest.Run r = CliTest.run(train(single, "--set", "steps=20"));
         assertEquals(0, r.status(), r.err());
@@ -64,11 +83,14 @@ class MpiCliTest {
     /** mpirun and the MPI library are part of what the tests test: missing, they fail saying what to install. */
     static void requireMpi() {
         try {
-            Process p = new ProcessBuilder("mpirun", "--version").redirectErrorStream(true).start();
+            Process p = new ProcessBuilder("mpirun", "--version")
+                    .redirectErrorStream(true)
+                    .start();
             p.getInputStream().readAllBytes();
             if (p.waitFor() != 0) fail("mpirun --version failed");
         } catch (IOException | InterruptedException e) {
-            fail("mpirun was not found: install an MPI (apt-get install openmpi-bin libopenmpi-dev; .ci/run does where it is missing)");
+            fail(
+                    "mpirun was not found: install an MPI (apt-get install openmpi-bin libopenmpi-dev; .ci/run does where it is missing)");
         }
         if (MpiCliTest.class.getResource("/native/linux-" + arch() + "/libreptilegen-mpi.so") == null)
             fail("the build made no MPI library (no mpicc): install libopenmpi-dev and rebuild");
@@ -84,15 +106,25 @@ class MpiCliTest {
     static List<String> command(int ranks, String... args) {
         String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
         String cp = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
-        List<String> c = new ArrayList<>(List.of("mpirun", "--oversubscribe", "-np", Integer.toString(ranks),
-                java, "-Xmx1g", "-XX:+UseSerialGC", "-cp", cp, Main.class.getName()));
+        List<String> c = new ArrayList<>(List.of(
+                "mpirun",
+                "--oversubscribe",
+                "-np",
+                Integer.toString(ranks),
+                java,
+                "-Xmx1g",
+                "-XX:+UseSerialGC",
+                "-cp",
+                cp,
+                Main.class.getName()));
         c.addAll(List.of(args));
         return c;
     }
 
     static ProcessBuilder builder(List<String> command) {
         ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true);
-        // As root, Open MPI runs only when told twice; in containers without ptrace rights its shared memory copies differently.
+        // As root, Open MPI runs only when told twice; in containers without ptrace rights its shared memory copies
+        // differently.
         pb.environment().put("OMPI_ALLOW_RUN_AS_ROOT", "1");
         pb.environment().put("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1");
         pb.environment().put("OMPI_MCA_btl_vader_single_copy_mechanism", "none");
@@ -106,7 +138,8 @@ class MpiCliTest {
         if (!p.waitFor(timeout, TimeUnit.SECONDS)) {
             p.descendants().forEach(ProcessHandle::destroyForcibly);
             p.destroyForcibly();
-            fail("mpirun -np " + ranks + " " + String.join(" ", args) + " still ran after " + timeout + " s:\n" + out.text());
+            fail("mpirun -np " + ranks + " " + String.join(" ", args) + " still ran after " + timeout + " s:\n"
+                    + out.text());
         }
         out.thread.join(10_000);
         return new Job(p.exitValue(), out.text());
@@ -122,7 +155,10 @@ class MpiCliTest {
             o.thread = new Thread(() -> {
                 byte[] b = new byte[8192];
                 try {
-                    for (int n; (n = in.read(b)) > 0; ) synchronized (o) { o.bytes.write(b, 0, n); }
+                    for (int n; (n = in.read(b)) > 0; )
+                        synchronized (o) {
+                            o.bytes.write(b, 0, n);
+                        }
                 } catch (IOException closed) {
                     // The process ended.
                 }
@@ -138,7 +174,9 @@ class MpiCliTest {
     }
 
     static double[] theta(Path run) {
-        return TrainingCheckpoint.read(run.resolve("checkpoint.safetensors"), false).state().theta();
+        return TrainingCheckpoint.read(run.resolve("checkpoint.safetensors"), false)
+                .state()
+                .theta();
     }
 
     /** ||a - b|| / ||b||. */
@@ -153,7 +191,8 @@ class MpiCliTest {
 
     static void assertWithinBound(Path run, String what) {
         double rel = relative(theta(run), theta(single));
-        System.out.printf("mpi: %s: theta after 20 meta-steps within %.2e of one process (relative 2-norm)%n", what, rel);
+        System.out.printf(
+                "mpi: %s: theta after 20 meta-steps within %.2e of one process (relative 2-norm)%n", what, rel);
         assertTrue(rel <= BOUND, what + ": relative distance " + rel + " above " + BOUND);
     }
 
@@ -173,7 +212,9 @@ class MpiCliTest {
         assertEquals(0, j3b.status(), j3b.output());
         assertArrayEquals(theta(three), theta(again), 0, "two runs on 3 ranks must be the same bits");
         // The tasks' losses are gathered, not summed: every metrics line, evaluation included, is the one process's.
-        assertEquals(Files.readAllLines(single.resolve("metrics.jsonl")).size(), Files.readAllLines(three.resolve("metrics.jsonl")).size());
+        assertEquals(
+                Files.readAllLines(single.resolve("metrics.jsonl")).size(),
+                Files.readAllLines(three.resolve("metrics.jsonl")).size());
         assertEquals(lossesOf(single), lossesOf(three));
         assertTrue(Files.exists(three.resolve("samples.png")));
     }
@@ -198,7 +239,21 @@ class MpiCliTest {
         Path run = dir.resolve("resumed");
         Job first = mpirun(2, 180, train(run, "--set", "steps=10"));
         assertEquals(0, first.status(), first.output());
-        Job rest = mpirun(3, 180, "train", "--out", run.toString(), "--resume", "--set", "steps=20", "--backend", "cpu", "--threads", "1", "--samples", "0");
+        Job rest = mpirun(
+                3,
+                180,
+                "train",
+                "--out",
+                run.toString(),
+                "--resume",
+                "--set",
+                "steps=20",
+                "--backend",
+                "cpu",
+                "--threads",
+                "1",
+                "--samples",
+                "0");
         assertEquals(0, rest.status(), rest.output());
         assertTrue(rest.output().contains("resuming"), rest.output());
         assertWithinBound(run, "10 meta-steps on 2 ranks, then 10 on 3");
@@ -207,25 +262,58 @@ class MpiCliTest {
     @Test
     void evalAndSampleSplitTheirTasks() throws Exception {
         Path ck = single.resolve("checkpoint.safetensors");
-        CliTest.Run one = CliTest.run("eval", "--checkpoint", ck.toString(), "--tasks", "5", "--json", "--backend", "cpu");
+        CliTest.Run one =
+                CliTest.run("eval", "--checkpoint", ck.toString(), "--tasks", "5", "--json", "--backend", "cpu");
         assertEquals(0, one.status(), one.err());
-        Job e3 = mpirun(3, 180, "eval", "--checkpoint", ck.toString(), "--tasks", "5", "--json", "--backend", "cpu", "--threads", "1");
+        Job e3 = mpirun(
+                3,
+                180,
+                "eval",
+                "--checkpoint",
+                ck.toString(),
+                "--tasks",
+                "5",
+                "--json",
+                "--backend",
+                "cpu",
+                "--threads",
+                "1");
         assertEquals(0, e3.status(), e3.output());
         String line = one.out().strip();
-        assertEquals(1, count(e3.output(), line), "eval on 3 ranks prints once what one process prints: " + line + "\n" + e3.output());
+        assertEquals(
+                1,
+                count(e3.output(), line),
+                "eval on 3 ranks prints once what one process prints: " + line + "\n" + e3.output());
 
         Path png1 = dir.resolve("one.png"), png2 = dir.resolve("two.png");
-        CliTest.Run s1 = CliTest.run("sample", "--checkpoint", ck.toString(), "--count", "5", "--out", png1.toString(), "--backend", "cpu");
+        CliTest.Run s1 = CliTest.run(
+                "sample", "--checkpoint", ck.toString(), "--count", "5", "--out", png1.toString(), "--backend", "cpu");
         assertEquals(0, s1.status(), s1.err());
-        Job s2 = mpirun(2, 180, "sample", "--checkpoint", ck.toString(), "--count", "5", "--out", png2.toString(), "--backend", "cpu", "--threads", "1");
+        Job s2 = mpirun(
+                2,
+                180,
+                "sample",
+                "--checkpoint",
+                ck.toString(),
+                "--count",
+                "5",
+                "--out",
+                png2.toString(),
+                "--backend",
+                "cpu",
+                "--threads",
+                "1");
         assertEquals(0, s2.status(), s2.output());
-        assertArrayEquals(Files.readAllBytes(png1), Files.readAllBytes(png2), "samples drawn in shares are the one process's");
+        assertArrayEquals(
+                Files.readAllBytes(png1), Files.readAllBytes(png2), "samples drawn in shares are the one process's");
     }
 
     @Test
     void aKilledRankEndsTheJobAndTheRunResumesFromItsLastCheckpoint() throws Exception {
         Path run = dir.resolve("killed");
-        Process p = builder(command(2, train(run, "--set", "steps=100000", "--set", "checkpoint_every=3", "--set", "eval_tasks=0"))).start();
+        Process p = builder(command(
+                        2, train(run, "--set", "steps=100000", "--set", "checkpoint_every=3", "--set", "eval_tasks=0")))
+                .start();
         Output out = Output.of(p.getInputStream());
         Path ck = run.resolve("checkpoint.safetensors");
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
@@ -251,11 +339,26 @@ class MpiCliTest {
         out.thread.join(10_000);
         String text = out.text();
         assertNotEquals(0, p.exitValue(), text);
-        assertTrue(text.contains("rank 1") && text.contains("signal 9"), "mpirun names the rank and the signal:\n" + text);
+        assertTrue(
+                text.contains("rank 1") && text.contains("signal 9"), "mpirun names the rank and the signal:\n" + text);
         // The last checkpoint is whole, and the job goes on from it on another number of ranks.
         long step = TrainingCheckpoint.read(ck, true).step();
         assertTrue(step >= 3 && step % 3 == 0, "checkpoint at meta-step " + step);
-        Job rest = mpirun(3, 180, "train", "--out", run.toString(), "--resume", "--set", "steps=" + (step + 2), "--backend", "cpu", "--threads", "1", "--samples", "0");
+        Job rest = mpirun(
+                3,
+                180,
+                "train",
+                "--out",
+                run.toString(),
+                "--resume",
+                "--set",
+                "steps=" + (step + 2),
+                "--backend",
+                "cpu",
+                "--threads",
+                "1",
+                "--samples",
+                "0");
         assertEquals(0, rest.status(), rest.output());
         assertEquals(step + 2, TrainingCheckpoint.read(ck, true).step());
     }

@@ -18,15 +18,16 @@ import org.reptilegen.core.Algorithm;
 import org.reptilegen.core.InnerLr;
 import org.reptilegen.core.PixelOrder;
 import org.reptilegen.core.Precision;
-import org.reptilegen.model.LayerSpec.Activation.Kind;
 import org.reptilegen.model.LayerSpec;
+import org.reptilegen.model.LayerSpec.Activation.Kind;
 import org.reptilegen.model.TaskKind;
 
 class ConfigParseTest {
 
     static final String SRC = "configs/x.yaml";
     static final String TEXT = "task: text\nmodel: [{embed: {tables: [[128, 32]]}}, {linear: {in: 32, out: 256}}]\n";
-    static final String MNIST = "task: mnist\nmodel: [{embed: {tables: [[28, 8], [28, 8]]}}, {linear: {in: 16, out: 1}}]\n";
+    static final String MNIST =
+            "task: mnist\nmodel: [{embed: {tables: [[28, 8], [28, 8]]}}, {linear: {in: 16, out: 1}}]\n";
 
     static Config parse(String yaml) {
         return Config.parse(yaml, SRC);
@@ -61,8 +62,10 @@ class ConfigParseTest {
         assertEquals(new LayerSpec.Linear(256, 256), layers.get(1));
         assertEquals(new LayerSpec.LayerNorm(256), layers.get(2));
         assertEquals(new LayerSpec.LstmBlock(256), layers.get(3));
-        assertEquals(new LayerSpec.GatedResidual(256,
-                List.of(new LayerSpec.Linear(256, 256), new LayerSpec.Activation(Kind.TANH))), layers.get(4));
+        assertEquals(
+                new LayerSpec.GatedResidual(
+                        256, List.of(new LayerSpec.Linear(256, 256), new LayerSpec.Activation(Kind.TANH))),
+                layers.get(4));
         assertEquals(new LayerSpec.Activation(Kind.RELU), layers.get(5));
         assertEquals(new LayerSpec.Linear(256, 1), layers.get(6));
     }
@@ -80,10 +83,17 @@ class ConfigParseTest {
                   - tanh
                   - linear: {in: 8, out: 1}
                 """);
-        assertEquals(List.of(new LayerSpec.D2c(28), new LayerSpec.Siren(2, 8),
-                new LayerSpec.Residual(List.of(new LayerSpec.Linear(8, 8), new LayerSpec.Activation(Kind.SIGMOID))),
-                new LayerSpec.Linear(8, 16), new LayerSpec.Gated(), new LayerSpec.Activation(Kind.TANH),
-                new LayerSpec.Linear(8, 1)), c.model().layers());
+        assertEquals(
+                List.of(
+                        new LayerSpec.D2c(28),
+                        new LayerSpec.Siren(2, 8),
+                        new LayerSpec.Residual(
+                                List.of(new LayerSpec.Linear(8, 8), new LayerSpec.Activation(Kind.SIGMOID))),
+                        new LayerSpec.Linear(8, 16),
+                        new LayerSpec.Gated(),
+                        new LayerSpec.Activation(Kind.TANH),
+                        new LayerSpec.Linear(8, 1)),
+                c.model().layers());
     }
 
     @Test
@@ -170,11 +180,22 @@ class ConfigParseTest {
 
     @Test
     void learnedInnerRates() {
-        assertEquals(new InnerLr(InnerLr.Mode.PER_TENSOR, 0.001), parse(TEXT + "algorithm: maml\ninner_lr: {learned: per_tensor, init: 0.001}").innerLr());
-        assertEquals(new InnerLr(InnerLr.Mode.PER_ELEMENT, 0.05), parse(TEXT + "algorithm: maml\ninner_lr: {learned: per_element, init: 0.05}").innerLr());
-        assertEquals(new InnerLr(InnerLr.Mode.PER_TENSOR, 1e-3), parse(TEXT + "algorithm: fomaml\ninner_lr: {learned: per_tensor}").innerLr());
+        assertEquals(
+                new InnerLr(InnerLr.Mode.PER_TENSOR, 0.001),
+                parse(TEXT + "algorithm: maml\ninner_lr: {learned: per_tensor, init: 0.001}")
+                        .innerLr());
+        assertEquals(
+                new InnerLr(InnerLr.Mode.PER_ELEMENT, 0.05),
+                parse(TEXT + "algorithm: maml\ninner_lr: {learned: per_element, init: 0.05}")
+                        .innerLr());
+        assertEquals(
+                new InnerLr(InnerLr.Mode.PER_TENSOR, 1e-3),
+                parse(TEXT + "algorithm: fomaml\ninner_lr: {learned: per_tensor}")
+                        .innerLr());
         assertEquals(InnerLr.fixed(0.3), parse(TEXT + "inner_lr: {init: 0.3}").innerLr());
-        assertTrue(parse(TEXT + "algorithm: fomaml\ninner_lr: {learned: per_tensor}").innerLr().learned());
+        assertTrue(parse(TEXT + "algorithm: fomaml\ninner_lr: {learned: per_tensor}")
+                .innerLr()
+                .learned());
         for (String lr : List.of("{learned: per_tensor, init: 0.002}", "{learned: per_element}", "0.25")) {
             Config c = parse(TEXT + "algorithm: maml\ninner_lr: " + lr);
             assertEquals(c, Config.fromJson(c.toJson(), "checkpoint"));
@@ -198,16 +219,20 @@ class ConfigParseTest {
         assertEquals(f + ": inner_lr: expected a number, got \"fast\"", e.getMessage());
         assertEquals("inner_lr", e.path());
         Path missing = dir.resolve("missing.yaml");
-        assertEquals(missing + ": no such file", assertThrows(ConfigException.class, () -> Config.load(missing)).getMessage());
+        assertEquals(
+                missing + ": no such file",
+                assertThrows(ConfigException.class, () -> Config.load(missing)).getMessage());
     }
 
     // ---- errors: one line, naming the file and the field ----
 
     @Test
     void unknownLayer() {
-        assertEquals(SRC + ": model[2]: unknown layer 'lstm' (known: embed, d2c, linear, relu, tanh, sigmoid, gated, "
+        assertEquals(
+                SRC + ": model[2]: unknown layer 'lstm' (known: embed, d2c, linear, relu, tanh, sigmoid, gated, "
                         + "layernorm, lstm_block, siren, residual, gated_residual)",
-                error("task: text\nmodel: [{embed: {tables: [[128, 32]]}}, relu, lstm, {linear: {in: 32, out: 256}}]\n"));
+                error(
+                        "task: text\nmodel: [{embed: {tables: [[128, 32]]}}, relu, lstm, {linear: {in: 32, out: 256}}]\n"));
         assertTrue(error("task: text\nmodel: [{embed: {tables: [[128, 32]]}}, {lstm: {dim: 32}}]\n")
                 .startsWith(SRC + ": model[1]: unknown layer 'lstm' (known: "));
     }
@@ -227,48 +252,69 @@ class ConfigParseTest {
         assertEquals(SRC + ": unknown key 'inner_rl' (did you mean 'inner_lr'?)", error(TEXT + "inner_rl: 0.1\n"));
         assertEquals(SRC + ": unknown key 'colour'", error(TEXT + "colour: red\n"));
         assertEquals(SRC + ": outer: unknown key 'lrr' (did you mean 'lr'?)", error(TEXT + "outer: {lrr: 0.1}\n"));
-        assertEquals(SRC + ": outer: unknown key 'momentum' (known: lr, beta1, beta2, eps)", error(TEXT + "outer: {momentum: 0.1}\n"));
-        assertEquals(SRC + ": inner_lr: unknown key 'learn' (did you mean 'learned'?)", error(TEXT + "inner_lr: {learn: per_tensor}\n"));
+        assertEquals(
+                SRC + ": outer: unknown key 'momentum' (known: lr, beta1, beta2, eps)",
+                error(TEXT + "outer: {momentum: 0.1}\n"));
+        assertEquals(
+                SRC + ": inner_lr: unknown key 'learn' (did you mean 'learned'?)",
+                error(TEXT + "inner_lr: {learn: per_tensor}\n"));
     }
 
     @Test
     void widthsThatDoNotChain() {
-        assertEquals(SRC + ": model: module_2 (linear): linear expects input width 256 but gets 512",
+        assertEquals(
+                SRC + ": model: module_2 (linear): linear expects input width 256 but gets 512",
                 error("task: mnist\nmodel: [{embed: {tables: [[28, 256], [28, 256]]}}, {linear: {in: 512, out: 512}}, "
                         + "{linear: {in: 256, out: 256}}, {linear: {in: 256, out: 1}}]\n"));
-        assertEquals(SRC + ": model: model ends with width 1 but a text task needs 256 outputs",
+        assertEquals(
+                SRC + ": model: model ends with width 1 but a text task needs 256 outputs",
                 error("task: text\nmodel: [{embed: {tables: [[128, 32]]}}, {linear: {in: 32, out: 1}}]\n"));
-        assertTrue(error("task: text\nmodel: [{linear: {in: 1, out: 256}}]\n").startsWith(SRC + ": model: module_0 (linear): "));
+        assertTrue(error("task: text\nmodel: [{linear: {in: 1, out: 256}}]\n")
+                .startsWith(SRC + ": model: module_0 (linear): "));
     }
 
     @Test
     void layerArguments() {
         String head = "task: text\nmodel: [{embed: {tables: [[128, 32]]}}, ";
-        assertEquals(SRC + ": model[1].linear.out: missing (linear takes {in: ..., out: ...})",
+        assertEquals(
+                SRC + ": model[1].linear.out: missing (linear takes {in: ..., out: ...})",
                 error(head + "{linear: {in: 32}}]\n"));
-        assertEquals(SRC + ": model[1].linear: unknown argument 'outs' (did you mean 'out'?)",
+        assertEquals(
+                SRC + ": model[1].linear: unknown argument 'outs' (did you mean 'out'?)",
                 error(head + "{linear: {in: 32, outs: 256}}]\n"));
-        assertEquals(SRC + ": model[1].linear: unknown argument 'bias' (linear takes {in: ..., out: ...})",
+        assertEquals(
+                SRC + ": model[1].linear: unknown argument 'bias' (linear takes {in: ..., out: ...})",
                 error(head + "{linear: {in: 32, out: 256, bias: true}}]\n"));
-        assertEquals(SRC + ": model[1].linear.out: expected a positive integer, got \"wide\"",
+        assertEquals(
+                SRC + ": model[1].linear.out: expected a positive integer, got \"wide\"",
                 error(head + "{linear: {in: 32, out: wide}}]\n"));
-        assertEquals(SRC + ": model[1].linear.in: expected a positive integer, got 0",
+        assertEquals(
+                SRC + ": model[1].linear.in: expected a positive integer, got 0",
                 error(head + "{linear: {in: 0, out: 256}}]\n"));
-        assertEquals(SRC + ": model[1]: linear needs arguments: linear: {in: ..., out: ...}",
-                error(head + "linear]\n"));
-        assertEquals(SRC + ": model[1].linear: expected the arguments {in: ..., out: ...}, got a list",
+        assertEquals(
+                SRC + ": model[1]: linear needs arguments: linear: {in: ..., out: ...}", error(head + "linear]\n"));
+        assertEquals(
+                SRC + ": model[1].linear: expected the arguments {in: ..., out: ...}, got a list",
                 error(head + "{linear: [32, 256]}]\n"));
-        assertEquals(SRC + ": model[2].relu: relu takes no arguments",
+        assertEquals(
+                SRC + ": model[2].relu: relu takes no arguments",
                 error(head + "{linear: {in: 32, out: 256}}, {relu: {dim: 3}}]\n"));
-        assertEquals(SRC + ": model[1]: a layer is a bare name or a map with one key, the layer's name; got keys linear, in",
+        assertEquals(
+                SRC + ": model[1]: a layer is a bare name or a map with one key, the layer's name; got keys linear, in",
                 error(head + "{linear: null, in: 32}]\n"));
-        assertEquals(SRC + ": model[0].embed.tables[0]: expected a pair [rows, width], got a list of 3",
+        assertEquals(
+                SRC + ": model[0].embed.tables[0]: expected a pair [rows, width], got a list of 3",
                 error("task: text\nmodel: [{embed: {tables: [[128, 32, 1]]}}, {linear: {in: 32, out: 256}}]\n"));
-        assertEquals(SRC + ": model[0].embed.tables[0][1]: expected a positive integer, got -32",
+        assertEquals(
+                SRC + ": model[0].embed.tables[0][1]: expected a positive integer, got -32",
                 error("task: text\nmodel: [{embed: {tables: [[128, -32]]}}, {linear: {in: 32, out: 256}}]\n"));
-        assertEquals(SRC + ": model[1].gated_residual.layers[1].linear.out: missing (linear takes {in: ..., out: ...})",
-                error(head + "{gated_residual: {in: 32, layers: [tanh, {linear: {in: 32}}]}}, {linear: {in: 32, out: 256}}]\n"));
-        assertEquals(SRC + ": model[1].residual.layers: expected at least one layer",
+        assertEquals(
+                SRC + ": model[1].gated_residual.layers[1].linear.out: missing (linear takes {in: ..., out: ...})",
+                error(
+                        head
+                                + "{gated_residual: {in: 32, layers: [tanh, {linear: {in: 32}}]}}, {linear: {in: 32, out: 256}}]\n"));
+        assertEquals(
+                SRC + ": model[1].residual.layers: expected at least one layer",
                 error(head + "{residual: {layers: []}}, {linear: {in: 32, out: 256}}]\n"));
         assertEquals(SRC + ": model: expected at least one layer", error("task: text\nmodel: []\n"));
     }
@@ -277,28 +323,42 @@ class ConfigParseTest {
     void ranges() {
         assertEquals(SRC + ": meta_batch: expected a positive integer, got 0", error(TEXT + "meta_batch: 0\n"));
         assertEquals(SRC + ": inner_lr: expected a positive number, got -0.1", error(TEXT + "inner_lr: -0.1\n"));
-        assertEquals(SRC + ": inner_lr.init: expected a positive number, got 0", error(TEXT + "inner_lr: {learned: per_tensor, init: 0}\n"));
+        assertEquals(
+                SRC + ": inner_lr.init: expected a positive number, got 0",
+                error(TEXT + "inner_lr: {learned: per_tensor, init: 0}\n"));
         assertEquals(SRC + ": outer.lr: expected a positive number, got 0.0", error(TEXT + "outer: {lr: 0.0}\n"));
-        assertEquals(SRC + ": outer.beta1: expected a number in [0, 1), got 1.0", error(TEXT + "outer: {beta1: 1.0}\n"));
-        assertEquals(SRC + ": outer.beta2: expected a number in [0, 1), got -0.5", error(TEXT + "outer: {beta2: -0.5}\n"));
+        assertEquals(
+                SRC + ": outer.beta1: expected a number in [0, 1), got 1.0", error(TEXT + "outer: {beta1: 1.0}\n"));
+        assertEquals(
+                SRC + ": outer.beta2: expected a number in [0, 1), got -0.5", error(TEXT + "outer: {beta2: -0.5}\n"));
         assertEquals(SRC + ": outer.eps: expected a positive number, got 0", error(TEXT + "outer: {eps: 0}\n"));
         assertEquals(SRC + ": max_len: expected an integer >= 2, got 1", error(TEXT + "max_len: 1\n"));
         assertEquals(SRC + ": log_every: expected a positive integer, got 0", error(TEXT + "log_every: 0\n"));
         assertEquals(SRC + ": steps: expected a positive integer, got -1", error(TEXT + "steps: -1\n"));
         assertEquals(SRC + ": maml_segment: expected an integer >= 0, got -2", error(TEXT + "maml_segment: -2\n"));
-        assertEquals(SRC + ": steps: expected a positive integer up to 2147483647, got 3000000000", error(TEXT + "steps: 3000000000\n"));
+        assertEquals(
+                SRC + ": steps: expected a positive integer up to 2147483647, got 3000000000",
+                error(TEXT + "steps: 3000000000\n"));
         assertEquals(SRC + ": data: expected a path, got an empty string", error(TEXT + "data: ''\n"));
     }
 
     @Test
     void choices() {
-        assertEquals(SRC + ": algorithm: unknown value 'reptil' (did you mean 'reptile'?)", error(TEXT + "algorithm: reptil\n"));
-        assertEquals(SRC + ": algorithm: unknown value 'sgd' (known: reptile, fomaml, maml)", error(TEXT + "algorithm: sgd\n"));
-        assertEquals(SRC + ": precision: unknown value 'float16' (did you mean 'float32'?)", error(TEXT + "precision: float16\n"));
+        assertEquals(
+                SRC + ": algorithm: unknown value 'reptil' (did you mean 'reptile'?)",
+                error(TEXT + "algorithm: reptil\n"));
+        assertEquals(
+                SRC + ": algorithm: unknown value 'sgd' (known: reptile, fomaml, maml)",
+                error(TEXT + "algorithm: sgd\n"));
+        assertEquals(
+                SRC + ": precision: unknown value 'float16' (did you mean 'float32'?)",
+                error(TEXT + "precision: float16\n"));
         assertEquals(SRC + ": order: unknown value 'spiral' (known: raster, random)", error(MNIST + "order: spiral\n"));
-        assertEquals(SRC + ": inner_lr: learned inner learning rates need maml or fomaml: Reptile gives them no gradient",
+        assertEquals(
+                SRC + ": inner_lr: learned inner learning rates need maml or fomaml: Reptile gives them no gradient",
                 error(TEXT + "inner_lr: {learned: per_tensor}\n"));
-        assertEquals(SRC + ": inner_lr.learned: unknown value 'per_layer' (known: per_tensor, per_element)",
+        assertEquals(
+                SRC + ": inner_lr.learned: unknown value 'per_layer' (known: per_tensor, per_element)",
                 error(TEXT + "inner_lr: {learned: per_layer}\n"));
         assertEquals(SRC + ": task: unknown task 'txt' (known: text, mnist)", error("task: txt\nmodel: [relu]\n"));
     }
@@ -311,11 +371,13 @@ class ConfigParseTest {
 
     @Test
     void embeddingTooSmallForTheTask() {
-        assertEquals(SRC + ": max_len: 200 positions need 200 rows in model[0].embed.tables[0], which has 128",
+        assertEquals(
+                SRC + ": max_len: 200 positions need 200 rows in model[0].embed.tables[0], which has 128",
                 error(TEXT + "max_len: 200\n"));
         assertTrue(error("task: text\nmodel: [{embed: {tables: [[64, 32]]}}, {linear: {in: 32, out: 256}}]\n")
                 .startsWith(SRC + ": model[0].embed.tables[0]: 64 rows, but max_len 128 needs one per position"));
-        assertEquals(SRC + ": model[0].embed.tables[1]: 20 rows, but mnist coordinates run from 0 to 27",
+        assertEquals(
+                SRC + ": model[0].embed.tables[1]: 20 rows, but mnist coordinates run from 0 to 27",
                 error("task: mnist\nmodel: [{embed: {tables: [[28, 8], [20, 8]]}}, {linear: {in: 16, out: 1}}]\n"));
     }
 

@@ -35,7 +35,10 @@ class ShippedConfigsTest {
     void builtInListMatchesTheDirectory() throws IOException {
         try (Stream<Path> files = Files.list(DIR)) {
             List<String> onDisk = files.map(p -> p.getFileName().toString())
-                    .filter(f -> f.endsWith(".yaml")).map(f -> f.substring(0, f.length() - 5)).sorted().toList();
+                    .filter(f -> f.endsWith(".yaml"))
+                    .map(f -> f.substring(0, f.length() - 5))
+                    .sorted()
+                    .toList();
             assertEquals(Config.BUILT_IN.stream().sorted().toList(), onDisk);
         }
     }
@@ -75,7 +78,8 @@ class ShippedConfigsTest {
         assertEquals(3_073, shipped("tiny-mnist").model().layout().size());
         assertEquals(3_073, shipped("tiny-mnist-maml").model().layout().size());
         // embed 1,792; linear(64,64) 4,160; three layernorm 384; two lstm_block(64) 66,176; linear(64,1) 65
-        assertEquals(72_577, shipped("small-mnist-lstm-reptile").model().layout().size());
+        assertEquals(
+                72_577, shipped("small-mnist-lstm-reptile").model().layout().size());
         assertEquals(72_577, shipped("small-mnist-lstm-maml").model().layout().size());
     }
 
@@ -88,7 +92,9 @@ class ShippedConfigsTest {
         assertEquals(1e-4, lstm.outerLr());
         assertEquals(0.99, lstm.beta2());
         assertEquals(Algorithm.MAML, shipped("mnist-lstm-maml").algorithm());
-        assertEquals(shipped("mnist-lstm-reptile").model().toConfig(), shipped("mnist-lstm-maml").model().toConfig());
+        assertEquals(
+                shipped("mnist-lstm-reptile").model().toConfig(),
+                shipped("mnist-lstm-maml").model().toConfig());
 
         Config text = shipped("text-mlp-reptile");
         assertEquals(TaskKind.TEXT, text.task());
@@ -96,7 +102,9 @@ class ShippedConfigsTest {
         assertEquals(0.999, text.beta2());
         assertEquals(128, text.maxLen());
 
-        assertInstanceOf(LayerSpec.D2c.class, shipped("mnist-siren-reptile").model().layers().get(0));
+        assertInstanceOf(
+                LayerSpec.D2c.class,
+                shipped("mnist-siren-reptile").model().layers().get(0));
 
         Config tiny = shipped("tiny-text");
         assertEquals(8, tiny.metaBatch());
@@ -129,12 +137,19 @@ class ShippedConfigsTest {
 
     @Test
     void resolveListsTheBuiltInsWhenNothingMatches() {
-        ConfigException e = org.junit.jupiter.api.Assertions.assertThrows(ConfigException.class, () -> Config.resolve("tiny-txt"));
-        assertTrue(e.getMessage().startsWith("tiny-txt: no such file, and not a built-in config (did you mean 'tiny-text'?); built-in: "), e.getMessage());
+        ConfigException e =
+                org.junit.jupiter.api.Assertions.assertThrows(ConfigException.class, () -> Config.resolve("tiny-txt"));
+        assertTrue(
+                e.getMessage()
+                        .startsWith(
+                                "tiny-txt: no such file, and not a built-in config (did you mean 'tiny-text'?); built-in: "),
+                e.getMessage());
         // What is there but is no config file says what it is.
-        ConfigException dev = org.junit.jupiter.api.Assertions.assertThrows(ConfigException.class, () -> Config.resolve("/dev/null"));
+        ConfigException dev =
+                org.junit.jupiter.api.Assertions.assertThrows(ConfigException.class, () -> Config.resolve("/dev/null"));
         assertTrue(dev.getMessage().contains("/dev/null: is not a regular file"), dev.getMessage());
-        ConfigException d = org.junit.jupiter.api.Assertions.assertThrows(ConfigException.class, () -> Config.resolve("src"));
+        ConfigException d =
+                org.junit.jupiter.api.Assertions.assertThrows(ConfigException.class, () -> Config.resolve("src"));
         assertTrue(d.getMessage().contains("src: is a directory"), d.getMessage());
         for (String name : Config.BUILT_IN) assertTrue(e.getMessage().contains(name));
     }

@@ -11,10 +11,14 @@ import org.junit.jupiter.api.Test;
 class LauncherTest {
     @Test
     void findsOpenMpiHydraAndSrunSteps() {
-        assertEquals(new Launcher("mpirun (Open MPI)", 4, 2), Launcher.detect(Map.of("OMPI_COMM_WORLD_SIZE", "4", "OMPI_COMM_WORLD_RANK", "2")));
+        assertEquals(
+                new Launcher("mpirun (Open MPI)", 4, 2),
+                Launcher.detect(Map.of("OMPI_COMM_WORLD_SIZE", "4", "OMPI_COMM_WORLD_RANK", "2")));
         assertEquals(new Launcher("Hydra (MPICH)", 3, 0), Launcher.detect(Map.of("PMI_SIZE", "3", "PMI_RANK", "0")));
-        assertEquals(new Launcher("srun (Slurm)", 8, 7),
-                Launcher.detect(Map.of("SLURM_STEP_ID", "0", "SLURM_STEP_NUM_TASKS", "8", "SLURM_NTASKS", "16", "SLURM_PROCID", "7")));
+        assertEquals(
+                new Launcher("srun (Slurm)", 8, 7),
+                Launcher.detect(Map.of(
+                        "SLURM_STEP_ID", "0", "SLURM_STEP_NUM_TASKS", "8", "SLURM_NTASKS", "16", "SLURM_PROCID", "7")));
     }
 
     @Test
@@ -30,13 +34,15 @@ class LauncherTest {
     @Test
     void undoesOpenMpisClassPathRewrite() {
         Map<String, String> env = Map.of("OMPI_COMM_WORLD_SIZE", "2", "OMPI_MCA_initial_wdir", "/w");
-        assertArrayEquals(new String[]{"train", "--backend", "cpu", "--threads", "1"},
-                Launcher.repairArguments(new String[]{"train", "--backend", "cpu", "/w:--threads", "1"}, env));
-        assertArrayEquals(new String[]{"train", "--backend", "cpu"},
-                Launcher.repairArguments(new String[]{"train", "--backend", "cpu", "/w:(null)"}, env));
+        assertArrayEquals(
+                new String[] {"train", "--backend", "cpu", "--threads", "1"},
+                Launcher.repairArguments(new String[] {"train", "--backend", "cpu", "/w:--threads", "1"}, env));
+        assertArrayEquals(
+                new String[] {"train", "--backend", "cpu"},
+                Launcher.repairArguments(new String[] {"train", "--backend", "cpu", "/w:(null)"}, env));
         // Only the first argument with "cp" is taken for a class path, and nothing changes without Open MPI.
         String[] twice = {"x", "cpu", "/w:a", "cpu", "/w:b"};
-        assertArrayEquals(new String[]{"x", "cpu", "a", "cpu", "/w:b"}, Launcher.repairArguments(twice, env));
+        assertArrayEquals(new String[] {"x", "cpu", "a", "cpu", "/w:b"}, Launcher.repairArguments(twice, env));
         assertArrayEquals(twice, Launcher.repairArguments(twice, Map.of()));
     }
 }

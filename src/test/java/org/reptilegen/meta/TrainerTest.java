@@ -23,22 +23,38 @@ import org.reptilegen.task.TextTasks;
 import org.reptilegen.util.Rng;
 
 class TrainerTest {
-    static final Config CFG = Config.parse(String.join("\n",
-            "task: text",
-            "model: [{embed: {tables: [[8, 4]]}}, {linear: {in: 4, out: 256}}]",
-            "meta_batch: 2", "max_len: 8", "steps: 5", "checkpoint_every: 1", "eval_tasks: 0", ""), "test.yaml");
+    static final Config CFG = Config.parse(
+            String.join(
+                    "\n",
+                    "task: text",
+                    "model: [{embed: {tables: [[8, 4]]}}, {linear: {in: 4, out: 256}}]",
+                    "meta_batch: 2",
+                    "max_len: 8",
+                    "steps: 5",
+                    "checkpoint_every: 1",
+                    "eval_tasks: 0",
+                    ""),
+            "test.yaml");
 
-    static final TextTasks TASKS = TextTasks.fromBytes("corpus", "abc\ndef\nghi\njkl\n".getBytes(StandardCharsets.UTF_8), 8, Split.TRAIN);
+    static final TextTasks TASKS =
+            TextTasks.fromBytes("corpus", "abc\ndef\nghi\njkl\n".getBytes(StandardCharsets.UTF_8), 8, Split.TRAIN);
 
     static CpuEngine engine() {
-        CpuEngine e = new CpuEngine(new EngineSettings(CFG.model(), CFG.algorithm(), CFG.innerLr().init(), 0, CFG.precision(),
-                new Adam(CFG.outerLr(), CFG.beta1(), CFG.beta2(), CFG.eps()), 1));
+        CpuEngine e = new CpuEngine(new EngineSettings(
+                CFG.model(),
+                CFG.algorithm(),
+                CFG.innerLr().init(),
+                0,
+                CFG.precision(),
+                new Adam(CFG.outerLr(), CFG.beta1(), CFG.beta2(), CFG.eps()),
+                1));
         e.setState(TrainState.fresh(ParamInit.draw(CFG.model().layout(), Rng.of(0), true)));
         return e;
     }
 
     static final Trainer.Listener QUIET = new Trainer.Listener() {
         public void step(long step, long total, double loss, double rate) {}
+
         public void message(String line) {}
     };
 
@@ -47,7 +63,10 @@ class TrainerTest {
         AtomicBoolean stop = new AtomicBoolean();
         try (CpuEngine e = engine()) {
             Trainer t = new Trainer(CFG, e, TASKS, null, out, new Trainer.Listener() {
-                public void step(long step, long total, double loss, double rate) { if (step == 2) stop.set(true); }
+                public void step(long step, long total, double loss, double rate) {
+                    if (step == 2) stop.set(true);
+                }
+
                 public void message(String line) {}
             });
             Trainer.Result r = t.run(0, stop);
@@ -72,7 +91,10 @@ class TrainerTest {
                         }
                     }
                 }
-                public void message(String line) { notes.add(line); }
+
+                public void message(String line) {
+                    notes.add(line);
+                }
             });
             assertEquals(5, t.run(0, new AtomicBoolean()).step());
         }
@@ -88,26 +110,60 @@ class TrainerTest {
         try (CpuEngine cpu = engine()) {
             Engine failing = new Engine() {
                 int calls;
-                public String description() { return "failing"; }
-                public EngineSettings settings() { return cpu.settings(); }
-                public void setState(TrainState s) { cpu.setState(s); }
-                public TrainState state() { return cpu.state(); }
-                public double[] metaGradient(TaskBatch b, double[] g, double[] gLr) { return cpu.metaGradient(b, g, gLr); }
+
+                public String description() {
+                    return "failing";
+                }
+
+                public EngineSettings settings() {
+                    return cpu.settings();
+                }
+
+                public void setState(TrainState s) {
+                    cpu.setState(s);
+                }
+
+                public TrainState state() {
+                    return cpu.state();
+                }
+
+                public double[] metaGradient(TaskBatch b, double[] g, double[] gLr) {
+                    return cpu.metaGradient(b, g, gLr);
+                }
+
                 public double[] metaStep(TaskBatch b) {
                     double[] nll = cpu.metaStep(b);
                     if (++calls == 3) nll[0] = Double.NaN;
                     return nll;
                 }
-                public double[] evaluate(TaskBatch b) { return cpu.evaluate(b); }
-                public int[][] sample(int[][] p, int c, double t, long s, boolean z) { return cpu.sample(p, c, t, s, z); }
-                public double measureCopyBandwidth() { return 1; }
-                public long peakMemoryBytes() { return 0; }
+
+                public double[] evaluate(TaskBatch b) {
+                    return cpu.evaluate(b);
+                }
+
+                public int[][] sample(int[][] p, int c, double t, long s, boolean z) {
+                    return cpu.sample(p, c, t, s, z);
+                }
+
+                public double measureCopyBandwidth() {
+                    return 1;
+                }
+
+                public long peakMemoryBytes() {
+                    return 0;
+                }
+
                 public void close() {}
             };
             Trainer t = new Trainer(CFG, failing, TASKS, null, out, QUIET);
             NonFiniteLossException ex = assertThrows(NonFiniteLossException.class, () -> t.run(0, new AtomicBoolean()));
-            assertTrue(ex.getMessage().contains("meta-step 3") && ex.getMessage().contains("meta-step 2"), ex.getMessage());
-            assertEquals(2, TrainingCheckpoint.read(out.resolve(Trainer.CHECKPOINT), true).step());
+            assertTrue(
+                    ex.getMessage().contains("meta-step 3") && ex.getMessage().contains("meta-step 2"),
+                    ex.getMessage());
+            assertEquals(
+                    2,
+                    TrainingCheckpoint.read(out.resolve(Trainer.CHECKPOINT), true)
+                            .step());
         }
     }
 }

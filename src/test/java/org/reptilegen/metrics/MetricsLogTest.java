@@ -34,7 +34,10 @@ class MetricsLogTest {
         assertEquals(2, lines.size(), lines.toString());
         assertTrue(lines.get(1).startsWith("{\"step\":2,\"loss\":8.0"), lines.get(1));
         try (var files = Files.list(dir)) {
-            assertEquals(List.of(MetricsLog.FILE), files.map(p -> p.getFileName().toString()).toList(), "no temporary left");
+            assertEquals(
+                    List.of(MetricsLog.FILE),
+                    files.map(p -> p.getFileName().toString()).toList(),
+                    "no temporary left");
         }
         // Deleted during a run: said once, and the log goes on.
         try (MetricsLog log = MetricsLog.append(m, notes::add)) {
@@ -49,15 +52,18 @@ class MetricsLogTest {
 
     @Test
     void readsPointsSortedAndLaterStepsWin() throws IOException {
-        Path m = Files.writeString(dir.resolve("m.jsonl"), String.join("\n",
-                "{\"step\": 2, \"loss\": 5}",
-                "",
-                "{\"step\": 1, \"loss\": 9}",
-                "[1, 2]",
-                "{\"step\": \"3\", \"loss\": 1}",
-                "{\"step\": 3, \"loss\": NaN}",
-                "{\"step\": 2, \"loss\": 4}",
-                "{\"step\": 4, \"lo"));
+        Path m = Files.writeString(
+                dir.resolve("m.jsonl"),
+                String.join(
+                        "\n",
+                        "{\"step\": 2, \"loss\": 5}",
+                        "",
+                        "{\"step\": 1, \"loss\": 9}",
+                        "[1, 2]",
+                        "{\"step\": \"3\", \"loss\": 1}",
+                        "{\"step\": 3, \"loss\": NaN}",
+                        "{\"step\": 2, \"loss\": 4}",
+                        "{\"step\": 4, \"lo"));
         MetricsLog.Series s = MetricsLog.read(m);
         assertArrayEquals(new double[] {1, 2}, s.steps());
         assertArrayEquals(new double[] {9, 4}, s.losses());
@@ -73,7 +79,8 @@ class MetricsLogTest {
         e = assertThrows(MetricsException.class, () -> MetricsLog.read(noLoss));
         assertTrue(e.getMessage().contains(noLoss + ": no data points"), e.getMessage());
 
-        Path bad = Files.writeString(dir.resolve("bad.jsonl"), "{\"step\": 1, \"loss\": 2}\n{oops\n{\"step\": 2, \"loss\": 1}\n");
+        Path bad = Files.writeString(
+                dir.resolve("bad.jsonl"), "{\"step\": 1, \"loss\": 2}\n{oops\n{\"step\": 2, \"loss\": 1}\n");
         e = assertThrows(MetricsException.class, () -> MetricsLog.read(bad));
         assertTrue(e.getMessage().startsWith(bad + " line 2: "), e.getMessage());
         assertFalse(e.getMessage().contains("\n"), e.getMessage());
@@ -81,5 +88,4 @@ class MetricsLogTest {
         e = assertThrows(MetricsException.class, () -> MetricsLog.read(dir.resolve("missing.jsonl")));
         assertTrue(e.getMessage().contains("missing.jsonl") && e.getMessage().contains("no such file"), e.getMessage());
     }
-
 }

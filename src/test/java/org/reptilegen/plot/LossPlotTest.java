@@ -1,9 +1,7 @@
 package org.reptilegen.plot;
 
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
+import static org.junit.jupiter.api.Assertions.*;
 
-import javax.imageio.ImageIO;
 import java.awt.image.BufferedImage;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -14,8 +12,9 @@ import java.util.Locale;
 import java.util.Set;
 import java.util.SplittableRandom;
 import java.util.stream.Stream;
-
-import static org.junit.jupiter.api.Assertions.*;
+import javax.imageio.ImageIO;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 class LossPlotTest {
 
@@ -55,7 +54,8 @@ class LossPlotTest {
 
     @Test
     void customSizeAndLabel() throws IOException {
-        Path m = Files.writeString(dir.resolve("m.jsonl"), "{\"step\": 0, \"loss\": 1.5}\n{\"step\": 1, \"loss\": 1.25}\n");
+        Path m = Files.writeString(
+                dir.resolve("m.jsonl"), "{\"step\": 0, \"loss\": 1.5}\n{\"step\": 1, \"loss\": 1.25}\n");
         Path png = dir.resolve("small.png");
         LossPlot.plot(m, png, null, "bits per dim", 640, 400);
         BufferedImage img = ImageIO.read(png.toFile());

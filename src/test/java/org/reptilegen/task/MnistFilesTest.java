@@ -31,8 +31,8 @@ class MnistFilesTest {
     @Test
     void missingFilesMessageNamesFilesDirectoryAndSources(@TempDir Path dir) {
         Path data = dir.resolve("mnist");
-        DataException e = assertThrows(DataException.class,
-                () -> MnistTasks.load(data, Split.TEST, PixelOrder.RASTER, false));
+        DataException e =
+                assertThrows(DataException.class, () -> MnistTasks.load(data, Split.TEST, PixelOrder.RASTER, false));
         String m = e.getMessage();
         assertTrue(m.contains("t10k-images-idx3-ubyte.gz"), m);
         assertTrue(m.contains("train-images-idx3-ubyte.gz"), m);
@@ -42,14 +42,16 @@ class MnistFilesTest {
         assertFalse(m.contains("\n"));
         assertFalse(Files.exists(data), "nothing is created when downloading is off");
 
-        DataException f = assertThrows(DataException.class,
+        DataException f = assertThrows(
+                DataException.class,
                 () -> MnistFiles.images(data, Split.TRAIN, MnistFiles.Dataset.FASHION_MNIST, false, s -> {}));
         assertTrue(f.getMessage().startsWith("Fashion-MNIST train images not found"), f.getMessage());
     }
 
     @Test
     void digestsAreThoseOfSha256() {
-        assertEquals("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", MnistFiles.sha256(new byte[0]));
+        assertEquals(
+                "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", MnistFiles.sha256(new byte[0]));
         for (MnistFiles.Dataset d : MnistFiles.Dataset.values()) {
             assertEquals(4, d.sha256.size());
             for (String s : d.sha256.values()) assertTrue(s.matches("[0-9a-f]{64}"), s);
@@ -76,7 +78,8 @@ class MnistFilesTest {
     }
 
     private static String base(HttpServer server, String path) {
-        return "http://" + server.getAddress().getHostString() + ":" + server.getAddress().getPort() + path;
+        return "http://" + server.getAddress().getHostString() + ":"
+                + server.getAddress().getPort() + path;
     }
 
     @Test
@@ -86,8 +89,11 @@ class MnistFilesTest {
         try {
             Path data = dir.resolve("data");
             List<String> log = new ArrayList<>();
-            MnistFiles.download(data, List.of(base(server, "/bad/"), base(server, "/good/")),
-                    Map.of("a.gz", MnistFiles.sha256(a), "b.gz", MnistFiles.sha256(b)), log::add);
+            MnistFiles.download(
+                    data,
+                    List.of(base(server, "/bad/"), base(server, "/good/")),
+                    Map.of("a.gz", MnistFiles.sha256(a), "b.gz", MnistFiles.sha256(b)),
+                    log::add);
             assertArrayEquals(a, Files.readAllBytes(data.resolve("a.gz")));
             assertArrayEquals(b, Files.readAllBytes(data.resolve("b.gz")));
             try (Stream<Path> s = Files.list(data)) {
@@ -104,8 +110,13 @@ class MnistFilesTest {
         HttpServer server = serve(Map.of("/m/a.gz", "payload".getBytes()));
         try {
             String wrong = "0".repeat(64);
-            DataException e = assertThrows(DataException.class, () -> MnistFiles.download(dir,
-                    List.of(base(server, "/m/"), base(server, "/missing/")), Map.of("a.gz", wrong), s -> {}));
+            DataException e = assertThrows(
+                    DataException.class,
+                    () -> MnistFiles.download(
+                            dir,
+                            List.of(base(server, "/m/"), base(server, "/missing/")),
+                            Map.of("a.gz", wrong),
+                            s -> {}));
             String m = e.getMessage();
             assertTrue(m.contains("a.gz"), m);
             assertTrue(m.contains("SHA-256"), m);
@@ -122,7 +133,10 @@ class MnistFilesTest {
     void downloadSkipsFilesAlreadyPresent(@TempDir Path dir) throws IOException {
         IdxFiles.write(dir, "a", new byte[] {1, 2, 3});
         // No server: a present file must not cause any request.
-        MnistFiles.download(dir, List.of("http://127.0.0.1:9/"), Map.of("a.gz", "0".repeat(64)),
+        MnistFiles.download(
+                dir,
+                List.of("http://127.0.0.1:9/"),
+                Map.of("a.gz", "0".repeat(64)),
                 s -> fail("no download expected: " + s));
     }
 }

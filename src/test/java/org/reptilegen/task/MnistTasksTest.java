@@ -15,8 +15,8 @@ import org.reptilegen.util.Rng;
 class MnistTasksTest {
 
     private static MnistTasks tasks(int count, int rows, int cols, PixelOrder order) {
-        return new MnistTasks("test images", new Idx.Images(count, rows, cols,
-                IdxFiles.patternPixels(count, rows, cols)), order);
+        return new MnistTasks(
+                "test images", new Idx.Images(count, rows, cols, IdxFiles.patternPixels(count, rows, cols)), order);
     }
 
     @Test
@@ -66,7 +66,8 @@ class MnistTasksTest {
             assertFalse(raster, "a random order of 20 pixels should not come out as raster");
             // The image is recoverable: the pair (x, y) carries the pixel's own value.
             int[] image = new int[20];
-            for (int step = 0; step < 20; step++) image[b.x()[task][step][0] * 5 + b.x()[task][step][1]] = b.y()[task][step];
+            for (int step = 0; step < 20; step++)
+                image[b.x()[task][step][0] * 5 + b.x()[task][step][1]] = b.y()[task][step];
             boolean matches = false;
             for (int i = 0; i < 5; i++) matches |= Arrays.equals(image, t.binaryImage(i));
             assertTrue(matches);

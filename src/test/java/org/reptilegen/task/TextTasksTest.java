@@ -124,12 +124,15 @@ class TextTasksTest {
     }
 
     @Test
-    void aFileLargerThanAnyCorpusEndsWithAnErrorAtOnce(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) throws Exception {
+    void aFileLargerThanAnyCorpusEndsWithAnErrorAtOnce(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir)
+            throws Exception {
         java.nio.file.Path big = dir.resolve("big.txt");
         try (java.io.RandomAccessFile f = new java.io.RandomAccessFile(big.toFile(), "rw")) {
-            f.setLength(org.reptilegen.util.BoundedRead.TEXT + 10L);  // sparse: no disk used
+            f.setLength(org.reptilegen.util.BoundedRead.TEXT + 10L); // sparse: no disk used
         }
-        DataException e = org.junit.jupiter.api.Assertions.assertThrows(DataException.class, () -> TextTasks.load(big, 16, Split.TRAIN));
-        org.junit.jupiter.api.Assertions.assertTrue(e.getMessage().contains("big.txt is larger than 256.0 MiB"), e.getMessage());
+        DataException e = org.junit.jupiter.api.Assertions.assertThrows(
+                DataException.class, () -> TextTasks.load(big, 16, Split.TRAIN));
+        org.junit.jupiter.api.Assertions.assertTrue(
+                e.getMessage().contains("big.txt is larger than 256.0 MiB"), e.getMessage());
     }
 }

@@ -20,15 +20,20 @@ class AtomicFilesTest {
         Path target = dir.resolve("checkpoint.safetensors");
         AtomicFiles.write(target, tmp -> Files.writeString(tmp, "old"));
         // A full disk: the temporary gets half its bytes, then the write fails.
-        IOException e = assertThrows(IOException.class, () -> AtomicFiles.write(target, tmp -> {
-            Files.writeString(tmp, "half of the n");
-            throw new IOException("No space left on device");
-        }));
+        IOException e = assertThrows(
+                IOException.class,
+                () -> AtomicFiles.write(target, tmp -> {
+                    Files.writeString(tmp, "half of the n");
+                    throw new IOException("No space left on device");
+                }));
         assertEquals("No space left on device", e.getMessage());
         assertEquals("old", Files.readString(target));
         try (var files = Files.list(dir)) {
-            assertEquals(List.of("checkpoint.safetensors"), files.map(p -> p.getFileName().toString()).toList());
+            assertEquals(
+                    List.of("checkpoint.safetensors"),
+                    files.map(p -> p.getFileName().toString()).toList());
         }
-        assertTrue(AtomicFiles.isTemporary(".checkpoint.safetensors.5eed.tmp") && !AtomicFiles.isTemporary("checkpoint.safetensors"));
+        assertTrue(AtomicFiles.isTemporary(".checkpoint.safetensors.5eed.tmp")
+                && !AtomicFiles.isTemporary("checkpoint.safetensors"));
     }
 }

@@ -14,8 +14,12 @@ class IoErrorsTest {
         // The exceptions' own messages are the path alone: "cannot read F: F" said nothing.
         assertEquals("permission denied", IoErrors.why(new AccessDeniedException("corpus.txt")));
         assertEquals("no such file or directory", IoErrors.why(new NoSuchFileException("corpus.txt")));
-        assertEquals("No space left on device", IoErrors.why(new FileSystemException("ck", null, "No space left on device")));
+        assertEquals(
+                "No space left on device",
+                IoErrors.why(new FileSystemException("ck", null, "No space left on device")));
         assertEquals("Broken pipe", IoErrors.why(new IOException("Broken\n   pipe")));
-        assertEquals("runs/a (with runs/b): permission denied", IoErrors.describe(new AccessDeniedException("runs/a", "runs/b", null)));
+        assertEquals(
+                "runs/a (with runs/b): permission denied",
+                IoErrors.describe(new AccessDeniedException("runs/a", "runs/b", null)));
     }
 }

@@ -19,9 +19,21 @@ final class ActivationLayer extends CpuLayer {
         for (int i = 0; i < in; i++) {
             double v = x[i], f, f1, f2;
             switch (kind) {
-                case RELU -> { f = v > 0 ? v : 0; f1 = v > 0 ? 1 : 0; f2 = 0; }
-                case TANH -> { f = Math.tanh(v); f1 = 1 - f * f; f2 = -2 * f * f1; }
-                default -> { f = Activations.sigmoid(v); f1 = f * (1 - f); f2 = f1 * (1 - 2 * f); }
+                case RELU -> {
+                    f = v > 0 ? v : 0;
+                    f1 = v > 0 ? 1 : 0;
+                    f2 = 0;
+                }
+                case TANH -> {
+                    f = Math.tanh(v);
+                    f1 = 1 - f * f;
+                    f2 = -2 * f * f1;
+                }
+                default -> {
+                    f = Activations.sigmoid(v);
+                    f1 = f * (1 - f);
+                    f2 = f1 * (1 - 2 * f);
+                }
             }
             y[i] = f;
             d1[i] = f1;

@@ -14,8 +14,8 @@ final class AffineMaps {
     }
 
     /** yT = W xT + V_w x + v_b: the tangent of y along (V, xT); xT null means zero. */
-    static void forwardTangent(double[] p, int w, double[] v, int vw, int vb, int in, int out,
-                               double[] x, double[] xT, double[] yT) {
+    static void forwardTangent(
+            double[] p, int w, double[] v, int vw, int vb, int in, int out, double[] x, double[] xT, double[] yT) {
         for (int o = 0; o < out; o++) {
             double s = v[vb + o] + dot(v, vw + o * in, x, in);
             if (xT != null) s += dot(p, w + o * in, xT, in);
@@ -28,8 +28,19 @@ final class AffineMaps {
      * of W is read before it is written, so gW may alias W (the in-place SGD step); with round, the
      * written values are rounded to float32 (float32 storage).
      */
-    static void backward(double[] p, int w, int in, int out, double[] x, double[] dy, double[] dx,
-                         double[] g, int gw, int gb, double scale, boolean round) {
+    static void backward(
+            double[] p,
+            int w,
+            int in,
+            int out,
+            double[] x,
+            double[] dy,
+            double[] dx,
+            double[] g,
+            int gw,
+            int gb,
+            double scale,
+            boolean round) {
         for (int o = 0; o < out; o++) {
             double d = dy[o];
             int row = w + o * in, grow = gw + o * in;
@@ -50,8 +61,22 @@ final class AffineMaps {
      * Forward-over-reverse of {@link #backward}: with the tangents xT, dyT and the direction V,
      * dxT += W^T dyT + V^T dy, hW += scale * (dyT x^T + dy xT^T), hb += scale * dyT.
      */
-    static void backwardTangent(double[] p, int w, double[] v, int vw, int in, int out, double[] x, double[] xT,
-                                double[] dy, double[] dyT, double[] dxT, double[] h, int hw, int hb, double scale) {
+    static void backwardTangent(
+            double[] p,
+            int w,
+            double[] v,
+            int vw,
+            int in,
+            int out,
+            double[] x,
+            double[] xT,
+            double[] dy,
+            double[] dyT,
+            double[] dxT,
+            double[] h,
+            int hw,
+            int hb,
+            double scale) {
         for (int o = 0; o < out; o++) {
             double d = dy[o], dT = dyT[o];
             int row = w + o * in, vrow = vw + o * in, hrow = hw + o * in;

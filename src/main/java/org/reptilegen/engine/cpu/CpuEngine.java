@@ -15,7 +15,6 @@ import org.reptilegen.engine.Engine;
 import org.reptilegen.engine.EngineException;
 import org.reptilegen.engine.EngineSettings;
 import org.reptilegen.engine.cpu.InnerLoops.InnerLrValue;
-import org.reptilegen.engine.cpu.InnerLoops;
 import org.reptilegen.util.Rng;
 
 /**
@@ -31,6 +30,7 @@ public final class CpuEngine implements Engine {
     private final InnerLoops.MamlWorkspace[] workspaces;
     /** Three parameter-sized scratch vectors per worker, made on first use (FOMAML with learned rates needs all three). */
     private final double[][][] scratch;
+
     private final InnerLrLayout rates;
     private TrainState state;
     /** Per-task rows of the last batch: each task's contribution to the meta-gradient (theta - theta_T for Reptile). */
@@ -58,16 +58,20 @@ public final class CpuEngine implements Engine {
 
     @Override
     public String description() {
-        return "cpu (" + threads + " thread" + (threads == 1 ? "" : "s") + ", " + settings.precision().configName() + ")";
+        return "cpu (" + threads + " thread" + (threads == 1 ? "" : "s") + ", "
+                + settings.precision().configName() + ")";
     }
 
     @Override
-    public EngineSettings settings() { return settings; }
+    public EngineSettings settings() {
+        return settings;
+    }
 
     @Override
     public void setState(TrainState s) {
         int n = settings.model().layout().size();
-        if (s.theta().length != n) throw new IllegalArgumentException("theta has " + s.theta().length + " values, the model " + n);
+        if (s.theta().length != n)
+            throw new IllegalArgumentException("theta has " + s.theta().length + " values, the model " + n);
         double[] lr = s.innerLr(), lrM = s.innerLrM(), lrV = s.innerLrV();
         if (rates.learned() && lr == null) {
             lr = rates.initial(settings.innerLr());
@@ -76,9 +80,16 @@ public final class CpuEngine implements Engine {
         }
         if (!rates.learned()) lr = lrM = lrV = null;
         else if (lr.length != rates.size())
-            throw new IllegalArgumentException("the state has " + lr.length + " inner learning rates, the model " + rates.size());
-        state = new TrainState(stored(s.theta()), stored(s.adamM()), stored(s.adamV()), s.adamStep(),
-                stored(lr), stored(lrM), stored(lrV));
+            throw new IllegalArgumentException(
+                    "the state has " + lr.length + " inner learning rates, the model " + rates.size());
+        state = new TrainState(
+                stored(s.theta()),
+                stored(s.adamM()),
+                stored(s.adamV()),
+                s.adamStep(),
+                stored(lr),
+                stored(lrM),
+                stored(lrV));
     }
 
     /** A copy at the storage precision. */
@@ -160,8 +171,10 @@ public final class CpuEngine implements Engine {
         long perThread = 3 * 8 * p;
         if (settings.algorithm() == org.reptilegen.core.Algorithm.MAML)
             perThread += InnerLoops.mamlBytesPerTask(p, steps, settings.segment(), Double.BYTES);
-        long workers = Math.min(threads, Math.max(1, tasks));  // as onWorkers starts them
-        return org.reptilegen.core.TaskBatch.heapBytes(settings.model().task(), tasks, steps) + tasks * perTask + workers * perThread;
+        long workers = Math.min(threads, Math.max(1, tasks)); // as onWorkers starts them
+        return org.reptilegen.core.TaskBatch.heapBytes(settings.model().task(), tasks, steps)
+                + tasks * perTask
+                + workers * perThread;
     }
 
     private static double[][] ensureRows(double[][] rows, int count, int n) {
@@ -176,7 +189,8 @@ public final class CpuEngine implements Engine {
         double[] theta = state.theta();
         int n = theta.length, count = batch.size();
         boolean learned = rates.learned();
-        if (learned && gInnerLr == null) throw new IllegalArgumentException("learned inner learning rates need a gradient buffer");
+        if (learned && gInnerLr == null)
+            throw new IllegalArgumentException("learned inner learning rates need a gradient buffer");
         rows = ensureRows(rows, count, n);
         if (learned) rateRows = ensureRows(rateRows, count, n);
         InnerLrValue alpha = alpha();
@@ -186,8 +200,18 @@ public final class CpuEngine implements Engine {
             double[] ag = learned ? rateRows[b] : null;
             return switch (settings.algorithm()) {
                 case REPTILE -> InnerLoops.reptile(net, theta, x, y, alpha, rows[b], scratch(w, 0, n));
-                case FOMAML -> InnerLoops.fomaml(net, theta, x, y, alpha, rows[b], scratch(w, 0, n), scratch(w, 1, n),
-                        ag, learned ? scratch(w, 2, n) : null);
+                case FOMAML ->
+                    InnerLoops.fomaml(
+                            net,
+                            theta,
+                            x,
+                            y,
+                            alpha,
+                            rows[b],
+                            scratch(w, 0, n),
+                            scratch(w, 1, n),
+                            ag,
+                            learned ? scratch(w, 2, n) : null);
                 case MAML -> InnerLoops.maml(net, theta, x, y, alpha, settings.segment(), workspaces[w], rows[b], ag);
             };
         });
@@ -210,7 +234,8 @@ public final class CpuEngine implements Engine {
     /** g := (1/B) sum_b rows[b], summed in task order; the parameter range is split across workers. */
     private void meanOfRows(double[][] rows, int count, double[] g) {
         int n = g.length;
-        // Slices of at least 1024 parameters: more threads than that would only cost their start (the sums are the same).
+        // Slices of at least 1024 parameters: more threads than that would only cost their start (the sums are the
+        // same).
         int chunks = Math.max(1, Math.min(threads, (n + 1023) / 1024));
         int per = (n + chunks - 1) / chunks;
         parallelChunks(chunks, c -> {
@@ -231,7 +256,8 @@ public final class CpuEngine implements Engine {
         long t = state.adamStep() + 1;
         settings.adam().step(state.theta(), g, state.adamM(), state.adamV(), t, float32);
         if (gLr != null) settings.adam().step(state.innerLr(), gLr, state.innerLrM(), state.innerLrV(), t, float32);
-        state = new TrainState(state.theta(), state.adamM(), state.adamV(), t, state.innerLr(), state.innerLrM(), state.innerLrV());
+        state = new TrainState(
+                state.theta(), state.adamM(), state.adamV(), t, state.innerLr(), state.innerLrM(), state.innerLrV());
         return nll;
     }
 
@@ -240,8 +266,10 @@ public final class CpuEngine implements Engine {
         double[] theta = state.theta();
         int n = theta.length;
         InnerLrValue alpha = alpha();
-        return parallel(batch.size(), (b, net, w) ->
-                InnerLoops.run(net, theta, batch.x()[b], batch.y()[b], alpha, scratch(w, 0, n), scratch(w, 1, n)));
+        return parallel(
+                batch.size(),
+                (b, net, w) -> InnerLoops.run(
+                        net, theta, batch.x()[b], batch.y()[b], alpha, scratch(w, 0, n), scratch(w, 1, n)));
     }
 
     @Override
@@ -286,7 +314,8 @@ public final class CpuEngine implements Engine {
 
     @Override
     public String deviceName() {
-        return "cpu: " + System.getProperty("os.arch") + ", " + Runtime.getRuntime().availableProcessors() + " cores";
+        return "cpu: " + System.getProperty("os.arch") + ", "
+                + Runtime.getRuntime().availableProcessors() + " cores";
     }
 
     /** Copies of a 256 MiB array, which is well past the caches; the best of five. */

@@ -31,5 +31,7 @@ abstract class CpuLayer {
      */
     abstract void backward(PassBuffers s, double[] x, double[] xT, double[] dy, double[] dyT);
 
-    static void zero(double[] a) { java.util.Arrays.fill(a, 0); }
+    static void zero(double[] a) {
+        java.util.Arrays.fill(a, 0);
+    }
 }

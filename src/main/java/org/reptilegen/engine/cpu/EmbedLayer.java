@@ -13,7 +13,10 @@ final class EmbedLayer extends CpuLayer {
     EmbedLayer(LayerSpec.Embed spec, int paramStart) {
         super(spec.tables().size(), spec.outDim(spec.tables().size(), "embed"));
         int n = spec.tables().size();
-        rows = new int[n]; dims = new int[n]; tableOff = new int[n]; outOff = new int[n];
+        rows = new int[n];
+        dims = new int[n];
+        tableOff = new int[n];
+        outOff = new int[n];
         int t = paramStart, o = 0;
         for (int j = 0; j < n; j++) {
             rows[j] = spec.tables().get(j)[0];
@@ -28,7 +31,8 @@ final class EmbedLayer extends CpuLayer {
     private int row(double[] x, int j) {
         int r = (int) x[j];
         if (r < 0 || r >= rows[j] || r != x[j])
-            throw new IllegalArgumentException("input " + j + " is " + x[j] + " but embed table " + j + " has rows 0.." + (rows[j] - 1));
+            throw new IllegalArgumentException(
+                    "input " + j + " is " + x[j] + " but embed table " + j + " has rows 0.." + (rows[j] - 1));
         return r;
     }
 
@@ -46,8 +50,7 @@ final class EmbedLayer extends CpuLayer {
         for (int j = 0; j < rows.length; j++) {
             int dst = tableOff[j] + row(x, j) * dims[j];
             for (int k = 0; k < dims[j]; k++) s.add(s.gbase + dst + k, s.scale * dy[outOff[j] + k]);
-            if (s.tangent())
-                for (int k = 0; k < dims[j]; k++) s.h[s.hbase + dst + k] += s.scale * dyT[outOff[j] + k];
+            if (s.tangent()) for (int k = 0; k < dims[j]; k++) s.h[s.hbase + dst + k] += s.scale * dyT[outOff[j] + k];
         }
         // Integer inputs have no gradient: dx stays zero.
     }

@@ -11,13 +11,22 @@ final class GatedResidualLayer extends CpuLayer {
         this.layers = layers;
         this.w = gateOff;
         this.b = gateOff + dim * dim;
-        gp = new double[dim]; gpT = new double[dim]; sg = new double[dim];
-        da = new double[dim]; daT = new double[dim]; dg = new double[dim]; dgT = new double[dim];
+        gp = new double[dim];
+        gpT = new double[dim];
+        sg = new double[dim];
+        da = new double[dim];
+        daT = new double[dim];
+        dg = new double[dim];
+        dgT = new double[dim];
     }
 
-    private double[] inner(double[] x) { return layers.length == 0 ? x : layers[layers.length - 1].y; }
+    private double[] inner(double[] x) {
+        return layers.length == 0 ? x : layers[layers.length - 1].y;
+    }
 
-    private double[] innerT(double[] xT) { return layers.length == 0 ? xT : layers[layers.length - 1].yT; }
+    private double[] innerT(double[] xT) {
+        return layers.length == 0 ? xT : layers[layers.length - 1].yT;
+    }
 
     @Override
     void forward(PassBuffers s, double[] x, double[] xT) {
@@ -30,8 +39,7 @@ final class GatedResidualLayer extends CpuLayer {
         if (!s.tangent()) return;
         AffineMaps.forwardTangent(s.p, s.base + w, s.v, s.vbase + w, s.vbase + b, in, in, x, xT, gpT);
         double[] aT = innerT(xT);
-        for (int i = 0; i < in; i++)
-            yT[i] = (aT == null ? 0 : aT[i]) * sg[i] + a[i] * sg[i] * (1 - sg[i]) * gpT[i];
+        for (int i = 0; i < in; i++) yT[i] = (aT == null ? 0 : aT[i]) * sg[i] + a[i] * sg[i] * (1 - sg[i]) * gpT[i];
     }
 
     @Override
@@ -56,7 +64,22 @@ final class GatedResidualLayer extends CpuLayer {
             if (s.tangent()) System.arraycopy(layers[0].dxT, 0, dxT, 0, in);
         }
         if (s.tangent())
-            AffineMaps.backwardTangent(s.p, s.base + w, s.v, s.vbase + w, in, in, x, xT, dg, dgT, dxT, s.h, s.hbase + w, s.hbase + b, s.scale);
+            AffineMaps.backwardTangent(
+                    s.p,
+                    s.base + w,
+                    s.v,
+                    s.vbase + w,
+                    in,
+                    in,
+                    x,
+                    xT,
+                    dg,
+                    dgT,
+                    dxT,
+                    s.h,
+                    s.hbase + w,
+                    s.hbase + b,
+                    s.scale);
         AffineMaps.backward(s.p, s.base + w, in, in, x, dg, dx, s.g, s.gbase + w, s.gbase + b, s.scale, s.round);
     }
 }

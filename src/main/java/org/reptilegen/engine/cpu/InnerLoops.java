@@ -12,9 +12,13 @@ public final class InnerLoops {
 
     /** The inner learning rate: one number, or one per parameter (learned rates, expanded). */
     public record InnerLrValue(double scalar, double[] perElement) {
-        public static InnerLrValue of(double alpha) { return new InnerLrValue(alpha, null); }
+        public static InnerLrValue of(double alpha) {
+            return new InnerLrValue(alpha, null);
+        }
 
-        public static InnerLrValue perElement(double[] alpha) { return new InnerLrValue(Double.NaN, alpha); }
+        public static InnerLrValue perElement(double[] alpha) {
+            return new InnerLrValue(Double.NaN, alpha);
+        }
 
         /** One SGD step on p; {@code scratch} (size P) is needed only for per-element rates. */
         double step(TaskModel m, double[] p, int[] x, int y, double[] scratch) {
@@ -28,7 +32,8 @@ public final class InnerLoops {
     }
 
     /** p := theta after T SGD steps; returns the task's prequential NLL (sum of the l_t). */
-    public static double run(TaskModel m, double[] theta, int[][] x, int[] y, InnerLrValue alpha, double[] p, double[] scratch) {
+    public static double run(
+            TaskModel m, double[] theta, int[][] x, int[] y, InnerLrValue alpha, double[] p, double[] scratch) {
         System.arraycopy(theta, 0, p, 0, theta.length);
         double nll = 0;
         for (int t = 0; t < x.length; t++) nll += alpha.step(m, p, x[t], y[t], scratch);
@@ -40,7 +45,8 @@ public final class InnerLoops {
     }
 
     /** Reptile: out := theta - theta_T. */
-    public static double reptile(TaskModel m, double[] theta, int[][] x, int[] y, InnerLrValue alpha, double[] out, double[] scratch) {
+    public static double reptile(
+            TaskModel m, double[] theta, int[][] x, int[] y, InnerLrValue alpha, double[] out, double[] scratch) {
         double nll = run(m, theta, x, y, alpha, out, scratch);
         for (int i = 0; i < out.length; i++) out[i] = theta[i] - out[i];
         return nll;
@@ -56,8 +62,17 @@ public final class InnerLoops {
      * Hessian terms, which is -((sum_t g_t)^2 - sum_t g_t^2) / 2 elementwise; q (size P) holds the
      * sum of squares. alphaGrad and q are null for a fixed rate.
      */
-    public static double fomaml(TaskModel m, double[] theta, int[][] x, int[] y, InnerLrValue alpha,
-                                double[] out, double[] p, double[] g, double[] alphaGrad, double[] q) {
+    public static double fomaml(
+            TaskModel m,
+            double[] theta,
+            int[][] x,
+            int[] y,
+            InnerLrValue alpha,
+            double[] out,
+            double[] p,
+            double[] g,
+            double[] alphaGrad,
+            double[] q) {
         System.arraycopy(theta, 0, p, 0, theta.length);
         Arrays.fill(out, 0);
         if (alphaGrad != null) Arrays.fill(q, 0);
@@ -76,8 +91,8 @@ public final class InnerLoops {
         return nll;
     }
 
-    public static double fomaml(TaskModel m, double[] theta, int[][] x, int[] y, double alpha,
-                                double[] out, double[] p, double[] g) {
+    public static double fomaml(
+            TaskModel m, double[] theta, int[][] x, int[] y, double alpha, double[] out, double[] p, double[] g) {
         return fomaml(m, theta, x, y, InnerLrValue.of(alpha), out, p, g, null, null);
     }
 
@@ -89,8 +104,16 @@ public final class InnerLoops {
      * from its checkpoint, so memory is (ceil(T/K) + K + 4) vectors of size P. segment is the setting
      * (maml_segment) that {@link MamlSegment#of} turns into K.
      */
-    public static double maml(TaskModel m, double[] theta, int[][] x, int[] y, InnerLrValue alpha, int segment,
-                              MamlWorkspace w, double[] out, double[] alphaGrad) {
+    public static double maml(
+            TaskModel m,
+            double[] theta,
+            int[][] x,
+            int[] y,
+            InnerLrValue alpha,
+            int segment,
+            MamlWorkspace w,
+            double[] out,
+            double[] alphaGrad) {
         int steps = x.length, n = theta.length;
         int k = MamlSegment.of(segment, steps);
         int segs = (steps + k - 1) / k;
@@ -133,8 +156,8 @@ public final class InnerLoops {
         return nll;
     }
 
-    public static double maml(TaskModel m, double[] theta, int[][] x, int[] y, double alpha, int segment,
-                              MamlWorkspace w, double[] out) {
+    public static double maml(
+            TaskModel m, double[] theta, int[][] x, int[] y, double alpha, int segment, MamlWorkspace w, double[] out) {
         return maml(m, theta, x, y, InnerLrValue.of(alpha), segment, w, out, null);
     }
 
@@ -154,7 +177,11 @@ public final class InnerLoops {
         void ensure(int n, int segs, int k) {
             checkpoints = grow(checkpoints, segs, n);
             states = grow(states, k, n);
-            if (g.length != n) { g = new double[n]; hv = new double[n]; v = new double[n]; }
+            if (g.length != n) {
+                g = new double[n];
+                hv = new double[n];
+                v = new double[n];
+            }
         }
 
         private static double[][] grow(double[][] a, int rows, int n) {

@@ -29,16 +29,20 @@ final class Layers {
             return new EmbedLayer(e, layout.packed(tables));
         }
         if (spec instanceof LayerSpec.D2c d) return new D2cLayer(in, d.n());
-        if (spec instanceof LayerSpec.Linear lin) return new LinearLayer(lin.in(), lin.out(), linear(layout, name), false);
+        if (spec instanceof LayerSpec.Linear lin)
+            return new LinearLayer(lin.in(), lin.out(), linear(layout, name), false);
         if (spec instanceof LayerSpec.Siren s) return new LinearLayer(s.in(), s.out(), linear(layout, name), true);
         if (spec instanceof LayerSpec.Activation a) return new ActivationLayer(in, a.kind());
         if (spec instanceof LayerSpec.Gated) return new GatedLayer(in);
         if (spec instanceof LayerSpec.LayerNorm n)
-            return new LayerNormLayer(n.dim(), layout.packed(LayerSpec.LayerNorm.gain(name), LayerSpec.LayerNorm.bias(name)));
-        if (spec instanceof LayerSpec.LstmBlock b) return new LstmBlockLayer(b.dim(), layout.packed(LayerSpec.LstmBlock.parameters(name)));
+            return new LayerNormLayer(
+                    n.dim(), layout.packed(LayerSpec.LayerNorm.gain(name), LayerSpec.LayerNorm.bias(name)));
+        if (spec instanceof LayerSpec.LstmBlock b)
+            return new LstmBlockLayer(b.dim(), layout.packed(LayerSpec.LstmBlock.parameters(name)));
         if (spec instanceof LayerSpec.Residual r) return new ResidualLayer(in, build(r.layers(), in, name, layout));
         if (spec instanceof LayerSpec.GatedResidual g)
-            return new GatedResidualLayer(in, build(g.layers(), in, name, layout), linear(layout, LayerSpec.GatedResidual.gate(name)));
+            return new GatedResidualLayer(
+                    in, build(g.layers(), in, name, layout), linear(layout, LayerSpec.GatedResidual.gate(name)));
         throw new IllegalArgumentException("no CPU layer for " + spec.type());
     }
 

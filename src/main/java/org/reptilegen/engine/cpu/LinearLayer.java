@@ -45,8 +45,22 @@ final class LinearLayer extends CpuLayer {
         zero(dx);
         if (s.tangent()) {
             zero(dxT);
-            AffineMaps.backwardTangent(s.p, s.base + w, s.v, s.vbase + w, in, out, x, xT, d, dT, dxT,
-                    s.h, s.hbase + w, s.hbase + b, s.scale);
+            AffineMaps.backwardTangent(
+                    s.p,
+                    s.base + w,
+                    s.v,
+                    s.vbase + w,
+                    in,
+                    out,
+                    x,
+                    xT,
+                    d,
+                    dT,
+                    dxT,
+                    s.h,
+                    s.hbase + w,
+                    s.hbase + b,
+                    s.scale);
         }
         AffineMaps.backward(s.p, s.base + w, in, out, x, d, dx, s.g, s.gbase + w, s.gbase + b, s.scale, s.round);
     }

@@ -11,8 +11,12 @@ final class LstmBlockLayer extends CpuLayer {
     private final int[] wOff = new int[4], bOff = new int[4];
     private final double[] z, zT, dz, dzT, c, cT;
     /** Per gate: pre-activation, its tangent, activation, activation's tangent, gradient, its tangent. */
-    private final double[][] a = new double[4][], aT = new double[4][], act = new double[4][],
-            actT = new double[4][], da = new double[4][], daT = new double[4][];
+    private final double[][] a = new double[4][],
+            aT = new double[4][],
+            act = new double[4][],
+            actT = new double[4][],
+            da = new double[4][],
+            daT = new double[4][];
 
     LstmBlockLayer(int dim, int paramStart) {
         super(dim, dim);
@@ -23,12 +27,19 @@ final class LstmBlockLayer extends CpuLayer {
             wOff[k] = off;
             bOff[k] = off + 2 * dim * dim;
             off = bOff[k] + dim;
-            a[k] = new double[dim]; aT[k] = new double[dim]; act[k] = new double[dim];
-            actT[k] = new double[dim]; da[k] = new double[dim]; daT[k] = new double[dim];
+            a[k] = new double[dim];
+            aT[k] = new double[dim];
+            act[k] = new double[dim];
+            actT[k] = new double[dim];
+            da[k] = new double[dim];
+            daT[k] = new double[dim];
         }
-        z = new double[2 * dim]; zT = new double[2 * dim];
-        dz = new double[2 * dim]; dzT = new double[2 * dim];
-        c = new double[dim]; cT = new double[dim];
+        z = new double[2 * dim];
+        zT = new double[2 * dim];
+        dz = new double[2 * dim];
+        dzT = new double[2 * dim];
+        c = new double[dim];
+        cT = new double[dim];
     }
 
     @Override
@@ -50,7 +61,8 @@ final class LstmBlockLayer extends CpuLayer {
         if (xT != null) System.arraycopy(xT, 0, zT, dim, dim);
         else java.util.Arrays.fill(zT, dim, 2 * dim, 0);
         for (int k = 0; k < 4; k++)
-            AffineMaps.forwardTangent(p, s.base + wOff[k], s.v, s.vbase + wOff[k], s.vbase + bOff[k], 2 * dim, dim, z, zT, aT[k]);
+            AffineMaps.forwardTangent(
+                    p, s.base + wOff[k], s.v, s.vbase + wOff[k], s.vbase + bOff[k], 2 * dim, dim, z, zT, aT[k]);
         for (int j = 0; j < dim; j++) {
             for (int k = F; k <= O; k++) actT[k][j] = act[k][j] * (1 - act[k][j]) * aT[k][j];
             actT[U][j] = (1 - act[U][j] * act[U][j]) * aT[U][j];
@@ -87,13 +99,39 @@ final class LstmBlockLayer extends CpuLayer {
         if (tan) {
             java.util.Arrays.fill(dzT, dim, 2 * dim, 0);
             for (int k = 0; k < 4; k++)
-                AffineMaps.backwardTangent(s.p, s.base + wOff[k], s.v, s.vbase + wOff[k], 2 * dim, dim, z, zT,
-                        da[k], daT[k], dzT, s.h, s.hbase + wOff[k], s.hbase + bOff[k], s.scale);
+                AffineMaps.backwardTangent(
+                        s.p,
+                        s.base + wOff[k],
+                        s.v,
+                        s.vbase + wOff[k],
+                        2 * dim,
+                        dim,
+                        z,
+                        zT,
+                        da[k],
+                        daT[k],
+                        dzT,
+                        s.h,
+                        s.hbase + wOff[k],
+                        s.hbase + bOff[k],
+                        s.scale);
             for (int j = 0; j < dim; j++) s.h[s.hbase + hOff + j] += s.scale * dzT[j];
             System.arraycopy(dzT, dim, dxT, 0, dim);
         }
         for (int k = 0; k < 4; k++)
-            AffineMaps.backward(s.p, s.base + wOff[k], 2 * dim, dim, z, da[k], dz, s.g, s.gbase + wOff[k], s.gbase + bOff[k], s.scale, s.round);
+            AffineMaps.backward(
+                    s.p,
+                    s.base + wOff[k],
+                    2 * dim,
+                    dim,
+                    z,
+                    da[k],
+                    dz,
+                    s.g,
+                    s.gbase + wOff[k],
+                    s.gbase + bOff[k],
+                    s.scale,
+                    s.round);
         for (int j = 0; j < dim; j++) s.add(s.gbase + hOff + j, s.scale * dz[j]);
         System.arraycopy(dz, dim, dx, 0, dim);
     }

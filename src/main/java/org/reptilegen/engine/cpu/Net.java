@@ -27,11 +27,17 @@ public final class Net implements TaskModel {
     }
 
     @Override
-    public int size() { return size; }
+    public int size() {
+        return size;
+    }
 
-    public TaskKind kind() { return kind; }
+    public TaskKind kind() {
+        return kind;
+    }
 
-    private double[] logits() { return layers[layers.length - 1].y; }
+    private double[] logits() {
+        return layers[layers.length - 1].y;
+    }
 
     private double[] run(int[] x) {
         for (int i = 0; i < xin.length; i++) xin[i] = x[i];

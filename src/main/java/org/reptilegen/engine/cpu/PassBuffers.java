@@ -20,6 +20,7 @@ final class PassBuffers {
     double scale = 1;
     /** Direction of the Hessian-vector product; null for a plain (first-order) pass. */
     double[] v;
+
     int vbase;
     double[] h;
     int hbase;
@@ -29,12 +30,18 @@ final class PassBuffers {
      */
     boolean round;
 
-    boolean tangent() { return v != null; }
+    boolean tangent() {
+        return v != null;
+    }
 
     void plain(double[] p, double[] g, double scale) {
-        this.p = p; this.base = 0;
-        this.g = g; this.gbase = 0; this.scale = scale;
-        this.v = null; this.h = null;
+        this.p = p;
+        this.base = 0;
+        this.g = g;
+        this.gbase = 0;
+        this.scale = scale;
+        this.v = null;
+        this.h = null;
         this.round = false;
     }
 
@@ -45,10 +52,15 @@ final class PassBuffers {
     }
 
     void tangent(double[] p, double[] v, double[] g, double[] h) {
-        this.p = p; this.base = 0;
-        this.g = g; this.gbase = 0; this.scale = 1;
-        this.v = v; this.vbase = 0;
-        this.h = h; this.hbase = 0;
+        this.p = p;
+        this.base = 0;
+        this.g = g;
+        this.gbase = 0;
+        this.scale = 1;
+        this.v = v;
+        this.vbase = 0;
+        this.h = h;
+        this.hbase = 0;
         this.round = false;
     }
 }

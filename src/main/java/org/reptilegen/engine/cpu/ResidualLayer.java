@@ -22,7 +22,10 @@ final class ResidualLayer extends CpuLayer {
     @Override
     void backward(PassBuffers s, double[] x, double[] xT, double[] dy, double[] dyT) {
         if (layers.length == 0) {
-            for (int i = 0; i < in; i++) { dx[i] = 2 * dy[i]; if (s.tangent()) dxT[i] = 2 * dyT[i]; }
+            for (int i = 0; i < in; i++) {
+                dx[i] = 2 * dy[i];
+                if (s.tangent()) dxT[i] = 2 * dyT[i];
+            }
             return;
         }
         Layers.backward(layers, s, x, xT, dy, dyT);

@@ -37,17 +37,49 @@ final class ActivationNode extends PlanNode {
     }
 
     void forward(List<Launch> ops, Target t, boolean tangent) {
-        ops.add(c.build(Kernels.activationForward().grid(grid(), 1).kind(act).count(count()).x(x).y(y).from(name + " forward")));
-        if (tangent) ops.add(c.build(Kernels.activationForwardTangent().grid(grid(), 1).kind(act).count(count()).x(x).y(y).xT(xT).yT(yT)
-                .from(name + " forward tangent")));
+        ops.add(c.build(Kernels.activationForward()
+                .grid(grid(), 1)
+                .kind(act)
+                .count(count())
+                .x(x)
+                .y(y)
+                .from(name + " forward")));
+        if (tangent)
+            ops.add(c.build(Kernels.activationForwardTangent()
+                    .grid(grid(), 1)
+                    .kind(act)
+                    .count(count())
+                    .x(x)
+                    .y(y)
+                    .xT(xT)
+                    .yT(yT)
+                    .from(name + " forward tangent")));
     }
 
     void backward(List<Launch> ops, Target t, CUdeviceptr dy) {
-        ops.add(c.build(Kernels.activationBackward().grid(grid(), 1).kind(act).count(count()).x(x).y(y).dy(dy).dx(dx).from(name + " backward")));
+        ops.add(c.build(Kernels.activationBackward()
+                .grid(grid(), 1)
+                .kind(act)
+                .count(count())
+                .x(x)
+                .y(y)
+                .dy(dy)
+                .dx(dx)
+                .from(name + " backward")));
     }
 
     void backwardTangent(List<Launch> ops, Target t, CUdeviceptr dy, CUdeviceptr dyT) {
-        ops.add(c.build(Kernels.activationBackwardTangent().grid(grid(), 1).kind(act).count(count()).x(x).y(y).xT(xT).dy(dy).dyT(dyT)
-                .dx(dx).dxT(dxT).from(name + " backward tangent")));
+        ops.add(c.build(Kernels.activationBackwardTangent()
+                .grid(grid(), 1)
+                .kind(act)
+                .count(count())
+                .x(x)
+                .y(y)
+                .xT(xT)
+                .dy(dy)
+                .dyT(dyT)
+                .dx(dx)
+                .dxT(dxT)
+                .from(name + " backward tangent")));
     }
 }

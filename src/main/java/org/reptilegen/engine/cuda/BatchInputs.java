@@ -23,7 +23,8 @@ final class BatchInputs {
 
     void check(TaskBatch batch) {
         if (batch.kind() != model.task())
-            throw new IllegalArgumentException("a " + batch.kind().configName() + " batch for a " + model.task().configName() + " model");
+            throw new IllegalArgumentException("a " + batch.kind().configName() + " batch for a "
+                    + model.task().configName() + " model");
         if (batch.size() == 0) throw new IllegalArgumentException("the batch has no tasks");
         for (int b = 0; b < batch.size(); b++)
             for (int t = 0; t < batch.steps(b); t++) checkInput(batch.x()[b][t], "task " + b + " step " + t);

@@ -13,6 +13,7 @@ import org.reptilegen.util.Bytes;
 final class BatchMemory {
     /** Device memory left free beyond what a batch measures, for the driver and fragmentation. */
     private static final long MARGIN = 64L << 20;
+
     static final int MAX_TASKS = 65535;
 
     private final Device dev;
@@ -52,9 +53,11 @@ final class BatchMemory {
     /** Row splits chosen per launch for this GPU: its multiprocessors, and the fewest blocks of any fused backward kernel that fit on one. */
     RowSplits autoRowSplits() {
         int perSm = Integer.MAX_VALUE;
-        for (KernelSig k : List.of(Kernels.LINEAR_BACKWARD_UPDATE, Kernels.LSTM_BLOCK_BACKWARD_UPDATE,
-                Kernels.LINEAR_BACKWARD_TANGENT, Kernels.LSTM_BLOCK_BACKWARD_TANGENT))
-            perSm = Math.min(perSm, dev.residentBlocks(k));
+        for (KernelSig k : List.of(
+                Kernels.LINEAR_BACKWARD_UPDATE,
+                Kernels.LSTM_BLOCK_BACKWARD_UPDATE,
+                Kernels.LINEAR_BACKWARD_TANGENT,
+                Kernels.LSTM_BLOCK_BACKWARD_TANGENT)) perSm = Math.min(perSm, dev.residentBlocks(k));
         return RowSplits.auto(dev.multiprocessors, perSm);
     }
 
@@ -64,14 +67,23 @@ final class BatchMemory {
     }
 
     private Workspace.Shape shape(int tasks, int steps, boolean accumulate, int segment) {
-        return Workspace.shape(model, tasks, steps).accumulating(accumulate).maml(segment).learnedLr(learnedLr).options(options);
+        return Workspace.shape(model, tasks, steps)
+                .accumulating(accumulate)
+                .maml(segment)
+                .learnedLr(learnedLr)
+                .options(options);
     }
 
     /** The workspace for this shape, reusing the current one when it fits; checks device memory first. */
     Workspace workspace(int tasks, int steps, boolean accumulate, int segment) {
-        if (tasks > MAX_TASKS) throw new IllegalArgumentException("the cuda backend runs at most " + MAX_TASKS + " tasks at once, asked for " + tasks);
+        if (tasks > MAX_TASKS)
+            throw new IllegalArgumentException(
+                    "the cuda backend runs at most " + MAX_TASKS + " tasks at once, asked for " + tasks);
         int cap = Math.max(steps, 1);
-        if (ws != null && ws.tasks == tasks && ws.steps >= cap && (ws.accumulates || !accumulate)
+        if (ws != null
+                && ws.tasks == tasks
+                && ws.steps >= cap
+                && (ws.accumulates || !accumulate)
                 && (segment == 0 || ws.segment == segment)) return ws;
         if (ws != null) {
             dev.sync("freeing the previous batch");
@@ -84,18 +96,23 @@ final class BatchMemory {
         if (need + MARGIN > free) {
             long perTask = perTask(cap, accumulate, segment);
             int fit = fit(free, cap, accumulate, segment);
-            String maml = segment == 0 ? "" : " (MAML with segments of " + segment + " steps: "
-                    + CudaEngine.mamlRowsPerTask(cap, segment) + " copies of the parameters per task)";
-            throw new DeviceException("a batch of " + tasks + " tasks of " + cap + " steps" + maml + " needs " + Bytes.show(need)
-                    + " of device memory (" + Bytes.show(perTask) + " per task) but " + Bytes.show(free) + " is free on "
-                    + dev.name + ": at most " + fit + " tasks fit; use --batch " + fit + " or less");
+            String maml = segment == 0
+                    ? ""
+                    : " (MAML with segments of " + segment + " steps: " + CudaEngine.mamlRowsPerTask(cap, segment)
+                            + " copies of the parameters per task)";
+            throw new DeviceException(
+                    "a batch of " + tasks + " tasks of " + cap + " steps" + maml + " needs " + Bytes.show(need)
+                            + " of device memory (" + Bytes.show(perTask) + " per task) but " + Bytes.show(free)
+                            + " is free on "
+                            + dev.name + ": at most " + fit + " tasks fit; use --batch " + fit + " or less");
         }
         ws = shape.allocate(dev);
         return ws;
     }
 
     private long perTask(int steps, boolean accumulate, int segment) {
-        return shape(2, steps, accumulate, segment).bytes() - shape(1, steps, accumulate, segment).bytes();
+        return shape(2, steps, accumulate, segment).bytes()
+                - shape(1, steps, accumulate, segment).bytes();
     }
 
     /** How many tasks fit in free bytes. */
@@ -112,8 +129,9 @@ final class BatchMemory {
         if (ws != null && ws.tasks == tasks && ws.steps >= cap) return tasks;
         long free = dev.memInfo()[0] + (ws == null ? 0 : ws.bytes());
         int fit = fit(free, cap, false, 0);
-        if (fit < 1) throw new DeviceException("not even one task of " + cap + " steps fits in the " + Bytes.show(free)
-                + " of device memory free on " + dev.name);
+        if (fit < 1)
+            throw new DeviceException("not even one task of " + cap + " steps fits in the " + Bytes.show(free)
+                    + " of device memory free on " + dev.name);
         return Math.min(tasks, fit);
     }
 

@@ -47,6 +47,7 @@ public final class CudaEngine implements Engine, Tuning {
     private double[] innerLr, innerLrM, innerLrV;
     /** The current batch's device memory, its inputs' way there, and the inner loops' launches. */
     private final BatchMemory memory;
+
     private final BatchInputs inputs;
     private final InnerLoopRunner loops;
     private boolean closed;
@@ -97,7 +98,8 @@ public final class CudaEngine implements Engine, Tuning {
             innerLrV = new double[rates.size()];
         }
         if (model.task().logits > CudaKernels.SAMPLE_MAX_CLASSES)
-            throw new IllegalArgumentException("the cuda backend samples at most " + CudaKernels.SAMPLE_MAX_CLASSES + " classes");
+            throw new IllegalArgumentException(
+                    "the cuda backend samples at most " + CudaKernels.SAMPLE_MAX_CLASSES + " classes");
         this.dev = Device.open();
         this.inputs = new BatchInputs(dev, model);
         this.loops = new InnerLoopRunner(dev);
@@ -123,7 +125,7 @@ public final class CudaEngine implements Engine, Tuning {
             dev.zero(g, (long) paramCount * Double.BYTES, "the meta-gradient");
             dev.sync("the engine's start");
         } catch (RuntimeException e) {
-            for (CUdeviceptr p : new CUdeviceptr[]{t, m, v, g}) if (p != null) dev.free(p);
+            for (CUdeviceptr p : new CUdeviceptr[] {t, m, v, g}) if (p != null) dev.free(p);
             dev.close();
             throw e;
         }
@@ -214,7 +216,8 @@ public final class CudaEngine implements Engine, Tuning {
             lrV = new double[lr.length];
         }
         if (lr.length != rates.size() || lrM.length != rates.size() || lrV.length != rates.size())
-            throw new IllegalArgumentException("the state has " + lr.length + " inner learning rates, the model " + rates.size());
+            throw new IllegalArgumentException(
+                    "the state has " + lr.length + " inner learning rates, the model " + rates.size());
         innerLr = toFloatValues(lr);
         innerLrM = toFloatValues(lrM);
         innerLrV = toFloatValues(lrV);
@@ -223,9 +226,13 @@ public final class CudaEngine implements Engine, Tuning {
     @Override
     public synchronized TrainState state() {
         dev.enter();
-        return new TrainState(download(theta, "theta"), download(adamM, "Adam's first moments"),
-                download(adamV, "Adam's second moments"), adamStep,
-                innerLr == null ? null : innerLr.clone(), innerLrM == null ? null : innerLrM.clone(),
+        return new TrainState(
+                download(theta, "theta"),
+                download(adamM, "Adam's first moments"),
+                download(adamV, "Adam's second moments"),
+                adamStep,
+                innerLr == null ? null : innerLr.clone(),
+                innerLrM == null ? null : innerLrM.clone(),
                 innerLrV == null ? null : innerLrV.clone());
     }
 
@@ -245,9 +252,11 @@ public final class CudaEngine implements Engine, Tuning {
 
     @Override
     public synchronized double[] metaGradient(TaskBatch batch, double[] g, double[] gInnerLr) {
-        if (g.length != paramCount) throw new IllegalArgumentException("g has " + g.length + " values, the model " + paramCount);
+        if (g.length != paramCount)
+            throw new IllegalArgumentException("g has " + g.length + " values, the model " + paramCount);
         if (rates.learned() && (gInnerLr == null || gInnerLr.length != rates.size()))
-            throw new IllegalArgumentException("learned inner learning rates need a gradient buffer of " + rates.size() + " values");
+            throw new IllegalArgumentException(
+                    "learned inner learning rates need a gradient buffer of " + rates.size() + " values");
         double[] nll = innerLoopsAndMean(batch, null);
         dev.download(Pointer.to(g), metaGrad, (long) paramCount * Double.BYTES, "the meta-gradient");
         if (rates.learned()) rates.reduce(rateGradient(), gInnerLr);
@@ -257,7 +266,11 @@ public final class CudaEngine implements Engine, Tuning {
     /** The mean over tasks of the per-element rates' gradient the last loop left on the device. */
     private double[] rateGradient() {
         double[] perElement = new double[paramCount];
-        dev.download(Pointer.to(perElement), memory.current().lrGradMean, (long) paramCount * Double.BYTES, "the inner learning rates' gradient");
+        dev.download(
+                Pointer.to(perElement),
+                memory.current().lrGradMean,
+                (long) paramCount * Double.BYTES,
+                "the inner learning rates' gradient");
         return perElement;
     }
 
@@ -266,7 +279,11 @@ public final class CudaEngine implements Engine, Tuning {
         if (!rates.learned()) return;
         double[] perElement = new double[paramCount];
         rates.expand(innerLr, perElement);
-        dev.upload(w.innerLr, Pointer.to(toFloats(perElement)), (long) paramCount * Float.BYTES, "the inner learning rates");
+        dev.upload(
+                w.innerLr,
+                Pointer.to(toFloats(perElement)),
+                (long) paramCount * Float.BYTES,
+                "the inner learning rates");
     }
 
     /** Task copies from theta (and zero gradient sums), zero losses, step 0. */
@@ -289,7 +306,8 @@ public final class CudaEngine implements Engine, Tuning {
             double[] nll = innerLoopsAndMean(batch, null);
             long t = adamStep + 1;
             try (var a = Nvtx.range("Adam step")) {
-                dev.run(Workspace.adamUpdate(dev::function, paramCount, theta, metaGrad, adamM, adamV, settings.adam(), t));
+                dev.run(Workspace.adamUpdate(
+                        dev::function, paramCount, theta, metaGrad, adamM, adamV, settings.adam(), t));
                 dev.sync("the Adam step");
                 if (rates.learned()) {
                     double[] gLr = new double[rates.size()];
@@ -426,12 +444,14 @@ public final class CudaEngine implements Engine, Tuning {
     }
 
     @Override
-    public synchronized int[][] sample(int[][] positions, int count, double temperature, long seed, boolean stopAtZero) {
+    public synchronized int[][] sample(
+            int[][] positions, int count, double temperature, long seed, boolean stopAtZero) {
         return sample(positions, 0, count, temperature, seed, stopAtZero);
     }
 
     @Override
-    public synchronized int[][] sample(int[][] positions, int first, int count, double temperature, long seed, boolean stopAtZero) {
+    public synchronized int[][] sample(
+            int[][] positions, int first, int count, double temperature, long seed, boolean stopAtZero) {
         if (first < 0 || count < 0) throw new IllegalArgumentException("samples " + first + ".." + (first + count - 1));
         if (!(temperature > 0) || Double.isInfinite(temperature))
             throw new IllegalArgumentException("temperature must be positive and finite, got " + temperature);
@@ -447,7 +467,8 @@ public final class CudaEngine implements Engine, Tuning {
                 Workspace w = memory.workspace(n, steps, false, 0);
                 inputs.uploadSampling(w, positions, seed, first + from);
                 startTasks(w, false);
-                List<Launch> step = w.withLearnedLr(w.plan.sampleStep(w.sgd(alpha, false), temperature, stopAtZero), w.params, false);
+                List<Launch> step = w.withLearnedLr(
+                        w.plan.sampleStep(w.sgd(alpha, false), temperature, stopAtZero), w.params, false);
                 loops.steps(w, step, steps, false);
                 int[] drawn = new int[n * w.steps];
                 dev.download(Pointer.to(drawn), w.out, (long) drawn.length * Integer.BYTES, "the samples");
@@ -466,7 +487,7 @@ public final class CudaEngine implements Engine, Tuning {
         c.run(dev::enter);
         c.run(() -> dev.sync("closing the engine"));
         memory.close(c);
-        for (CUdeviceptr p : new CUdeviceptr[]{theta, adamM, adamV, metaGrad}) c.run(() -> dev.free(p));
+        for (CUdeviceptr p : new CUdeviceptr[] {theta, adamM, adamV, metaGrad}) c.run(() -> dev.free(p));
         c.run(dev::close);
         c.rethrow("closing the engine");
     }

@@ -32,19 +32,19 @@ final class CudaKernels {
      * kernels one thread.
      */
     private static final Map<String, int[]> BLOCKS = Map.ofEntries(
-            Map.entry("linear_backward_update", new int[]{32, 8}),
-            Map.entry("linear_backward_tangent", new int[]{32, 8}),
-            Map.entry("lstm_block_backward_update", new int[]{32, 8}),
-            Map.entry("lstm_block_backward_tangent", new int[]{32, 8}),
-            Map.entry("bce_loss_grad", new int[]{128, 1}),
-            Map.entry("bce_loss_grad_tangent", new int[]{128, 1}),
-            Map.entry("step_set", new int[]{1, 1}),
-            Map.entry("step_advance", new int[]{1, 1}),
-            Map.entry("step_add", new int[]{1, 1}));
+            Map.entry("linear_backward_update", new int[] {32, 8}),
+            Map.entry("linear_backward_tangent", new int[] {32, 8}),
+            Map.entry("lstm_block_backward_update", new int[] {32, 8}),
+            Map.entry("lstm_block_backward_tangent", new int[] {32, 8}),
+            Map.entry("bce_loss_grad", new int[] {128, 1}),
+            Map.entry("bce_loss_grad_tangent", new int[] {128, 1}),
+            Map.entry("step_set", new int[] {1, 1}),
+            Map.entry("step_advance", new int[] {1, 1}),
+            Map.entry("step_add", new int[] {1, 1}));
 
     /** A kernel as its .cu file declares it (the generated {@link Kernels}), with its block shape. */
     static KernelSig sig(String name, String params) {
-        int[] block = BLOCKS.getOrDefault(name, new int[]{256, 1});
+        int[] block = BLOCKS.getOrDefault(name, new int[] {256, 1});
         return new KernelSig(name, params, block[0], block[1]);
     }
 

@@ -18,8 +18,15 @@ final class D2cNode extends PlanNode {
 
     void forward(List<Launch> ops, Target t, boolean tangent) {
         Workspace w = w();
-        ops.add(c.build(Kernels.d2cForward().grid(blocks((long) w.tasks * in, Kernels.D2C_FORWARD.blockX()), 1)
-                .scale(scale).inDim(in).xs(w.xs).step(w.step).B(w.tasks).y(y).from(name + " d2c forward")));
+        ops.add(c.build(Kernels.d2cForward()
+                .grid(blocks((long) w.tasks * in, Kernels.D2C_FORWARD.blockX()), 1)
+                .scale(scale)
+                .inDim(in)
+                .xs(w.xs)
+                .step(w.step)
+                .B(w.tasks)
+                .y(y)
+                .from(name + " d2c forward")));
         // Integer inputs do not move along a parameter direction.
         if (tangent) ops.add(StepPlan.zero(c, yT, in, name + " d2c forward tangent"));
     }
@@ -28,6 +35,5 @@ final class D2cNode extends PlanNode {
         // No parameters, and the first layer: nothing upstream needs its input gradient.
     }
 
-    void backwardTangent(List<Launch> ops, Target t, CUdeviceptr dy, CUdeviceptr dyT) {
-    }
+    void backwardTangent(List<Launch> ops, Target t, CUdeviceptr dy, CUdeviceptr dyT) {}
 }

@@ -52,9 +52,11 @@ final class Device implements AutoCloseable {
     final int ccMajor, ccMinor;
     /** Streaming multiprocessors, for how many blocks run at once. */
     final int multiprocessors;
+
     final CUstream stream = new CUstream();
     /** The context and kernels, retained and loaded once per process (GpuContext). */
     private final GpuContext gpu;
+
     private final CUcontext context;
     private boolean streamCreated, closed;
 
@@ -144,7 +146,8 @@ final class Device implements AutoCloseable {
         for (Throwable t = e; t != null; t = t.getCause()) all.append(t).append('\n');
         String s = all.toString();
         if (s.contains("libcuda.so") || s.contains("nvcuda.dll")) return "no CUDA driver (libcuda.so.1 not found)";
-        if (e instanceof NoClassDefFoundError) return "the JCuda classes or natives could not be loaded: " + firstLine(e.toString());
+        if (e instanceof NoClassDefFoundError)
+            return "the JCuda classes or natives could not be loaded: " + firstLine(e.toString());
         return "the JCuda native library could not be loaded: " + firstLine(e.toString());
     }
 
@@ -189,7 +192,7 @@ final class Device implements AutoCloseable {
             JCudaDriver.cuOccupancyMaxActiveBlocksPerMultiprocessor(n, function(sig), sig.blockX() * sig.blockY(), 0);
             return n[0];
         } catch (RuntimeException e) {
-            return 0;  // the caller has a default
+            return 0; // the caller has a default
         }
     }
 
@@ -197,15 +200,18 @@ final class Device implements AutoCloseable {
     long[] memInfo() {
         long[] free = new long[1], total = new long[1];
         cuda("asking for free memory", () -> cuMemGetInfo(free, total));
-        return new long[]{free[0], total[0]};
+        return new long[] {free[0], total[0]};
     }
 
     /** Bytes of each live allocation, for the peak-memory report. */
     private final java.util.IdentityHashMap<CUdeviceptr, Long> sizes = new java.util.IdentityHashMap<>();
+
     private long held, peak;
 
     /** The most device memory this engine has held at once. */
-    long peakBytes() { return peak; }
+    long peakBytes() {
+        return peak;
+    }
 
     CUdeviceptr alloc(long bytes, String what) {
         CUdeviceptr p = new CUdeviceptr();
@@ -214,10 +220,11 @@ final class Device implements AutoCloseable {
         } catch (CudaException e) {
             if (String.valueOf(e.getMessage()).contains("OUT_OF_MEMORY")) {
                 long[] mi = memInfo();
-                throw new DeviceException("out of device memory: asked for " + Bytes.show(bytes) + " for " + what
-                        + ", " + Bytes.show(mi[0]) + " free of " + Bytes.show(mi[1]) + " on " + name);
+                throw new DeviceException("out of device memory: asked for " + Bytes.show(bytes) + " for " + what + ", "
+                        + Bytes.show(mi[0]) + " free of " + Bytes.show(mi[1]) + " on " + name);
             }
-            throw new DeviceException("CUDA error while allocating " + Bytes.show(bytes) + " for " + what + ": " + e.getMessage());
+            throw new DeviceException(
+                    "CUDA error while allocating " + Bytes.show(bytes) + " for " + what + ": " + e.getMessage());
         }
         sizes.put(p, bytes);
         held += bytes;

@@ -35,8 +35,10 @@ final class DriverLibrary {
         done = true;
         String path = named();
         if (path == null) return null;
-        String source = System.getProperty(PROPERTY) != null && !System.getProperty(PROPERTY).isBlank()
-                ? "-D" + PROPERTY : ENV;
+        String source = System.getProperty(PROPERTY) != null
+                        && !System.getProperty(PROPERTY).isBlank()
+                ? "-D" + PROPERTY
+                : ENV;
         File f = new File(path);
         if (!f.isFile()) {
             problem = "the CUDA driver named by " + source + " does not exist: " + path;

@@ -10,6 +10,7 @@ import org.reptilegen.model.LayerSpec;
 final class EmbedNode extends PlanNode {
     /** Per table: its offset, rows, width and its columns' start in the output. */
     final CUdeviceptr meta;
+
     final int tables;
     /** Whether the linear after it runs its plain forward and backward (the fusion pass). */
     boolean folded;
@@ -34,8 +35,17 @@ final class EmbedNode extends PlanNode {
 
     private Launch gather(CUdeviceptr table, CUdeviceptr into, String what) {
         Workspace w = w();
-        return c.build(params(Kernels.embedGatherForward(), table).grid(blocks(out, Kernels.EMBED_GATHER_FORWARD.blockX()), w.tasks)
-                .meta(meta).tables(tables).outWidth(out).xs(w.xs).inDim(in).step(w.step).B(w.tasks).y(into).from(name + " " + what));
+        return c.build(params(Kernels.embedGatherForward(), table)
+                .grid(blocks(out, Kernels.EMBED_GATHER_FORWARD.blockX()), w.tasks)
+                .meta(meta)
+                .tables(tables)
+                .outWidth(out)
+                .xs(w.xs)
+                .inDim(in)
+                .step(w.step)
+                .B(w.tasks)
+                .y(into)
+                .from(name + " " + what));
     }
 
     void forward(List<Launch> ops, Target t, boolean tangent) {
@@ -48,16 +58,36 @@ final class EmbedNode extends PlanNode {
     void backward(List<Launch> ops, Target t, CUdeviceptr dy) {
         if (folded) return;
         Workspace w = w();
-        ops.add(c.build(t.update().on(params(Kernels.embedScatterUpdate(), t.params()))
+        ops.add(c.build(t.update()
+                .on(params(Kernels.embedScatterUpdate(), t.params()))
                 .grid(blocks(out, Kernels.EMBED_SCATTER_UPDATE.blockX()), w.tasks)
-                .meta(meta).tables(tables).outWidth(out).xs(w.xs).inDim(in).step(w.step).B(w.tasks).dy(dy).from(name + " embed backward")));
+                .meta(meta)
+                .tables(tables)
+                .outWidth(out)
+                .xs(w.xs)
+                .inDim(in)
+                .step(w.step)
+                .B(w.tasks)
+                .dy(dy)
+                .from(name + " embed backward")));
     }
 
     void backwardTangent(List<Launch> ops, Target t, CUdeviceptr dy, CUdeviceptr dyT) {
         // Linear in the tables, so no second-order term of its own: a looked-up row's g is dy, its H v dyT.
         Workspace w = w();
-        ops.add(c.build(t.adjoint().on(Kernels.embedScatterAdjoint()).grid(blocks(out, Kernels.EMBED_SCATTER_ADJOINT.blockX()), w.tasks)
-                .P(w.paramStride).meta(meta).tables(tables).outWidth(out).xs(w.xs).inDim(in).step(w.step).B(w.tasks).dy(dy).dyT(dyT)
+        ops.add(c.build(t.adjoint()
+                .on(Kernels.embedScatterAdjoint())
+                .grid(blocks(out, Kernels.EMBED_SCATTER_ADJOINT.blockX()), w.tasks)
+                .P(w.paramStride)
+                .meta(meta)
+                .tables(tables)
+                .outWidth(out)
+                .xs(w.xs)
+                .inDim(in)
+                .step(w.step)
+                .B(w.tasks)
+                .dy(dy)
+                .dyT(dyT)
                 .from(name + " embed backward tangent")));
     }
 }

@@ -14,6 +14,7 @@ final class FoldedNeighbours {
     final boolean linear;
     /** LOSS_NONE, or the loss the model's plain head forms in its backward (linear only). */
     int loss = CudaKernels.LOSS_NONE;
+
     EmbedNode input;
     LayerNormNode after, before;
     CUdeviceptr afterArrivals, beforeArrivals;
@@ -33,29 +34,54 @@ final class FoldedNeighbours {
     /** The linear kernels' step counter and embedding: step, emMeta, emTables, xs, inDim. */
     <B extends Launch.Builder<B>> B embed(B b) {
         b.set("step", c.w.step);
-        if (input == null) return b.set("emMeta", Launch.NULL).set("emTables", 0).set("xs", Launch.NULL).set("inDim", 0);
-        return b.set("emMeta", input.meta).set("emTables", input.tables).set("xs", c.w.xs).set("inDim", input.in);
+        if (input == null)
+            return b.set("emMeta", Launch.NULL)
+                    .set("emTables", 0)
+                    .set("xs", Launch.NULL)
+                    .set("inDim", 0);
+        return b.set("emMeta", input.meta)
+                .set("emTables", input.tables)
+                .set("xs", c.w.xs)
+                .set("inDim", input.in);
     }
 
     /** The linear backward's loss: loss, ys, nll (the target's losses). */
     <B extends Launch.Builder<B>> B loss(B b, Target t) {
-        if (loss == CudaKernels.LOSS_NONE) return b.set("loss", loss).set("ys", Launch.NULL).set("nll", Launch.NULL);
+        if (loss == CudaKernels.LOSS_NONE)
+            return b.set("loss", loss).set("ys", Launch.NULL).set("nll", Launch.NULL);
         return b.set("loss", loss).set("ys", c.w.ys).set("nll", t.losses());
     }
 
     /** The forward kernels' layernorm tail: lnArrivals, lnG, lnB, lnStats, lnY. */
     <B extends Launch.Builder<B>> B layerNormForward(B b) {
-        if (after == null) return b.set("lnArrivals", Launch.NULL).set("lnG", 0).set("lnB", 0).set("lnStats", Launch.NULL).set("lnY", Launch.NULL);
-        return b.set("lnArrivals", afterArrivals).set("lnG", after.gOff).set("lnB", after.bOff).set("lnStats", after.stats).set("lnY", after.y);
+        if (after == null)
+            return b.set("lnArrivals", Launch.NULL)
+                    .set("lnG", 0)
+                    .set("lnB", 0)
+                    .set("lnStats", Launch.NULL)
+                    .set("lnY", Launch.NULL);
+        return b.set("lnArrivals", afterArrivals)
+                .set("lnG", after.gOff)
+                .set("lnB", after.bOff)
+                .set("lnStats", after.stats)
+                .set("lnY", after.y);
     }
 
     /** The backward kernels' layernorm tail: lnArrivals, lnG, lnB, lnX, lnStats, lnDx. */
     <B extends Launch.Builder<B>> B layerNormBackward(B b) {
         if (before == null)
-            return b.set("lnArrivals", Launch.NULL).set("lnG", 0).set("lnB", 0).set("lnX", Launch.NULL).set("lnStats", Launch.NULL)
+            return b.set("lnArrivals", Launch.NULL)
+                    .set("lnG", 0)
+                    .set("lnB", 0)
+                    .set("lnX", Launch.NULL)
+                    .set("lnStats", Launch.NULL)
                     .set("lnDx", Launch.NULL);
-        return b.set("lnArrivals", beforeArrivals).set("lnG", before.gOff).set("lnB", before.bOff).set("lnX", before.x)
-                .set("lnStats", before.stats).set("lnDx", before.dx);
+        return b.set("lnArrivals", beforeArrivals)
+                .set("lnG", before.gOff)
+                .set("lnB", before.bOff)
+                .set("lnX", before.x)
+                .set("lnStats", before.stats)
+                .set("lnDx", before.dx);
     }
 
     /** The linear backward's stepArrivals. */

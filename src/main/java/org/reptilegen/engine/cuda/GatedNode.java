@@ -21,16 +21,41 @@ final class GatedNode extends PlanNode {
 
     void forward(List<Launch> ops, Target t, boolean tangent) {
         int b = w().tasks;
-        ops.add(c.build(Kernels.gatedForward().grid(grid(), 1).d(out).B(b).x(x).y(y).from(name + " forward")));
-        if (tangent) ops.add(c.build(Kernels.gatedForwardTangent().grid(grid(), 1).d(out).B(b).x(x).xT(xT).yT(yT).from(name + " forward tangent")));
+        ops.add(c.build(
+                Kernels.gatedForward().grid(grid(), 1).d(out).B(b).x(x).y(y).from(name + " forward")));
+        if (tangent)
+            ops.add(c.build(Kernels.gatedForwardTangent()
+                    .grid(grid(), 1)
+                    .d(out)
+                    .B(b)
+                    .x(x)
+                    .xT(xT)
+                    .yT(yT)
+                    .from(name + " forward tangent")));
     }
 
     void backward(List<Launch> ops, Target t, CUdeviceptr dy) {
-        ops.add(c.build(Kernels.gatedBackward().grid(grid(), 1).d(out).B(w().tasks).x(x).dy(dy).dx(dx).from(name + " backward")));
+        ops.add(c.build(Kernels.gatedBackward()
+                .grid(grid(), 1)
+                .d(out)
+                .B(w().tasks)
+                .x(x)
+                .dy(dy)
+                .dx(dx)
+                .from(name + " backward")));
     }
 
     void backwardTangent(List<Launch> ops, Target t, CUdeviceptr dy, CUdeviceptr dyT) {
-        ops.add(c.build(Kernels.gatedBackwardTangent().grid(grid(), 1).d(out).B(w().tasks).x(x).xT(xT).dy(dy).dyT(dyT).dx(dx).dxT(dxT)
+        ops.add(c.build(Kernels.gatedBackwardTangent()
+                .grid(grid(), 1)
+                .d(out)
+                .B(w().tasks)
+                .x(x)
+                .xT(xT)
+                .dy(dy)
+                .dyT(dyT)
+                .dx(dx)
+                .dxT(dxT)
                 .from(name + " backward tangent")));
     }
 }

@@ -12,8 +12,14 @@ final class GatedResidualNode extends PlanNode {
     private final LinearNode gate;
     private final CUdeviceptr da, dgp, daT, dgpT;
 
-    GatedResidualNode(PlanContext c, StepPlan.Fusion fusion, String name, List<LayerSpec> layers, int dim, CUdeviceptr x,
-                      CUdeviceptr xT) {
+    GatedResidualNode(
+            PlanContext c,
+            StepPlan.Fusion fusion,
+            String name,
+            List<LayerSpec> layers,
+            int dim,
+            CUdeviceptr x,
+            CUdeviceptr xT) {
         super(c, name, dim, dim, x, xT);
         inner = fusion.chain(layers, name, dim, x, xT);
         gate = new LinearNode(c, LayerSpec.GatedResidual.gate(name), dim, dim, CudaKernels.LIN_PLAIN, x, xT);
@@ -39,23 +45,54 @@ final class GatedResidualNode extends PlanNode {
         for (PlanNode n : inner) n.forward(ops, t, tangent);
         gate.forward(ops, t, tangent);
         CUdeviceptr a = StepPlan.chainOut(inner, x, false);
-        ops.add(c.build(Kernels.gateMulForward().grid(grid(), 1).count(count()).a(a).gp(gate.y).y(y).from(name + " gate forward")));
+        ops.add(c.build(Kernels.gateMulForward()
+                .grid(grid(), 1)
+                .count(count())
+                .a(a)
+                .gp(gate.y)
+                .y(y)
+                .from(name + " gate forward")));
         if (!tangent) return;
-        ops.add(c.build(Kernels.gateMulForwardTangent().grid(grid(), 1).count(count()).a(a).aT(StepPlan.chainOut(inner, xT, true))
-                .gp(gate.y).gpT(gate.yT).yT(yT).from(name + " gate forward tangent")));
+        ops.add(c.build(Kernels.gateMulForwardTangent()
+                .grid(grid(), 1)
+                .count(count())
+                .a(a)
+                .aT(StepPlan.chainOut(inner, xT, true))
+                .gp(gate.y)
+                .gpT(gate.yT)
+                .yT(yT)
+                .from(name + " gate forward tangent")));
     }
 
     void backward(List<Launch> ops, Target t, CUdeviceptr dy) {
-        ops.add(c.build(Kernels.gateMulBackward().grid(grid(), 1).count(count()).a(StepPlan.chainOut(inner, x, false)).gp(gate.y).dy(dy)
-                .da(da).dgp(dgp).from(name + " gate backward")));
+        ops.add(c.build(Kernels.gateMulBackward()
+                .grid(grid(), 1)
+                .count(count())
+                .a(StepPlan.chainOut(inner, x, false))
+                .gp(gate.y)
+                .dy(dy)
+                .da(da)
+                .dgp(dgp)
+                .from(name + " gate backward")));
         CUdeviceptr innerDx = StepPlan.chainBackward(inner, ops, t, da);
         gate.backward(ops, t, dgp);
         ops.add(StepPlan.add(c, in, innerDx, gate.dx, dx, name + " gated_residual backward add"));
     }
 
     void backwardTangent(List<Launch> ops, Target t, CUdeviceptr dy, CUdeviceptr dyT) {
-        ops.add(c.build(Kernels.gateMulBackwardTangent().grid(grid(), 1).count(count()).a(StepPlan.chainOut(inner, x, false))
-                .aT(StepPlan.chainOut(inner, xT, true)).gp(gate.y).gpT(gate.yT).dy(dy).dyT(dyT).da(da).daT(daT).dgp(dgp).dgpT(dgpT)
+        ops.add(c.build(Kernels.gateMulBackwardTangent()
+                .grid(grid(), 1)
+                .count(count())
+                .a(StepPlan.chainOut(inner, x, false))
+                .aT(StepPlan.chainOut(inner, xT, true))
+                .gp(gate.y)
+                .gpT(gate.yT)
+                .dy(dy)
+                .dyT(dyT)
+                .da(da)
+                .daT(daT)
+                .dgp(dgp)
+                .dgpT(dgpT)
                 .from(name + " gate backward tangent")));
         CUdeviceptr[] innerDx = StepPlan.chainBackwardTangent(inner, ops, t, da, daT);
         gate.backwardTangent(ops, t, dgp, dgpT);

@@ -38,6 +38,7 @@ final class GpuContext {
     final int ccMajor, ccMinor;
     /** Streaming multiprocessors, for how many blocks run at once. */
     final int multiprocessors;
+
     private final CUmodule module = new CUmodule();
     private final Map<String, CUfunction> functions = new HashMap<>();
     private int users;
@@ -105,7 +106,8 @@ final class GpuContext {
             } catch (CudaException e) {
                 String m = e.getMessage();
                 if (m != null && m.contains("NO_BINARY_FOR_GPU"))
-                    throw new DeviceException("the kernels have no code for this GPU (" + name + ", sm_" + ccMajor + ccMinor + ")");
+                    throw new DeviceException(
+                            "the kernels have no code for this GPU (" + name + ", sm_" + ccMajor + ccMinor + ")");
                 throw new DeviceException("the kernels could not be loaded on " + name + " (sm_" + ccMajor + ccMinor
                         + ", CUDA driver " + Device.driverVersion() + "): " + m);
             }

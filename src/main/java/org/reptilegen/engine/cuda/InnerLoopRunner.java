@@ -12,6 +12,7 @@ import jcuda.driver.CUgraphExec;
 final class InnerLoopRunner {
     /** Steps recorded into one graph: long enough that replays cost little host time, short enough to record fast. */
     static final int STEPS_PER_GRAPH = 16;
+
     private final Device dev;
     private boolean graphs = true;
 

@@ -39,8 +39,13 @@ public final class Inventory {
      * @param kernelArchs the architectures in the jar's fatbin (sm_XY machine code, compute_XY PTX); empty when none were built
      * @param loadProblem null when the kernels load on GPU 0 and the engine can start there, else why not
      */
-    public record Report(String driverProblem, String driverVersion, String driverLibrary, List<Gpu> gpus,
-                         List<String> kernelArchs, String loadProblem) {}
+    public record Report(
+            String driverProblem,
+            String driverVersion,
+            String driverLibrary,
+            List<Gpu> gpus,
+            List<String> kernelArchs,
+            String loadProblem) {}
 
     /** The architectures file the kernel build writes next to the fatbin. */
     static final String ARCHS_RESOURCE = CudaKernels.FATBIN_RESOURCE + ".archs";
@@ -56,7 +61,9 @@ public final class Inventory {
                 cuInit(0);
             } catch (CudaException e) {
                 String m = String.valueOf(e.getMessage());
-                String why = m.contains("NO_DEVICE") ? "the driver sees no CUDA device" : "the CUDA driver did not start: " + m;
+                String why = m.contains("NO_DEVICE")
+                        ? "the driver sees no CUDA device"
+                        : "the CUDA driver did not start: " + m;
                 return new Report(null, Device.driverVersion(), named, List.of(), archs, why);
             }
             int[] n = new int[1];
@@ -68,7 +75,13 @@ public final class Inventory {
             String why = CudaEngine.unavailableReason();
             return new Report(why == null ? e.toString() : why, null, named, List.of(), archs, why);
         } catch (RuntimeException e) {
-            return new Report("the CUDA driver could not be asked: " + e.getMessage(), null, named, List.of(), archs, e.getMessage());
+            return new Report(
+                    "the CUDA driver could not be asked: " + e.getMessage(),
+                    null,
+                    named,
+                    List.of(),
+                    archs,
+                    e.getMessage());
         }
     }
 
@@ -77,7 +90,11 @@ public final class Inventory {
         cuDeviceGet(d, i);
         long[] mem = new long[1];
         cuDeviceTotalMem(mem, d);
-        return new Gpu(i, GpuContext.name(d), mem[0], GpuContext.attribute(d, CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR),
+        return new Gpu(
+                i,
+                GpuContext.name(d),
+                mem[0],
+                GpuContext.attribute(d, CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR),
                 GpuContext.attribute(d, CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR));
     }
 
@@ -102,7 +119,8 @@ public final class Inventory {
         for (String a : archs)
             if (a.startsWith("sm_")) {
                 int v = Integer.parseInt(a.substring(3).replaceAll("[^0-9]", ""));
-                if (v / 10 == major && v % 10 <= minor && a.substring(3).chars().allMatch(Character::isDigit)) return "machine code (" + a + ")";
+                if (v / 10 == major && v % 10 <= minor && a.substring(3).chars().allMatch(Character::isDigit))
+                    return "machine code (" + a + ")";
             }
         for (String a : archs)
             if (a.startsWith("compute_")) {

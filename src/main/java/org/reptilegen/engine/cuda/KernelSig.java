@@ -11,7 +11,13 @@ import java.util.List;
 record KernelSig(String name, String params, int blockX, int blockY) {
 
     /** One parameter's kind as passed from Java: a device pointer, int, long long, float or double. */
-    enum Kind { POINTER, INT, LONG, FLOAT, DOUBLE }
+    enum Kind {
+        POINTER,
+        INT,
+        LONG,
+        FLOAT,
+        DOUBLE
+    }
 
     /** One declared parameter. */
     record Param(String type, String name, Kind kind) {}

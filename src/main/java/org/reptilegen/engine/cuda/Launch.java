@@ -19,10 +19,18 @@ final class Launch {
     final List<Object> args;
     /** What in the plan launched it (a layer's name and role), or "" where nothing more is known. */
     final String origin;
+
     private final CUfunction function;
     private final Pointer params;
 
-    private Launch(KernelSig sig, CUfunction function, int gridX, int gridY, List<Object> args, Pointer params, String origin) {
+    private Launch(
+            KernelSig sig,
+            CUfunction function,
+            int gridX,
+            int gridY,
+            List<Object> args,
+            Pointer params,
+            String origin) {
         this.sig = sig;
         this.function = function;
         this.gridX = gridX;
@@ -49,7 +57,8 @@ final class Launch {
             throw new IllegalStateException(sig.name() + ": grid (" + gridX + ", " + gridY + ") is out of range");
         List<KernelSig.Param> ps = sig.parse();
         if (args.length != ps.size())
-            throw new IllegalStateException(sig.name() + " takes " + ps.size() + " arguments (" + sig.params() + "), got " + args.length);
+            throw new IllegalStateException(
+                    sig.name() + " takes " + ps.size() + " arguments (" + sig.params() + "), got " + args.length);
         // One entry more than the kernel takes, left null: a driver reads only as many as the kernel
         // declares, and the simulated driver checks the count against this end.
         Pointer[] ptrs = new Pointer[args.length + 1];
@@ -59,14 +68,14 @@ final class Launch {
             Object a = args[i];
             ptrs[i] = switch (p.kind()) {
                 case POINTER -> a instanceof CUdeviceptr d ? Pointer.to(d) : null;
-                case INT -> a instanceof Integer v ? Pointer.to(new int[]{v}) : null;
-                case LONG -> a instanceof Long v ? Pointer.to(new long[]{v}) : null;
-                case FLOAT -> a instanceof Float v ? Pointer.to(new float[]{v}) : null;
-                case DOUBLE -> a instanceof Double v ? Pointer.to(new double[]{v}) : null;
+                case INT -> a instanceof Integer v ? Pointer.to(new int[] {v}) : null;
+                case LONG -> a instanceof Long v ? Pointer.to(new long[] {v}) : null;
+                case FLOAT -> a instanceof Float v ? Pointer.to(new float[] {v}) : null;
+                case DOUBLE -> a instanceof Double v ? Pointer.to(new double[] {v}) : null;
             };
             if (ptrs[i] == null)
-                throw new IllegalStateException(sig.name() + ": argument " + i + " (" + p.type() + " " + p.name() + ") got "
-                        + (a == null ? "null" : a.getClass().getSimpleName()));
+                throw new IllegalStateException(sig.name() + ": argument " + i + " (" + p.type() + " " + p.name()
+                        + ") got " + (a == null ? "null" : a.getClass().getSimpleName()));
         }
         return new Launch(sig, functions.get(sig), gridX, gridY, List.of(args), Pointer.to(ptrs), origin);
     }
@@ -95,7 +104,9 @@ final class Launch {
 
         /** Sets argument i; the generated setters call it. */
         protected final B put(int i, Object value) {
-            if (value == null) throw new IllegalStateException(sig.name() + ": " + params.get(i).name() + " is null");
+            if (value == null)
+                throw new IllegalStateException(
+                        sig.name() + ": " + params.get(i).name() + " is null");
             args[i] = value;
             return self();
         }
@@ -129,7 +140,9 @@ final class Launch {
 
         final Launch build(Functions functions) {
             for (int i = 0; i < args.length; i++)
-                if (args[i] == null) throw new IllegalStateException(sig.name() + ": " + params.get(i).name() + " is not set");
+                if (args[i] == null)
+                    throw new IllegalStateException(
+                            sig.name() + ": " + params.get(i).name() + " is not set");
             return of(functions, sig, gridX, gridY, origin, args);
         }
     }
@@ -149,8 +162,15 @@ final class Launch {
     String describe() {
         StringBuilder b = new StringBuilder(sig.name());
         if (!origin.isEmpty()) b.append(" (").append(origin).append(')');
-        b.append(" on a (").append(gridX).append(", ").append(gridY)
-                .append(") grid of (").append(sig.blockX()).append(", ").append(sig.blockY()).append(") threads");
+        b.append(" on a (")
+                .append(gridX)
+                .append(", ")
+                .append(gridY)
+                .append(") grid of (")
+                .append(sig.blockX())
+                .append(", ")
+                .append(sig.blockY())
+                .append(") threads");
         List<KernelSig.Param> ps = sig.parse();
         String sep = " with ";
         for (int i = 0; i < ps.size(); i++) {

@@ -26,23 +26,62 @@ final class LayerNormNode extends PlanNode {
     void forward(List<Launch> ops, Target t, boolean tangent) {
         if (forwardFolded && !tangent) return;
         Workspace w = w();
-        ops.add(c.build(params(Kernels.layernormForward(), t.params()).grid(w.tasks, 1).gOff(gOff).bOff(bOff).dim(in).x(x).stats(stats).y(y)
+        ops.add(c.build(params(Kernels.layernormForward(), t.params())
+                .grid(w.tasks, 1)
+                .gOff(gOff)
+                .bOff(bOff)
+                .dim(in)
+                .x(x)
+                .stats(stats)
+                .y(y)
                 .from(name + " layernorm forward")));
         if (!tangent) return;
-        ops.add(c.build(params(Kernels.layernormForwardTangent(), t.params()).grid(w.tasks, 1).v(w.direction).gOff(gOff).bOff(bOff).dim(in)
-                .x(x).xT(xT).stats(stats).tstats(tstats).yT(yT).from(name + " layernorm forward tangent")));
+        ops.add(c.build(params(Kernels.layernormForwardTangent(), t.params())
+                .grid(w.tasks, 1)
+                .v(w.direction)
+                .gOff(gOff)
+                .bOff(bOff)
+                .dim(in)
+                .x(x)
+                .xT(xT)
+                .stats(stats)
+                .tstats(tstats)
+                .yT(yT)
+                .from(name + " layernorm forward tangent")));
     }
 
     void backward(List<Launch> ops, Target t, CUdeviceptr dy) {
         if (backwardFolded) return;
-        ops.add(c.build(t.update().on(params(Kernels.layernormBackwardUpdate(), t.params())).grid(w().tasks, 1).gOff(gOff).bOff(bOff)
-                .dim(in).x(x).stats(stats).dy(dy).dx(dx).from(name + " layernorm backward")));
+        ops.add(c.build(t.update()
+                .on(params(Kernels.layernormBackwardUpdate(), t.params()))
+                .grid(w().tasks, 1)
+                .gOff(gOff)
+                .bOff(bOff)
+                .dim(in)
+                .x(x)
+                .stats(stats)
+                .dy(dy)
+                .dx(dx)
+                .from(name + " layernorm backward")));
     }
 
     void backwardTangent(List<Launch> ops, Target t, CUdeviceptr dy, CUdeviceptr dyT) {
         Workspace w = w();
-        ops.add(c.build(t.adjoint().on(params(Kernels.layernormBackwardTangent(), t.params())).grid(w.tasks, 1).v(w.direction).gOff(gOff)
-                .bOff(bOff).dim(in).x(x).xT(xT).stats(stats).tstats(tstats).dy(dy).dyT(dyT).dx(dx).dxT(dxT)
+        ops.add(c.build(t.adjoint()
+                .on(params(Kernels.layernormBackwardTangent(), t.params()))
+                .grid(w.tasks, 1)
+                .v(w.direction)
+                .gOff(gOff)
+                .bOff(bOff)
+                .dim(in)
+                .x(x)
+                .xT(xT)
+                .stats(stats)
+                .tstats(tstats)
+                .dy(dy)
+                .dyT(dyT)
+                .dx(dx)
+                .dxT(dxT)
                 .from(name + " layernorm backward tangent")));
     }
 }

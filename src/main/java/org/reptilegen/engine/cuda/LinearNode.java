@@ -19,6 +19,7 @@ final class LinearNode extends PlanNode {
      * the gated pair passes LIN_GATED to its launches.
      */
     final int mode;
+
     private final CUdeviceptr pre, preT;
     private final Splits splits;
     final FoldedNeighbours folded;
@@ -51,8 +52,20 @@ final class LinearNode extends PlanNode {
     /** linear_forward_tangent into y, yT in the given mode (for LIN_GATED the gated output and its tangent). */
     Launch forwardTangentLaunch(Target t, CUdeviceptr into, CUdeviceptr intoT, int mode) {
         Workspace w = w();
-        return c.build(params(Kernels.linearForwardTangent(), t.params()).grid(forwardGrid(mode), w.tasks).v(w.direction).wOff(wOff)
-                .bOff(bOff).in(in).out(out).x(x).xT(xT).mode(mode).y(into).pre(pre).yT(intoT).preT(preT)
+        return c.build(params(Kernels.linearForwardTangent(), t.params())
+                .grid(forwardGrid(mode), w.tasks)
+                .v(w.direction)
+                .wOff(wOff)
+                .bOff(bOff)
+                .in(in)
+                .out(out)
+                .x(x)
+                .xT(xT)
+                .mode(mode)
+                .y(into)
+                .pre(pre)
+                .yT(intoT)
+                .preT(preT)
                 .from(name + " linear forward and tangent"));
     }
 
@@ -63,11 +76,28 @@ final class LinearNode extends PlanNode {
     Launch forwardLaunch(Target t, CUdeviceptr into, int mode) {
         Workspace w = w();
         if (!folded.intoForward())
-            return c.build(params(Kernels.linearForward(), t.params()).grid(forwardGrid(mode), w.tasks).wOff(wOff).bOff(bOff).in(in)
-                    .out(out).x(x).y(into).pre(pre).mode(mode).from(name + " linear forward"));
+            return c.build(params(Kernels.linearForward(), t.params())
+                    .grid(forwardGrid(mode), w.tasks)
+                    .wOff(wOff)
+                    .bOff(bOff)
+                    .in(in)
+                    .out(out)
+                    .x(x)
+                    .y(into)
+                    .pre(pre)
+                    .mode(mode)
+                    .from(name + " linear forward"));
         return c.build(folded.layerNormForward(folded.embed(params(Kernels.linearForwardFolded(), t.params())))
-                .grid(forwardGrid(mode), w.tasks).wOff(wOff).bOff(bOff).in(in).out(out).x(x).y(into).pre(pre)
-                .mode(mode).from(name + " linear forward" + (folded.input != null ? ", embedding gathered" : "")
+                .grid(forwardGrid(mode), w.tasks)
+                .wOff(wOff)
+                .bOff(bOff)
+                .in(in)
+                .out(out)
+                .x(x)
+                .y(into)
+                .pre(pre)
+                .mode(mode)
+                .from(name + " linear forward" + (folded.input != null ? ", embedding gathered" : "")
                         + (folded.after != null ? ", layernorm after" : "")));
     }
 
@@ -77,11 +107,21 @@ final class LinearNode extends PlanNode {
 
     /** linear_backward_update for dy in the given mode (for LIN_GATED dy is the gated output's gradient). */
     Launch backwardLaunch(Target t, CUdeviceptr dy, int mode) {
-        Kernels.LinearBackwardUpdate b = folded.stepAdvance(folded.layerNormBackward(folded.loss(folded.embed(
-                splits.on(t.update().on(params(Kernels.linearBackwardUpdate(), t.params())))), t)));
-        return c.build(b.grid(splits.gridX(), w().tasks).wOff(wOff).bOff(bOff).in(in).out(out).x(x).dy(dy)
-                .pre(pre).mode(mode).dx(dx).from(name + " linear backward" + (folded.input != null ? ", embedding updated" : "")
-                        + (folded.loss != CudaKernels.LOSS_NONE ? ", loss" : "") + (folded.before != null ? ", layernorm before" : "")
+        Kernels.LinearBackwardUpdate b = folded.stepAdvance(folded.layerNormBackward(folded.loss(
+                folded.embed(splits.on(t.update().on(params(Kernels.linearBackwardUpdate(), t.params())))), t)));
+        return c.build(b.grid(splits.gridX(), w().tasks)
+                .wOff(wOff)
+                .bOff(bOff)
+                .in(in)
+                .out(out)
+                .x(x)
+                .dy(dy)
+                .pre(pre)
+                .mode(mode)
+                .dx(dx)
+                .from(name + " linear backward" + (folded.input != null ? ", embedding updated" : "")
+                        + (folded.loss != CudaKernels.LOSS_NONE ? ", loss" : "")
+                        + (folded.before != null ? ", layernorm before" : "")
                         + (folded.stepArrivals != null ? ", step advance" : "")));
     }
 
@@ -92,8 +132,22 @@ final class LinearNode extends PlanNode {
     /** linear_backward_tangent for dy, dyT in the given mode (for LIN_GATED the gated output's gradients). */
     Launch backwardTangentLaunch(Target t, CUdeviceptr dy, CUdeviceptr dyT, int mode) {
         Workspace w = w();
-        return c.build(splits.on(t.adjoint().on(params(Kernels.linearBackwardTangent(), t.params()))).grid(splits.gridX(), w.tasks)
-                .v(w.direction).wOff(wOff).bOff(bOff).in(in).out(out).x(x).xT(xT).dy(dy).dyT(dyT).pre(pre).preT(preT).mode(mode).dx(dx)
-                .dxT(dxT).from(name + " linear backward tangent"));
+        return c.build(splits.on(t.adjoint().on(params(Kernels.linearBackwardTangent(), t.params())))
+                .grid(splits.gridX(), w.tasks)
+                .v(w.direction)
+                .wOff(wOff)
+                .bOff(bOff)
+                .in(in)
+                .out(out)
+                .x(x)
+                .xT(xT)
+                .dy(dy)
+                .dyT(dyT)
+                .pre(pre)
+                .preT(preT)
+                .mode(mode)
+                .dx(dx)
+                .dxT(dxT)
+                .from(name + " linear backward tangent"));
     }
 }

@@ -37,23 +37,67 @@ final class LstmNode extends PlanNode {
         int grid = blocks(dim, CudaKernels.LSTM_FORWARD_UNITS);
         if (tangent) {
             // The forward and its tangent in one pass over the gates' W and V.
-            ops.add(c.build(params(Kernels.lstmBlockForwardTangent(), t.params()).grid(grid, w.tasks).v(w.direction).hOff(hOff).D(dim)
-                    .x(x).xT(xT).z(z).act(act).c(cell).y(y).zT(zT).aT(aT).cT(cT).yT(yT).from(name + " lstm_block forward and tangent")));
+            ops.add(c.build(params(Kernels.lstmBlockForwardTangent(), t.params())
+                    .grid(grid, w.tasks)
+                    .v(w.direction)
+                    .hOff(hOff)
+                    .D(dim)
+                    .x(x)
+                    .xT(xT)
+                    .z(z)
+                    .act(act)
+                    .c(cell)
+                    .y(y)
+                    .zT(zT)
+                    .aT(aT)
+                    .cT(cT)
+                    .yT(yT)
+                    .from(name + " lstm_block forward and tangent")));
             return;
         }
-        ops.add(c.build(folded.layerNormForward(params(Kernels.lstmBlockForward(), t.params()).grid(grid, w.tasks).hOff(hOff).D(dim)
-                .x(x).z(z).act(act).c(cell).y(y)).from(name + " lstm_block forward")));
+        ops.add(c.build(folded.layerNormForward(params(Kernels.lstmBlockForward(), t.params())
+                        .grid(grid, w.tasks)
+                        .hOff(hOff)
+                        .D(dim)
+                        .x(x)
+                        .z(z)
+                        .act(act)
+                        .c(cell)
+                        .y(y))
+                .from(name + " lstm_block forward")));
     }
 
     void backward(List<Launch> ops, Target t, CUdeviceptr dy) {
-        ops.add(c.build(folded.layerNormBackward(splits.on(t.update().on(params(Kernels.lstmBlockBackwardUpdate(), t.params()))))
-                .grid(splits.gridX(), w().tasks).hOff(hOff).D(dim).z(z).act(act).c(cell).dy(dy).dx(dx).from(name + " lstm_block backward")));
+        ops.add(c.build(folded.layerNormBackward(
+                        splits.on(t.update().on(params(Kernels.lstmBlockBackwardUpdate(), t.params()))))
+                .grid(splits.gridX(), w().tasks)
+                .hOff(hOff)
+                .D(dim)
+                .z(z)
+                .act(act)
+                .c(cell)
+                .dy(dy)
+                .dx(dx)
+                .from(name + " lstm_block backward")));
     }
 
     void backwardTangent(List<Launch> ops, Target t, CUdeviceptr dy, CUdeviceptr dyT) {
         Workspace w = w();
-        ops.add(c.build(splits.on(t.adjoint().on(params(Kernels.lstmBlockBackwardTangent(), t.params()))).grid(splits.gridX(), w.tasks)
-                .v(w.direction).hOff(hOff).D(dim).z(z).zT(zT).act(act).aT(aT).c(cell).cT(cT).dy(dy).dyT(dyT).dx(dx).dxT(dxT)
+        ops.add(c.build(splits.on(t.adjoint().on(params(Kernels.lstmBlockBackwardTangent(), t.params())))
+                .grid(splits.gridX(), w.tasks)
+                .v(w.direction)
+                .hOff(hOff)
+                .D(dim)
+                .z(z)
+                .zT(zT)
+                .act(act)
+                .aT(aT)
+                .c(cell)
+                .cT(cT)
+                .dy(dy)
+                .dyT(dyT)
+                .dx(dx)
+                .dxT(dxT)
                 .from(name + " lstm_block backward tangent")));
     }
 }

@@ -26,7 +26,11 @@ public final class PlanListing {
     public static List<String> of(ModelSpec spec, int tasks, int steps, Algorithm algorithm, boolean learnedRates) {
         boolean fomaml = algorithm == Algorithm.FOMAML;
         int segment = algorithm == Algorithm.MAML ? MamlSegment.of(0, steps) : 0;
-        Workspace w = Workspace.shape(spec, tasks, steps).accumulating(fomaml).maml(segment).learnedLr(learnedRates).measuring();
+        Workspace w = Workspace.shape(spec, tasks, steps)
+                .accumulating(fomaml)
+                .maml(segment)
+                .learnedLr(learnedRates)
+                .measuring();
         List<String> out = new ArrayList<>();
         List<Launch> step = w.trainStep(1e-3f, fomaml);
         out.add("inner step (" + algorithm.configName() + "), B = " + tasks + " tasks: " + step.size() + " launches");
@@ -36,16 +40,18 @@ public final class PlanListing {
             out.add("Hessian-vector step of MAML's reverse sweep: " + hvp.size() + " launches");
             list(out, w, hvp);
         }
-        out.add("device memory for the batch: " + org.reptilegen.util.Bytes.show(w.bytes()) + " (activations, task copies"
-                + (fomaml ? ", gradient sums" : "") + (segment > 0 ? ", MAML's checkpoints and states" : "") + ", inputs for T = " + steps + ")");
+        out.add("device memory for the batch: " + org.reptilegen.util.Bytes.show(w.bytes())
+                + " (activations, task copies" + (fomaml ? ", gradient sums" : "")
+                + (segment > 0 ? ", MAML's checkpoints and states" : "") + ", inputs for T = " + steps + ")");
         return out;
     }
 
     private static void list(List<String> out, Workspace w, List<Launch> launches) {
         int i = 1;
         for (Launch l : launches) {
-            out.add(String.format("%3d  %-30s grid (%d, %d) x (%d, %d)  %s", i++, l.sig.name(), l.gridX, l.gridY, l.sig.blockX(),
-                    l.sig.blockY(), l.origin));
+            out.add(String.format(
+                    "%3d  %-30s grid (%d, %d) x (%d, %d)  %s",
+                    i++, l.sig.name(), l.gridX, l.gridY, l.sig.blockX(), l.sig.blockY(), l.origin));
             Set<String> reads = new LinkedHashSet<>(), writes = new LinkedHashSet<>();
             List<KernelSig.Param> ps = l.sig.parse();
             for (int a = 0; a < ps.size(); a++) {

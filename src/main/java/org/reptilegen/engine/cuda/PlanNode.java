@@ -12,6 +12,7 @@ abstract class PlanNode {
     final PlanContext c;
     /** The layer's name in the parameter layout (module_2, module_3.module_1), for the listing and errors. */
     final String name;
+
     final int in, out;
     /** Input [B x in] and its tangent (null for the first layer, which reads the integer inputs). */
     final CUdeviceptr x, xT;

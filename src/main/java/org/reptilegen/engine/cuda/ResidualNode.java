@@ -8,7 +8,14 @@ import org.reptilegen.model.LayerSpec;
 final class ResidualNode extends PlanNode {
     private final PlanNode[] inner;
 
-    ResidualNode(PlanContext c, StepPlan.Fusion fusion, String name, List<LayerSpec> layers, int dim, CUdeviceptr x, CUdeviceptr xT) {
+    ResidualNode(
+            PlanContext c,
+            StepPlan.Fusion fusion,
+            String name,
+            List<LayerSpec> layers,
+            int dim,
+            CUdeviceptr x,
+            CUdeviceptr xT) {
         super(c, name, dim, dim, x, xT);
         inner = fusion.chain(layers, name, dim, x, xT);
         y = floats(dim, "y");
@@ -20,7 +27,8 @@ final class ResidualNode extends PlanNode {
     void forward(List<Launch> ops, Target t, boolean tangent) {
         for (PlanNode n : inner) n.forward(ops, t, tangent);
         ops.add(StepPlan.add(c, in, StepPlan.chainOut(inner, x, false), x, y, name + " residual add"));
-        if (tangent) ops.add(StepPlan.add(c, in, StepPlan.chainOut(inner, xT, true), xT, yT, name + " residual add tangent"));
+        if (tangent)
+            ops.add(StepPlan.add(c, in, StepPlan.chainOut(inner, xT, true), xT, yT, name + " residual add tangent"));
     }
 
     void backward(List<Launch> ops, Target t, CUdeviceptr dy) {

@@ -15,6 +15,7 @@ package org.reptilegen.engine.cuda;
 record RowSplits(int multiprocessors, int blocksPerMultiprocessor, int fixed) {
     /** One block per slab: the kernels' plain form. */
     static final RowSplits NONE = new RowSplits(0, 0, 1);
+
     static final int MAX_SPLITS = 16;
     /**
      * Rows a split keeps at the least (32 per row group of a block, 4 batches of loads): with fewer, a
@@ -28,8 +29,10 @@ record RowSplits(int multiprocessors, int blocksPerMultiprocessor, int fixed) {
     static final int BLOCKS_PER_MULTIPROCESSOR = 4;
 
     RowSplits {
-        if (fixed < 0 || fixed > MAX_SPLITS) throw new IllegalArgumentException("row splits must be 1 to " + MAX_SPLITS + ", got " + fixed);
-        if (fixed == 0 && multiprocessors < 1) throw new IllegalArgumentException("automatic row splits need the multiprocessor count");
+        if (fixed < 0 || fixed > MAX_SPLITS)
+            throw new IllegalArgumentException("row splits must be 1 to " + MAX_SPLITS + ", got " + fixed);
+        if (fixed == 0 && multiprocessors < 1)
+            throw new IllegalArgumentException("automatic row splits need the multiprocessor count");
     }
 
     static RowSplits fixed(int splits) {
@@ -43,7 +46,8 @@ record RowSplits(int multiprocessors, int blocksPerMultiprocessor, int fixed) {
 
     /** As {@link #auto(int)} with the resident blocks per multiprocessor the driver reports (4 when below 1). */
     static RowSplits auto(int multiprocessors, int blocksPerMultiprocessor) {
-        return new RowSplits(multiprocessors, blocksPerMultiprocessor > 0 ? blocksPerMultiprocessor : BLOCKS_PER_MULTIPROCESSOR, 0);
+        return new RowSplits(
+                multiprocessors, blocksPerMultiprocessor > 0 ? blocksPerMultiprocessor : BLOCKS_PER_MULTIPROCESSOR, 0);
     }
 
     /** Splits for a launch of slabBlocks blocks (slabs times tasks) over rows rows. */

@@ -60,20 +60,26 @@ final class StepPlan {
             xT = last.yT;
             width = last.out;
         }
-        if (width != kind.logits) throw new IllegalStateException("model ends with width " + width + ", not " + kind.logits);
+        if (width != kind.logits)
+            throw new IllegalStateException("model ends with width " + width + ", not " + kind.logits);
         logits = x;
         logitsT = xT;
         dlogits = c.floats(width, "logits gradient");
         dlogitsT = c.tangentFloats(width, "logits gradient tangent");
         // The head's backward forms the loss; the first big layer's, last of the backward, advances the step.
-        LinearNode head = nodes.length > 0 && nodes[nodes.length - 1] instanceof LinearNode l && l.mode == LIN_PLAIN ? l : null;
+        LinearNode head =
+                nodes.length > 0 && nodes[nodes.length - 1] instanceof LinearNode l && l.mode == LIN_PLAIN ? l : null;
         lossInHead = fold && head != null;
         if (lossInHead) head.folded.loss = kind == TaskKind.MNIST ? LOSS_BCE : LOSS_SOFTMAX;
         // d2c and a folded embedding add no launch of their own to the backward.
         int first = 0;
-        while (first < nodes.length && (nodes[first] instanceof D2cNode || nodes[first] instanceof EmbedNode e && e.folded)) first++;
-        LinearNode last = first == nodes.length ? null
-                : nodes[first] instanceof LinearNode l ? l : nodes[first] instanceof LinearGatedNode g ? g.linear : null;
+        while (first < nodes.length
+                && (nodes[first] instanceof D2cNode || nodes[first] instanceof EmbedNode e && e.folded)) first++;
+        LinearNode last = first == nodes.length
+                ? null
+                : nodes[first] instanceof LinearNode l
+                        ? l
+                        : nodes[first] instanceof LinearGatedNode g ? g.linear : null;
         advanceInLastLaunch = fold && last != null;
         if (advanceInLastLaunch) last.folded.stepArrivals = c.zeroInts(1, last.name + ".step arrivals");
     }
@@ -114,12 +120,21 @@ final class StepPlan {
      */
     List<Launch> hvpStep(CUdeviceptr params, double alpha) {
         Workspace w = c.w;
-        Target.Adjoint adjoint = w.innerLr != null ? new Target.Adjoint(w.lambda, w.lrGrad, 1, 1.0)
+        Target.Adjoint adjoint = w.innerLr != null
+                ? new Target.Adjoint(w.lambda, w.lrGrad, 1, 1.0)
                 : new Target.Adjoint(w.lambda, w.lambda, 0, alpha);
         Target t = Target.adjoint(params, w.nllScratch, adjoint);
         List<Launch> ops = new ArrayList<>();
-        if (w.innerLr != null) ops.add(c.build(Kernels.mamlDirection().grid(blocks(w.paramCount, Kernels.MAML_DIRECTION.blockX()), w.tasks)
-                .lambda(w.lambda).innerLr(w.innerLr).v(w.direction).P(w.paramCount).S(w.paramStride).B(w.tasks).from("tangent direction")));
+        if (w.innerLr != null)
+            ops.add(c.build(Kernels.mamlDirection()
+                    .grid(blocks(w.paramCount, Kernels.MAML_DIRECTION.blockX()), w.tasks)
+                    .lambda(w.lambda)
+                    .innerLr(w.innerLr)
+                    .v(w.direction)
+                    .P(w.paramCount)
+                    .S(w.paramStride)
+                    .B(w.tasks)
+                    .from("tangent direction")));
         for (PlanNode n : nodes) n.forward(ops, t, true);
         ops.add(lossTangent(t));
         chainBackwardTangent(nodes, ops, t, dlogits, dlogitsT);
@@ -133,8 +148,19 @@ final class StepPlan {
         Target t = Target.step(w.params, w.nll, u);
         List<Launch> ops = new ArrayList<>();
         for (PlanNode n : nodes) n.forward(ops, t, false);
-        ops.add(c.build(Kernels.sampleDraw().grid(w.tasks, 1).B(w.tasks).L(kind.logits).temperature(temperature).z(logits)
-                .streams(w.streams).stopAtZero(stopAtZero ? 1 : 0).step(w.step).steps(w.steps).ys(w.ys).done(w.done).out(w.out)
+        ops.add(c.build(Kernels.sampleDraw()
+                .grid(w.tasks, 1)
+                .B(w.tasks)
+                .L(kind.logits)
+                .temperature(temperature)
+                .z(logits)
+                .streams(w.streams)
+                .stopAtZero(stopAtZero ? 1 : 0)
+                .step(w.step)
+                .steps(w.steps)
+                .ys(w.ys)
+                .done(w.done)
+                .out(w.out)
                 .from("draw")));
         backwardAndAdvance(ops, t);
         return List.copyOf(ops);
@@ -144,27 +170,62 @@ final class StepPlan {
     private void backwardAndAdvance(List<Launch> ops, Target t) {
         if (!lossInHead) ops.add(loss(t));
         chainBackward(nodes, ops, t, dlogits);
-        if (!advanceInLastLaunch) ops.add(c.build(Kernels.stepAdvance().grid(1, 1).step(c.w.step).from("step advance")));
+        if (!advanceInLastLaunch)
+            ops.add(c.build(Kernels.stepAdvance().grid(1, 1).step(c.w.step).from("step advance")));
     }
 
     private Launch loss(Target t) {
         Workspace w = c.w;
         int b = w.tasks;
         if (kind == TaskKind.MNIST)
-            return c.build(Kernels.bceLossGrad().grid(blocks(b, Kernels.BCE_LOSS_GRAD.blockX()), 1).B(b).z(logits).ys(w.ys).step(w.step)
-                    .dz(dlogits).nll(t.losses()).from("loss"));
-        return c.build(Kernels.softmaxCeLossGrad().grid(b, 1).B(b).L(kind.logits).z(logits).ys(w.ys).step(w.step).dz(dlogits)
-                .nll(t.losses()).from("loss"));
+            return c.build(Kernels.bceLossGrad()
+                    .grid(blocks(b, Kernels.BCE_LOSS_GRAD.blockX()), 1)
+                    .B(b)
+                    .z(logits)
+                    .ys(w.ys)
+                    .step(w.step)
+                    .dz(dlogits)
+                    .nll(t.losses())
+                    .from("loss"));
+        return c.build(Kernels.softmaxCeLossGrad()
+                .grid(b, 1)
+                .B(b)
+                .L(kind.logits)
+                .z(logits)
+                .ys(w.ys)
+                .step(w.step)
+                .dz(dlogits)
+                .nll(t.losses())
+                .from("loss"));
     }
 
     private Launch lossTangent(Target t) {
         Workspace w = c.w;
         int b = w.tasks;
         if (kind == TaskKind.MNIST)
-            return c.build(Kernels.bceLossGradTangent().grid(blocks(b, Kernels.BCE_LOSS_GRAD_TANGENT.blockX()), 1).B(b).z(logits)
-                    .zT(logitsT).ys(w.ys).step(w.step).dz(dlogits).dzT(dlogitsT).nll(t.losses()).from("loss and tangent"));
-        return c.build(Kernels.softmaxCeLossGradTangent().grid(b, 1).B(b).L(kind.logits).z(logits).zT(logitsT).ys(w.ys).step(w.step)
-                .dz(dlogits).dzT(dlogitsT).nll(t.losses()).from("loss and tangent"));
+            return c.build(Kernels.bceLossGradTangent()
+                    .grid(blocks(b, Kernels.BCE_LOSS_GRAD_TANGENT.blockX()), 1)
+                    .B(b)
+                    .z(logits)
+                    .zT(logitsT)
+                    .ys(w.ys)
+                    .step(w.step)
+                    .dz(dlogits)
+                    .dzT(dlogitsT)
+                    .nll(t.losses())
+                    .from("loss and tangent"));
+        return c.build(Kernels.softmaxCeLossGradTangent()
+                .grid(b, 1)
+                .B(b)
+                .L(kind.logits)
+                .z(logits)
+                .zT(logitsT)
+                .ys(w.ys)
+                .step(w.step)
+                .dz(dlogits)
+                .dzT(dlogitsT)
+                .nll(t.losses())
+                .from("loss and tangent"));
     }
 
     // ---- helpers the nodes share ----
@@ -172,13 +233,22 @@ final class StepPlan {
     /** y = a + b over [B x width] (residual adds). */
     static Launch add(PlanContext c, int width, CUdeviceptr a, CUdeviceptr b, CUdeviceptr y, String what) {
         long count = (long) c.w.tasks * width;
-        return c.build(Kernels.elementwiseAdd().grid(blocks(count, Kernels.ELEMENTWISE_ADD.blockX()), 1).count(Math.toIntExact(count))
-                .a(a).c(b).y(y).from(what));
+        return c.build(Kernels.elementwiseAdd()
+                .grid(blocks(count, Kernels.ELEMENTWISE_ADD.blockX()), 1)
+                .count(Math.toIntExact(count))
+                .a(a)
+                .c(b)
+                .y(y)
+                .from(what));
     }
 
     /** rows = 0 over [B x width]. */
     static Launch zero(PlanContext c, CUdeviceptr rows, int width, String what) {
-        return c.build(Kernels.rowsZero().grid(blocks(width, Kernels.ROWS_ZERO.blockX()), c.w.tasks).dst(rows).P(width).B(c.w.tasks)
+        return c.build(Kernels.rowsZero()
+                .grid(blocks(width, Kernels.ROWS_ZERO.blockX()), c.w.tasks)
+                .dst(rows)
+                .P(width)
+                .B(c.w.tasks)
                 .from(what));
     }
 
@@ -199,13 +269,14 @@ final class StepPlan {
     }
 
     /** As chainBackward with tangents: returns {dx, dxT} of the chain's input ({dy, dyT} for an empty chain). */
-    static CUdeviceptr[] chainBackwardTangent(PlanNode[] chain, List<Launch> ops, Target t, CUdeviceptr dy, CUdeviceptr dyT) {
+    static CUdeviceptr[] chainBackwardTangent(
+            PlanNode[] chain, List<Launch> ops, Target t, CUdeviceptr dy, CUdeviceptr dyT) {
         for (int j = chain.length - 1; j >= 0; j--) {
             chain[j].backwardTangent(ops, t, dy, dyT);
             dy = chain[j].dx;
             dyT = chain[j].dxT;
         }
-        return new CUdeviceptr[]{dy, dyT};
+        return new CUdeviceptr[] {dy, dyT};
     }
 
     // ---- the fusion pass ----
@@ -271,7 +342,8 @@ final class StepPlan {
             if (spec instanceof LayerSpec.LayerNorm n) return new LayerNormNode(c, name, n.dim(), x, xT);
             if (spec instanceof LayerSpec.LstmBlock l) return new LstmNode(c, name, l.dim(), x, xT);
             if (spec instanceof LayerSpec.Residual r) return new ResidualNode(c, this, name, r.layers(), in, x, xT);
-            if (spec instanceof LayerSpec.GatedResidual g) return new GatedResidualNode(c, this, name, g.layers(), g.in(), x, xT);
+            if (spec instanceof LayerSpec.GatedResidual g)
+                return new GatedResidualNode(c, this, name, g.layers(), g.in(), x, xT);
             throw new IllegalArgumentException("no cuda layer for " + spec.type());
         }
 
@@ -279,7 +351,10 @@ final class StepPlan {
             for (int j = 0; j < chain.size(); j++) {
                 FoldedNeighbours before = j > 0 ? foldedOf(chain.get(j - 1)) : null;
                 FoldedNeighbours after = j + 1 < chain.size() ? foldedOf(chain.get(j + 1)) : null;
-                if (chain.get(j) instanceof EmbedNode e && after != null && after.linear && e.out <= CudaKernels.LINEAR_EMBED_MAX) {
+                if (chain.get(j) instanceof EmbedNode e
+                        && after != null
+                        && after.linear
+                        && e.out <= CudaKernels.LINEAR_EMBED_MAX) {
                     after.input = e;
                     e.folded = true;
                 }

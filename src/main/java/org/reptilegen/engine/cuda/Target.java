@@ -10,7 +10,8 @@ import jcuda.driver.CUdeviceptr;
 record Target(CUdeviceptr params, CUdeviceptr losses, Update update, Adjoint adjoint) {
 
     Target {
-        if ((update == null) == (adjoint == null)) throw new IllegalArgumentException("a step either updates or applies the adjoint");
+        if ((update == null) == (adjoint == null))
+            throw new IllegalArgumentException("a step either updates or applies the adjoint");
     }
 
     /** An SGD step of the parameters at params, its losses added to losses. */
@@ -40,7 +41,10 @@ record Target(CUdeviceptr params, CUdeviceptr losses, Update update, Adjoint adj
      */
     record Adjoint(CUdeviceptr lambda, CUdeviceptr lrGrad, int lrGradOn, double alpha) {
         <B extends Launch.Builder<B>> B on(B b) {
-            return b.set("lambda", lambda).set("lrGrad", lrGrad).set("lrGradOn", lrGradOn).set("alpha", alpha);
+            return b.set("lambda", lambda)
+                    .set("lrGrad", lrGrad)
+                    .set("lrGradOn", lrGradOn)
+                    .set("alpha", alpha);
         }
     }
 }

@@ -22,11 +22,13 @@ final class Workspace implements AutoCloseable {
      * starts on a 128-byte boundary (the padding is zero in the task copies and read by no layer).
      */
     final int paramStride;
+
     final boolean accumulates;
     /** MAML's segment length K, 0 without MAML's buffers; the number of checkpoints, ceil(steps / K). */
     final int segment, checkpoints;
     /** MAML: checkpoints and segment states (arrays of [B x P] rows), the adjoint lambda, or null. */
     final CUdeviceptr[] checkpointRows, states;
+
     final CUdeviceptr lambda;
     /**
      * Learned inner learning rates, else null: the rate of every parameter element innerLr [P], one
@@ -38,6 +40,7 @@ final class Workspace implements AutoCloseable {
     final CUdeviceptr innerLr, stepGrad, gradSquares, lrGrad, direction, lrGradMean;
     /** [B] doubles for the losses of recomputed steps, which must not count twice. */
     final CUdeviceptr nllScratch;
+
     final Arena arena;
     /** [B x P] task copies; [B x P] gradient sums (FOMAML) or null. */
     final CUdeviceptr params, acc;
@@ -45,9 +48,11 @@ final class Workspace implements AutoCloseable {
     final CUdeviceptr xs, ys, step, nll;
     /** Sampling: each sample's random stream start [B] (64-bit), ended flags [B], drawn classes [B x T]. */
     final CUdeviceptr streams, done, out;
+
     final StepPlan plan;
     /** How the plan's launches are laid out: the fused backward launches' row splits, the layernorm tails. */
     final PlanOptions options;
+
     private final Launch.Functions fns;
     private final CUdeviceptr base;
     private final Device dev;
@@ -96,7 +101,6 @@ final class Workspace implements AutoCloseable {
         plan = new StepPlan(spec, this, fns);
     }
 
-
     /** The shape of a workspace for B tasks of T steps: no gradient sums, no MAML buffers, fixed rates, default layout. */
     static Shape shape(ModelSpec spec, int tasks, int steps) {
         return new Shape(spec, tasks, steps, false, 0, false, PlanOptions.DEFAULT);
@@ -107,7 +111,14 @@ final class Workspace implements AutoCloseable {
      * for segments of K steps (0: none), learned inner learning rates' buffers (learnedLr), laid out with options. From a
      * shape come its size, a workspace of placeholders, one laid out at a given base, or one on a device.
      */
-    record Shape(ModelSpec spec, int tasks, int steps, boolean accumulates, int segment, boolean learnedLr, PlanOptions options) {
+    record Shape(
+            ModelSpec spec,
+            int tasks,
+            int steps,
+            boolean accumulates,
+            int segment,
+            boolean learnedLr,
+            PlanOptions options) {
         Shape accumulating(boolean on) {
             return new Shape(spec, tasks, steps, on, segment, learnedLr, options);
         }
@@ -178,7 +189,8 @@ final class Workspace implements AutoCloseable {
             stepAlpha = alpha;
         }
         if (accumulate) {
-            if (accumulatingStep == null) accumulatingStep = withLearnedLr(plan.trainStep(sgd(alpha, true)), params, true);
+            if (accumulatingStep == null)
+                accumulatingStep = withLearnedLr(plan.trainStep(sgd(alpha, true)), params, true);
             return accumulatingStep;
         }
         if (plainStep == null) plainStep = withLearnedLr(plan.trainStep(sgd(alpha, false)), params, false);
@@ -195,16 +207,34 @@ final class Workspace implements AutoCloseable {
 
     /** p -= innerLr * stepGrad (stepGrad then zero); accumulating, FOMAML's sums and squares too. */
     Launch innerLrUpdate(CUdeviceptr p, boolean accumulate) {
-        return Kernels.innerLrUpdate().grid(Launch.blocks(paramCount, Kernels.INNER_LR_UPDATE.blockX()), tasks).p(p).stepGrad(stepGrad).innerLr(innerLr)
-                .acc(accumulate ? acc : p).gradSquares(accumulate ? gradSquares : p).accOn(accumulate ? 1 : 0).P(paramCount).S(paramStride).B(tasks)
-                .from("learned-rate update").build(fns);
+        return Kernels.innerLrUpdate()
+                .grid(Launch.blocks(paramCount, Kernels.INNER_LR_UPDATE.blockX()), tasks)
+                .p(p)
+                .stepGrad(stepGrad)
+                .innerLr(innerLr)
+                .acc(accumulate ? acc : p)
+                .gradSquares(accumulate ? gradSquares : p)
+                .accOn(accumulate ? 1 : 0)
+                .P(paramCount)
+                .S(paramStride)
+                .B(tasks)
+                .from("learned-rate update")
+                .build(fns);
     }
 
     /** Before a task loop: task copies from theta (and zero gradient sums when accumulating), step 0. */
     List<Launch> start(CUdeviceptr theta, boolean accumulate) {
-        Launch copies = Kernels.tasksFromTheta().grid(Launch.blocks(paramStride, Kernels.TASKS_FROM_THETA.blockX()), tasks).theta(theta)
-                .P(paramCount).S(paramStride).B(tasks).p(params).acc(accumulate ? acc : params).accOn(accumulate ? 1 : 0)
-                .from("task copies").build(fns);
+        Launch copies = Kernels.tasksFromTheta()
+                .grid(Launch.blocks(paramStride, Kernels.TASKS_FROM_THETA.blockX()), tasks)
+                .theta(theta)
+                .P(paramCount)
+                .S(paramStride)
+                .B(tasks)
+                .p(params)
+                .acc(accumulate ? acc : params)
+                .accOn(accumulate ? 1 : 0)
+                .from("task copies")
+                .build(fns);
         Launch set = stepSet(0);
         if (innerLr == null) return List.of(copies, set);
         List<Launch> ops = new java.util.ArrayList<>(List.of(copies, set));
@@ -215,8 +245,16 @@ final class Workspace implements AutoCloseable {
 
     /** After FOMAML's loop with learned rates: lrGradMean = the mean over tasks of the per-element rates' gradient. */
     Launch innerLrFomamlGrad() {
-        return Kernels.innerLrFomamlGrad().grid(Launch.blocks(paramCount, Kernels.INNER_LR_FOMAML_GRAD.blockX()), 1).acc(acc).gradSquares(gradSquares)
-                .P(paramCount).S(paramStride).B(tasks).lrGradMean(lrGradMean).from("rates' gradient").build(fns);
+        return Kernels.innerLrFomamlGrad()
+                .grid(Launch.blocks(paramCount, Kernels.INNER_LR_FOMAML_GRAD.blockX()), 1)
+                .acc(acc)
+                .gradSquares(gradSquares)
+                .P(paramCount)
+                .S(paramStride)
+                .B(tasks)
+                .lrGradMean(lrGradMean)
+                .from("rates' gradient")
+                .build(fns);
     }
 
     /** After MAML's reverse sweep with learned rates: lrGradMean = the mean over tasks of the rate-gradient rows. */
@@ -231,35 +269,79 @@ final class Workspace implements AutoCloseable {
 
     /** g = the mean over tasks of rows, or of theta - rows (reptile). */
     private Launch mean(CUdeviceptr rows, CUdeviceptr theta, boolean reptile, CUdeviceptr g, String what) {
-        return Kernels.metaGradientMean().grid(Launch.blocks(paramCount, Kernels.META_GRADIENT_MEAN.blockX()), 1).rows(rows).theta(theta)
-                .reptile(reptile ? 1 : 0).P(paramCount).S(paramStride).B(tasks).g(g).from(what).build(fns);
+        return Kernels.metaGradientMean()
+                .grid(Launch.blocks(paramCount, Kernels.META_GRADIENT_MEAN.blockX()), 1)
+                .rows(rows)
+                .theta(theta)
+                .reptile(reptile ? 1 : 0)
+                .P(paramCount)
+                .S(paramStride)
+                .B(tasks)
+                .g(g)
+                .from(what)
+                .build(fns);
     }
 
     /** The outer Adam step t on theta with the meta-gradient g (float64). */
-    static Launch adamUpdate(Launch.Functions fns, int paramCount, CUdeviceptr theta, CUdeviceptr g, CUdeviceptr m,
-                           CUdeviceptr v, org.reptilegen.core.Adam a, long t) {
+    static Launch adamUpdate(
+            Launch.Functions fns,
+            int paramCount,
+            CUdeviceptr theta,
+            CUdeviceptr g,
+            CUdeviceptr m,
+            CUdeviceptr v,
+            org.reptilegen.core.Adam a,
+            long t) {
         double bc1 = 1 - Math.pow(a.beta1(), t);
         double sqrtBc2 = Math.sqrt(1 - Math.pow(a.beta2(), t));
-        return Kernels.adamUpdate().grid(Launch.blocks(paramCount, Kernels.ADAM_UPDATE.blockX()), 1).theta(theta).g(g).m(m).v(v).P(paramCount)
-                .beta1(a.beta1()).beta2(a.beta2()).eps(a.eps()).lrCorrected(a.lr() / bc1).sqrtBc2(sqrtBc2).from("Adam step").build(fns);
+        return Kernels.adamUpdate()
+                .grid(Launch.blocks(paramCount, Kernels.ADAM_UPDATE.blockX()), 1)
+                .theta(theta)
+                .g(g)
+                .m(m)
+                .v(v)
+                .P(paramCount)
+                .beta1(a.beta1())
+                .beta2(a.beta2())
+                .eps(a.eps())
+                .lrCorrected(a.lr() / bc1)
+                .sqrtBc2(sqrtBc2)
+                .from("Adam step")
+                .build(fns);
     }
 
     // ---- MAML ----
 
     /** dst = src over the [B x stride] rows. */
     private Launch copyRows(CUdeviceptr src, CUdeviceptr dst, String what) {
-        return Kernels.rowsCopy().grid(Launch.blocks(paramStride, Kernels.ROWS_COPY.blockX()), tasks).src(src).dst(dst).P(paramStride)
-                .B(tasks).from(what).build(fns);
+        return Kernels.rowsCopy()
+                .grid(Launch.blocks(paramStride, Kernels.ROWS_COPY.blockX()), tasks)
+                .src(src)
+                .dst(dst)
+                .P(paramStride)
+                .B(tasks)
+                .from(what)
+                .build(fns);
     }
 
     /** dst = 0 over the [B x stride] rows. */
     private Launch zeroRows(CUdeviceptr dst, String what) {
-        return Kernels.rowsZero().grid(Launch.blocks(paramStride, Kernels.ROWS_ZERO.blockX()), tasks).dst(dst).P(paramStride).B(tasks)
-                .from(what).build(fns);
+        return Kernels.rowsZero()
+                .grid(Launch.blocks(paramStride, Kernels.ROWS_ZERO.blockX()), tasks)
+                .dst(dst)
+                .P(paramStride)
+                .B(tasks)
+                .from(what)
+                .build(fns);
     }
 
     private Launch stepSet(int value) {
-        return Kernels.stepSet().grid(1, 1).step(step).value(value).from("step counter set").build(fns);
+        return Kernels.stepSet()
+                .grid(1, 1)
+                .step(step)
+                .value(value)
+                .from("step counter set")
+                .build(fns);
     }
 
     /** Floats per task row for count parameters: count rounded up to 32 (128 bytes). */
@@ -301,7 +383,9 @@ final class Workspace implements AutoCloseable {
     /** A segment's entry: states[0] from checkpoint seg, the step counter at the segment's first step. */
     List<Launch> mamlSegmentEntry(int seg) {
         needMaml();
-        return List.of(copyRows(checkpointRows[seg], states[0], "segment " + seg + " from its checkpoint"), stepSet(seg * segment));
+        return List.of(
+                copyRows(checkpointRows[seg], states[0], "segment " + seg + " from its checkpoint"),
+                stepSet(seg * segment));
     }
 
     /**
@@ -312,14 +396,20 @@ final class Workspace implements AutoCloseable {
      */
     List<Launch> mamlSegmentBody(int length, float alpha) {
         needMaml();
-        if (length < 1 || length > segment) throw new IllegalArgumentException("a segment of " + length + " steps, K = " + segment);
+        if (length < 1 || length > segment)
+            throw new IllegalArgumentException("a segment of " + length + " steps, K = " + segment);
         if (alpha != mamlAlpha) {
             recomputeSteps = new java.util.ArrayList<>();
             hvpSteps = new java.util.ArrayList<>();
             for (int j = 0; j < segment; j++) {
                 // The recomputed losses go to scratch: the forward loop already counted them.
-                Target.Update u = innerLr != null ? new Target.Update(0f, stepGrad, 1) : new Target.Update(-alpha, states[j], 0);
-                recomputeSteps.add(j == 0 ? List.of() : withLearnedLr(plan.trainStep(Target.step(states[j], nllScratch, u)), states[j], false));
+                Target.Update u =
+                        innerLr != null ? new Target.Update(0f, stepGrad, 1) : new Target.Update(-alpha, states[j], 0);
+                recomputeSteps.add(
+                        j == 0
+                                ? List.of()
+                                : withLearnedLr(
+                                        plan.trainStep(Target.step(states[j], nllScratch, u)), states[j], false));
                 hvpSteps.add(plan.hvpStep(states[j], alpha));
             }
             mamlAlpha = alpha;
@@ -329,7 +419,8 @@ final class Workspace implements AutoCloseable {
             ops.add(copyRows(states[j - 1], states[j], "segment state " + j));
             ops.addAll(recomputeSteps.get(j));
         }
-        // The recomputation leaves the counter at the segment's last step; each Hessian-vector step moves it back by one.
+        // The recomputation leaves the counter at the segment's last step; each Hessian-vector step moves it back by
+        // one.
         for (int j = length - 1; j >= 0; j--) ops.addAll(hvpSteps.get(j));
         return ops;
     }

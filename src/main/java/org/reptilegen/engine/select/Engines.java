@@ -13,7 +13,9 @@ public final class Engines {
     private Engines() {}
 
     public enum Backend {
-        AUTO, CUDA, CPU;
+        AUTO,
+        CUDA,
+        CPU;
 
         public static Backend parse(String s) {
             for (Backend b : values()) if (b.name().equalsIgnoreCase(s)) return b;
@@ -36,7 +38,8 @@ public final class Engines {
     public static Engine create(EngineSettings settings, Backend backend, Consumer<String> notice) {
         if (settings.model().isBaseline()) {
             if (backend == Backend.CUDA) throw new EngineException("--backend cuda: " + BaselineEngine.NO_CUDA);
-            if (backend == Backend.AUTO && CudaEngine.unavailableReason() == null) notice.accept("using the cpu backend: " + BaselineEngine.NO_CUDA);
+            if (backend == Backend.AUTO && CudaEngine.unavailableReason() == null)
+                notice.accept("using the cpu backend: " + BaselineEngine.NO_CUDA);
             return new BaselineEngine(settings);
         }
         switch (backend) {

@@ -22,25 +22,79 @@ import org.reptilegen.util.Rng;
 class GradientCheckTest {
     static final double TOL = 1e-6, H = 1e-5;
 
-    static LayerSpec lin(int in, int out) { return new LayerSpec.Linear(in, out); }
+    static LayerSpec lin(int in, int out) {
+        return new LayerSpec.Linear(in, out);
+    }
 
-    static final LayerSpec EMB = new LayerSpec.Embed(List.of(new int[]{5, 3}, new int[]{6, 3}));
+    static final LayerSpec EMB = new LayerSpec.Embed(List.of(new int[] {5, 3}, new int[] {6, 3}));
 
     static Stream<Arguments> cases() {
         return Stream.of(
                 Arguments.of("embed", new ModelSpec(TaskKind.MNIST, List.of(EMB, lin(6, 1)))),
-                Arguments.of("d2c", new ModelSpec(TaskKind.MNIST, List.of(new LayerSpec.D2c(6), lin(2, 4), new LayerSpec.Activation(Kind.TANH), lin(4, 1)))),
+                Arguments.of(
+                        "d2c",
+                        new ModelSpec(
+                                TaskKind.MNIST,
+                                List.of(
+                                        new LayerSpec.D2c(6),
+                                        lin(2, 4),
+                                        new LayerSpec.Activation(Kind.TANH),
+                                        lin(4, 1)))),
                 Arguments.of("linear", new ModelSpec(TaskKind.MNIST, List.of(EMB, lin(6, 5), lin(5, 1)))),
-                Arguments.of("relu", new ModelSpec(TaskKind.MNIST, List.of(EMB, lin(6, 5), new LayerSpec.Activation(Kind.RELU), lin(5, 1)))),
-                Arguments.of("tanh", new ModelSpec(TaskKind.MNIST, List.of(EMB, lin(6, 5), new LayerSpec.Activation(Kind.TANH), lin(5, 1)))),
-                Arguments.of("sigmoid", new ModelSpec(TaskKind.MNIST, List.of(EMB, lin(6, 5), new LayerSpec.Activation(Kind.SIGMOID), lin(5, 1)))),
-                Arguments.of("gated", new ModelSpec(TaskKind.MNIST, List.of(EMB, lin(6, 8), new LayerSpec.Gated(), lin(4, 1)))),
-                Arguments.of("layernorm", new ModelSpec(TaskKind.MNIST, List.of(EMB, lin(6, 5), new LayerSpec.LayerNorm(5), lin(5, 1)))),
-                Arguments.of("lstm_block", new ModelSpec(TaskKind.MNIST, List.of(EMB, new LayerSpec.LstmBlock(6), lin(6, 1)))),
-                Arguments.of("siren", new ModelSpec(TaskKind.MNIST, List.of(new LayerSpec.D2c(6), new LayerSpec.Siren(2, 5), new LayerSpec.Siren(5, 4), lin(4, 1)))),
-                Arguments.of("residual", new ModelSpec(TaskKind.MNIST, List.of(EMB, new LayerSpec.Residual(List.of(lin(6, 6), new LayerSpec.Activation(Kind.TANH))), lin(6, 1)))),
-                Arguments.of("gated_residual", new ModelSpec(TaskKind.MNIST, List.of(EMB, new LayerSpec.GatedResidual(6, List.of(lin(6, 6), new LayerSpec.Activation(Kind.TANH))), lin(6, 1)))),
-                Arguments.of("softmax cross-entropy", new ModelSpec(TaskKind.TEXT, List.of(new LayerSpec.Embed(List.of(new int[]{7, 4})), lin(4, 256)))));
+                Arguments.of(
+                        "relu",
+                        new ModelSpec(
+                                TaskKind.MNIST,
+                                List.of(EMB, lin(6, 5), new LayerSpec.Activation(Kind.RELU), lin(5, 1)))),
+                Arguments.of(
+                        "tanh",
+                        new ModelSpec(
+                                TaskKind.MNIST,
+                                List.of(EMB, lin(6, 5), new LayerSpec.Activation(Kind.TANH), lin(5, 1)))),
+                Arguments.of(
+                        "sigmoid",
+                        new ModelSpec(
+                                TaskKind.MNIST,
+                                List.of(EMB, lin(6, 5), new LayerSpec.Activation(Kind.SIGMOID), lin(5, 1)))),
+                Arguments.of(
+                        "gated",
+                        new ModelSpec(TaskKind.MNIST, List.of(EMB, lin(6, 8), new LayerSpec.Gated(), lin(4, 1)))),
+                Arguments.of(
+                        "layernorm",
+                        new ModelSpec(TaskKind.MNIST, List.of(EMB, lin(6, 5), new LayerSpec.LayerNorm(5), lin(5, 1)))),
+                Arguments.of(
+                        "lstm_block",
+                        new ModelSpec(TaskKind.MNIST, List.of(EMB, new LayerSpec.LstmBlock(6), lin(6, 1)))),
+                Arguments.of(
+                        "siren",
+                        new ModelSpec(
+                                TaskKind.MNIST,
+                                List.of(
+                                        new LayerSpec.D2c(6),
+                                        new LayerSpec.Siren(2, 5),
+                                        new LayerSpec.Siren(5, 4),
+                                        lin(4, 1)))),
+                Arguments.of(
+                        "residual",
+                        new ModelSpec(
+                                TaskKind.MNIST,
+                                List.of(
+                                        EMB,
+                                        new LayerSpec.Residual(List.of(lin(6, 6), new LayerSpec.Activation(Kind.TANH))),
+                                        lin(6, 1)))),
+                Arguments.of(
+                        "gated_residual",
+                        new ModelSpec(
+                                TaskKind.MNIST,
+                                List.of(
+                                        EMB,
+                                        new LayerSpec.GatedResidual(
+                                                6, List.of(lin(6, 6), new LayerSpec.Activation(Kind.TANH))),
+                                        lin(6, 1)))),
+                Arguments.of(
+                        "softmax cross-entropy",
+                        new ModelSpec(
+                                TaskKind.TEXT, List.of(new LayerSpec.Embed(List.of(new int[] {7, 4})), lin(4, 256)))));
     }
 
     static double[] randomParams(ModelSpec spec, long seed) {
@@ -51,7 +105,7 @@ class GradientCheckTest {
     }
 
     static int[] randomX(TaskKind kind, Rng r) {
-        return kind == TaskKind.TEXT ? new int[]{r.nextInt(7)} : new int[]{r.nextInt(5), r.nextInt(6)};
+        return kind == TaskKind.TEXT ? new int[] {r.nextInt(7)} : new int[] {r.nextInt(5), r.nextInt(6)};
     }
 
     static double relErr(double[] a, double[] b) {
@@ -97,7 +151,10 @@ class GradientCheckTest {
             assertTrue(eg < TOL, name + ": gradient relative error " + eg);
 
             double[] pp = p.clone(), pm = p.clone(), gp = new double[n], gm = new double[n];
-            for (int i = 0; i < n; i++) { pp[i] += H * v[i]; pm[i] -= H * v[i]; }
+            for (int i = 0; i < n; i++) {
+                pp[i] += H * v[i];
+                pm[i] -= H * v[i];
+            }
             net.gradient(pp, x, y, gp);
             net.gradient(pm, x, y, gm);
             double[] fdh = new double[n];

@@ -20,7 +20,6 @@ import org.reptilegen.core.Precision;
 import org.reptilegen.core.TrainState;
 import org.reptilegen.engine.EngineSettings;
 import org.reptilegen.engine.cpu.InnerLoops.InnerLrValue;
-import org.reptilegen.engine.cpu.InnerLoops;
 import org.reptilegen.util.Rng;
 
 /**
@@ -39,7 +38,8 @@ class LearnedRatesTest {
     }
 
     static double objective(Net net, double[] theta, int[][] x, int[] y, double[] a) {
-        return InnerLoops.run(net, theta, x, y, InnerLrValue.perElement(a), new double[theta.length], new double[theta.length]);
+        return InnerLoops.run(
+                net, theta, x, y, InnerLrValue.perElement(a), new double[theta.length], new double[theta.length]);
     }
 
     @Test
@@ -105,7 +105,11 @@ class LearnedRatesTest {
             double fm = objective(net, theta, x, y, expanded);
             tensorRates[k] = keep;
             double fd = (fp - fm) / (2 * h);
-            assertEquals(fd, reduced[k], 1e-6 * Math.max(1, Math.abs(fd)), "tensor " + layout.tensors().get(k).name());
+            assertEquals(
+                    fd,
+                    reduced[k],
+                    1e-6 * Math.max(1, Math.abs(fd)),
+                    "tensor " + layout.tensors().get(k).name());
         }
     }
 
@@ -119,7 +123,8 @@ class LearnedRatesTest {
         int[] y = MetaGradientTest.ys(STEPS, r);
         double[] a = rates(n, 43);
         double[] g = new double[n], ga = new double[n];
-        InnerLoops.fomaml(net, theta, x, y, InnerLrValue.perElement(a), g, new double[n], new double[n], ga, new double[n]);
+        InnerLoops.fomaml(
+                net, theta, x, y, InnerLrValue.perElement(a), g, new double[n], new double[n], ga, new double[n]);
         // By definition: -sum_t g_t * sum_{s>t} g_s along the trajectory.
         double[] p = theta.clone();
         double[][] grads = new double[STEPS][n];
@@ -129,25 +134,39 @@ class LearnedRatesTest {
         }
         double[] expected = new double[n];
         for (int t = 0; t < STEPS; t++)
-            for (int s = t + 1; s < STEPS; s++)
-                for (int i = 0; i < n; i++) expected[i] -= grads[t][i] * grads[s][i];
+            for (int s = t + 1; s < STEPS; s++) for (int i = 0; i < n; i++) expected[i] -= grads[t][i] * grads[s][i];
         assertTrue(GradientCheckTest.relErr(ga, expected) < 1e-12);
     }
 
     @Test
     void learnedRatesTrainAndRoundTripThroughACheckpoint(@TempDir Path dir) {
-        Config cfg = Config.parse(String.join("\n",
-                "task: mnist",
-                "model: [{embed: {tables: [[28, 3], [28, 3]]}}, {linear: {in: 6, out: 4}}, tanh, {linear: {in: 4, out: 1}}]",
-                "algorithm: maml", "inner_lr: {learned: per_tensor, init: 0.05}", "meta_batch: 2", ""), "learned.yaml");
-        EngineSettings s = new EngineSettings(cfg.model(), Algorithm.MAML, 0.05, 0, Precision.FLOAT32,
-                new Adam(0.01, 0.9, 0.99, 1e-8), 1, cfg.innerLr().mode());
+        Config cfg = Config.parse(
+                String.join(
+                        "\n",
+                        "task: mnist",
+                        "model: [{embed: {tables: [[28, 3], [28, 3]]}}, {linear: {in: 6, out: 4}}, tanh, {linear: {in: 4, out: 1}}]",
+                        "algorithm: maml",
+                        "inner_lr: {learned: per_tensor, init: 0.05}",
+                        "meta_batch: 2",
+                        ""),
+                "learned.yaml");
+        EngineSettings s = new EngineSettings(
+                cfg.model(),
+                Algorithm.MAML,
+                0.05,
+                0,
+                Precision.FLOAT32,
+                new Adam(0.01, 0.9, 0.99, 1e-8),
+                1,
+                cfg.innerLr().mode());
         try (CpuEngine e = new CpuEngine(s)) {
-            e.setState(TrainState.fresh(GradientCheckTest.randomParams(cfg.model(), 5), s.rates().initial(0.05)));
+            e.setState(TrainState.fresh(
+                    GradientCheckTest.randomParams(cfg.model(), 5), s.rates().initial(0.05)));
             e.metaStep(batch());
             TrainState st = e.state();
             assertEquals(6, st.innerLr().length, "two tables, two weights, two biases");
-            for (double v : st.innerLr()) assertNotEquals(0.05f, (float) v, "every rate moved: " + java.util.Arrays.toString(st.innerLr()));
+            for (double v : st.innerLr())
+                assertNotEquals(0.05f, (float) v, "every rate moved: " + java.util.Arrays.toString(st.innerLr()));
             Path ck = dir.resolve("c.safetensors");
             new TrainingCheckpoint(cfg, st, 1).write(ck);
             TrainState back = TrainingCheckpoint.read(ck, true).state();
@@ -164,7 +183,7 @@ class LearnedRatesTest {
         int[][] y = new int[2][6];
         for (int b = 0; b < 2; b++)
             for (int t = 0; t < 6; t++) {
-                x[b][t] = new int[]{r.nextInt(3), r.nextInt(3)}; // rows repeat, so the tables' rates get a gradient
+                x[b][t] = new int[] {r.nextInt(3), r.nextInt(3)}; // rows repeat, so the tables' rates get a gradient
                 y[b][t] = r.nextInt(2);
             }
         return new org.reptilegen.core.TaskBatch(org.reptilegen.model.TaskKind.MNIST, x, y);
@@ -172,8 +191,11 @@ class LearnedRatesTest {
 
     @Test
     void reptileCannotLearnRates() {
-        ConfigException e = assertThrows(ConfigException.class, () -> Config.parse(
-                "task: mnist\nmodel: [{embed: {tables: [[28, 2], [28, 2]]}}, {linear: {in: 4, out: 1}}]\ninner_lr: {learned: per_element}\n", "r.yaml"));
+        ConfigException e = assertThrows(
+                ConfigException.class,
+                () -> Config.parse(
+                        "task: mnist\nmodel: [{embed: {tables: [[28, 2], [28, 2]]}}, {linear: {in: 4, out: 1}}]\ninner_lr: {learned: per_element}\n",
+                        "r.yaml"));
         assertTrue(e.getMessage().contains("inner_lr"), e.getMessage());
     }
 }

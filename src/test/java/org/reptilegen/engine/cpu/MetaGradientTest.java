@@ -13,7 +13,6 @@ import org.reptilegen.core.Precision;
 import org.reptilegen.core.TaskBatch;
 import org.reptilegen.core.TrainState;
 import org.reptilegen.engine.EngineSettings;
-import org.reptilegen.engine.cpu.InnerLoops;
 import org.reptilegen.model.LayerSpec;
 import org.reptilegen.model.ModelSpec;
 import org.reptilegen.model.TaskKind;
@@ -22,18 +21,20 @@ import org.reptilegen.util.Rng;
 /** The meta-gradients (README, The math, 4) on the CPU, in float64. */
 class MetaGradientTest {
     /** embed, linear, layernorm, lstm_block, gated, linear: every kind of parameterised layer MAML must see through. */
-    static final ModelSpec STACK = new ModelSpec(TaskKind.MNIST, List.of(
-            new LayerSpec.Embed(List.of(new int[]{5, 3}, new int[]{6, 3})),
-            new LayerSpec.Linear(6, 6),
-            new LayerSpec.LayerNorm(6),
-            new LayerSpec.LstmBlock(6),
-            new LayerSpec.Linear(6, 8),
-            new LayerSpec.Gated(),
-            new LayerSpec.Linear(4, 1)));
+    static final ModelSpec STACK = new ModelSpec(
+            TaskKind.MNIST,
+            List.of(
+                    new LayerSpec.Embed(List.of(new int[] {5, 3}, new int[] {6, 3})),
+                    new LayerSpec.Linear(6, 6),
+                    new LayerSpec.LayerNorm(6),
+                    new LayerSpec.LstmBlock(6),
+                    new LayerSpec.Linear(6, 8),
+                    new LayerSpec.Gated(),
+                    new LayerSpec.Linear(4, 1)));
 
     static int[][] xs(int steps, Rng r) {
         int[][] x = new int[steps][];
-        for (int t = 0; t < steps; t++) x[t] = new int[]{r.nextInt(5), r.nextInt(6)};
+        for (int t = 0; t < steps; t++) x[t] = new int[] {r.nextInt(5), r.nextInt(6)};
         return x;
     }
 
@@ -103,7 +104,7 @@ class MetaGradientTest {
         int[] y = ys(steps, r);
         double[] ref = new double[theta.length];
         double nll = InnerLoops.maml(net, theta, x, y, 0.1, steps, new InnerLoops.MamlWorkspace(), ref);
-        for (int k : new int[]{1, 2, 3, 4}) {
+        for (int k : new int[] {1, 2, 3, 4}) {
             double[] g = new double[theta.length];
             double n2 = InnerLoops.maml(net, theta, x, y, 0.1, k, new InnerLoops.MamlWorkspace(), g);
             assertArrayEquals(ref, g, 0, "K = " + k);
@@ -142,7 +143,8 @@ class MetaGradientTest {
     }
 
     static CpuEngine engine(Algorithm algo, int threads, Precision precision) {
-        return new CpuEngine(new EngineSettings(STACK, algo, 0.1, 0, precision, new Adam(1e-3, 0.9, 0.999, 1e-8), threads));
+        return new CpuEngine(
+                new EngineSettings(STACK, algo, 0.1, 0, precision, new Adam(1e-3, 0.9, 0.999, 1e-8), threads));
     }
 
     @Test
@@ -150,7 +152,8 @@ class MetaGradientTest {
         double[] theta = GradientCheckTest.randomParams(STACK, 15);
         TaskBatch batch = batch(5, 6, 21);
         for (Algorithm algo : Algorithm.values()) {
-            try (CpuEngine together = engine(algo, 2, Precision.FLOAT64); CpuEngine alone = engine(algo, 1, Precision.FLOAT64)) {
+            try (CpuEngine together = engine(algo, 2, Precision.FLOAT64);
+                    CpuEngine alone = engine(algo, 1, Precision.FLOAT64)) {
                 together.setState(TrainState.fresh(theta));
                 alone.setState(TrainState.fresh(theta));
                 double[] g = new double[theta.length];
@@ -186,11 +189,11 @@ class MetaGradientTest {
             th[2] -= alpha * d;
         }
         double[] expected = {theta[0] - th[0], theta[1] - th[1], theta[2] - th[2]};
-        try (CpuEngine e = new CpuEngine(new EngineSettings(spec, Algorithm.REPTILE, alpha, 0, Precision.FLOAT64,
-                new Adam(1e-3, 0.9, 0.999, 1e-8), 1))) {
+        try (CpuEngine e = new CpuEngine(new EngineSettings(
+                spec, Algorithm.REPTILE, alpha, 0, Precision.FLOAT64, new Adam(1e-3, 0.9, 0.999, 1e-8), 1))) {
             e.setState(TrainState.fresh(theta));
             double[] g = new double[3];
-            e.metaGradient(new TaskBatch(TaskKind.MNIST, new int[][][]{x}, new int[][]{y}), g);
+            e.metaGradient(new TaskBatch(TaskKind.MNIST, new int[][][] {x}, new int[][] {y}), g);
             assertArrayEquals(expected, g, 1e-15);
         }
     }
@@ -203,7 +206,7 @@ class MetaGradientTest {
             e.setState(TrainState.fresh(theta));
             e.metaStep(batch(3, 4, 8));
             TrainState s = e.state();
-            for (double[] a : new double[][]{s.theta(), s.adamM(), s.adamV()})
+            for (double[] a : new double[][] {s.theta(), s.adamM(), s.adamV()})
                 for (double v : a) assertEquals((float) v, v, 0);
         }
     }

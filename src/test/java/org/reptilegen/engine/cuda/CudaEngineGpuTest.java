@@ -60,13 +60,27 @@ class CudaEngineGpuTest {
     }
 
     /** The meta-gradient and per-task NLL of both engines from the same theta. */
-    private static void compareMetaGradient(ModelSpec spec, Algorithm alg, double alpha, TaskBatch batch, long seed,
-                                            double gradBound, double nllBound, String what) {
+    private static void compareMetaGradient(
+            ModelSpec spec,
+            Algorithm alg,
+            double alpha,
+            TaskBatch batch,
+            long seed,
+            double gradBound,
+            double nllBound,
+            String what) {
         compareMetaGradient(spec, alg, alpha, batch, CudaTestModels.params(spec, seed), gradBound, nllBound, what);
     }
 
-    private static void compareMetaGradient(ModelSpec spec, Algorithm alg, double alpha, TaskBatch batch, double[] theta,
-                                            double gradBound, double nllBound, String what) {
+    private static void compareMetaGradient(
+            ModelSpec spec,
+            Algorithm alg,
+            double alpha,
+            TaskBatch batch,
+            double[] theta,
+            double gradBound,
+            double nllBound,
+            String what) {
         int n = theta.length;
         double[] gGpu = new double[n], gCpu = new double[n];
         double[] nllGpu, nllCpu;
@@ -126,7 +140,8 @@ class CudaEngineGpuTest {
         double[] theta = CudaTestModels.params(m, 47, 0.03);
         TaskBatch batch = CudaTestModels.batch(m, 50, 3, 48, true);
         double[] want = cpuFomaml(m, batch, theta);
-        for (int splits : new int[]{0, 1, 4}) fomamlTwice(m, batch, theta, want, gpu -> gpu.useRowSplits(splits), "row splits");
+        for (int splits : new int[] {0, 1, 4})
+            fomamlTwice(m, batch, theta, want, gpu -> gpu.useRowSplits(splits), "row splits");
     }
 
     /** The CPU engine's FOMAML meta-gradient (alpha 0.05, float64). */
@@ -143,8 +158,13 @@ class CudaEngineGpuTest {
      * The GPU's FOMAML meta-gradient with the engine set up by setup, within 1e-3 of want, and the same
      * bits from a second run; returns it.
      */
-    private static double[] fomamlTwice(ModelSpec m, TaskBatch batch, double[] theta, double[] want,
-                                        java.util.function.Consumer<CudaEngine> setup, String what) {
+    private static double[] fomamlTwice(
+            ModelSpec m,
+            TaskBatch batch,
+            double[] theta,
+            double[] want,
+            java.util.function.Consumer<CudaEngine> setup,
+            String what) {
         try (CudaEngine gpu = new CudaEngine(settings(m, Algorithm.FOMAML, 0.05, Precision.FLOAT32))) {
             setup.accept(gpu);
             gpu.setState(TrainState.fresh(theta));
@@ -182,7 +202,7 @@ class CudaEngineGpuTest {
         // A second batch of the same shape replays the recordings kept from the first with new inputs.
         // mnist-lstm's layers at width 32: the sequencing is what is tested, not the size.
         int steps = 2 * InnerLoopRunner.STEPS_PER_GRAPH + 7;
-        for (Algorithm alg : new Algorithm[]{Algorithm.REPTILE, Algorithm.FOMAML, Algorithm.MAML}) {
+        for (Algorithm alg : new Algorithm[] {Algorithm.REPTILE, Algorithm.FOMAML, Algorithm.MAML}) {
             ModelSpec m = CudaTestModels.SMALL_LSTM;
             double[] theta = CudaTestModels.params(m, 41, 0.03);
             TaskBatch batch = CudaTestModels.batch(m, 3, steps, 42, true);
@@ -265,7 +285,7 @@ class CudaEngineGpuTest {
 
     @Test
     void aResumedRunEqualsAnUninterruptedOne() {
-        for (Algorithm alg : new Algorithm[]{Algorithm.REPTILE, Algorithm.FOMAML}) {
+        for (Algorithm alg : new Algorithm[] {Algorithm.REPTILE, Algorithm.FOMAML}) {
             ModelSpec m = CudaTestModels.TINY_MNIST;
             EngineSettings s = settings(m, alg, 0.05, Precision.FLOAT32);
             TrainState s0 = TrainState.fresh(CudaTestModels.params(m, 38));
@@ -298,12 +318,12 @@ class CudaEngineGpuTest {
 
     @Test
     void samplingIsReproducibleAndDrawsTheCpusNumbers() {
-        for (ModelSpec m : new ModelSpec[]{CudaTestModels.TINY_MNIST, CudaTestModels.TINY_TEXT}) {
+        for (ModelSpec m : new ModelSpec[] {CudaTestModels.TINY_MNIST, CudaTestModels.TINY_TEXT}) {
             boolean text = m == CudaTestModels.TINY_TEXT;
             double[] theta = CudaTestModels.params(m, 39);
             int steps = text ? 9 : 30;
             int[][] positions = new int[steps][];
-            for (int t = 0; t < steps; t++) positions[t] = text ? new int[]{t} : new int[]{t % 5, t % 6};
+            for (int t = 0; t < steps; t++) positions[t] = text ? new int[] {t} : new int[] {t % 5, t % 6};
             int count = 6;
             int[][] a, b, other, cpuSamples, share;
             try (CudaEngine gpu = new CudaEngine(settings(m, Algorithm.REPTILE, 0.1, Precision.FLOAT32))) {
@@ -315,7 +335,8 @@ class CudaEngineGpuTest {
                 assertArrayEquals(theta, gpu.state().theta(), 0.0, "sampling leaves theta alone");
             }
             for (int i = 0; i < count; i++) assertArrayEquals(a[i], b[i], "sample " + i + " with one seed");
-            for (int i = 0; i < 3; i++) assertArrayEquals(a[2 + i], share[i], "samples 2..4 drawn on their own (a rank's share)");
+            for (int i = 0; i < 3; i++)
+                assertArrayEquals(a[2 + i], share[i], "samples 2..4 drawn on their own (a rank's share)");
             assertTrue(!Arrays.deepEquals(a, other), "another seed draws other samples");
             try (CpuEngine cpu = new CpuEngine(settings(m, Algorithm.REPTILE, 0.1, Precision.FLOAT64))) {
                 cpu.setState(TrainState.fresh(theta));
@@ -362,8 +383,16 @@ class CudaEngineGpuTest {
     void mamlMetaGradientsMatchTheCpuForEverySegmentLength() {
         int steps = 9;
         ModelSpec lstm = CudaTestModels.MNIST_LSTM, mlp = CudaTestModels.TEXT_MLP;
-        compareMaml(lstm, CudaTestModels.params(lstm, 35, MAML_NOISE), CudaTestModels.batch(lstm, 3, steps, 25, true), "mnist-lstm");
-        compareMaml(mlp, CudaTestModels.params(mlp, 36, CudaTestModels.TEXT_MLP_NOISE), CudaTestModels.batch(mlp, 3, steps, 26, true), "text-mlp");
+        compareMaml(
+                lstm,
+                CudaTestModels.params(lstm, 35, MAML_NOISE),
+                CudaTestModels.batch(lstm, 3, steps, 25, true),
+                "mnist-lstm");
+        compareMaml(
+                mlp,
+                CudaTestModels.params(mlp, 36, CudaTestModels.TEXT_MLP_NOISE),
+                CudaTestModels.batch(mlp, 3, steps, 26, true),
+                "text-mlp");
     }
 
     /** MAML's bound: the Hessian-vector products of up to 16 float32 steps against float64. */
@@ -384,8 +413,9 @@ class CudaEngineGpuTest {
             nllCpu = cpu.metaGradient(batch, gCpu);
         }
         double[] first = null;
-        for (int k : new int[]{1, MamlSegment.of(0, steps), steps}) {
-            EngineSettings s = new EngineSettings(m, Algorithm.MAML, alpha, k, Precision.FLOAT32, new Adam(1e-3, 0.9, 0.99, 1e-8), 2);
+        for (int k : new int[] {1, MamlSegment.of(0, steps), steps}) {
+            EngineSettings s = new EngineSettings(
+                    m, Algorithm.MAML, alpha, k, Precision.FLOAT32, new Adam(1e-3, 0.9, 0.99, 1e-8), 2);
             double[] g = new double[n];
             double[] nll;
             try (CudaEngine gpu = new CudaEngine(s)) {
@@ -395,7 +425,8 @@ class CudaEngineGpuTest {
             double e = relErr(g, gCpu);
             assertTrue(e < MAML_BOUND, what + " K=" + k + ": MAML meta-gradient relative error " + e);
             for (int b = 0; b < nllCpu.length; b++)
-                assertEquals(nllCpu[b], nll[b], 1e-4 * Math.abs(nllCpu[b]) + 1e-6, what + " K=" + k + ": NLL of task " + b);
+                assertEquals(
+                        nllCpu[b], nll[b], 1e-4 * Math.abs(nllCpu[b]) + 1e-6, what + " K=" + k + ": NLL of task " + b);
             if (first == null) first = g;
             else assertArrayEquals(first, g, 0.0, what + ": K=" + k + " differs from K=1");
         }
@@ -414,7 +445,9 @@ class CudaEngineGpuTest {
                 double[] nll = gpu.metaStep(batch);
                 assertEquals(3, nll.length);
                 assertEquals(1, gpu.state().adamStep());
-                assertTrue(Arrays.stream(gpu.state().theta()).allMatch(Double::isFinite), c[0] + ": theta after a MAML step");
+                assertTrue(
+                        Arrays.stream(gpu.state().theta()).allMatch(Double::isFinite),
+                        c[0] + ": theta after a MAML step");
             }
         }
     }
@@ -432,20 +465,23 @@ class CudaEngineGpuTest {
         int n = theta.length;
         TaskBatch batch = CudaTestModels.batch(m, 3, 4, 82, true);
         Adam adam = new Adam(1e-3, 0.9, 0.99, 1e-8);
-        for (InnerLr.Mode mode : new InnerLr.Mode[]{InnerLr.Mode.PER_TENSOR, InnerLr.Mode.PER_ELEMENT}) {
+        for (InnerLr.Mode mode : new InnerLr.Mode[] {InnerLr.Mode.PER_TENSOR, InnerLr.Mode.PER_ELEMENT}) {
             int size = new org.reptilegen.core.InnerLrLayout(m.layout(), mode).size();
             Rng r = Rng.of(83);
             double[] lr = new double[size];
             for (int i = 0; i < size; i++) lr[i] = (float) (0.02 + 0.06 * r.nextDouble());
-            TrainState s0 = new TrainState(theta, new double[n], new double[n], 0, lr, new double[size], new double[size]);
-            for (Algorithm alg : new Algorithm[]{Algorithm.FOMAML, Algorithm.MAML}) {
+            TrainState s0 =
+                    new TrainState(theta, new double[n], new double[n], 0, lr, new double[size], new double[size]);
+            for (Algorithm alg : new Algorithm[] {Algorithm.FOMAML, Algorithm.MAML}) {
                 String what = "mnist-lstm " + alg + " " + mode;
                 double[] gGpu = new double[n], gCpu = new double[n], lrGpu = new double[size], lrCpu = new double[size];
-                try (CpuEngine cpu = new CpuEngine(new EngineSettings(m, alg, 0.05, 0, Precision.FLOAT64, adam, 2, mode))) {
+                try (CpuEngine cpu =
+                        new CpuEngine(new EngineSettings(m, alg, 0.05, 0, Precision.FLOAT64, adam, 2, mode))) {
                     cpu.setState(s0);
                     cpu.metaGradient(batch, gCpu, lrCpu);
                 }
-                try (CudaEngine gpu = new CudaEngine(new EngineSettings(m, alg, 0.05, 0, Precision.FLOAT32, adam, 2, mode))) {
+                try (CudaEngine gpu =
+                        new CudaEngine(new EngineSettings(m, alg, 0.05, 0, Precision.FLOAT32, adam, 2, mode))) {
                     gpu.setState(s0);
                     gpu.metaGradient(batch, gGpu, lrGpu);
                     double eg = relErr(gGpu, gCpu), elr = relErr(lrGpu, lrCpu);
@@ -469,7 +505,14 @@ class CudaEngineGpuTest {
     @Test
     void learnedRatesWithReptileAreRefused() {
         ModelSpec m = CudaTestModels.TINY_MNIST;
-        EngineSettings s = new EngineSettings(m, Algorithm.REPTILE, 0.1, 0, Precision.FLOAT32, new Adam(1e-3, 0.9, 0.99, 1e-8), 2,
+        EngineSettings s = new EngineSettings(
+                m,
+                Algorithm.REPTILE,
+                0.1,
+                0,
+                Precision.FLOAT32,
+                new Adam(1e-3, 0.9, 0.99, 1e-8),
+                2,
                 InnerLr.Mode.PER_TENSOR);
         assertThrows(IllegalArgumentException.class, () -> new CudaEngine(s));
     }

@@ -40,8 +40,14 @@ class CudaProbeTest {
     void anEngineThatCannotRunSaysWhy() {
         String why = CudaEngine.unavailableReason();
         assumeTrue(why != null, "CUDA is available here");
-        EngineSettings s = new EngineSettings(CudaTestModels.TINY_MNIST, Algorithm.REPTILE, 0.1, 0, Precision.FLOAT32,
-                new Adam(1e-3, 0.9, 0.99, 1e-8), 1);
+        EngineSettings s = new EngineSettings(
+                CudaTestModels.TINY_MNIST,
+                Algorithm.REPTILE,
+                0.1,
+                0,
+                Precision.FLOAT32,
+                new Adam(1e-3, 0.9, 0.99, 1e-8),
+                1);
         DeviceException e = assertThrows(DeviceException.class, () -> new CudaEngine(s));
         assertTrue(e.getMessage().contains(why), e.getMessage());
     }
@@ -67,9 +73,14 @@ class CudaProbeTest {
     }
 
     private static boolean driverPresent() {
-        for (String d : new String[]{"/usr/lib/x86_64-linux-gnu", "/usr/lib64", "/usr/lib", "/lib/x86_64-linux-gnu",
-                "/usr/local/nvidia/lib64", "/usr/lib/wsl/lib"})
-            if (new File(d, "libcuda.so.1").exists()) return true;
+        for (String d : new String[] {
+            "/usr/lib/x86_64-linux-gnu",
+            "/usr/lib64",
+            "/usr/lib",
+            "/lib/x86_64-linux-gnu",
+            "/usr/local/nvidia/lib64",
+            "/usr/lib/wsl/lib"
+        }) if (new File(d, "libcuda.so.1").exists()) return true;
         String ld = System.getenv("LD_LIBRARY_PATH");
         if (ld != null)
             for (String d : ld.split(File.pathSeparator))

@@ -52,7 +52,8 @@ class EveryLayerGpuTest {
         assumeTrue(why == null, "cuda backend unavailable: " + why);
     }
 
-    static EngineSettings settings(ModelSpec m, Algorithm a, double alpha, int segment, Precision p, InnerLr.Mode mode) {
+    static EngineSettings settings(
+            ModelSpec m, Algorithm a, double alpha, int segment, Precision p, InnerLr.Mode mode) {
         return new EngineSettings(m, a, alpha, segment, p, ADAM, 1, mode);
     }
 
@@ -85,7 +86,8 @@ class EveryLayerGpuTest {
     }
 
     /** Meta-gradient and losses of both engines from the same theta. */
-    static void compareMetaGradient(ModelSpec spec, Algorithm alg, double alpha, TaskBatch batch, long seed, String what) {
+    static void compareMetaGradient(
+            ModelSpec spec, Algorithm alg, double alpha, TaskBatch batch, long seed, String what) {
         double[] theta = CudaTestModels.params(spec, seed);
         double[] want = new double[theta.length], got = new double[theta.length];
         double[] nll = cpuMetaGradient(cpuSettings(spec, alg, alpha), TrainState.fresh(theta), batch, want);
@@ -102,7 +104,8 @@ class EveryLayerGpuTest {
     @ParameterizedTest(name = "{0}")
     @MethodSource("org.reptilegen.engine.cuda.CudaTestModels#layerCases")
     void everyLayerFomaml(String name, ModelSpec spec) {
-        compareMetaGradient(spec, Algorithm.FOMAML, 0.5, CudaTestModels.batch(spec, 3, 3, 22, true), 32, name + " fomaml");
+        compareMetaGradient(
+                spec, Algorithm.FOMAML, 0.5, CudaTestModels.batch(spec, 3, 3, 22, true), 32, name + " fomaml");
     }
 
     /** One task of one step: the batch edge where every grid has a single row of blocks. */
@@ -126,7 +129,7 @@ class EveryLayerGpuTest {
         }
         TrainState s = new TrainState(theta, m, v, 4);
         TaskBatch batch = CudaTestModels.batch(spec, 3, 4, 53, true);
-        for (Algorithm alg : new Algorithm[]{Algorithm.REPTILE, Algorithm.FOMAML}) {
+        for (Algorithm alg : new Algorithm[] {Algorithm.REPTILE, Algorithm.FOMAML}) {
             TrainState want, got;
             double[] nll, gpuNll;
             try (CpuEngine cpu = new CpuEngine(cpuSettings(spec, alg, 0.2))) {
@@ -161,7 +164,8 @@ class EveryLayerGpuTest {
      */
     @Test
     void evaluateInAWorkspaceLeftByALongerBatch() {
-        for (ModelSpec spec : new ModelSpec[]{CudaTestModels.TINY_MNIST, CudaTestModels.TINY_TEXT, CudaTestModels.TINY_GATED}) {
+        for (ModelSpec spec :
+                new ModelSpec[] {CudaTestModels.TINY_MNIST, CudaTestModels.TINY_TEXT, CudaTestModels.TINY_GATED}) {
             double[] theta = CudaTestModels.params(spec, 61);
             TaskBatch longer = CudaTestModels.batch(spec, 3, 7, 63, false);
             TaskBatch batch = CudaTestModels.batch(spec, 3, 5, 62, true);
@@ -192,11 +196,13 @@ class EveryLayerGpuTest {
         for (int i = 0; i < n; i++) lr[i] = (float) (0.05 + 0.3 * r.nextDouble());
         TrainState s = new TrainState(theta, new double[n], new double[n], 0, lr, new double[n], new double[n]);
         double[] nll, gpuNll;
-        try (CpuEngine cpu = new CpuEngine(settings(spec, Algorithm.FOMAML, 0.1, 0, Precision.FLOAT64, InnerLr.Mode.PER_ELEMENT))) {
+        try (CpuEngine cpu =
+                new CpuEngine(settings(spec, Algorithm.FOMAML, 0.1, 0, Precision.FLOAT64, InnerLr.Mode.PER_ELEMENT))) {
             cpu.setState(s);
             nll = cpu.evaluate(batch);
         }
-        try (CudaEngine gpu = new CudaEngine(settings(spec, Algorithm.FOMAML, 0.1, 0, Precision.FLOAT32, InnerLr.Mode.PER_ELEMENT))) {
+        try (CudaEngine gpu =
+                new CudaEngine(settings(spec, Algorithm.FOMAML, 0.1, 0, Precision.FLOAT32, InnerLr.Mode.PER_ELEMENT))) {
             gpu.setState(s);
             gpuNll = gpu.evaluate(batch);
             assertArrayEquals(theta, gpu.state().theta(), 0.0, "evaluate leaves theta alone");
@@ -221,13 +227,14 @@ class EveryLayerGpuTest {
         double[] theta = CudaTestModels.params(spec, 71);
         TaskBatch batch = CudaTestModels.batch(spec, 2, 4, 72, true);
         int n = theta.length;
-        for (InnerLr.Mode mode : new InnerLr.Mode[]{InnerLr.Mode.PER_TENSOR, InnerLr.Mode.PER_ELEMENT}) {
+        for (InnerLr.Mode mode : new InnerLr.Mode[] {InnerLr.Mode.PER_TENSOR, InnerLr.Mode.PER_ELEMENT}) {
             int size = new InnerLrLayout(spec.layout(), mode).size();
             Rng r = Rng.of(73);
             double[] lr = new double[size];
             for (int i = 0; i < size; i++) lr[i] = (float) (0.05 + 0.3 * r.nextDouble());
-            TrainState s = new TrainState(theta, new double[n], new double[n], 0, lr, new double[size], new double[size]);
-            for (Algorithm alg : new Algorithm[]{Algorithm.FOMAML, Algorithm.MAML}) {
+            TrainState s =
+                    new TrainState(theta, new double[n], new double[n], 0, lr, new double[size], new double[size]);
+            for (Algorithm alg : new Algorithm[] {Algorithm.FOMAML, Algorithm.MAML}) {
                 int segment = alg == Algorithm.MAML ? 2 : 0;
                 String what = name + " " + alg + " " + mode;
                 double[] g = new double[n], gLr = new double[size], got = new double[n], gotLr = new double[size];
@@ -259,10 +266,14 @@ class EveryLayerGpuTest {
         double[] nll = cpuMetaGradient(cpuSettings(spec, Algorithm.MAML, alpha), TrainState.fresh(theta), batch, want);
         int steps = batch.maxSteps();
         double[] first = null;
-        for (int k : IntStream.of(1, 2, steps).map(k -> Math.min(k, steps)).distinct().toArray()) {
+        for (int k : IntStream.of(1, 2, steps)
+                .map(k -> Math.min(k, steps))
+                .distinct()
+                .toArray()) {
             double[] got = new double[theta.length];
             double[] gpuNll;
-            try (CudaEngine gpu = new CudaEngine(settings(spec, Algorithm.MAML, alpha, k, Precision.FLOAT32, InnerLr.Mode.FIXED))) {
+            try (CudaEngine gpu =
+                    new CudaEngine(settings(spec, Algorithm.MAML, alpha, k, Precision.FLOAT32, InnerLr.Mode.FIXED))) {
                 if (splits > 0) gpu.useRowSplits(splits);
                 gpu.setState(TrainState.fresh(theta));
                 gpuNll = gpu.metaGradient(batch, got);
@@ -293,7 +304,7 @@ class EveryLayerGpuTest {
 
     static int[][] positions(boolean text, int steps) {
         int[][] p = new int[steps][];
-        for (int t = 0; t < steps; t++) p[t] = text ? new int[]{t} : new int[]{t % 5, t % 6};
+        for (int t = 0; t < steps; t++) p[t] = text ? new int[] {t} : new int[] {t % 5, t % 6};
         return p;
     }
 
@@ -305,7 +316,8 @@ class EveryLayerGpuTest {
     @Test
     void samplingDrawsTheCpusNumbers() {
         boolean exact = SimulatedDriver.active();
-        for (ModelSpec spec : new ModelSpec[]{CudaTestModels.TINY_MNIST, CudaTestModels.TINY_TEXT, CudaTestModels.TINY_GATED}) {
+        for (ModelSpec spec :
+                new ModelSpec[] {CudaTestModels.TINY_MNIST, CudaTestModels.TINY_TEXT, CudaTestModels.TINY_GATED}) {
             boolean text = spec == CudaTestModels.TINY_TEXT;
             int steps = text ? 9 : 30, count = 6;
             double[] theta = CudaTestModels.params(spec, 39);
@@ -321,12 +333,21 @@ class EveryLayerGpuTest {
             }
             int same = 0;
             for (int b = 0; b < count; b++) if (Arrays.equals(cpu[b], gpu[b])) same++;
-            assertTrue(same >= (exact ? count : count - 1), spec.task() + ": " + same + " of " + count + " samples equal the CPU's");
+            assertTrue(
+                    same >= (exact ? count : count - 1),
+                    spec.task() + ": " + same + " of " + count + " samples equal the CPU's");
         }
     }
 
     static Stream<Arguments> splitCases() {
-        return CudaTestModels.layerCases("linear", "lstm_block", "gated", "relu", "siren", "gated_residual", "softmax cross-entropy",
+        return CudaTestModels.layerCases(
+                "linear",
+                "lstm_block",
+                "gated",
+                "relu",
+                "siren",
+                "gated_residual",
+                "softmax cross-entropy",
                 "layernorms around lstm_block");
     }
 
@@ -335,8 +356,14 @@ class EveryLayerGpuTest {
      * engine with the same bits (the arrival counts of the last-block patterns must be back at zero after
      * the first); returns it.
      */
-    static double[] fomamlTwice(ModelSpec spec, TaskBatch batch, double[] theta, double[] want, double[] nll,
-                                java.util.function.Consumer<CudaEngine> setup, String what) {
+    static double[] fomamlTwice(
+            ModelSpec spec,
+            TaskBatch batch,
+            double[] theta,
+            double[] want,
+            double[] nll,
+            java.util.function.Consumer<CudaEngine> setup,
+            String what) {
         try (CudaEngine gpu = new CudaEngine(gpuSettings(spec, Algorithm.FOMAML, 0.5))) {
             setup.accept(gpu);
             gpu.setState(TrainState.fresh(theta));
@@ -363,8 +390,9 @@ class EveryLayerGpuTest {
         TaskBatch batch = CudaTestModels.batch(spec, 3, 3, 82, true);
         double[] want = new double[theta.length];
         double[] nll = cpuMetaGradient(cpuSettings(spec, Algorithm.FOMAML, 0.5), TrainState.fresh(theta), batch, want);
-        for (int splits : new int[]{2, 3, 7})
-            fomamlTwice(spec, batch, theta, want, nll, gpu -> gpu.useRowSplits(splits), name + ", " + splits + " splits");
+        for (int splits : new int[] {2, 3, 7})
+            fomamlTwice(
+                    spec, batch, theta, want, nll, gpu -> gpu.useRowSplits(splits), name + ", " + splits + " splits");
         compareMaml(spec, 0.2, CudaTestModels.batch(spec, 2, 4, 23, true), 33, 3, name + ", 3 splits");
     }
 
@@ -384,8 +412,10 @@ class EveryLayerGpuTest {
         TaskBatch batch = CudaTestModels.batch(spec, 3, 3, 92, true);
         double[] want = new double[theta.length];
         double[] nll = cpuMetaGradient(cpuSettings(spec, Algorithm.FOMAML, 0.5), TrainState.fresh(theta), batch, want);
-        double[] folded = fomamlTwice(spec, batch, theta, want, nll, gpu -> gpu.foldSmallLayers(true), name + ", folded");
-        double[] own = fomamlTwice(spec, batch, theta, want, nll, gpu -> gpu.foldSmallLayers(false), name + ", own kernels");
+        double[] folded =
+                fomamlTwice(spec, batch, theta, want, nll, gpu -> gpu.foldSmallLayers(true), name + ", folded");
+        double[] own =
+                fomamlTwice(spec, batch, theta, want, nll, gpu -> gpu.foldSmallLayers(false), name + ", own kernels");
         assertArrayEquals(own, folded, 0.0, name + ": folding changed the bits");
     }
 }

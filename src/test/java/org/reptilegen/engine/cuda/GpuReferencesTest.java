@@ -38,24 +38,41 @@ class GpuReferencesTest {
     }
 
     @ParameterizedTest
-    @EnumSource(value = Algorithm.class, names = {"REPTILE", "FOMAML"})
+    @EnumSource(
+            value = Algorithm.class,
+            names = {"REPTILE", "FOMAML"})
     void mnistLstmAndTextMlpReferencesAreFinite(Algorithm alg) {
         // The batches, parameters and learning rate of CudaEngineGpuTest's mnist-lstm and text-mlp tests.
         ModelSpec l = CudaTestModels.MNIST_LSTM;
         check(l, alg, CudaTestModels.batch(l, 3, 4, 23, true), CudaTestModels.params(l, 33), 1e-3, "mnist-lstm");
         ModelSpec t = CudaTestModels.TEXT_MLP;
-        check(t, alg, CudaTestModels.batch(t, 3, 4, 24, true), CudaTestModels.params(t, 34, CudaTestModels.TEXT_MLP_NOISE),
-                1e-3, "text-mlp");
+        check(
+                t,
+                alg,
+                CudaTestModels.batch(t, 3, 4, 24, true),
+                CudaTestModels.params(t, 34, CudaTestModels.TEXT_MLP_NOISE),
+                1e-3,
+                "text-mlp");
     }
 
     /** The batches and parameters of CudaEngineGpuTest's MAML test (T = 16). */
     @org.junit.jupiter.api.Test
     void mamlReferencesAreFinite() {
         ModelSpec l = CudaTestModels.MNIST_LSTM;
-        check(l, Algorithm.MAML, CudaTestModels.batch(l, 3, 16, 25, true), CudaTestModels.params(l, 35, CudaEngineGpuTest.MAML_NOISE),
-                CudaEngineGpuTest.MAML_BOUND, "mnist-lstm maml");
+        check(
+                l,
+                Algorithm.MAML,
+                CudaTestModels.batch(l, 3, 16, 25, true),
+                CudaTestModels.params(l, 35, CudaEngineGpuTest.MAML_NOISE),
+                CudaEngineGpuTest.MAML_BOUND,
+                "mnist-lstm maml");
         ModelSpec t = CudaTestModels.TEXT_MLP;
-        check(t, Algorithm.MAML, CudaTestModels.batch(t, 3, 16, 26, true), CudaTestModels.params(t, 36, CudaTestModels.TEXT_MLP_NOISE),
-                CudaEngineGpuTest.MAML_BOUND, "text-mlp maml");
+        check(
+                t,
+                Algorithm.MAML,
+                CudaTestModels.batch(t, 3, 16, 26, true),
+                CudaTestModels.params(t, 36, CudaTestModels.TEXT_MLP_NOISE),
+                CudaEngineGpuTest.MAML_BOUND,
+                "text-mlp maml");
     }
 }

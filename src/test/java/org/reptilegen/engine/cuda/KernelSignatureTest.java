@@ -28,11 +28,14 @@ class KernelSignatureTest {
 
     private static String sources() throws IOException {
         Path dir = Path.of("kernels");
-        assertTrue(Files.isDirectory(dir), "kernels/ not found from " + Path.of("").toAbsolutePath());
+        assertTrue(
+                Files.isDirectory(dir), "kernels/ not found from " + Path.of("").toAbsolutePath());
         StringBuilder all = new StringBuilder();
         try (Stream<Path> files = Files.list(dir)) {
-            for (Path f : files.filter(p -> p.toString().endsWith(".cu") || p.toString().endsWith(".cuh")).sorted().toList())
-                all.append(Files.readString(f)).append('\n');
+            for (Path f : files.filter(
+                            p -> p.toString().endsWith(".cu") || p.toString().endsWith(".cuh"))
+                    .sorted()
+                    .toList()) all.append(Files.readString(f)).append('\n');
         }
         return all.toString();
     }
@@ -89,7 +92,10 @@ class KernelSignatureTest {
         for (KernelSig k : Kernels.ALL) {
             int threads = k.blockX() * k.blockY();
             assertTrue(threads <= 1024, k.name());
-            assertEquals(k.params().isBlank() ? 0 : k.params().split(",").length, k.parse().size(), k.name() + ": every parameter parsed");
+            assertEquals(
+                    k.params().isBlank() ? 0 : k.params().split(",").length,
+                    k.parse().size(),
+                    k.name() + ": every parameter parsed");
         }
     }
 }

@@ -17,7 +17,8 @@ class NvtxTest {
     @Test
     void withTheLibraryNestedRangesPushAndPop() {
         String resource = Nvtx.resource();
-        assumeTrue(resource != null && Nvtx.class.getResource(resource) != null,
+        assumeTrue(
+                resource != null && Nvtx.class.getResource(resource) != null,
                 "the classes have no NVTX library (built without a C compiler or the NVTX headers, or not on Linux)");
         assertTrue(Nvtx.available(), Nvtx.reason());
         assertNull(Nvtx.reason());
@@ -25,7 +26,8 @@ class NvtxTest {
             try (var a = Nvtx.range("meta-step")) {
                 try (var b = Nvtx.range("inner loops")) {
                     try (var c = Nvtx.range("MAML reverse sweep")) {
-                        for (int i = 0; i < 1000; i++) Nvtx.range("segment " + i).close();
+                        for (int i = 0; i < 1000; i++)
+                            Nvtx.range("segment " + i).close();
                     }
                 }
             }
@@ -35,7 +37,8 @@ class NvtxTest {
     @Test
     void namesNeedNotBeAsciiShortOrPresent() {
         assertDoesNotThrow(() -> {
-            for (String name : new String[]{"étape intérieure", "内循环", "Schritt \uD83D\uDE80", "", null, "x".repeat(5000)})
+            for (String name :
+                    new String[] {"étape intérieure", "内循环", "Schritt \uD83D\uDE80", "", null, "x".repeat(5000)})
                 try (var r = Nvtx.range(name)) {
                     Nvtx.range("inside").close();
                 }
@@ -45,7 +48,7 @@ class NvtxTest {
     @Test
     void withoutTheLibraryRangesAreNoOpsAndSayWhy() throws Exception {
         URL classes = Nvtx.class.getProtectionDomain().getCodeSource().getLocation();
-        try (URLClassLoader hidden = new URLClassLoader(new URL[]{classes}, ClassLoader.getPlatformClassLoader()) {
+        try (URLClassLoader hidden = new URLClassLoader(new URL[] {classes}, ClassLoader.getPlatformClassLoader()) {
             @Override
             public URL findResource(String name) {
                 return name.startsWith("native/") ? null : super.findResource(name);
@@ -58,7 +61,8 @@ class NvtxTest {
             assertFalse(reason.contains("\n"), reason);
             if (Nvtx.resource() != null) assertTrue(reason.contains(Nvtx.LIBRARY), reason);
             for (int i = 0; i < 3; i++) {
-                AutoCloseable r = (AutoCloseable) nvtx.getMethod("range", String.class).invoke(null, "inner loops");
+                AutoCloseable r =
+                        (AutoCloseable) nvtx.getMethod("range", String.class).invoke(null, "inner loops");
                 assertDoesNotThrow(r::close);
             }
         }

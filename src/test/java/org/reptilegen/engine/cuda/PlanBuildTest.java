@@ -18,21 +18,38 @@ import org.reptilegen.util.Bytes;
 class PlanBuildTest {
 
     static void buildAll(ModelSpec spec, int tasks, int steps) {
-        for (boolean acc : new boolean[]{false, true}) {
+        for (boolean acc : new boolean[] {false, true}) {
             Workspace w = Workspace.shape(spec, tasks, steps).accumulating(acc).measuring();
             List<Launch> step = w.trainStep(1e-3f, acc);
             assertTrue(step.size() >= 2, "at least a forward and a backward");
             assertTrue(step.stream().noneMatch(l -> l.origin.isEmpty()), "every launch says what in the model made it");
             assertAdvancesOnceAtTheEnd(step);
             List<Launch> sample = w.plan.sampleStep(w.sgd(1e-3f, false), 0.8, true);
-            assertEquals(1, sample.stream().filter(l -> l.sig.name().equals("sample_draw")).count(), "one draw per sampling step");
+            assertEquals(
+                    1,
+                    sample.stream()
+                            .filter(l -> l.sig.name().equals("sample_draw"))
+                            .count(),
+                    "one draw per sampling step");
             assertAdvancesOnceAtTheEnd(sample);
             // The launches around a task loop, with placeholders for theta, the meta-gradient and the moments.
             jcuda.driver.CUdeviceptr any = new jcuda.driver.CUdeviceptr();
             assertEquals(2, w.start(any, acc).size());
-            assertEquals("meta_gradient_mean", w.metaGradientMean(any, any, acc).sig.name());
-            assertEquals("adam_update", Workspace.adamUpdate(sig -> null, spec.layout().size(), any, any, any, any,
-                    new org.reptilegen.core.Adam(1e-3, 0.9, 0.99, 1e-8), 3).sig.name());
+            assertEquals(
+                    "meta_gradient_mean", w.metaGradientMean(any, any, acc).sig.name());
+            assertEquals(
+                    "adam_update",
+                    Workspace.adamUpdate(
+                                    sig -> null,
+                                    spec.layout().size(),
+                                    any,
+                                    any,
+                                    any,
+                                    any,
+                                    new org.reptilegen.core.Adam(1e-3, 0.9, 0.99, 1e-8),
+                                    3)
+                            .sig
+                            .name());
         }
         // MAML: the checkpoints, every segment's recomputation and Hessian-vector steps, the mean.
         int k = MamlSegment.of(0, steps);
@@ -40,11 +57,15 @@ class PlanBuildTest {
         assertAdvancesOnceAtTheEnd(w.trainStep(1e-3f, false));
         jcuda.driver.CUdeviceptr any = new jcuda.driver.CUdeviceptr();
         assertEquals((steps + k - 1) / k, w.checkpoints, "a checkpoint before every K steps");
-        for (int seg = 0; seg < w.checkpoints; seg++) assertEquals("rows_copy", w.checkpoint(seg).sig.name());
+        for (int seg = 0; seg < w.checkpoints; seg++)
+            assertEquals("rows_copy", w.checkpoint(seg).sig.name());
         assertEquals(1, w.mamlStart().size(), "lambda_T = 0 is MAML's only reset");
         List<Launch> last = w.mamlSegmentReverse(w.checkpoints - 1, steps, 1e-3f);
         assertEquals("step_add", last.get(last.size() - 1).sig.name());
-        assertEquals("rows_copy", w.mamlSegmentReverse(0, steps, 1e-3f).get(0).sig.name(), "a segment restarts from its checkpoint");
+        assertEquals(
+                "rows_copy",
+                w.mamlSegmentReverse(0, steps, 1e-3f).get(0).sig.name(),
+                "a segment restarts from its checkpoint");
         assertEquals("meta_gradient_mean", w.mamlMean(any, any).sig.name());
     }
 
@@ -55,7 +76,10 @@ class PlanBuildTest {
     static void assertAdvancesOnceAtTheEnd(List<Launch> step) {
         Launch last = step.get(step.size() - 1);
         long advancing = step.stream().filter(PlanBuildTest::advancesStep).count();
-        assertTrue(advancesStep(last) && advancing == 1, "the step counter's advance: " + step.stream().map(l -> l.sig.name()).toList());
+        assertTrue(
+                advancesStep(last) && advancing == 1,
+                "the step counter's advance: "
+                        + step.stream().map(l -> l.sig.name()).toList());
     }
 
     private static boolean advancesStep(Launch l) {
@@ -89,22 +113,39 @@ class PlanBuildTest {
         ModelSpec m = CudaTestModels.MNIST_LSTM;
         List<Launch> step = Workspace.shape(m, 50, 784).measuring().trainStep(1e-3f, false);
         assertEquals(8, step.size());
-        assertTrue(step.stream().noneMatch(l -> l.sig.name().startsWith("layernorm_") || l.sig.name().startsWith("embed_")
-                || l.sig.name().contains("loss") || l.sig.name().startsWith("step_")), "no separate small launch");
+        assertTrue(
+                step.stream()
+                        .noneMatch(l -> l.sig.name().startsWith("layernorm_")
+                                || l.sig.name().startsWith("embed_")
+                                || l.sig.name().contains("loss")
+                                || l.sig.name().startsWith("step_")),
+                "no separate small launch");
         PlanOptions own = PlanOptions.DEFAULT.withSmallLayersFolded(false);
-        List<Launch> unfolded = Workspace.shape(m, 50, 784).options(own).measuring().trainStep(1e-3f, false);
+        List<Launch> unfolded =
+                Workspace.shape(m, 50, 784).options(own).measuring().trainStep(1e-3f, false);
         assertEquals(18, unfolded.size());
         assertAdvancesOnceAtTheEnd(unfolded);
         assertAdvancesOnceAtTheEnd(step);
         Workspace maml = Workspace.shape(m, 2, 8).maml(4).measuring();
         List<Launch> hvp = maml.plan.hvpStep(maml.params, 0.1);
-        assertEquals(9, hvp.stream().filter(l -> l.sig.name().startsWith("layernorm_")).count(),
+        assertEquals(
+                9,
+                hvp.stream().filter(l -> l.sig.name().startsWith("layernorm_")).count(),
                 "each layernorm's forward, forward tangent and backward tangent");
-        assertEquals(3, hvp.stream().filter(l -> l.sig.name().startsWith("embed_")).count(), "two gathers, the adjoint scatter");
-        assertEquals(1, hvp.stream().filter(l -> l.sig.name().equals("bce_loss_grad_tangent")).count());
+        assertEquals(
+                3,
+                hvp.stream().filter(l -> l.sig.name().startsWith("embed_")).count(),
+                "two gathers, the adjoint scatter");
+        assertEquals(
+                1,
+                hvp.stream()
+                        .filter(l -> l.sig.name().equals("bce_loss_grad_tangent"))
+                        .count());
         Workspace sampling = Workspace.shape(m, 2, 8).measuring();
         List<Launch> sample = sampling.plan.sampleStep(sampling.sgd(1e-3f, false), 1.0, false);
-        assertTrue(sample.stream().noneMatch(l -> l.sig.name().contains("loss")), "sampling: the head's backward forms the loss of the drawn bit");
+        assertTrue(
+                sample.stream().noneMatch(l -> l.sig.name().contains("loss")),
+                "sampling: the head's backward forms the loss of the drawn bit");
         assertAdvancesOnceAtTheEnd(sample);
     }
 
@@ -112,10 +153,33 @@ class PlanBuildTest {
     @Test
     void automaticRowSplitsOfMnistLstm() {
         PlanOptions h100 = PlanOptions.of(RowSplits.auto(132));
-        assertEquals("1,3,3,1", Workspace.shape(CudaTestModels.MNIST_LSTM, 50, 784).options(h100).measuring().plan.splitCounts());
-        assertEquals("1,4,4,1", Workspace.shape(CudaTestModels.MNIST_LSTM, 8, 784).options(h100).measuring().plan.splitCounts());
-        assertEquals("1,1,1,1", Workspace.shape(CudaTestModels.MNIST_LSTM, 256, 784).options(h100).measuring().plan.splitCounts());
-        assertEquals("1,1,1,1", Workspace.shape(CudaTestModels.MNIST_LSTM, 50, 784).measuring().plan.splitCounts());
+        assertEquals(
+                "1,3,3,1",
+                Workspace.shape(CudaTestModels.MNIST_LSTM, 50, 784)
+                        .options(h100)
+                        .measuring()
+                        .plan
+                        .splitCounts());
+        assertEquals(
+                "1,4,4,1",
+                Workspace.shape(CudaTestModels.MNIST_LSTM, 8, 784)
+                        .options(h100)
+                        .measuring()
+                        .plan
+                        .splitCounts());
+        assertEquals(
+                "1,1,1,1",
+                Workspace.shape(CudaTestModels.MNIST_LSTM, 256, 784)
+                        .options(h100)
+                        .measuring()
+                        .plan
+                        .splitCounts());
+        assertEquals(
+                "1,1,1,1",
+                Workspace.shape(CudaTestModels.MNIST_LSTM, 50, 784)
+                        .measuring()
+                        .plan
+                        .splitCounts());
     }
 
     /**
@@ -125,14 +189,23 @@ class PlanBuildTest {
     @Test
     void onlyEmbeddingsThatFitTheFoldedLinearAreFolded() {
         int wide = CudaKernels.LINEAR_EMBED_MAX + 1;
-        ModelSpec m = new ModelSpec(org.reptilegen.model.TaskKind.MNIST, List.of(
-                new org.reptilegen.model.LayerSpec.Embed(List.of(new int[]{4, wide - 3}, new int[]{4, 3})), CudaTestModels.lin(wide, 1)));
-        List<String> names = Workspace.shape(m, 2, 3).measuring().trainStep(1e-3f, false).stream().map(l -> l.sig.name()).toList();
+        ModelSpec m = new ModelSpec(
+                org.reptilegen.model.TaskKind.MNIST,
+                List.of(
+                        new org.reptilegen.model.LayerSpec.Embed(List.of(new int[] {4, wide - 3}, new int[] {4, 3})),
+                        CudaTestModels.lin(wide, 1)));
+        List<String> names = Workspace.shape(m, 2, 3).measuring().trainStep(1e-3f, false).stream()
+                .map(l -> l.sig.name())
+                .toList();
         assertTrue(names.contains("embed_gather_forward") && names.contains("embed_scatter_update"), names.toString());
         assertTrue(names.contains("linear_forward") && !names.contains("linear_forward_folded"), names.toString());
-        List<String> lstm = Workspace.shape(CudaTestModels.MNIST_LSTM, 2, 3).measuring().trainStep(1e-3f, false).stream()
-                .map(l -> l.sig.name()).toList();
-        assertEquals(List.of("linear_forward_folded", "lstm_block_forward", "lstm_block_forward", "linear_forward"), lstm.subList(0, 4));
+        List<String> lstm =
+                Workspace.shape(CudaTestModels.MNIST_LSTM, 2, 3).measuring().trainStep(1e-3f, false).stream()
+                        .map(l -> l.sig.name())
+                        .toList();
+        assertEquals(
+                List.of("linear_forward_folded", "lstm_block_forward", "lstm_block_forward", "linear_forward"),
+                lstm.subList(0, 4));
     }
 
     /**
@@ -143,11 +216,15 @@ class PlanBuildTest {
      */
     @Test
     void textMlpFusesEachLinearReluPair() {
-        List<Launch> step = Workspace.shape(CudaTestModels.TEXT_MLP, 50, 128).measuring().trainStep(1e-3f, false);
+        List<Launch> step =
+                Workspace.shape(CudaTestModels.TEXT_MLP, 50, 128).measuring().trainStep(1e-3f, false);
         assertEquals(14, step.size());
-        assertTrue(step.stream().noneMatch(l -> l.sig.name().startsWith("activation_")), "no separate activation launch");
+        assertTrue(
+                step.stream().noneMatch(l -> l.sig.name().startsWith("activation_")), "no separate activation launch");
         Workspace m = Workspace.shape(CudaTestModels.TEXT_MLP, 2, 8).maml(4).measuring();
-        assertTrue(m.plan.hvpStep(m.params, 0.1).stream().noneMatch(l -> l.sig.name().startsWith("activation_")),
+        assertTrue(
+                m.plan.hvpStep(m.params, 0.1).stream()
+                        .noneMatch(l -> l.sig.name().startsWith("activation_")),
                 "no separate activation launch in MAML's step");
     }
 
@@ -165,14 +242,22 @@ class PlanBuildTest {
     @Test
     void mnistGatedFusesEachLinearGatedPair() {
         buildAll(CudaTestModels.MNIST_GATED, 50, 784);
-        List<Launch> step = Workspace.shape(CudaTestModels.MNIST_GATED, 50, 784).measuring().trainStep(1e-3f, false);
+        List<Launch> step =
+                Workspace.shape(CudaTestModels.MNIST_GATED, 50, 784).measuring().trainStep(1e-3f, false);
         assertEquals(23, step.size());
         assertTrue(step.stream().noneMatch(l -> l.sig.name().startsWith("gated_")), "no separate gated launch");
-        assertEquals(2, step.stream().filter(l -> l.sig.name().equals("layernorm_forward")).count(), "those around the residual");
+        assertEquals(
+                2,
+                step.stream()
+                        .filter(l -> l.sig.name().equals("layernorm_forward"))
+                        .count(),
+                "those around the residual");
         Workspace m = Workspace.shape(CudaTestModels.MNIST_GATED, 2, 8).maml(4).measuring();
         List<Launch> hvp = m.plan.hvpStep(m.params, 0.1);
         assertEquals(37, hvp.size());
-        assertTrue(hvp.stream().noneMatch(l -> l.sig.name().startsWith("gated_")), "no separate gated launch in MAML's step");
+        assertTrue(
+                hvp.stream().noneMatch(l -> l.sig.name().startsWith("gated_")),
+                "no separate gated launch in MAML's step");
     }
 
     @Test
@@ -185,7 +270,8 @@ class PlanBuildTest {
         assertTrue(reptile >= params && reptile < params + (200L << 20), "reptile: " + Bytes.show(reptile));
         assertTrue(fomaml >= 2 * params && fomaml < 2 * params + (200L << 20), "fomaml: " + Bytes.show(fomaml));
         assertTrue(fomaml < 70L << 30);
-        long perTask = Workspace.shape(m, 2, 784).bytes() - Workspace.shape(m, 1, 784).bytes();
+        long perTask =
+                Workspace.shape(m, 2, 784).bytes() - Workspace.shape(m, 1, 784).bytes();
         assertTrue(perTask >= 1_125_889L * 4 && perTask < 1_125_889L * 4 + (64 << 10), Bytes.show(perTask));
     }
 
@@ -200,12 +286,14 @@ class PlanBuildTest {
         ModelSpec m = CudaTestModels.MNIST_LSTM;
         int k = MamlSegment.of(0, 784);
         assertEquals(28, k);
-        long perTask = Workspace.shape(m, 2, 784).maml(k).bytes() - Workspace.shape(m, 1, 784).maml(k).bytes();
+        long perTask = Workspace.shape(m, 2, 784).maml(k).bytes()
+                - Workspace.shape(m, 1, 784).maml(k).bytes();
         long copies = 1_125_889L * 4 * 58;
         assertTrue(perTask >= copies && perTask < copies + (128 << 10), Bytes.show(perTask));
         assertEquals(58, CudaEngine.mamlRowsPerTask(784, 0));
         assertEquals(60L * 1_125_889 * 4, org.reptilegen.engine.cpu.InnerLoops.mamlBytesPerTask(1_125_889, 784, 28, 4));
-        assertEquals(784, MamlSegment.of(0, 784) * Workspace.shape(m, 1, 784).maml(k).measuring().checkpoints);
+        assertEquals(
+                784, MamlSegment.of(0, 784) * Workspace.shape(m, 1, 784).maml(k).measuring().checkpoints);
         assertEquals(5, MamlSegment.of(5, 784));
         assertEquals(3, MamlSegment.of(5, 3));
     }

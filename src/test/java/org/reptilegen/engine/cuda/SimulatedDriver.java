@@ -13,7 +13,8 @@ final class SimulatedDriver {
     /** Whether this JVM runs the cuda engine on the simulated driver (which it then has loaded). */
     static boolean active() {
         String named = DriverLibrary.named();
-        if (named == null || !named.endsWith("cuda-sim/libcuda.so.1") || CudaEngine.unavailableReason() != null) return false;
+        if (named == null || !named.endsWith("cuda-sim/libcuda.so.1") || CudaEngine.unavailableReason() != null)
+            return false;
         try {
             settings();
             return true;
@@ -24,8 +25,12 @@ final class SimulatedDriver {
 
     /** Skips the calling test unless the simulated driver runs the engine here. */
     static void assumeActive() {
-        assumeTrue(active(), "the cuda engine does not run on the simulated driver in this JVM: "
-                + (DriverLibrary.named() == null ? "no driver named by -D" + DriverLibrary.PROPERTY : CudaEngine.unavailableReason()));
+        assumeTrue(
+                active(),
+                "the cuda engine does not run on the simulated driver in this JVM: "
+                        + (DriverLibrary.named() == null
+                                ? "no driver named by -D" + DriverLibrary.PROPERTY
+                                : CudaEngine.unavailableReason()));
     }
 
     /**

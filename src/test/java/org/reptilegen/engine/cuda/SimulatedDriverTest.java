@@ -50,7 +50,8 @@ class SimulatedDriverTest {
     /** The check that a planted bug must fail: the engine's FOMAML meta-gradient and NLL against the CPU's. */
     private static void fomamlAgainstTheCpu(String layerCase) {
         ModelSpec m = CudaTestModels.layerCase(layerCase);
-        EveryLayerGpuTest.compareMetaGradient(m, Algorithm.FOMAML, 0.5, CudaTestModels.batch(m, 3, 3, 22, true), 32, layerCase);
+        EveryLayerGpuTest.compareMetaGradient(
+                m, Algorithm.FOMAML, 0.5, CudaTestModels.batch(m, 3, 3, 22, true), 32, layerCase);
     }
 
     /** The line of kernels/common.cuh whose __syncthreads() lets block_sum's second half read every warp's sum. */
@@ -79,7 +80,9 @@ class SimulatedDriverTest {
         SimulatedDriver.plant("swap-arguments", "linear_forward", 4, 5);
         Throwable e = assertThrows(Throwable.class, () -> fomamlAgainstTheCpu("linear"));
         assertTrue(e instanceof AssertionFailedError || e instanceof DeviceException, e.toString());
-        assertTrue(SimulatedDriver.takeReport().contains("linear_forward") || e instanceof AssertionFailedError, e.toString());
+        assertTrue(
+                SimulatedDriver.takeReport().contains("linear_forward") || e instanceof AssertionFailedError,
+                e.toString());
     }
 
     @Test
@@ -88,9 +91,10 @@ class SimulatedDriverTest {
         double[] theta = CudaTestModels.params(m, 32);
         TaskBatch batch = CudaTestModels.batch(m, 3, 3, 22, true);
         double[] want = new double[theta.length], got = new double[theta.length];
-        EveryLayerGpuTest.cpuMetaGradient(EveryLayerGpuTest.cpuSettings(m, Algorithm.FOMAML, 0.5), TrainState.fresh(theta), batch, want);
+        EveryLayerGpuTest.cpuMetaGradient(
+                EveryLayerGpuTest.cpuSettings(m, Algorithm.FOMAML, 0.5), TrainState.fresh(theta), batch, want);
         try (CudaEngine gpu = new CudaEngine(EveryLayerGpuTest.gpuSettings(m, Algorithm.FOMAML, 0.5))) {
-            SimulatedDriver.plant("short-copy", "", Float.BYTES, 0);  // theta's upload, its last float left out
+            SimulatedDriver.plant("short-copy", "", Float.BYTES, 0); // theta's upload, its last float left out
             gpu.setState(TrainState.fresh(theta));
             gpu.metaGradient(batch, got);
         }
@@ -104,7 +108,12 @@ class SimulatedDriverTest {
             dev.enter();
             int n = 1000;
             CUdeviceptr buf = dev.alloc(4L * n, "a buffer");
-            CUgraphExec exec = dev.capture(() -> dev.run(Kernels.rowsZero().grid(Launch.blocks(n, 256), 1).dst(buf).P(n).B(1).build(dev::function)));
+            CUgraphExec exec = dev.capture(() -> dev.run(Kernels.rowsZero()
+                    .grid(Launch.blocks(n, 256), 1)
+                    .dst(buf)
+                    .P(n)
+                    .B(1)
+                    .build(dev::function)));
             dev.replay(exec);
             dev.sync("the first replay");
             dev.free(buf);
@@ -155,11 +164,16 @@ class SimulatedDriverTest {
                 try (CudaEngine gpu = new CudaEngine(EveryLayerGpuTest.gpuSettings(m, Algorithm.FOMAML, 0.5))) {
                     assertTrue(gpu.description().contains(Device.SYNC_ENV), gpu.description());
                     gpu.setState(TrainState.fresh(CudaTestModels.params(m, 32)));
-                    gpu.metaGradient(CudaTestModels.batch(m, 3, 3, 22, true), new double[m.layout().size()]);
+                    gpu.metaGradient(
+                            CudaTestModels.batch(m, 3, 3, 22, true),
+                            new double[m.layout().size()]);
                 }
             });
-            assertTrue(e.getMessage().contains(" linear_backward_update (module_1 linear backward") && e.getMessage().contains(") on a (")
-                    && e.getMessage().contains(" with P="), e.getMessage());
+            assertTrue(
+                    e.getMessage().contains(" linear_backward_update (module_1 linear backward")
+                            && e.getMessage().contains(") on a (")
+                            && e.getMessage().contains(" with P="),
+                    e.getMessage());
         } finally {
             System.clearProperty(Device.SYNC_PROPERTY);
         }
@@ -172,7 +186,12 @@ class SimulatedDriverTest {
             dev.enter();
             int n = 300;
             CUdeviceptr buf = dev.alloc(4L * n, "a buffer");
-            dev.run(Kernels.rowsZero().grid(Launch.blocks(n + 1, 256), 1).dst(buf).P(n + 1).B(1).build(dev::function));
+            dev.run(Kernels.rowsZero()
+                    .grid(Launch.blocks(n + 1, 256), 1)
+                    .dst(buf)
+                    .P(n + 1)
+                    .B(1)
+                    .build(dev::function));
             DeviceException e = assertThrows(DeviceException.class, () -> dev.sync("the launch"));
             assertTrue(e.getMessage().contains("ILLEGAL_ADDRESS"), e.getMessage());
             String report = SimulatedDriver.takeReport();
@@ -188,19 +207,29 @@ class SimulatedDriverTest {
         try (Device dev = Device.open()) {
             dev.enter();
             CUdeviceptr buf = dev.alloc(1024, "a buffer");
-            DeviceException e = assertThrows(DeviceException.class, () -> dev.download(Pointer.to(new float[512]), buf, 2048, "too much"));
+            DeviceException e = assertThrows(
+                    DeviceException.class, () -> dev.download(Pointer.to(new float[512]), buf, 2048, "too much"));
             assertTrue(e.getMessage().contains("INVALID_VALUE"), e.getMessage());
             assertTrue(SimulatedDriver.takeReport().contains("runs 1024 bytes past the end"));
             // rows_zero(float* dst, int P, int B) given two arguments, then four.
-            Pointer two = Pointer.to(Pointer.to(buf), Pointer.to(new int[]{256}), new Pointer());
-            Pointer four = Pointer.to(Pointer.to(buf), Pointer.to(new int[]{256}), Pointer.to(new int[]{1}), Pointer.to(new int[]{1}), new Pointer());
-            for (Pointer args : new Pointer[]{two, four}) {
-                CudaException c = assertThrows(CudaException.class, () -> JCudaDriver.cuLaunchKernel(dev.function(Kernels.ROWS_ZERO),
-                        1, 1, 1, 256, 1, 1, 0, dev.stream, args, null));
+            Pointer two = Pointer.to(Pointer.to(buf), Pointer.to(new int[] {256}), new Pointer());
+            Pointer four = Pointer.to(
+                    Pointer.to(buf),
+                    Pointer.to(new int[] {256}),
+                    Pointer.to(new int[] {1}),
+                    Pointer.to(new int[] {1}),
+                    new Pointer());
+            for (Pointer args : new Pointer[] {two, four}) {
+                CudaException c = assertThrows(
+                        CudaException.class,
+                        () -> JCudaDriver.cuLaunchKernel(
+                                dev.function(Kernels.ROWS_ZERO), 1, 1, 1, 256, 1, 1, 0, dev.stream, args, null));
                 assertTrue(c.getMessage().contains("INVALID_VALUE"), c.getMessage());
             }
             String report = SimulatedDriver.takeReport();
-            assertTrue(report.contains("2 arguments, the kernel takes 3") && report.contains("more than the 3 arguments"), report);
+            assertTrue(
+                    report.contains("2 arguments, the kernel takes 3") && report.contains("more than the 3 arguments"),
+                    report);
             // A pointer into freed memory.
             CUdeviceptr gone = dev.alloc(1024, "a buffer freed");
             dev.free(gone);
@@ -217,11 +246,13 @@ class SimulatedDriverTest {
     void anEntryPointTheSimulatorLacksAnswersNotSupportedAndSaysWhich() {
         try (Device dev = Device.open()) {
             dev.enter();
-            CudaException e = assertThrows(CudaException.class, () -> JCudaDriver.cuMemAllocManaged(new CUdeviceptr(), 1024, 1));
+            CudaException e =
+                    assertThrows(CudaException.class, () -> JCudaDriver.cuMemAllocManaged(new CUdeviceptr(), 1024, 1));
             assertTrue(e.getMessage().contains("NOT_SUPPORTED"), e.getMessage());
             assertTrue(SimulatedDriver.takeReport().contains("cuMemAllocManaged"));
             // Allocating while a stream is recorded invalidates the recording, as on a GPU.
-            DeviceException c = assertThrows(DeviceException.class, () -> dev.capture(() -> dev.alloc(64, "during a capture")));
+            DeviceException c =
+                    assertThrows(DeviceException.class, () -> dev.capture(() -> dev.alloc(64, "during a capture")));
             assertTrue(c.getMessage().contains("allocating"), c.getMessage());
             String report = SimulatedDriver.takeReport();
             assertTrue(report.contains("cuMemAlloc") && report.contains("captur"), report);
@@ -238,14 +269,17 @@ class SimulatedDriverTest {
      */
     @Test
     void blockAndThreadOrderAndWorkerCountDoNotChangeABit() {
-        String[][] settings = {{"forward", "1"}, {"reverse", "1"}, {"shuffle:1", "2"}, {"shuffle:2", "3"}, {"reverse", "4"}};
+        String[][] settings = {
+            {"forward", "1"}, {"reverse", "1"}, {"shuffle:1", "2"}, {"shuffle:2", "3"}, {"reverse", "4"}
+        };
         List<double[]> first = null;
         for (String[] s : settings) {
             SimulatedDriver.configure(s[0], Integer.parseInt(s[1]));
             List<double[]> got = orderSensitiveResults();
             if (first == null) first = got;
-            else for (int i = 0; i < got.size(); i++)
-                assertArrayEquals(first.get(i), got.get(i), 0.0, SimulatedDriver.settings() + ": result " + i);
+            else
+                for (int i = 0; i < got.size(); i++)
+                    assertArrayEquals(first.get(i), got.get(i), 0.0, SimulatedDriver.settings() + ": result " + i);
         }
     }
 
@@ -259,15 +293,18 @@ class SimulatedDriverTest {
         try (CudaEngine gpu = new CudaEngine(EveryLayerGpuTest.gpuSettings(text, Algorithm.REPTILE, 0.1))) {
             gpu.setState(TrainState.fresh(CudaTestModels.params(text, 39)));
             int[][] s = gpu.sample(EveryLayerGpuTest.positions(true, 9), 6, 0.9, 11, true);
-            out.add(Arrays.stream(s).flatMapToInt(Arrays::stream).asDoubleStream().toArray());
+            out.add(Arrays.stream(s)
+                    .flatMapToInt(Arrays::stream)
+                    .asDoubleStream()
+                    .toArray());
         }
         return out;
     }
 
     /** The meta-gradient followed by the NLL, of a batch of 3 tasks. */
     private static double[] metaGradient(ModelSpec m, Algorithm alg, int segment, int splits, int steps) {
-        var s = new org.reptilegen.engine.EngineSettings(m, alg, 0.3, segment, org.reptilegen.core.Precision.FLOAT32,
-                EveryLayerGpuTest.ADAM, 1);
+        var s = new org.reptilegen.engine.EngineSettings(
+                m, alg, 0.3, segment, org.reptilegen.core.Precision.FLOAT32, EveryLayerGpuTest.ADAM, 1);
         try (CudaEngine gpu = new CudaEngine(s)) {
             if (splits > 0) gpu.useRowSplits(splits);
             gpu.setState(TrainState.fresh(CudaTestModels.params(m, 42)));
@@ -300,7 +337,9 @@ class SimulatedDriverTest {
      */
     private static void assertNothingLeft() {
         long[] live = SimulatedDriver.live();
-        assertEquals("[0, 0, 1, 0, 0, 0, 0, 1]", Arrays.toString(Arrays.copyOf(live, 8)),
+        assertEquals(
+                "[0, 0, 1, 0, 0, 0, 0, 1]",
+                Arrays.toString(Arrays.copyOf(live, 8)),
                 "allocations, bytes, modules, streams, events, graphs, executable graphs, context references");
         assertTrue(Device.releaseWhenIdle(), "an engine is still open");
         assertContextGone();
@@ -313,7 +352,9 @@ class SimulatedDriverTest {
      */
     private static void assertContextGone() {
         long[] live = SimulatedDriver.live();
-        assertEquals("[0, 0, 0, 0, 0, 0, 0, 0]", Arrays.toString(Arrays.copyOf(live, 8)),
+        assertEquals(
+                "[0, 0, 0, 0, 0, 0, 0, 0]",
+                Arrays.toString(Arrays.copyOf(live, 8)),
                 "allocations, bytes, modules, streams, events, graphs, executable graphs, context references");
     }
 }

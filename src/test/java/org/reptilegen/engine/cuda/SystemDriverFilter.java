@@ -18,7 +18,8 @@ public final class SystemDriverFilter implements PostDiscoveryFilter {
 
     @Override
     public FilterResult apply(TestDescriptor d) {
-        if (!"system".equals(System.getProperty(PROPERTY)) || !d.getTags().contains(GPU)) return FilterResult.included("");
+        if (!"system".equals(System.getProperty(PROPERTY)) || !d.getTags().contains(GPU))
+            return FilterResult.included("");
         String why = CudaEngine.unavailableReason();
         if (why == null) return FilterResult.included("the cuda engine runs on this machine's driver");
         synchronized (SystemDriverFilter.class) {
