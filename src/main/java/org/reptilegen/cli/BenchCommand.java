@@ -119,6 +119,7 @@ final class BenchCommand implements Callable<Integer> {
         if (repeats < 1) throw new ParameterException(spec.commandLine(), "--repeats must be positive, got " + repeats);
         for (int b : batches)
             if (b < 1) throw new ParameterException(spec.commandLine(), "--batch must be positive, got " + b);
+        if (cfg.model().isBaseline()) return baselineCases(cfg, batches, t);
         // A backend that cannot run here fails every case the same way: one error, not one per case.
         engineOptions.checkAvailable();
         int failed = 0;
@@ -153,6 +154,55 @@ final class BenchCommand implements Callable<Integer> {
     }
 
     private static final ObjectMapper JSON = new ObjectMapper();
+
+    /**
+     * The lstm baseline: one case per batch size, a whole training step (forward over the sequences,
+     * backpropagation through time, the Adam step) timed by wall clock: ms per training step and images
+     * (or lines) per second.
+     */
+    private int baselineCases(Config cfg, List<Integer> batches, int t) throws Exception {
+        int failed = 0;
+        for (int b : batches) {
+            ObjectNode line = JSON.createObjectNode();
+            line.put("config", cfg.source());
+            line.put("model", "lstm_baseline");
+            line.put("batch", b);
+            line.put("steps", t);
+            try (Engine engine = engineOptions.create(cfg)) {
+                engine.setState(TrainState.fresh(ParamInit.draw(
+                        cfg.model().layout(),
+                        Rng.of(cfg.seed(), Rng.STREAM_INIT),
+                        cfg.precision() == Precision.FLOAT32)));
+                TaskBatch tasks = randomTasks(cfg.task(), b, t, cfg);
+                engine.metaStep(tasks); // warm-up: allocation, JIT
+                double[] ms = new double[repeats];
+                for (int r = 0; r < repeats; r++) {
+                    long t0 = System.nanoTime();
+                    engine.metaStep(tasks);
+                    ms[r] = (System.nanoTime() - t0) / 1e6;
+                }
+                Arrays.sort(ms);
+                double median = ms[repeats / 2];
+                line.put("device", engine.deviceName());
+                line.put("engine", engine.description());
+                line.put("params", cfg.model().layout().size());
+                line.put("ms_per_training_step", round(median, 3));
+                line.put("ms_min", round(ms[0], 3));
+                line.put("ms_max", round(ms[repeats - 1], 3));
+                line.put("images_per_s", round(b / (median / 1e3), 2));
+                line.put("peak_memory_bytes", engine.peakMemoryBytes());
+            } catch (OutOfMemoryError e) {
+                failed++;
+                line.put("error", Main.describe(e));
+            }
+            System.out.println(JSON.writeValueAsString(line));
+        }
+        if (failed > 0) {
+            System.err.println("error: " + failed + " of the cases failed (their lines carry \"error\")");
+            return 1;
+        }
+        return 0;
+    }
 
     /** How the cuda backend lays out a case's launches: graphs or not, the row splits (0: auto), the small layers folded or not. */
     private record Variant(boolean graphs, int splits, boolean smallLayersFolded) {

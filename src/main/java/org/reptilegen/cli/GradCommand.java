@@ -119,17 +119,19 @@ final class GradCommand implements Callable<Integer> {
         if (!Double.isFinite(mean))
             throw new IllegalArgumentException("the inner loop diverges (mean NLL " + mean + ") at inner learning rate "
                     + alpha + ": no gradient is written; try a smaller --inner-lr");
-        Checkpoint.requireFinite("the " + a.configName() + " meta-gradient", layout, g, "");
+        Checkpoint.requireFinite(
+                cfg.model().isBaseline() ? "the gradient" : "the " + a.configName() + " meta-gradient", layout, g, "");
         Map<String, String> meta = new LinkedHashMap<>();
-        meta.put("algorithm", a.configName());
+        // The lstm baseline's gradient is the plain one of the mean NLL: no inner loop, no algorithm.
+        String what = cfg.model().isBaseline() ? "backprop" : a.configName();
+        meta.put("algorithm", what);
         meta.put("inner_lr", Double.toString(alpha));
         meta.put("tasks", Integer.toString(batch.size()));
         meta.put("mean_nll", Double.toString(mean));
         meta.put("precision", p.configName());
         if (World.writes()) Checkpoint.writeParams(out, layout, g, p == Precision.FLOAT64, meta);
         System.err.printf(
-                "%s gradient over %d tasks (mean NLL %.6f nats) written to %s%n",
-                a.configName(), batch.size(), mean, out);
+                "%s gradient over %d tasks (mean NLL %.6f nats) written to %s%n", what, batch.size(), mean, out);
         return 0;
     }
 }

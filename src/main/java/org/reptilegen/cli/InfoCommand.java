@@ -78,6 +78,7 @@ final class InfoCommand implements Callable<Integer> {
             cfg = Config.resolve(source.config);
         }
         ModelSpec m = cfg.model();
+        if (m.isBaseline()) return baselineInfo(cfg);
         String lr = cfg.innerLr().learned()
                 ? "learned " + cfg.innerLr().mode().name().toLowerCase() + " from "
                         + cfg.innerLr().init()
@@ -112,6 +113,30 @@ final class InfoCommand implements Callable<Integer> {
                 Bytes.show(cudaRows * b * 4L * layout.size()));
         if (plan)
             PlanListing.of(m, b, t, cfg.algorithm(), cfg.innerLr().learned()).forEach(System.out::println);
+        return 0;
+    }
+
+    /** The lstm baseline: its sizes, how it trains, its parameters; no inner loop, so no MAML memory or cuda plan. */
+    private int baselineInfo(Config cfg) {
+        if (plan)
+            throw new IllegalArgumentException(
+                    "--plan: the lstm baseline has no cuda step plan yet (it runs on the cpu backend only)");
+        var spec = cfg.model().baseline();
+        System.out.printf(
+                "task: %s, lstm baseline: %d layers of %d, embeddings of %d, stop_grad %s; trained by backpropagation through time,"
+                        + " batch %d, Adam lr %s%n",
+                cfg.task().configName(),
+                spec.layers(),
+                spec.hidden(),
+                spec.embed(),
+                spec.stopGrad(),
+                cfg.metaBatch(),
+                cfg.outerLr());
+        ParamLayout layout = cfg.model().layout();
+        System.out.println("parameters:");
+        for (ParamLayout.Tensor t : layout.tensors())
+            System.out.printf("  %-44s %-12s %,12d%n", t.name(), t.shapeString(), t.numel());
+        System.out.printf("total: %,d parameters (%s in float32)%n", layout.size(), Bytes.show(4L * layout.size()));
         return 0;
     }
 

@@ -154,14 +154,23 @@ final class TrainCommand implements Callable<Integer> {
             if (samplesAtEnd > 0) Sampling.requireFits(engine, cfg, samplesAtEnd, "--samples");
             // Written once the engine has started: a run that cannot start leaves no half-made directory.
             if (World.writes()) writeAtomically(dir.resolve("config.yaml"), cfg.toYaml());
-            System.err.printf(
-                    "training %s: %,d parameters, %s, meta-batch %d, %d steps per task, on %s%n",
-                    cfg.source(),
-                    cfg.model().layout().size(),
-                    cfg.algorithm().configName(),
-                    cfg.metaBatch(),
-                    train.steps(),
-                    engine.description());
+            if (cfg.model().isBaseline())
+                System.err.printf(
+                        "training %s: %,d parameters, lstm baseline by backpropagation, batch %d, %d steps per sequence, on %s%n",
+                        cfg.source(),
+                        cfg.model().layout().size(),
+                        cfg.metaBatch(),
+                        train.steps(),
+                        engine.description());
+            else
+                System.err.printf(
+                        "training %s: %,d parameters, %s, meta-batch %d, %d steps per task, on %s%n",
+                        cfg.source(),
+                        cfg.model().layout().size(),
+                        cfg.algorithm().configName(),
+                        cfg.metaBatch(),
+                        train.steps(),
+                        engine.description());
             ProgressBar progress = new ProgressBar(System.err, System.console() != null, limitNanos);
             Trainer trainer = new Trainer(cfg, engine, train, test, dir, progress);
             World world = World.current();

@@ -72,11 +72,14 @@ public final class Config {
     /** The configs shipped with the program, loadable by name (see {@link #resolve}). */
     public static final List<String> BUILT_IN = List.of(
             "mnist-gated-reptile",
+            "mnist-lstm-baseline",
             "mnist-lstm-maml",
             "mnist-lstm-reptile",
             "mnist-siren-reptile",
+            "small-mnist-lstm-baseline",
             "small-mnist-lstm-maml",
             "small-mnist-lstm-reptile",
+            "text-lstm-baseline",
             "text-mlp-reptile",
             "tiny-mnist",
             "tiny-mnist-maml",
@@ -141,11 +144,15 @@ public final class Config {
         boolean mnist = task == TaskKind.MNIST;
 
         if (TreeReader.absent(m.get("model"))) throw in.fail("model", "missing (the list of layers)");
-        List<LayerSpec> layers = new ModelParser(in).layers(m.get("model"), "model");
-        try {
-            model = new ModelSpec(task, layers);
-        } catch (ModelException e) {
-            throw in.fail("model", e.getMessage());
+        BaselineParser.Args baseline = BaselineParser.read(in, m.get("model"));
+        ModelSpec layered = null;
+        if (baseline == null) {
+            List<LayerSpec> layers = new ModelParser(in).layers(m.get("model"), "model");
+            try {
+                layered = new ModelSpec(task, layers);
+            } catch (ModelException e) {
+                throw in.fail("model", e.getMessage());
+            }
         }
 
         algorithm = choiceOr(in, m, "algorithm", Algorithm.values(), Algorithm.REPTILE);
@@ -160,9 +167,11 @@ public final class Config {
         in.checkKeys(o, "outer", OUTER_KEYS, "key", "known: lr, beta1, beta2, eps");
         // README, The math, 4: the reference trains mnist with Adam lr 1e-4, betas (0.9, 0.99), text with 1e-3, (0.9,
         // 0.999).
-        outerLr = opt(o, "lr") == null ? (mnist ? 1e-4 : 1e-3) : in.positive(o.get("lr"), "outer.lr");
+        // The lstm baseline trains with PyTorch's Adam defaults at lr 1e-3, as its reference does.
+        boolean refDefaults = mnist && baseline == null;
+        outerLr = opt(o, "lr") == null ? (refDefaults ? 1e-4 : 1e-3) : in.positive(o.get("lr"), "outer.lr");
         beta1 = opt(o, "beta1") == null ? 0.9 : beta(in, o.get("beta1"), "outer.beta1");
-        beta2 = opt(o, "beta2") == null ? (mnist ? 0.99 : 0.999) : beta(in, o.get("beta2"), "outer.beta2");
+        beta2 = opt(o, "beta2") == null ? (refDefaults ? 0.99 : 0.999) : beta(in, o.get("beta2"), "outer.beta2");
         eps = opt(o, "eps") == null ? 1e-8 : in.positive(o.get("eps"), "outer.eps");
 
         steps = intOr(in, m, "steps", 1000, 1);
@@ -170,6 +179,7 @@ public final class Config {
         checkpointEvery = intOr(in, m, "checkpoint_every", 100, 0);
         logEvery = intOr(in, m, "log_every", 1, 1);
         mamlSegment = intOr(in, m, "maml_segment", 0, 0);
+        if (baseline != null) BaselineParser.checkMetaKeys(in, algorithm, innerLr, mamlSegment);
         precision = choiceOr(in, m, "precision", Precision.values(), Precision.FLOAT32);
 
         JsonNode d = opt(m, "data");
@@ -188,6 +198,8 @@ public final class Config {
 
         evalTasks = intOr(in, m, "eval_tasks", 100, 0);
         evalEvery = intOr(in, m, "eval_every", 0, 0);
+
+        model = baseline != null ? baseline.spec(task, maxLen) : layered;
 
         checkEmbedRows(in, opt(m, "max_len") != null);
         json = ConfigWriter.json(this);
@@ -229,6 +241,7 @@ public final class Config {
 
     /** An embedding looked up past its last row would fail deep inside training; catch it here. */
     private void checkEmbedRows(TreeReader in, boolean maxLenGiven) {
+        if (model.isBaseline()) return;
         if (!(model.layers().get(0) instanceof LayerSpec.Embed embed)) return;
         for (int j = 0; j < embed.tables().size(); j++) {
             int rows = embed.tables().get(j)[0];

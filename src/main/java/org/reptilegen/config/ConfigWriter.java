@@ -67,7 +67,9 @@ final class ConfigWriter {
         StringBuilder sb = new StringBuilder();
         for (Iterator<Map.Entry<String, JsonNode>> it = tree(c).fields(); it.hasNext(); ) {
             Map.Entry<String, JsonNode> e = it.next();
-            if (e.getKey().equals("model")) {
+            if (e.getKey().equals("model") && e.getValue().isObject()) {
+                sb.append("model: ").append(flow(e.getValue())).append('\n');
+            } else if (e.getKey().equals("model")) {
                 sb.append("model:\n");
                 for (JsonNode layer : e.getValue()) {
                     sb.append("  - ");

@@ -1,6 +1,7 @@
 package org.reptilegen.engine.select;
 
 import java.util.function.Consumer;
+import org.reptilegen.baseline.BaselineEngine;
 import org.reptilegen.engine.Engine;
 import org.reptilegen.engine.EngineException;
 import org.reptilegen.engine.EngineSettings;
@@ -35,6 +36,12 @@ public final class Engines {
     }
 
     public static Engine create(EngineSettings settings, Backend backend, Consumer<String> notice) {
+        if (settings.model().isBaseline()) {
+            if (backend == Backend.CUDA) throw new EngineException("--backend cuda: " + BaselineEngine.NO_CUDA);
+            if (backend == Backend.AUTO && CudaEngine.unavailableReason() == null)
+                notice.accept("using the cpu backend: " + BaselineEngine.NO_CUDA);
+            return new BaselineEngine(settings);
+        }
         switch (backend) {
             case CPU:
                 return new CpuEngine(settings);
