@@ -2,7 +2,6 @@ package org.reptilegen.baseline;
 
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
@@ -12,6 +11,7 @@ import org.reptilegen.core.TrainState;
 import org.reptilegen.engine.Engine;
 import org.reptilegen.engine.EngineSettings;
 import org.reptilegen.model.LstmBaseline;
+import org.reptilegen.util.Futures;
 import org.reptilegen.util.Rng;
 
 /**
@@ -240,18 +240,6 @@ public final class BaselineEngine implements Engine {
                 return null;
             }));
         }
-        for (Future<?> fu : futures) {
-            try {
-                fu.get();
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                throw new IllegalStateException("interrupted", e);
-            } catch (ExecutionException e) {
-                Throwable cause = e.getCause();
-                if (cause instanceof RuntimeException r) throw r;
-                if (cause instanceof Error err) throw err;
-                throw new IllegalStateException(cause);
-            }
-        }
+        Futures.awaitAll(futures);
     }
 }

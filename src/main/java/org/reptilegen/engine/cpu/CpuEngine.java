@@ -2,7 +2,6 @@ package org.reptilegen.engine.cpu;
 
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
@@ -12,9 +11,9 @@ import org.reptilegen.core.Precision;
 import org.reptilegen.core.TaskBatch;
 import org.reptilegen.core.TrainState;
 import org.reptilegen.engine.Engine;
-import org.reptilegen.engine.EngineException;
 import org.reptilegen.engine.EngineSettings;
 import org.reptilegen.engine.cpu.InnerLoops.InnerLrValue;
+import org.reptilegen.util.Futures;
 import org.reptilegen.util.Rng;
 
 /**
@@ -144,19 +143,7 @@ public final class CpuEngine implements Engine {
                 return null;
             }));
         }
-        for (Future<?> fu : futures) {
-            try {
-                fu.get();
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                throw new EngineException("interrupted", e);
-            } catch (ExecutionException e) {
-                Throwable c = e.getCause();
-                if (c instanceof RuntimeException re) throw re;
-                if (c instanceof Error err) throw err;
-                throw new IllegalStateException(c);
-            }
-        }
+        Futures.awaitAll(futures);
         return out;
     }
 
