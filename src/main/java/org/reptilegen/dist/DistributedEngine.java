@@ -16,7 +16,7 @@ import org.reptilegen.engine.Tuning;
  * <p>A meta-gradient is the sum over ranks of each share's sum of task contributions (its mean times its
  * task count), divided by B: P values per meta-step, sent as floats with float32 storage and as doubles
  * with float64, plus the learned rates' gradient and the tasks' losses as doubles. Every rank then takes
- * the same Adam step on the host, on the state read from its engine. The state given to
+ * the same Adam step where its engine keeps the parameters ({@link Engine#adamStep}). The state given to
  * {@link #setState} is rank 0's on every rank.
  */
 public final class DistributedEngine implements Engine {
@@ -110,7 +110,10 @@ public final class DistributedEngine implements Engine {
         return java.util.Arrays.copyOfRange(doubles, head + r, head + r + b);
     }
 
-    /** The meta-gradient over every rank's share, then the same Adam step on every rank. */
+    /**
+     * The meta-gradient over every rank's share, then the same Adam step on every rank, where its engine
+     * keeps the parameters (on the device for cuda).
+     */
     @Override
     public double[] metaStep(TaskBatch batch) {
         EngineSettings s = local.settings();
@@ -119,12 +122,7 @@ public final class DistributedEngine implements Engine {
         double[] g = new double[p];
         double[] gLr = rates.learned() ? new double[rates.size()] : null;
         double[] nll = metaGradient(batch, g, gLr);
-        TrainState st = local.state();
-        long t = st.adamStep() + 1;
-        s.adam().step(st.theta(), g, st.adamM(), st.adamV(), t, float32);
-        if (gLr != null) s.adam().step(st.innerLr(), gLr, st.innerLrM(), st.innerLrV(), t, float32);
-        local.setState(
-                new TrainState(st.theta(), st.adamM(), st.adamV(), t, st.innerLr(), st.innerLrM(), st.innerLrV()));
+        local.adamStep(g, gLr);
         return nll;
     }
 

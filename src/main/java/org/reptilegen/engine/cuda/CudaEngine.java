@@ -304,21 +304,40 @@ public final class CudaEngine implements Engine, Tuning {
     public synchronized double[] metaStep(TaskBatch batch) {
         try (var r = Nvtx.range("meta-step")) {
             double[] nll = innerLoopsAndMean(batch, null);
-            long t = adamStep + 1;
-            try (var a = Nvtx.range("Adam step")) {
-                dev.run(Workspace.adamUpdate(
-                        dev::function, paramCount, theta, metaGrad, adamM, adamV, settings.adam(), t));
-                dev.sync("the Adam step");
-                if (rates.learned()) {
-                    double[] gLr = new double[rates.size()];
-                    rates.reduce(rateGradient(), gLr);
-                    // The same Adam and step t as theta's, as the CPU engine, on the float32 values.
-                    settings.adam().step(innerLr, gLr, innerLrM, innerLrV, t, true);
-                }
+            double[] gLr = null;
+            if (rates.learned()) {
+                gLr = new double[rates.size()];
+                rates.reduce(rateGradient(), gLr);
             }
-            adamStep = t;
+            adam(gLr);
             return nll;
         }
+    }
+
+    /** The Adam step with g on the device: uploaded into the meta-gradient buffer, then as metaStep's. */
+    @Override
+    public synchronized void adamStep(double[] g, double[] gInnerLr) {
+        if (g.length != paramCount)
+            throw new IllegalArgumentException(
+                    "a meta-gradient of " + g.length + " values for " + paramCount + " parameters");
+        if (rates.learned() && (gInnerLr == null || gInnerLr.length != rates.size()))
+            throw new IllegalArgumentException(
+                    "learned inner learning rates need a gradient of " + rates.size() + " values");
+        dev.enter();
+        dev.upload(metaGrad, Pointer.to(g), (long) paramCount * Double.BYTES, "the meta-gradient");
+        adam(rates.learned() ? gInnerLr : null);
+    }
+
+    /** Adam step t + 1 of theta with the meta-gradient on the device, and of the learned rates with gLr. */
+    private void adam(double[] gLr) {
+        long t = adamStep + 1;
+        try (var a = Nvtx.range("Adam step")) {
+            dev.run(Workspace.adamUpdate(dev::function, paramCount, theta, metaGrad, adamM, adamV, settings.adam(), t));
+            dev.sync("the Adam step");
+            // The same Adam and step t as theta's, as the CPU engine, on the float32 values.
+            if (gLr != null) settings.adam().step(innerLr, gLr, innerLrM, innerLrV, t, true);
+        }
+        adamStep = t;
     }
 
     /**

@@ -316,6 +316,34 @@ class CudaEngineGpuTest {
         }
     }
 
+    /** The Adam step with a gradient given from outside (an MPI job's sum) is exactly metaStep's own. */
+    @Test
+    void anAdamStepWithAGivenGradientIsTheMetaStepsOwn() {
+        ModelSpec m = CudaTestModels.TINY_MNIST;
+        double[] theta = CudaTestModels.params(m, 7);
+        TaskBatch batch = CudaTestModels.batch(m, 3, 5, 11, true);
+        TrainState stepped, applied;
+        try (CudaEngine gpu = new CudaEngine(settings(m, Algorithm.FOMAML, 0.1, Precision.FLOAT32))) {
+            gpu.setState(TrainState.fresh(theta));
+            gpu.metaStep(batch);
+            gpu.metaStep(batch);
+            stepped = gpu.state();
+        }
+        try (CudaEngine gpu = new CudaEngine(settings(m, Algorithm.FOMAML, 0.1, Precision.FLOAT32))) {
+            gpu.setState(TrainState.fresh(theta));
+            for (int i = 0; i < 2; i++) {
+                double[] g = new double[m.layout().size()];
+                gpu.metaGradient(batch, g);
+                gpu.adamStep(g, null);
+            }
+            applied = gpu.state();
+        }
+        assertArrayEquals(stepped.theta(), applied.theta(), 0.0);
+        assertArrayEquals(stepped.adamM(), applied.adamM(), 0.0);
+        assertArrayEquals(stepped.adamV(), applied.adamV(), 0.0);
+        assertEquals(stepped.adamStep(), applied.adamStep());
+    }
+
     @Test
     void samplingIsReproducibleAndDrawsTheCpusNumbers() {
         for (ModelSpec m : new ModelSpec[] {CudaTestModels.TINY_MNIST, CudaTestModels.TINY_TEXT}) {
