@@ -116,11 +116,13 @@ public final class BaselineEngine implements Engine {
     public double[] metaStep(TaskBatch batch) {
         double[] g = new double[state.theta().length];
         double[] nll = metaGradient(batch, g, null);
-        long t = state.adamStep() + 1;
-        double[] theta = state.theta(), m = state.adamM(), v = state.adamV();
-        settings.adam().step(theta, g, m, v, t, settings.precision() == Precision.FLOAT32);
-        state = new TrainState(theta, m, v, t);
+        adamStep(g, null);
         return nll;
+    }
+
+    @Override
+    public void adamStep(double[] g, double[] gInnerLr) {
+        state = state.afterAdam(settings.adam(), g, null, settings.precision() == Precision.FLOAT32);
     }
 
     @Override

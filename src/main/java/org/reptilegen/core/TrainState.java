@@ -36,6 +36,17 @@ public record TrainState(
                 new double[innerLr.length]);
     }
 
+    /**
+     * Adam step adamStep + 1 with the meta-gradient g on theta and, with learned rates, with gInnerLr on
+     * them (the same step t): updates this state's arrays in place and returns the state at the new step.
+     */
+    public TrainState afterAdam(Adam adam, double[] g, double[] gInnerLr, boolean float32) {
+        long t = adamStep + 1;
+        adam.step(theta, g, adamM, adamV, t, float32);
+        if (gInnerLr != null) adam.step(innerLr, gInnerLr, innerLrM, innerLrV, t, float32);
+        return new TrainState(theta, adamM, adamV, t, innerLr, innerLrM, innerLrV);
+    }
+
     public boolean learnedInnerLr() {
         return innerLr != null;
     }

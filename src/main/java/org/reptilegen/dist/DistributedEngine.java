@@ -126,6 +126,12 @@ public final class DistributedEngine implements Engine {
         return nll;
     }
 
+    /** A meta-gradient already combined over the ranks: each rank applies it to its own engine. */
+    @Override
+    public void adamStep(double[] g, double[] gInnerLr) {
+        local.adamStep(g, gInnerLr);
+    }
+
     @Override
     public double[] evaluate(TaskBatch batch) {
         int b = batch.size(), from = world.from(b), to = world.to(b);

@@ -1,6 +1,5 @@
 package org.reptilegen.engine;
 
-import org.reptilegen.core.Precision;
 import org.reptilegen.core.TaskBatch;
 import org.reptilegen.core.TrainState;
 
@@ -40,18 +39,10 @@ public interface Engine extends AutoCloseable {
 
     /**
      * The Adam step metaStep takes after its metaGradient, with a meta-gradient g (and gInnerLr, null for a
-     * fixed rate) combined elsewhere: the ranks of an MPI job sum theirs, and each applies the sum where
-     * its parameters live. By default on the host, through state() and setState().
+     * fixed rate) given: the ranks of an MPI job sum theirs, and each applies the sum where its engine keeps
+     * the parameters (TrainState.afterAdam on the host, adam_update on the device).
      */
-    default void adamStep(double[] g, double[] gInnerLr) {
-        EngineSettings s = settings();
-        boolean float32 = s.precision() == Precision.FLOAT32;
-        TrainState st = state();
-        long t = st.adamStep() + 1;
-        s.adam().step(st.theta(), g, st.adamM(), st.adamV(), t, float32);
-        if (gInnerLr != null) s.adam().step(st.innerLr(), gInnerLr, st.innerLrM(), st.innerLrV(), t, float32);
-        setState(new TrainState(st.theta(), st.adamM(), st.adamV(), t, st.innerLr(), st.innerLrM(), st.innerLrV()));
-    }
+    void adamStep(double[] g, double[] gInnerLr);
 
     /** Each task's prequential NLL (README, The math, 6) at the current theta; theta is unchanged. */
     double[] evaluate(TaskBatch batch);

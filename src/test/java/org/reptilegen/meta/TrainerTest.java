@@ -131,6 +131,10 @@ class TrainerTest {
                     return cpu.metaGradient(b, g, gLr);
                 }
 
+                public void adamStep(double[] g, double[] gLr) {
+                    cpu.adamStep(g, gLr);
+                }
+
                 public double[] metaStep(TaskBatch b) {
                     double[] nll = cpu.metaStep(b);
                     if (++calls == 3) nll[0] = Double.NaN;

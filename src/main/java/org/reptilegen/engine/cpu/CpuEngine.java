@@ -240,12 +240,13 @@ public final class CpuEngine implements Engine {
         double[] g = new double[state.theta().length];
         double[] gLr = rates.learned() ? new double[rates.size()] : null;
         double[] nll = metaGradient(batch, g, gLr);
-        long t = state.adamStep() + 1;
-        settings.adam().step(state.theta(), g, state.adamM(), state.adamV(), t, float32);
-        if (gLr != null) settings.adam().step(state.innerLr(), gLr, state.innerLrM(), state.innerLrV(), t, float32);
-        state = new TrainState(
-                state.theta(), state.adamM(), state.adamV(), t, state.innerLr(), state.innerLrM(), state.innerLrV());
+        adamStep(g, gLr);
         return nll;
+    }
+
+    @Override
+    public void adamStep(double[] g, double[] gInnerLr) {
+        state = state.afterAdam(settings.adam(), g, gInnerLr, float32);
     }
 
     @Override
