@@ -252,15 +252,20 @@ public final class CudaEngine implements Engine, Tuning {
 
     @Override
     public synchronized double[] metaGradient(TaskBatch batch, double[] g, double[] gInnerLr) {
+        checkGradients(g, gInnerLr);
+        double[] nll = innerLoopsAndMean(batch, null);
+        dev.download(Pointer.to(g), metaGrad, (long) paramCount * Double.BYTES, "the meta-gradient");
+        if (rates.learned()) rates.reduce(rateGradient(), gInnerLr);
+        return nll;
+    }
+
+    /** A meta-gradient buffer g of P values, and with learned rates gInnerLr of one value per rate. */
+    private void checkGradients(double[] g, double[] gInnerLr) {
         if (g.length != paramCount)
             throw new IllegalArgumentException("g has " + g.length + " values, the model " + paramCount);
         if (rates.learned() && (gInnerLr == null || gInnerLr.length != rates.size()))
             throw new IllegalArgumentException(
                     "learned inner learning rates need a gradient buffer of " + rates.size() + " values");
-        double[] nll = innerLoopsAndMean(batch, null);
-        dev.download(Pointer.to(g), metaGrad, (long) paramCount * Double.BYTES, "the meta-gradient");
-        if (rates.learned()) rates.reduce(rateGradient(), gInnerLr);
-        return nll;
     }
 
     /** The mean over tasks of the per-element rates' gradient the last loop left on the device. */
@@ -317,12 +322,7 @@ public final class CudaEngine implements Engine, Tuning {
     /** The Adam step with g on the device: uploaded into the meta-gradient buffer, then as metaStep's. */
     @Override
     public synchronized void adamStep(double[] g, double[] gInnerLr) {
-        if (g.length != paramCount)
-            throw new IllegalArgumentException(
-                    "a meta-gradient of " + g.length + " values for " + paramCount + " parameters");
-        if (rates.learned() && (gInnerLr == null || gInnerLr.length != rates.size()))
-            throw new IllegalArgumentException(
-                    "learned inner learning rates need a gradient of " + rates.size() + " values");
+        checkGradients(g, gInnerLr);
         dev.enter();
         dev.upload(metaGrad, Pointer.to(g), (long) paramCount * Double.BYTES, "the meta-gradient");
         adam(rates.learned() ? gInnerLr : null);
