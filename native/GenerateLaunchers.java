@@ -192,10 +192,6 @@ public class GenerateLaunchers {
                     .append(");\n        }\n");
             for (int i = 0; i < k.parsed().size(); i++) {
                 Param p = k.parsed().get(i);
-                String boxed = switch (p.javaType()) {
-                    case "int", "long", "float", "double", "CUdeviceptr" -> "value";
-                    default -> throw new IllegalStateException();
-                };
                 b.append("\n        /** {@code ")
                         .append(p.type())
                         .append(' ')
@@ -209,9 +205,7 @@ public class GenerateLaunchers {
                         .append(p.javaType())
                         .append(" value) {\n            return put(")
                         .append(i)
-                        .append(", ")
-                        .append(boxed)
-                        .append(");\n        }\n");
+                        .append(", value);\n        }\n");
             }
             b.append("    }\n");
         }

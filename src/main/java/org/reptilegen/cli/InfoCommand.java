@@ -112,7 +112,7 @@ final class InfoCommand implements Callable<Integer> {
                 cudaRows,
                 Bytes.show(cudaRows * b * 4L * layout.size()));
         if (plan)
-            PlanListing.of(m, b, t, cfg.algorithm(), cfg.innerLr().learned()).forEach(System.out::println);
+            PlanListing.of(m, b, t, cfg.algorithm(), k, cfg.innerLr().learned()).forEach(System.out::println);
         return 0;
     }
 

@@ -106,7 +106,7 @@ final class BatchMemory {
                             + " is free on "
                             + dev.name + ": at most " + fit + " tasks fit; use --batch " + fit + " or less");
         }
-        ws = shape.allocate(dev);
+        ws = shape.allocate(dev, need);
         return ws;
     }
 

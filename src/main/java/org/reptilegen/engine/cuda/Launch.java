@@ -9,8 +9,8 @@ import jcuda.driver.JCudaDriver;
 
 /**
  * One kernel launch with its grid and arguments, built once and replayed every step. Building it
- * checks the arguments against the kernel's .cu parameter list (count, and pointer / int / long long /
- * float / double for each), so a mismatched launch fails when a plan is built, not silently on the GPU.
+ * checks that every parameter of the kernel's .cu list is set and its kind (pointer / int / long long /
+ * float / double), so a mismatched launch fails when a plan is built, not silently on the GPU.
  */
 final class Launch {
     final KernelSig sig;
@@ -49,16 +49,19 @@ final class Launch {
     }
 
     /**
-     * A launch of sig on a (gridX, gridY) grid with the kernel's own block shape. Arguments: CUdeviceptr
-     * for pointers, Integer, Long, Float, Double for the scalars, in the .cu order.
+     * A launch of sig (its parameters ps) on a (gridX, gridY) grid with the kernel's own block shape.
+     * Arguments: CUdeviceptr for pointers, Integer, Long, Float, Double for the scalars, in the .cu order.
      */
-    private static Launch of(Functions functions, KernelSig sig, int gridX, int gridY, String origin, Object[] args) {
+    private static Launch of(
+            Functions functions,
+            KernelSig sig,
+            List<KernelSig.Param> ps,
+            int gridX,
+            int gridY,
+            String origin,
+            Object[] args) {
         if (gridX < 1 || gridY < 1 || gridY > 65535)
             throw new IllegalStateException(sig.name() + ": grid (" + gridX + ", " + gridY + ") is out of range");
-        List<KernelSig.Param> ps = sig.parse();
-        if (args.length != ps.size())
-            throw new IllegalStateException(
-                    sig.name() + " takes " + ps.size() + " arguments (" + sig.params() + "), got " + args.length);
         // One entry more than the kernel takes, left null: a driver reads only as many as the kernel
         // declares, and the simulated driver checks the count against this end.
         Pointer[] ptrs = new Pointer[args.length + 1];
@@ -120,11 +123,6 @@ final class Launch {
             throw new IllegalStateException(sig.name() + " has no parameter " + name);
         }
 
-        /** Whether the kernel has a parameter of that name. */
-        final boolean has(String name) {
-            return params.stream().anyMatch(p -> p.name().equals(name));
-        }
-
         /** The grid, in blocks of the kernel's own shape. */
         final B grid(int x, int y) {
             gridX = x;
@@ -143,7 +141,7 @@ final class Launch {
                 if (args[i] == null)
                     throw new IllegalStateException(
                             sig.name() + ": " + params.get(i).name() + " is not set");
-            return of(functions, sig, gridX, gridY, origin, args);
+            return of(functions, sig, params, gridX, gridY, origin, args);
         }
     }
 

@@ -20,12 +20,14 @@ public final class PlanListing {
 
     /**
      * The plain inner step of B tasks of T steps for the algorithm (FOMAML's sums the gradients, learned
-     * rates add their update), and for MAML also one Hessian-vector step of the reverse sweep; small
-     * layers folded and one block per column slab, as the engine lays it out by default.
+     * rates add their update), and for MAML (segments of mamlSegment steps, 0: ceil(sqrt(T))) also one
+     * Hessian-vector step of the reverse sweep; small layers folded and one block per column slab, as the
+     * engine lays it out by default.
      */
-    public static List<String> of(ModelSpec spec, int tasks, int steps, Algorithm algorithm, boolean learnedRates) {
+    public static List<String> of(
+            ModelSpec spec, int tasks, int steps, Algorithm algorithm, int mamlSegment, boolean learnedRates) {
         boolean fomaml = algorithm == Algorithm.FOMAML;
-        int segment = algorithm == Algorithm.MAML ? MamlSegment.of(0, steps) : 0;
+        int segment = algorithm == Algorithm.MAML ? MamlSegment.of(mamlSegment, steps) : 0;
         Workspace w = Workspace.shape(spec, tasks, steps)
                 .accumulating(fomaml)
                 .maml(segment)

@@ -89,11 +89,6 @@ final class StepPlan {
         return String.join(",", c.splitCounts.stream().map(String::valueOf).toList());
     }
 
-    /** The name the arena gave a buffer, for the listing (null for memory outside the workspace). */
-    String label(CUdeviceptr p) {
-        return c.w.arena.label(p);
-    }
-
     // ---- the steps ----
 
     /** One inner SGD step of every task's parameters in the workspace's task copies. */

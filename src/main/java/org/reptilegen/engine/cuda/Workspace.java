@@ -153,9 +153,12 @@ final class Workspace implements AutoCloseable {
             return new Workspace(null, base, this, sig -> null);
         }
 
-        /** The workspace in one allocation on the device, its constant tables uploaded. */
-        Workspace allocate(Device dev) {
-            CUdeviceptr base = dev.alloc(bytes(), "a batch of " + tasks + " tasks");
+        /**
+         * The workspace in one allocation of bytes (this shape's {@link #bytes()}, which the caller has
+         * measured to check free memory) on the device, its constant tables uploaded.
+         */
+        Workspace allocate(Device dev, long bytes) {
+            CUdeviceptr base = dev.alloc(bytes, "a batch of " + tasks + " tasks");
             try {
                 Workspace ws = new Workspace(dev, base, this, dev::function);
                 ws.arena.uploadConstants(dev);
