@@ -40,8 +40,10 @@ public final class CudaEngine implements Engine, Tuning {
     private final int paramCount;
     private final float alpha;
     private final Device dev;
-    private final CUdeviceptr theta, adamM, adamV, metaGrad;
-    private long adamStep;
+    /** theta, Adam's moments and step, and the meta-gradient. */
+    private final DeviceParams params;
+
+    private final CUdeviceptr theta, metaGrad;
     private final InnerLrLayout rates;
     /** Learned rates and their Adam moments (float32 values), else null. */
     private double[] innerLr, innerLrM, innerLrV;
@@ -111,28 +113,18 @@ public final class CudaEngine implements Engine, Tuning {
             throw e;
         }
         this.memory = mem;
-        CUdeviceptr t = null, m = null, v = null, g = null;
+        DeviceParams ps;
         try {
             dev.enter();
-            long fb = (long) paramCount * Float.BYTES;
-            t = dev.alloc(fb, "theta");
-            m = dev.alloc(fb, "Adam's first moments");
-            v = dev.alloc(fb, "Adam's second moments");
-            g = dev.alloc((long) paramCount * Double.BYTES, "the meta-gradient");
-            dev.zero(t, fb, "theta");
-            dev.zero(m, fb, "Adam's moments");
-            dev.zero(v, fb, "Adam's moments");
-            dev.zero(g, (long) paramCount * Double.BYTES, "the meta-gradient");
+            ps = new DeviceParams(dev, paramCount);
             dev.sync("the engine's start");
         } catch (RuntimeException e) {
-            for (CUdeviceptr p : new CUdeviceptr[] {t, m, v, g}) if (p != null) dev.free(p);
             dev.close();
             throw e;
         }
-        theta = t;
-        adamM = m;
-        adamV = v;
-        metaGrad = g;
+        params = ps;
+        theta = ps.theta;
+        metaGrad = ps.grad;
     }
 
     private static double[] toFloatValues(double[] a) {
@@ -196,18 +188,8 @@ public final class CudaEngine implements Engine, Tuning {
 
     @Override
     public synchronized void setState(TrainState s) {
-        if (s.theta().length != paramCount)
-            throw new IllegalArgumentException("theta has " + s.theta().length + " values, the model " + paramCount);
-        // The uploads copy paramCount floats from each array: a shorter one would be read past its end.
-        if (s.adamM().length != paramCount || s.adamV().length != paramCount)
-            throw new IllegalArgumentException("Adam's moments have " + s.adamM().length + " and " + s.adamV().length
-                    + " values, the model " + paramCount);
         dev.enter();
-        long fb = (long) paramCount * Float.BYTES;
-        dev.upload(theta, Pointer.to(toFloats(s.theta())), fb, "theta");
-        dev.upload(adamM, Pointer.to(toFloats(s.adamM())), fb, "Adam's first moments");
-        dev.upload(adamV, Pointer.to(toFloats(s.adamV())), fb, "Adam's second moments");
-        adamStep = s.adamStep();
+        params.upload(s);
         if (!rates.learned()) return;
         double[] lr = s.innerLr(), lrM = s.innerLrM(), lrV = s.innerLrV();
         if (lr == null) lr = rates.initial(settings.innerLr());
@@ -226,35 +208,22 @@ public final class CudaEngine implements Engine, Tuning {
     @Override
     public synchronized TrainState state() {
         dev.enter();
+        TrainState s = params.download();
         return new TrainState(
-                download(theta, "theta"),
-                download(adamM, "Adam's first moments"),
-                download(adamV, "Adam's second moments"),
-                adamStep,
+                s.theta(),
+                s.adamM(),
+                s.adamV(),
+                s.adamStep(),
                 innerLr == null ? null : innerLr.clone(),
                 innerLrM == null ? null : innerLrM.clone(),
                 innerLrV == null ? null : innerLrV.clone());
-    }
-
-    private static float[] toFloats(double[] a) {
-        float[] f = new float[a.length];
-        for (int i = 0; i < a.length; i++) f[i] = (float) a[i];
-        return f;
-    }
-
-    private double[] download(CUdeviceptr p, String what) {
-        float[] f = new float[paramCount];
-        dev.download(Pointer.to(f), p, (long) paramCount * Float.BYTES, what);
-        double[] d = new double[paramCount];
-        for (int i = 0; i < paramCount; i++) d[i] = f[i];
-        return d;
     }
 
     @Override
     public synchronized double[] metaGradient(TaskBatch batch, double[] g, double[] gInnerLr) {
         checkGradients(g, gInnerLr);
         double[] nll = innerLoopsAndMean(batch, null);
-        dev.download(Pointer.to(g), metaGrad, (long) paramCount * Double.BYTES, "the meta-gradient");
+        params.downloadGradient(g);
         if (rates.learned()) rates.reduce(rateGradient(), gInnerLr);
         return nll;
     }
@@ -286,7 +255,7 @@ public final class CudaEngine implements Engine, Tuning {
         rates.expand(innerLr, perElement);
         dev.upload(
                 w.innerLr,
-                Pointer.to(toFloats(perElement)),
+                Pointer.to(DeviceParams.toFloats(perElement)),
                 (long) paramCount * Float.BYTES,
                 "the inner learning rates");
     }
@@ -324,20 +293,15 @@ public final class CudaEngine implements Engine, Tuning {
     public synchronized void adamStep(double[] g, double[] gInnerLr) {
         checkGradients(g, gInnerLr);
         dev.enter();
-        dev.upload(metaGrad, Pointer.to(g), (long) paramCount * Double.BYTES, "the meta-gradient");
+        params.uploadGradient(g);
         adam(rates.learned() ? gInnerLr : null);
     }
 
     /** Adam step t + 1 of theta with the meta-gradient on the device, and of the learned rates with gLr. */
     private void adam(double[] gLr) {
-        long t = adamStep + 1;
-        try (var a = Nvtx.range("Adam step")) {
-            dev.run(Workspace.adamUpdate(dev::function, paramCount, theta, metaGrad, adamM, adamV, settings.adam(), t));
-            dev.sync("the Adam step");
-            // The same Adam and step t as theta's, as the CPU engine, on the float32 values.
-            if (gLr != null) settings.adam().step(innerLr, gLr, innerLrM, innerLrV, t, true);
-        }
-        adamStep = t;
+        long t = params.adam(settings.adam());
+        // The same Adam and step t as theta's, as the CPU engine, on the float32 values.
+        if (gLr != null) settings.adam().step(innerLr, gLr, innerLrM, innerLrV, t, true);
     }
 
     /**
@@ -506,7 +470,7 @@ public final class CudaEngine implements Engine, Tuning {
         c.run(dev::enter);
         c.run(() -> dev.sync("closing the engine"));
         memory.close(c);
-        for (CUdeviceptr p : new CUdeviceptr[] {theta, adamM, adamV, metaGrad}) c.run(() -> dev.free(p));
+        c.run(params::close);
         c.run(dev::close);
         c.rethrow("closing the engine");
     }

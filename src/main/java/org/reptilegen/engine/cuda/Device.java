@@ -213,8 +213,8 @@ final class Device implements AutoCloseable {
         return peak;
     }
 
-    CUdeviceptr alloc(long bytes, String what) {
-        CUdeviceptr p = new CUdeviceptr();
+    Address alloc(long bytes, String what) {
+        Address p = new Address();
         try {
             cuMemAlloc(p, Math.max(bytes, 1));
         } catch (CudaException e) {
