@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Builds the simulated CUDA driver (libcuda.so.1 running kernels/*.cu on the host, see driver.cpp), so
-# the cuda engine's tests run on machines without a GPU. The test build calls it; so can a developer.
-# Usage: build.sh OUT_DIR JAVA_HOME JCUDA_NATIVES_JAR   (writes OUT_DIR/libcuda.so.1)
+# the cuda engine's tests run on machines without a GPU, and next to it the simulated cuBLAS and cuDNN
+# (libcublas.so.13, libcudnn.so.9: cublas.cpp, cudnn.cpp) that check their operands through it. The test
+# build calls it; so can a developer. libs-selftest.sh tests the two libraries.
+# Usage: build.sh OUT_DIR JAVA_HOME JCUDA_NATIVES_JAR   (writes those three libraries into OUT_DIR)
 # Without a C++ compiler ($CXX, else g++ or c++), nm or the JNI headers it prints one notice and succeeds
 # (the gpu tests then say the simulated driver was not built); with them, a failure fails the build.
 set -euo pipefail
@@ -12,10 +14,11 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../../.." && pwd)
 kernels="$root/kernels"
 target="$out_dir/libcuda.so.1"
+libraries=(libcublas.so.13 libcudnn.so.9)
 
 skip() {
   echo "cuda-sim: $1: the simulated CUDA driver is not built, and the gpu tests cannot run without a GPU"
-  rm -f "$target"
+  rm -f "$target" "${libraries[@]/#/$out_dir/}"
   exit 0
 }
 
@@ -57,7 +60,9 @@ stamp_of() {
   } | sha256sum | cut -c1-32
 }
 stamp=$(stamp_of)
-if [ -f "$target" ] && [ "$(cat "$out_dir/stamp" 2>/dev/null || true)" = "$stamp" ]; then exit 0; fi
+built=1
+for f in "$target" "${libraries[@]/#/$out_dir/}"; do [ -f "$f" ] || built=0; done
+if [ "$built" = 1 ] && [ "$(cat "$out_dir/stamp" 2>/dev/null || true)" = "$stamp" ]; then exit 0; fi
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -82,12 +87,20 @@ lib=$(find "$work/jcuda" -name 'libJCudaDriver-*.so' | head -1)
 [ -n "$lib" ] || { echo "cuda-sim: no libJCudaDriver in $natives" >&2; exit 1; }
 "$nm" -D --undefined-only "$lib" | awk '$2 ~ /^cu[A-Z]/ { print "SIM_STUB(" $2 ")" }' > "$work/stubs.inc"
 
-for src in kernels block driver stubs; do
+for src in kernels block driver stubs cublas cudnn cudnn_lstm; do
   "$cxx" "${flags[@]}" -I "$work" -I "$here" -I "$kernels" -I "$jni" -I "$jni/linux" -c "$here/$src.cpp" -o "$work/$src.o" &
 done
 for job in $(jobs -p); do wait "$job"; done
 mkdir -p "$out_dir"
-"$cxx" -shared -pthread -Wl,-soname,libcuda.so.1 -o "$work/libcuda.so.1" "$work"/*.o
-mv "$work/libcuda.so.1" "$target"
+"$cxx" -shared -pthread -Wl,-soname,libcuda.so.1 -o "$work/libcuda.so.1" "$work"/{kernels,block,driver,stubs}.o
+# The libraries need the driver's hooks (sim_lib.h) at load, not at their first call: bound now, and
+# found next to them, or as the libcuda.so.1 the process has loaded already.
+library() {
+  "$cxx" -shared -pthread -Wl,-soname,"$1" -Wl,-z,now -Wl,--no-undefined -Wl,-rpath,'$ORIGIN' \
+    -o "$work/$1" "${@:2}" "$work/libcuda.so.1"
+}
+library libcublas.so.13 "$work/cublas.o"
+library libcudnn.so.9 "$work/cudnn.o" "$work/cudnn_lstm.o"
+for f in libcuda.so.1 "${libraries[@]}"; do mv "$work/$f" "$out_dir/$f"; done
 echo "$stamp" > "$out_dir/stamp"
-echo "cuda-sim: $(grep -o 'K(' "$work/kernels.inc" | wc -l) kernels, $(wc -l < "$work/stubs.inc") driver entry points -> $target in $(( $(date +%s) - start )) s"
+echo "cuda-sim: $(grep -o 'K(' "$work/kernels.inc" | wc -l) kernels, $(wc -l < "$work/stubs.inc") driver entry points -> $target, and ${libraries[*]} in $(( $(date +%s) - start )) s"

@@ -18,7 +18,8 @@
 // memory freed since the recording; synchronous calls during a stream capture invalidate it. A fault
 // in a kernel (a bad access, a deadlock at a barrier) ends its launch, prints one line naming the
 // kernel, block, thread and address, and, as on a GPU, every later call returns the error until the
-// context is reset or released.
+// context is reset or released. The simulated cuBLAS and cuDNN (cublas.cpp, cudnn.cpp) check their
+// operands, streams and the context through it (sim_lib.h), so their calls fail the same way.
 #include <jni.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -40,6 +41,7 @@
 #include <vector>
 
 #include "sim_internal.h"
+#include "sim_lib.h"
 
 typedef int CUresult;
 typedef unsigned long long CUdeviceptr;
@@ -79,12 +81,15 @@ enum {
 static std::mutex g_reportLock;
 static std::string g_report;
 
-static void say(const std::string& line) {
-    std::string l = "reptile-gen simulated driver: " + line + "\n";
+static void sayLine(const std::string& l) {
     fputs(l.c_str(), stderr);
     fflush(stderr);
     std::lock_guard<std::mutex> g(g_reportLock);
     g_report += l;
+}
+
+static void say(const std::string& line) {
+    sayLine("reptile-gen simulated driver: " + line + "\n");
 }
 
 static std::string hex(uintptr_t v) {
@@ -1791,6 +1796,62 @@ extern "C" CUresult sim_unsupported(const char* name) {
     static std::set<std::string> said;
     if (said.insert(name).second) say(std::string(name) + " is not simulated (CUDA_ERROR_NOT_SUPPORTED)");
     return CUDA_ERROR_NOT_SUPPORTED;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The hooks of the simulated libraries (sim_lib.h).
+
+void sim_lib_enter() {
+    g_lock.lock();
+}
+
+void sim_lib_leave() {
+    g_lock.unlock();
+}
+
+void sim_lib_say(const char* line) {
+    sayLine(std::string(line) + "\n");
+}
+
+int sim_lib_context(const char* call) {
+    LOCK;
+    if (!g_inited) return fail(CUDA_ERROR_NOT_INITIALIZED, std::string(call) + ": cuInit has not been called");
+    if (t_current != &g_ctx || g_ctx.refs <= 0)
+        return fail(CUDA_ERROR_INVALID_CONTEXT, std::string(call) + ": no current context on this thread");
+    if (g_ctx.sticky != CUDA_SUCCESS) {
+        const char* name = errorName(g_ctx.sticky);
+        return fail(g_ctx.sticky, std::string(call) + ": refused, the context is broken by an earlier fault (" +
+                                      (name ? name : std::to_string(g_ctx.sticky)) + ") until it is reset");
+    }
+    return CUDA_SUCCESS;
+}
+
+int sim_lib_check(const char* call, const char* what, unsigned long long ptr, size_t bytes, size_t align) {
+    LOCK;
+    if (bytes == 0) return CUDA_SUCCESS;
+    if (align > 1 && ptr % align != 0)
+        return fault(CUDA_ERROR_MISALIGNED_ADDRESS, std::string(call) + ": the " + what + " at " + hex(ptr) +
+                                                        " is not aligned to " + std::to_string(align) + " bytes");
+    std::string why = rangeProblem(ptr, bytes);
+    if (why.empty()) return CUDA_SUCCESS;
+    return fault(CUDA_ERROR_ILLEGAL_ADDRESS,
+                 std::string(call) + ": the " + what + " of " + std::to_string(bytes) + " bytes " + why);
+}
+
+int sim_lib_stream(const char* call, void* stream, int work) {
+    LOCK;
+    if (!validStream(stream))
+        return fail(CUDA_ERROR_INVALID_HANDLE, std::string(call) + ": " + hex((uintptr_t)stream) +
+                                                   " is not a live stream (cuStreamCreate, not destroyed)");
+    if (!work) return CUDA_SUCCESS;
+    Stream* s;
+    if (CUresult r = captureOf(call, stream, &s)) return r;
+    if (!s) return CUDA_SUCCESS;
+    s->invalidated = true;
+    return fail(
+        CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED,
+        std::string(call) +
+            " on a capturing stream: library work is not recorded into graphs here; the capture is invalidated");
 }
 
 // ---------------------------------------------------------------------------------------------------
