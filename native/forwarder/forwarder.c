@@ -163,12 +163,17 @@ JNIEXPORT jstring JNICALL JNI_NAME(describe)(JNIEnv* env, jclass cls) {
     (void)cls;
     char message[2048];
     pthread_mutex_lock(&lock);
-    if (bound == NULL)
+    if (bound == NULL) {
         snprintf(message, sizeof message, "%s forwarding library, not bound; %d functions", OLD_SONAME, (int)COUNT);
-    else
+    } else {
+        /* The file only where the name did not say it. */
+        const char* path = path_of(bound);
+        char file[1100] = "";
+        if (strcmp(path, target) != 0) snprintf(file, sizeof file, " (%s)", path);
         snprintf(message, sizeof message,
-                 "%s (%s) through the %s forwarding library: %d of %d functions forwarded, %d missing", target,
-                 path_of(bound), OLD_SONAME, (int)COUNT - missing, (int)COUNT, missing);
+                 "%s%s through the %s forwarding library: %d of %d functions forwarded, %d missing", target, file,
+                 OLD_SONAME, (int)COUNT - missing, (int)COUNT, missing);
+    }
     pthread_mutex_unlock(&lock);
     return line(env, message);
 }

@@ -223,7 +223,7 @@ final class NvidiaLibraries {
         if (bound != null) return bound;
         try {
             l.loadBinding.run();
-        } catch (LinkageError e) {
+        } catch (LinkageError | RuntimeException e) {
             return l.binding + "'s native library did not load: " + linkError(e) + " (" + l.nativeFrom + ")";
         }
         List<String> m = missing(l);
