@@ -1,7 +1,9 @@
 # reptile-gen in a CUDA image. Build: docker build -t reptile-gen .
 # Check: docker run --gpus all reptile-gen doctor --run --require-gpu
 # Run:   docker run --gpus all -v "$PWD:/runs" reptile-gen train --config mnist-lstm-reptile
-# The kernels are compiled here with nvcc and the NVTX shim with cc; at run time only the driver (libcuda, from the host) is needed.
+# The kernels are compiled here with nvcc, the NVTX shim and the forwarding libraries for cuBLAS and cuDNN with cc.
+# At run time the driver (libcuda) comes from the host; cuBLAS 13 and cuDNN 9, for the lstm baseline's cuda path,
+# come with the runtime image below (its cudnn variant: the runtime libraries of CUDA 13 plus cuDNN 9).
 FROM nvidia/cuda:13.0.0-devel-ubuntu24.04 AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends openjdk-17-jdk-headless maven g++ \
@@ -13,7 +15,7 @@ COPY . .
 # The tests' simulated driver is not needed in the image.
 RUN mvn -B -q package -Dmaven.test.skip=true
 
-FROM nvidia/cuda:13.0.0-base-ubuntu24.04
+FROM nvidia/cuda:13.0.0-cudnn-runtime-ubuntu24.04
 RUN apt-get update \
  && apt-get install -y --no-install-recommends openjdk-17-jre-headless \
  && rm -rf /var/lib/apt/lists/*

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Why this exists: the build checks the C++ side's format (kernels/*.cu, *.cuh and the simulated driver in
-# src/test/cuda-sim) with clang-format 14 and the repository's .clang-format, as Spotless checks the
-# Java. Other clang-format versions format some constructs differently, so with none or another version
-# it says so in one line and checks nothing. `native/check-format.sh --apply` formats the files.
+# Why this exists: the build checks the C and C++ side's format (kernels/*.cu, *.cuh, the simulated driver in
+# src/test/cuda-sim and the forwarding libraries' native/forwarder/*.c) with clang-format 14 and the repository's
+# .clang-format, as Spotless checks the Java. Other clang-format versions format some constructs differently, so
+# with none or another version it says so in one line and checks nothing. `native/check-format.sh --apply` formats
+# the files.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cf="${CLANG_FORMAT:-clang-format}"
@@ -15,7 +16,7 @@ if [ "$version" != "14" ]; then
     echo "check-format: clang-format $version found; the kernels are formatted with version 14, not checked"
     exit 0
 fi
-files=("$root"/kernels/*.cu "$root"/kernels/*.cuh "$root"/src/test/cuda-sim/*.cpp "$root"/src/test/cuda-sim/*.h)
+files=("$root"/kernels/*.cu "$root"/kernels/*.cuh "$root"/src/test/cuda-sim/*.cpp "$root"/src/test/cuda-sim/*.h "$root"/native/forwarder/*.c)
 if [ "${1:-}" = "--apply" ]; then
     "$cf" -i --style=file "${files[@]}"
     echo "check-format: formatted ${#files[@]} files"
@@ -28,4 +29,4 @@ if ! "$cf" --dry-run -Werror --style=file "${files[@]}" 2> "$report"; then
     echo "check-format: not formatted: $bad(native/check-format.sh --apply formats them)" >&2
     exit 1
 fi
-echo "check-format: ${#files[@]} C++ and CUDA files formatted"
+echo "check-format: ${#files[@]} C, C++ and CUDA files formatted"

@@ -11,6 +11,7 @@ import org.reptilegen.core.TrainState;
 import org.reptilegen.engine.Engine;
 import org.reptilegen.engine.EngineSettings;
 import org.reptilegen.engine.cpu.CpuEngine;
+import org.reptilegen.engine.cuda.CublasCheck;
 import org.reptilegen.engine.cuda.CudaEngine;
 import org.reptilegen.engine.cuda.Inventory;
 import org.reptilegen.engine.cuda.Nvtx;
@@ -30,10 +31,11 @@ import picocli.CommandLine.Option;
         description = {
             "Checks this machine for reptile-gen, one line per check, each OK or FAIL with the fix (-- where a "
                     + "check does not apply): Java, the CUDA driver and its version, each GPU, the kernels in the jar and "
-                    + "whether they cover this GPU and load on it, the NVTX library for Nsight.",
+                    + "whether they cover this GPU and load on it, cuBLAS and cuDNN for the lstm baseline's cuda path "
+                    + "(version, the library bound, the forwarding library), the NVTX library for Nsight.",
             "With --run, also a smoke test: a small LSTM's Reptile, FOMAML and MAML meta-gradients on cuda against cpu, "
-                    + "graph replay against kernel-by-kernel launches, sampling (on the cpu backend alone where there is no GPU); "
-                    + "it stops at the first thing that fails.",
+                    + "graph replay against kernel-by-kernel launches, sampling, a cuBLAS SGEMM against a float64 product "
+                    + "(on the cpu backend alone where there is no GPU); it stops at the first thing that fails.",
             "Exit status 1 when anything needed fails; without a GPU only --require-gpu makes that a failure."
         })
 final class DoctorCommand implements Callable<Integer> {
@@ -115,11 +117,22 @@ final class DoctorCommand implements Callable<Integer> {
                         "the cuda backend does not start on GPU 0: " + inv.loadProblem(),
                         "see the line above it; a driver older than the toolkit the jar was built with needs updating");
         }
+        // cuBLAS and cuDNN serve the lstm baseline's cuda path alone: needed where the cuda backend would run.
+        for (Inventory.NvidiaLibrary l : Inventory.nvidiaLibraries()) {
+            if (l.problem() == null) ok(l.description());
+            else if (!inv.gpus().isEmpty() || requireGpu) fail(l.problem(), null);
+            else na(l.problem() + " (the lstm baseline's cuda path needs it)");
+        }
         if (Nvtx.available()) ok("NVTX markers: Nsight Systems shows the engine's phases");
         else na("NVTX markers off (" + Nvtx.reason() + "): Nsight shows kernels without the engine's phases");
         if (run && failures == 0) {
-            if (gpu) smokeCuda();
-            else smokeCpu();
+            if (gpu) {
+                smokeCuda();
+                if (failures == 0) smokeCublas();
+                // The lstm baseline's cuDNN LSTM check goes here, after cuBLAS's (both need the GPU and the library).
+            } else {
+                smokeCpu();
+            }
         } else if (run) {
             na("smoke test not run: a check above failed");
         }
@@ -221,6 +234,16 @@ final class DoctorCommand implements Callable<Integer> {
         }
         ok(
                 "smoke test: replayed CUDA graphs give the bits of kernel-by-kernel launches; sampling 4 images of 40 pixels ran");
+    }
+
+    /** cuBLAS through JCublas2 and the forwarding library: SGEMM on GPU 0 against a float64 product. */
+    private void smokeCublas() {
+        CublasCheck.Result r = CublasCheck.sgemm();
+        if (r.failure() != null) fail("smoke test: " + r.failure(), "report it with this output");
+        else
+            ok("smoke test: cuBLAS SGEMM (" + CublasCheck.M + "x" + CublasCheck.N + "x" + CublasCheck.K
+                    + ", each transpose) on GPU 0 equals the float64 product (relative errors " + r.errors()
+                    + ", bound " + String.format("%.0e", CublasCheck.BOUND) + ")");
     }
 
     private void smokeCpu() {

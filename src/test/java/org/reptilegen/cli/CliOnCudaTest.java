@@ -247,6 +247,9 @@ class CliOnCudaTest {
                 r.out().contains("OK    smoke test: a small LSTM's meta-gradients on cuda equal the cpu backend's"),
                 r.out());
         assertTrue(r.out().contains("OK    smoke test: replayed CUDA graphs"), r.out());
+        // cuBLAS and cuDNN: the simulated ones next to the simulated driver (pom.xml names them).
+        assertTrue(r.out().contains("OK    cuBLAS ") && r.out().contains("OK    cuDNN "), r.out());
+        assertTrue(r.out().contains("OK    smoke test: cuBLAS SGEMM"), r.out());
         assertTrue(!r.out().contains("FAIL"), r.out());
     }
 

@@ -11,6 +11,7 @@ import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.function.Supplier;
 import jcuda.CudaException;
 import jcuda.driver.CUdevice;
 import jcuda.driver.CUdevice_attribute;
@@ -18,7 +19,8 @@ import jcuda.driver.JCudaDriver;
 
 /**
  * What this machine offers the cuda backend, for {@code reptile-gen doctor}: the CUDA driver and its
- * version, each GPU, the architectures the jar's kernels were built for and whether they load on GPU 0.
+ * version, each GPU, the architectures the jar's kernels were built for and whether they load on GPU 0, and
+ * cuBLAS and cuDNN for the lstm baseline's cuda path.
  * Never throws: a part that cannot be read says why.
  */
 public final class Inventory {
@@ -46,6 +48,33 @@ public final class Inventory {
             List<Gpu> gpus,
             List<String> kernelArchs,
             String loadProblem) {}
+
+    /**
+     * cuBLAS or cuDNN as the lstm baseline's cuda path loads them ({@link NvidiaLibraries}).
+     *
+     * @param name "cuBLAS" or "cuDNN"
+     * @param problem null when JCublas2 (JCudnn) can be called, else one line naming what is missing and the fix
+     * @param description the version, the library bound and how many functions the forwarding library passes on to
+     *     it; the problem line when there is one
+     */
+    public record NvidiaLibrary(String name, String problem, String description) {}
+
+    /** cuBLAS and cuDNN, loaded now if they were not (once per process). Never throws. */
+    public static List<NvidiaLibrary> nvidiaLibraries() {
+        return List.of(
+                library("cuBLAS", NvidiaLibraries::cublasProblem, NvidiaLibraries::cublasDescription),
+                library("cuDNN", NvidiaLibraries::cudnnProblem, NvidiaLibraries::cudnnDescription));
+    }
+
+    private static NvidiaLibrary library(String name, Supplier<String> problem, Supplier<String> description) {
+        try {
+            String p = problem.get();
+            return new NvidiaLibrary(name, p, p != null ? p : description.get());
+        } catch (RuntimeException | LinkageError e) {
+            String p = name + " could not be loaded: " + e;
+            return new NvidiaLibrary(name, p, p);
+        }
+    }
 
     /** The architectures file the kernel build writes next to the fatbin. */
     static final String ARCHS_RESOURCE = CudaKernels.FATBIN_RESOURCE + ".archs";
