@@ -51,10 +51,6 @@ public final class BaselineEngine implements Engine {
         });
     }
 
-    /** Why the cuda backend cannot run this model: its GPU path is not built yet. */
-    public static final String NO_CUDA =
-            "the lstm baseline runs on the cpu backend only; its cuda path is not built yet (use --backend cpu)";
-
     @Override
     public String description() {
         return "cpu lstm baseline (" + threads + " thread" + (threads == 1 ? "" : "s") + ", "

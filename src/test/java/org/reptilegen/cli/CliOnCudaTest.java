@@ -290,4 +290,77 @@ class CliOnCudaTest {
             json.readTree(lines.get(3)).get("cuda_graphs").asBoolean()
         });
     }
+    /** The lstm baseline on cuDNN and cuBLAS: train, eval, sample and bench as on the cpu backend. */
+    @Test
+    void theLstmBaselineTrainsEvaluatesSamplesAndBenchesOnCudaAsOnCpu() throws IOException {
+        String why = org.reptilegen.engine.cuda.LstmBaselineCuda.librariesProblem();
+        assumeTrue(why == null, "cuDNN or cuBLAS unavailable: " + why);
+        Path cfg = dir.resolve("baseline.yaml");
+        Files.writeString(
+                cfg,
+                String.join(
+                        "\n",
+                        "task: mnist",
+                        "model: {lstm_baseline: {embed: 4, hidden: 8, layers: 2, stop_grad: false}}",
+                        "meta_batch: 3",
+                        "outer: {lr: 1.0e-2}",
+                        "steps: 4",
+                        "eval_tasks: 2",
+                        ""));
+        Path[] runs = new Path[2];
+        String[] backends = {"cpu", "cuda"};
+        for (int i = 0; i < 2; i++) {
+            runs[i] = dir.resolve("baseline-" + backends[i]);
+            ok(
+                    "train",
+                    "--config",
+                    cfg.toString(),
+                    "--data",
+                    mnistDir.toString(),
+                    "--out",
+                    runs[i].toString(),
+                    "--samples",
+                    "2",
+                    "--no-download",
+                    "--backend",
+                    backends[i]);
+        }
+        List<Double> cpu = losses(runs[0]), cuda = losses(runs[1]);
+        assertEquals(4, cpu.size());
+        assertEquals(cpu.size(), cuda.size());
+        for (int t = 0; t < cpu.size(); t++)
+            assertRelClose(cpu.get(t), cuda.get(t), BOUND, "loss of training step " + (t + 1));
+        assertTrue(javax.imageio.ImageIO.read(runs[1].resolve("samples.png").toFile()) != null);
+        Config c = Config.load(cfg);
+        double[] init =
+                org.reptilegen.model.ParamInit.draw(c.model().layout(), Rng.of(c.seed(), Rng.STREAM_INIT), true);
+        TrainingCheckpoint a = TrainingCheckpoint.read(runs[0].resolve("checkpoint.safetensors"), true);
+        TrainingCheckpoint b = TrainingCheckpoint.read(runs[1].resolve("checkpoint.safetensors"), true);
+        double e = Norms.relativeError(
+                minus(b.state().theta(), init), minus(a.state().theta(), init));
+        assertTrue(e < TRAINED_BOUND, "the change of theta over four steps: relative error " + e);
+        ObjectMapper json = new ObjectMapper();
+        String ck = runs[0].resolve("checkpoint.safetensors").toString();
+        double[] bpd = new double[2];
+        for (int i = 0; i < 2; i++)
+            bpd[i] = json.readTree(ok(
+                                    "eval",
+                                    "--checkpoint",
+                                    ck,
+                                    "--data",
+                                    mnistDir.toString(),
+                                    "--tasks",
+                                    "2",
+                                    "--no-download",
+                                    "--json",
+                                    "--backend",
+                                    backends[i])
+                            .out())
+                    .get("bits_per_dim")
+                    .asDouble();
+        assertRelClose(bpd[0], bpd[1], BOUND, "bits per dim");
+        Run r = ok("bench", "--config", cfg.toString(), "--batch", "2", "--repeats", "1", "--backend", "cuda");
+        for (String l : r.out().strip().lines().toList())
+            assertTrue(json.readTree(l).get("engine").asText().startsWith("cuda lstm baseline"), l);
+    }
 }

@@ -38,6 +38,7 @@ final class CudaKernels {
             Map.entry("lstm_block_backward_tangent", new int[] {32, 8}),
             Map.entry("bce_loss_grad", new int[] {128, 1}),
             Map.entry("bce_loss_grad_tangent", new int[] {128, 1}),
+            Map.entry("baseline_embed_grad", new int[] {128, 1}),
             Map.entry("step_set", new int[] {1, 1}),
             Map.entry("step_advance", new int[] {1, 1}),
             Map.entry("step_add", new int[] {1, 1}));

@@ -7,6 +7,7 @@ import org.reptilegen.engine.EngineException;
 import org.reptilegen.engine.EngineSettings;
 import org.reptilegen.engine.cpu.CpuEngine;
 import org.reptilegen.engine.cuda.CudaEngine;
+import org.reptilegen.engine.cuda.LstmBaselineCuda;
 
 /** Picks the engine for a --backend choice: cuda, cpu, or auto (cuda where it can run, else cpu with a notice). */
 public final class Engines {
@@ -35,13 +36,20 @@ public final class Engines {
         if (why != null) throw new EngineException("--backend cuda: " + why);
     }
 
+    /** The lstm baseline: on cuDNN and cuBLAS where they and a GPU are, else on the cpu. */
+    private static Engine baseline(EngineSettings settings, Backend backend, Consumer<String> notice) {
+        if (backend == Backend.CPU) return new BaselineEngine(settings);
+        String why = CudaEngine.unavailableReason();
+        if (why == null) why = LstmBaselineCuda.unsupported(settings);
+        if (why == null) why = LstmBaselineCuda.librariesProblem();
+        if (why == null) return new LstmBaselineCuda(settings);
+        if (backend == Backend.CUDA) throw new EngineException("--backend cuda: " + why);
+        notice.accept("using the cpu backend: " + why);
+        return new BaselineEngine(settings);
+    }
+
     public static Engine create(EngineSettings settings, Backend backend, Consumer<String> notice) {
-        if (settings.model().isBaseline()) {
-            if (backend == Backend.CUDA) throw new EngineException("--backend cuda: " + BaselineEngine.NO_CUDA);
-            if (backend == Backend.AUTO && CudaEngine.unavailableReason() == null)
-                notice.accept("using the cpu backend: " + BaselineEngine.NO_CUDA);
-            return new BaselineEngine(settings);
-        }
+        if (settings.model().isBaseline()) return baseline(settings, backend, notice);
         switch (backend) {
             case CPU:
                 return new CpuEngine(settings);
