@@ -3,6 +3,7 @@ package org.reptilegen.cli;
 import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.Callable;
+import org.reptilegen.baseline.BaselineEngine;
 import org.reptilegen.core.Adam;
 import org.reptilegen.core.Algorithm;
 import org.reptilegen.core.Precision;
@@ -14,8 +15,10 @@ import org.reptilegen.engine.cpu.CpuEngine;
 import org.reptilegen.engine.cuda.CublasCheck;
 import org.reptilegen.engine.cuda.CudaEngine;
 import org.reptilegen.engine.cuda.Inventory;
+import org.reptilegen.engine.cuda.LstmBaselineCuda;
 import org.reptilegen.engine.cuda.Nvtx;
 import org.reptilegen.model.LayerSpec;
+import org.reptilegen.model.LstmBaseline;
 import org.reptilegen.model.ModelSpec;
 import org.reptilegen.model.ParamInit;
 import org.reptilegen.model.TaskKind;
@@ -129,7 +132,7 @@ final class DoctorCommand implements Callable<Integer> {
             if (gpu) {
                 smokeCuda();
                 if (failures == 0) smokeCublas();
-                // The lstm baseline's cuDNN LSTM check goes here, after cuBLAS's (both need the GPU and the library).
+                if (failures == 0) smokeCudnn();
             } else {
                 smokeCpu();
             }
@@ -244,6 +247,49 @@ final class DoctorCommand implements Callable<Integer> {
             ok("smoke test: cuBLAS SGEMM (" + CublasCheck.M + "x" + CublasCheck.N + "x" + CublasCheck.K
                     + ", each transpose) on GPU 0 equals the float64 product (relative errors " + r.errors()
                     + ", bound " + String.format("%.0e", CublasCheck.BOUND) + ")");
+    }
+
+    /** The lstm baseline at width 16 (cuDNN's LSTM, cuBLAS's output layer, baseline.cu) against its cpu twin. */
+    static final LstmBaseline SMALL_BASELINE = new LstmBaseline(TaskKind.MNIST, 8, 16, 2, false, TaskKind.IMAGE_SIDE);
+
+    /** The lstm baseline's gradient on cuDNN and cuBLAS against the cpu twin's, then sampling. */
+    private void smokeCudnn() {
+        ModelSpec m = ModelSpec.of(SMALL_BASELINE);
+        double[] theta = ParamInit.draw(m.layout(), Rng.of(2), true);
+        TaskBatch b = batch(3, 40, 3);
+        double[] want = new double[theta.length], got = new double[theta.length];
+        int[][] positions = new int[40][];
+        for (int t = 0; t < positions.length; t++) positions[t] = new int[] {t / 28, t % 28};
+        try {
+            try (BaselineEngine cpu = new BaselineEngine(baselineSettings(m, Precision.FLOAT64))) {
+                cpu.setState(TrainState.fresh(theta));
+                cpu.metaGradient(b, want);
+            }
+            try (LstmBaselineCuda gpu = new LstmBaselineCuda(baselineSettings(m, Precision.FLOAT32))) {
+                gpu.setState(TrainState.fresh(theta));
+                gpu.metaGradient(b, got);
+                gpu.sample(positions, 4, 1.0, 3, false);
+            }
+        } catch (RuntimeException e) {
+            fail(
+                    "smoke test: the lstm baseline on cuDNN and cuBLAS failed: " + Main.describe(e),
+                    "run again with REPTILE_GEN_CUDA_SYNC=1 to name the kernel; check the cuDNN line above");
+            return;
+        }
+        double e = Norms.relativeError(got, want);
+        if (!(e < BOUND)) {
+            fail(
+                    "smoke test: the lstm baseline's gradient on cuDNN and cuBLAS is " + e
+                            + " (relative) from the cpu twin's, over " + BOUND,
+                    "report it with this output");
+            return;
+        }
+        ok("smoke test: the lstm baseline's gradient on cuDNN and cuBLAS equals the cpu twin's (relative error "
+                + String.format("%.1e", e) + ", bound " + BOUND + "); sampling 4 images of 40 pixels ran");
+    }
+
+    private static EngineSettings baselineSettings(ModelSpec m, Precision p) {
+        return new EngineSettings(m, Algorithm.REPTILE, 1e-3, 0, p, new Adam(1e-3, 0.9, 0.999, 1e-8), 0);
     }
 
     private void smokeCpu() {
