@@ -65,13 +65,6 @@ final class Cublas implements AutoCloseable {
                 what);
     }
 
-    /** cuBLAS's version (e.g. 130100 for 13.1.0). */
-    int version() {
-        int[] v = new int[1];
-        check(JCublas2.cublasGetVersion(handle, v), "cublasGetVersion", "cuBLAS's version");
-        return v[0];
-    }
-
     /** A failing status as one line naming the call (and whether the bound library lacks it) and what it did. */
     static void check(int status, String call, String what) {
         if (status == cublasStatus.CUBLAS_STATUS_SUCCESS) return;

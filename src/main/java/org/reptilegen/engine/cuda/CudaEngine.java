@@ -435,9 +435,7 @@ public final class CudaEngine implements Engine, Tuning {
     @Override
     public synchronized int[][] sample(
             int[][] positions, int first, int count, double temperature, long seed, boolean stopAtZero) {
-        if (first < 0 || count < 0) throw new IllegalArgumentException("samples " + first + ".." + (first + count - 1));
-        if (!(temperature > 0) || Double.isInfinite(temperature))
-            throw new IllegalArgumentException("temperature must be positive and finite, got " + temperature);
+        SampleStreams.checkRequest(first, count, temperature);
         int steps = positions.length;
         for (int t = 0; t < steps; t++) inputs.checkInput(positions[t], "position " + t);
         int[][] out = new int[count][steps];

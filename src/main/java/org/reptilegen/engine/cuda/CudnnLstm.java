@@ -397,11 +397,6 @@ final class CudnnLstm implements AutoCloseable {
         return p == null ? new Pointer() : p;
     }
 
-    /** cuDNN's version (e.g. 91400 for 9.14.0). */
-    static long version() {
-        return JCudnn.cudnnGetVersion();
-    }
-
     /** A failing status as one line naming the cuDNN function (NvidiaLibraries.checkCudnn) and what it did. */
     static void check(int status, String call, String what) {
         if (status == 0) return;

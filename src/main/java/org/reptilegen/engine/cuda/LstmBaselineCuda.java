@@ -135,7 +135,7 @@ public final class LstmBaselineCuda implements Engine {
     @Override
     public String description() {
         return "cuda lstm baseline (" + dev.name + ", sm_" + dev.ccMajor + dev.ccMinor + ", float32, cuDNN "
-                + CudnnLstm.version() + ", cuBLAS " + blas.version() + ")";
+                + NvidiaLibraries.cudnnVersion() + ", cuBLAS " + NvidiaLibraries.cublasVersion() + ")";
     }
 
     @Override
@@ -304,37 +304,9 @@ public final class LstmBaselineCuda implements Engine {
         dev.upload(w.ys, Pointer.to(ys), (long) rows * Integer.BYTES, "the targets");
         boolean cut = backward && spec.stopGrad();
         CUdeviceptr theta = params.theta;
-        dev.run(Kernels.baselineEmbed()
-                .grid(Launch.blocks((long) rows * width, 256), 1)
-                .theta(theta)
-                .tableOff(tableOff)
-                .tables(tables)
-                .E(embed)
-                .idx(w.idx)
-                .N(rows)
-                .x(w.x)
-                .from("embedding")
-                .build(dev::function));
-        dev.run(Kernels.baselineInitialState()
-                .grid(Launch.blocks((long) layers * n * hidden, 256), 1)
-                .theta(theta)
-                .h0Off(h0Off)
-                .c0Off(c0Off)
-                .layers(layers)
-                .B(n)
-                .H(hidden)
-                .hx(w.hx)
-                .cx(w.cx)
-                .from("initial states")
-                .build(dev::function));
-        dev.run(Kernels.baselineSegmentsCopy()
-                .grid(Launch.blocks(longestSegment(), 256), lstmSegments)
-                .theta(theta)
-                .other(rnn.weights)
-                .segs(segs)
-                .segments(lstmSegments)
-                .from("parameters to cuDNN's weight space")
-                .build(dev::function));
+        embed(w, rows);
+        initialStates(w, n);
+        weightsToCudnn();
         CudnnLstm.Shape s;
         if (cut) {
             s = cutForward(w, steps, n);
@@ -364,6 +336,49 @@ public final class LstmBaselineCuda implements Engine {
         if (backward) backward(w, s, rows, n, cut);
         dev.download(Pointer.to(out), w.nll, (long) n * Double.BYTES, "the losses");
         return out;
+    }
+
+    /** The LSTM's input of rows rows from their embedding indices (w.idx). */
+    private void embed(Buffers w, int rows) {
+        dev.run(Kernels.baselineEmbed()
+                .grid(Launch.blocks((long) rows * width, 256), 1)
+                .theta(params.theta)
+                .tableOff(tableOff)
+                .tables(tables)
+                .E(embed)
+                .idx(w.idx)
+                .N(rows)
+                .x(w.x)
+                .from("embedding")
+                .build(dev::function));
+    }
+
+    /** The trainable initial states repeated for n sequences into w.hx, w.cx. */
+    private void initialStates(Buffers w, int n) {
+        dev.run(Kernels.baselineInitialState()
+                .grid(Launch.blocks((long) layers * n * hidden, 256), 1)
+                .theta(params.theta)
+                .h0Off(h0Off)
+                .c0Off(c0Off)
+                .layers(layers)
+                .B(n)
+                .H(hidden)
+                .hx(w.hx)
+                .cx(w.cx)
+                .from("initial states")
+                .build(dev::function));
+    }
+
+    /** theta's LSTM tensors into cuDNN's weight space. */
+    private void weightsToCudnn() {
+        dev.run(Kernels.baselineSegmentsCopy()
+                .grid(Launch.blocks(longestSegment(), 256), lstmSegments)
+                .theta(params.theta)
+                .other(rnn.weights)
+                .segs(segs)
+                .segments(lstmSegments)
+                .from("parameters to cuDNN's weight space")
+                .build(dev::function));
     }
 
     private int longestSegment() {
@@ -537,9 +552,7 @@ public final class LstmBaselineCuda implements Engine {
     @Override
     public synchronized int[][] sample(
             int[][] positions, int first, int count, double temperature, long seed, boolean stopAtZero) {
-        if (first < 0 || count < 0) throw new IllegalArgumentException("samples " + first + ".." + (first + count - 1));
-        if (!(temperature > 0) || Double.isInfinite(temperature))
-            throw new IllegalArgumentException("temperature must be positive and finite, got " + temperature);
+        SampleStreams.checkRequest(first, count, temperature);
         int steps = positions.length, posDim = spec.task().inputDim;
         int[] pos = new int[steps * posDim];
         for (int t = 0; t < steps; t++)
@@ -579,26 +592,8 @@ public final class LstmBaselineCuda implements Engine {
             dev.upload(dStreams, Pointer.to(streams), (long) n * Long.BYTES, "the random streams");
             dev.zero(done, (long) n * Integer.BYTES, "the stopped samples");
             dev.zero(drawn, (long) n * steps * Integer.BYTES, "the samples");
-            dev.run(Kernels.baselineInitialState()
-                    .grid(Launch.blocks((long) layers * n * hidden, 256), 1)
-                    .theta(params.theta)
-                    .h0Off(h0Off)
-                    .c0Off(c0Off)
-                    .layers(layers)
-                    .B(n)
-                    .H(hidden)
-                    .hx(w.hx)
-                    .cx(w.cx)
-                    .from("initial states")
-                    .build(dev::function));
-            dev.run(Kernels.baselineSegmentsCopy()
-                    .grid(Launch.blocks(longestSegment(), 256), lstmSegments)
-                    .theta(params.theta)
-                    .other(rnn.weights)
-                    .segs(segs)
-                    .segments(lstmSegments)
-                    .from("parameters to cuDNN's weight space")
-                    .build(dev::function));
+            initialStates(w, n);
+            weightsToCudnn();
             Address[] h = {w.hx, h2}, c = {w.cx, c2};
             for (int t = 0; t < steps; t++) {
                 dev.run(Kernels.stepSet()
@@ -617,17 +612,7 @@ public final class LstmBaselineCuda implements Engine {
                         .idx(w.idx)
                         .from("sampling inputs")
                         .build(dev::function));
-                dev.run(Kernels.baselineEmbed()
-                        .grid(Launch.blocks((long) n * width, 256), 1)
-                        .theta(params.theta)
-                        .tableOff(tableOff)
-                        .tables(tables)
-                        .E(embed)
-                        .idx(w.idx)
-                        .N(n)
-                        .x(w.x)
-                        .from("embedding")
-                        .build(dev::function));
+                embed(w, n);
                 int a = t & 1;
                 rnn.forward(s, false, w.x, w.y, h[a], c[a], h[1 - a], c[1 - a]);
                 blas.gemm(

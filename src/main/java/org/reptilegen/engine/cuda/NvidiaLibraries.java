@@ -281,7 +281,7 @@ final class NvidiaLibraries {
     }
 
     /** "13.1.0" from cublasGetProperty (no GPU needed), else from a handle's cublasGetVersion, else "version unknown". */
-    private static String cublasVersion() {
+    static String cublasVersion() {
         int[] major = new int[1], minor = new int[1], patch = new int[1];
         if (JCublas2.cublasGetProperty(libraryPropertyType.MAJOR_VERSION, major) == 0
                 && JCublas2.cublasGetProperty(libraryPropertyType.MINOR_VERSION, minor) == 0
@@ -300,7 +300,7 @@ final class NvidiaLibraries {
     }
 
     /** "9.14.0" from cudnnGetVersion: cuDNN 9 numbers it major*10000 + minor*100 + patch, cuDNN 8 major*1000 + ... */
-    private static String cudnnVersion() {
+    static String cudnnVersion() {
         if (missing(CUDNN).contains("cudnnGetVersion")) return "version unknown";
         long v = JCudnn.cudnnGetVersion();
         if (v <= 0) return "version unknown";

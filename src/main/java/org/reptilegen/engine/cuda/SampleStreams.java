@@ -23,4 +23,11 @@ final class SampleStreams {
     static double uniform(long start, int t) {
         return (Rng.mix(start + (t + 1L) * GOLDEN) >>> 11) * 0x1.0p-53;
     }
+
+    /** Samples first..first + count - 1 at a temperature: refused in one line unless count, first >= 0 and 0 < T < inf. */
+    static void checkRequest(int first, int count, double temperature) {
+        if (first < 0 || count < 0) throw new IllegalArgumentException("samples " + first + ".." + (first + count - 1));
+        if (!(temperature > 0) || Double.isInfinite(temperature))
+            throw new IllegalArgumentException("temperature must be positive and finite, got " + temperature);
+    }
 }
