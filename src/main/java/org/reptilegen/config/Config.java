@@ -299,42 +299,58 @@ public final class Config {
 
     /**
      * A config file if {@code nameOrPath} is one, else a built-in config by name ("tiny-text" or
-     * "tiny-text.yaml"), read from the class path so that it works from the jar anywhere.
+     * "tiny-text.yaml"), read from the class path so that it works from the jar anywhere. A directory
+     * of a built-in's name (a run directory, say) does not hide the built-in.
      */
     public static Config resolve(String nameOrPath) {
+        return resolve(nameOrPath, Path.of(""));
+    }
+
+    /** {@link #resolve(String)} with a relative path taken from {@code base}. */
+    static Config resolve(String nameOrPath, Path base) {
         if (nameOrPath.isBlank())
             throw new ConfigException(
                     "--config",
                     "",
                     "is empty: give a config file or a built-in name (" + String.join(", ", BUILT_IN) + ")");
         try {
-            Path p = Path.of(nameOrPath);
+            Path p = base.resolve(nameOrPath);
             if (Files.isRegularFile(p)) {
                 if (!Files.isReadable(p))
                     throw new ConfigException(nameOrPath, "", "cannot be read: permission denied");
                 return load(p);
             }
-            if (Files.isDirectory(p)) throw new ConfigException(nameOrPath, "", "is a directory, not a config file");
-            if (Files.exists(p))
+            if (Files.exists(p) && builtIn(nameOrPath) == null)
                 throw new ConfigException(
-                        nameOrPath, "", "is not a regular file (a device or a pipe), not a config file");
+                        nameOrPath,
+                        "",
+                        Files.isDirectory(p)
+                                ? "is a directory, not a config file"
+                                : "is not a regular file (a device or a pipe), not a config file");
         } catch (InvalidPathException e) {
             // not a usable path; it may still be a built-in name
         }
+        Config c = builtIn(nameOrPath);
+        if (c != null) return c;
         String name = nameOrPath.endsWith(".yaml") ? nameOrPath.substring(0, nameOrPath.length() - 5) : nameOrPath;
-        if (!name.contains("/") && !name.contains("\\")) {
-            try (InputStream s = Config.class.getResourceAsStream("/configs/" + name + ".yaml")) {
-                if (s != null)
-                    return parse(new String(s.readAllBytes(), StandardCharsets.UTF_8), "configs/" + name + ".yaml");
-            } catch (IOException e) {
-                throw new UncheckedIOException(e);
-            }
-        }
         throw new ConfigException(
                 nameOrPath,
                 "",
                 "no such file, and not a built-in config" + Suggest.didYouMean(name, BUILT_IN) + "; built-in: "
                         + String.join(", ", BUILT_IN));
+    }
+
+    /** The built-in config of that name ("tiny-text" or "tiny-text.yaml"), or null. */
+    private static Config builtIn(String nameOrPath) {
+        String name = nameOrPath.endsWith(".yaml") ? nameOrPath.substring(0, nameOrPath.length() - 5) : nameOrPath;
+        if (name.contains("/") || name.contains("\\")) return null;
+        try (InputStream s = Config.class.getResourceAsStream("/configs/" + name + ".yaml")) {
+            return s == null
+                    ? null
+                    : parse(new String(s.readAllBytes(), StandardCharsets.UTF_8), "configs/" + name + ".yaml");
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
     }
 
     private static JsonNode readTree(ObjectMapper mapper, String format, String text, String source) {

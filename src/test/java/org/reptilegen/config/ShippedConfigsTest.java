@@ -11,6 +11,7 @@ import java.util.List;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 import org.reptilegen.core.Algorithm;
@@ -133,6 +134,18 @@ class ShippedConfigsTest {
         Assumptions.assumeTrue(Config.class.getResource("/configs/tiny-text.yaml") != null);
         assertEquals(shipped("tiny-text"), Config.resolve("tiny-text"));
         assertEquals(shipped("tiny-mnist"), Config.resolve("tiny-mnist.yaml"));
+    }
+
+    @Test
+    void aDirectoryOfABuiltInsNameDoesNotHideIt(@TempDir Path cwd) throws IOException {
+        Assumptions.assumeTrue(Config.class.getResource("/configs/tiny-text.yaml") != null);
+        // A run directory named after its config, in the directory a user trains from.
+        Files.createDirectories(cwd.resolve("tiny-text"));
+        assertEquals(shipped("tiny-text"), Config.resolve("tiny-text", cwd));
+        Files.createDirectories(cwd.resolve("not-a-config"));
+        ConfigException e = org.junit.jupiter.api.Assertions.assertThrows(
+                ConfigException.class, () -> Config.resolve("not-a-config", cwd));
+        assertEquals("not-a-config: is a directory, not a config file", e.getMessage());
     }
 
     @Test
