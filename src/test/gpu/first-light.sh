@@ -3,13 +3,16 @@
 # so that a short time on a machine with a GPU (and no Java or Maven of its own) yields every number at once.
 # Runs the project from a self-contained folder G holding a Java runtime (G/bin/java), the jar and its
 # dependencies (G/lib), the test classes (G/test-classes) and JUnit's console launcher (G/junit-console.jar).
-# Usage, from the project root:  bash src/test/gpu/first-light.sh G OUT [SECONDS]
+# Usage, from the project root:  bash src/test/gpu/first-light.sh G OUT [SECONDS] [MNIST]
 # Writes OUT/summary.txt (one line per step: name, exit status, seconds) and OUT/NAME.log per step; steps
-# run in order of value and are skipped once SECONDS (default 480) have passed. Exits 0.
+# run in order of value and are skipped once SECONDS (default 480) have passed. With MNIST (a directory of
+# MNIST-format IDX files) the time left at the end trains mnist-lstm with Reptile and with MAML and the
+# lstm baseline for equal wall time each, then scores each on 500 held-out digits and samples it. Exits 0.
 set -uo pipefail
 g=$(cd "${1:?usage: first-light.sh G OUT [SECONDS]}" && pwd)
 out=${2:?usage: first-light.sh G OUT [SECONDS]}
 budget=${3:-480}
+mnist=${4:-}
 mkdir -p "$out"
 start=$(date +%s)
 java=("$g/bin/java" -cp "$g/lib/*" org.reptilegen.cli.Main)
@@ -63,6 +66,25 @@ fi
 if command -v ncu > /dev/null; then
   step ncu-lstm-backward 180 ncu --kernel-name lstm_block_backward_update --launch-count 1 --set full \
     "${java[@]}" bench --backend cuda --config mnist-lstm-reptile --batch 50 --inner-steps 4 --repeats 1 --graphs off
+fi
+# Equal wall time for the three models, each a third of what is left after a minute and a half for
+# start-up, evaluation and sampling (at most 3 minutes each, and none under 30 s).
+if [ -n "$mnist" ]; then
+  each=$(( (budget - ($(date +%s) - start) - 90 * 3) / 3 ))
+  [ "$each" -gt 180 ] && each=180
+  if [ "$each" -ge 30 ]; then
+    runs=$(mktemp -d)
+    for c in mnist-lstm-reptile mnist-lstm-maml mnist-lstm-baseline; do
+      step "train-$c" $((each + 90)) "${java[@]}" train --backend cuda --config "$c" --data "$mnist" \
+        --time-limit "${each}s" --set eval_tasks=0 --out "$runs/$c"
+      step "eval-$c" 60 "${java[@]}" eval --backend cuda --checkpoint "$runs/$c/checkpoint.safetensors" --tasks 500
+      step "sample-$c" 30 "${java[@]}" sample --backend cuda --checkpoint "$runs/$c/checkpoint.safetensors" \
+        --count 16 --out "$out/samples-$c.png"
+      cp "$runs/$c/metrics.jsonl" "$out/metrics-$c.jsonl" 2> /dev/null
+    done
+  else
+    echo "equal-time comparison skipped (budget spent)" >> "$summary"
+  fi
 fi
 echo "total $(( $(date +%s) - start ))s" >> "$summary"
 cat "$summary"
