@@ -9,8 +9,8 @@
 # MNIST-format IDX files) the time left at the end trains mnist-lstm with Reptile and with MAML and the
 # lstm baseline for equal wall time each, then scores each on 500 held-out digits and samples it. Exits 0.
 set -uo pipefail
-g=$(cd "${1:?usage: first-light.sh G OUT [SECONDS]}" && pwd)
-out=${2:?usage: first-light.sh G OUT [SECONDS]}
+g=$(cd "${1:?usage: first-light.sh G OUT [SECONDS] [MNIST]}" && pwd)
+out=${2:?usage: first-light.sh G OUT [SECONDS] [MNIST]}
 budget=${3:-480}
 mnist=${4:-}
 mkdir -p "$out"

@@ -313,26 +313,26 @@ public final class Config {
                     "--config",
                     "",
                     "is empty: give a config file or a built-in name (" + String.join(", ", BUILT_IN) + ")");
+        Path p = null;
         try {
-            Path p = base.resolve(nameOrPath);
-            if (Files.isRegularFile(p)) {
-                if (!Files.isReadable(p))
-                    throw new ConfigException(nameOrPath, "", "cannot be read: permission denied");
-                return load(p);
-            }
-            if (Files.exists(p) && builtIn(nameOrPath) == null)
-                throw new ConfigException(
-                        nameOrPath,
-                        "",
-                        Files.isDirectory(p)
-                                ? "is a directory, not a config file"
-                                : "is not a regular file (a device or a pipe), not a config file");
+            p = base.resolve(nameOrPath);
         } catch (InvalidPathException e) {
             // not a usable path; it may still be a built-in name
         }
-        Config c = builtIn(nameOrPath);
-        if (c != null) return c;
+        if (p != null && Files.isRegularFile(p)) {
+            if (!Files.isReadable(p)) throw new ConfigException(nameOrPath, "", "cannot be read: permission denied");
+            return load(p);
+        }
         String name = nameOrPath.endsWith(".yaml") ? nameOrPath.substring(0, nameOrPath.length() - 5) : nameOrPath;
+        Config builtIn = builtIn(name);
+        if (builtIn != null) return builtIn;
+        if (p != null && Files.exists(p))
+            throw new ConfigException(
+                    nameOrPath,
+                    "",
+                    Files.isDirectory(p)
+                            ? "is a directory, not a config file"
+                            : "is not a regular file (a device or a pipe), not a config file");
         throw new ConfigException(
                 nameOrPath,
                 "",
@@ -340,9 +340,8 @@ public final class Config {
                         + String.join(", ", BUILT_IN));
     }
 
-    /** The built-in config of that name ("tiny-text" or "tiny-text.yaml"), or null. */
-    private static Config builtIn(String nameOrPath) {
-        String name = nameOrPath.endsWith(".yaml") ? nameOrPath.substring(0, nameOrPath.length() - 5) : nameOrPath;
+    /** The built-in config of that name (without ".yaml"), or null. */
+    private static Config builtIn(String name) {
         if (name.contains("/") || name.contains("\\")) return null;
         try (InputStream s = Config.class.getResourceAsStream("/configs/" + name + ".yaml")) {
             return s == null
